@@ -1,0 +1,489 @@
+//! The engine layer: run one scenario body under loom (exhaustive, with or without a
+//! preemption bound), shuttle (random, PCT, DFS, replay) or std threads, and report engine,
+//! bound, executions explored, wall time and the verdict.
+//!
+//! * Every bound is set explicitly here; loom's environment variables (`LOOM_MAX_PREEMPTIONS`,
+//!   ...) are overridden, so a developer's shell cannot turn an exhaustive claim into a
+//!   truncated one (CONVENTIONS.md §4.12).
+//! * A run that stopped early (time budget, loom's duration limit) is `Incomplete`, never
+//!   `Holds`.
+//! * The process-wide panic hook is owned here: one hook, installed once, that records the
+//!   first panic message of the current check on this OS thread and stays quiet while a check
+//!   runs. shuttle installs its own hook on its first run and never again; it is removed right
+//!   after each shuttle run, so later loom runs in the same process are not slowed by it.
+//! * shuttle schedules are recorded by a wrapping scheduler and become replay tokens.
+
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use shuttle::scheduler::{Schedule, Scheduler, Task, TaskId};
+use thp_model::kernel::{with_execution, Engine, ExecutionOptions, Hardware, LockGraph};
+use thp_model::rules::RuleSet;
+use thp_model::trace::{last_trace, Event};
+
+/// Which engine, with its bound.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineSpec {
+    /// loom, exhaustive under its C11 model; `preemption_bound: None` = unbounded.
+    Loom {
+        preemption_bound: Option<usize>,
+        max_branches: usize,
+    },
+    /// shuttle's random scheduler.
+    ShuttleRandom { seed: u64, iterations: usize },
+    /// shuttle's PCT scheduler.
+    ShuttlePct {
+        seed: u64,
+        depth: usize,
+        iterations: usize,
+    },
+    /// shuttle's DFS scheduler; `max_iterations: None` = until every schedule is explored.
+    ShuttleDfs { max_iterations: Option<usize> },
+    /// Replay one recorded shuttle schedule.
+    ShuttleReplay { schedule: String },
+    /// Plain std threads, `iterations` executions.
+    Stress { iterations: usize },
+}
+
+/// loom's default branch cap is 1,000 per execution; model executions are longer.
+pub const LOOM_MAX_BRANCHES: usize = 100_000;
+
+impl EngineSpec {
+    /// Short engine name as on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EngineSpec::Loom { .. } => "loom",
+            EngineSpec::ShuttleRandom { .. } => "shuttle-random",
+            EngineSpec::ShuttlePct { .. } => "shuttle-pct",
+            EngineSpec::ShuttleDfs { .. } => "shuttle-dfs",
+            EngineSpec::ShuttleReplay { .. } => "shuttle-replay",
+            EngineSpec::Stress { .. } => "stress",
+        }
+    }
+
+    /// The bound, as stated in every result.
+    pub fn bound(&self) -> String {
+        match self {
+            EngineSpec::Loom {
+                preemption_bound: Some(p),
+                ..
+            } => format!("preemption_bound={p}"),
+            EngineSpec::Loom {
+                preemption_bound: None,
+                ..
+            } => "preemption_bound=none".into(),
+            EngineSpec::ShuttleRandom { seed, iterations } => {
+                format!("seed={seed} iterations={iterations}")
+            }
+            EngineSpec::ShuttlePct {
+                seed,
+                depth,
+                iterations,
+            } => {
+                format!("seed={seed} depth={depth} iterations={iterations}")
+            }
+            EngineSpec::ShuttleDfs {
+                max_iterations: Some(m),
+            } => format!("max_iterations={m}"),
+            EngineSpec::ShuttleDfs {
+                max_iterations: None,
+            } => "max_iterations=none".into(),
+            EngineSpec::ShuttleReplay { .. } => "replay".into(),
+            EngineSpec::Stress { iterations } => format!("iterations={iterations}"),
+        }
+    }
+
+    /// Is a pass under this engine a proof within its bound (every interleaving explored)?
+    pub fn exhaustive(&self) -> bool {
+        matches!(
+            self,
+            EngineSpec::Loom { .. }
+                | EngineSpec::ShuttleDfs {
+                    max_iterations: None
+                }
+        )
+    }
+
+    fn model_engine(&self) -> Engine {
+        match self {
+            EngineSpec::Loom { .. } => Engine::Loom,
+            EngineSpec::Stress { .. } => Engine::Std,
+            _ => Engine::Shuttle,
+        }
+    }
+}
+
+/// What one run concluded.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// Every explored execution kept every invariant.
+    Holds,
+    /// An execution broke an invariant.
+    Counterexample {
+        message: String,
+        trace: Vec<Event>,
+        /// shuttle schedule (`seedhex:steps`) that replays it.
+        schedule: Option<String>,
+    },
+    /// The run stopped before exploring what its bound promises.
+    Incomplete { reason: String },
+}
+
+impl Verdict {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::Counterexample { .. } => "counterexample",
+            Verdict::Incomplete { .. } => "incomplete",
+        }
+    }
+}
+
+/// The result of one run.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub engine: EngineSpec,
+    pub executions: u64,
+    pub wall: Duration,
+    pub verdict: Verdict,
+}
+
+/// Everything a run needs besides the body.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub engine: EngineSpec,
+    pub rules: RuleSet,
+    pub hardware: Hardware,
+    /// Stop (and report Incomplete) after this long; None = no limit.
+    pub time_budget: Option<Duration>,
+    /// The lock-order graph; shared by every execution of this run (and by the caller, if it
+    /// wants the graph to span several runs).
+    pub lockdep: Arc<LockGraph>,
+}
+
+impl RunConfig {
+    pub fn new(engine: EngineSpec) -> Self {
+        RunConfig {
+            engine,
+            rules: RuleSet::all_on(),
+            hardware: Hardware::default(),
+            time_budget: None,
+            lockdep: Arc::new(LockGraph::new()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Panic hook.
+
+thread_local! {
+    /// Some(_) while a check runs on this OS thread: holds the first panic message.
+    static CAPTURE: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
+}
+
+fn our_hook() -> Box<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send + 'static> {
+    Box::new(|info| {
+        let quiet = CAPTURE.with(|c| {
+            let mut c = c.borrow_mut();
+            match c.as_mut() {
+                Some(slot) => {
+                    if slot.is_none() {
+                        *slot = Some(payload_message(info.payload()));
+                    }
+                    true
+                }
+                None => false,
+            }
+        });
+        if !quiet {
+            eprintln!("{info}");
+        }
+    })
+}
+
+static HOOK: Once = Once::new();
+
+fn install_hook() {
+    HOOK.call_once(|| panic::set_hook(our_hook()));
+}
+
+/// shuttle leaves its own hook installed after its first run; put ours back.
+fn restore_hook_after_shuttle() {
+    static GUARD: Mutex<()> = Mutex::new(());
+    let _g = GUARD.lock().unwrap_or_else(|e| e.into_inner());
+    let _shuttle_hook = panic::take_hook();
+    panic::set_hook(our_hook());
+}
+
+fn payload_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else {
+        "[model bug] panic with a non-string payload".to_string()
+    }
+}
+
+fn reset_capture() {
+    CAPTURE.with(|c| *c.borrow_mut() = Some(None));
+}
+
+fn take_capture() -> Option<String> {
+    CAPTURE.with(|c| c.borrow_mut().take().flatten())
+}
+
+// ---------------------------------------------------------------------------------------------
+// shuttle schedule recording.
+
+#[derive(Default)]
+struct Recorded {
+    schedule: Schedule,
+}
+
+struct Recording<S: Scheduler> {
+    inner: S,
+    rec: Arc<Mutex<Recorded>>,
+}
+
+impl<S: Scheduler> Scheduler for Recording<S> {
+    fn new_execution(&mut self) -> Option<Schedule> {
+        let s = self.inner.new_execution()?;
+        let mut r = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        r.schedule = Schedule::new(s.seed);
+        Some(s)
+    }
+    fn next_task(
+        &mut self,
+        runnable: &[&Task],
+        current: Option<TaskId>,
+        is_yielding: bool,
+    ) -> Option<TaskId> {
+        let t = self.inner.next_task(runnable, current, is_yielding)?;
+        self.rec
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .schedule
+            .push_task(t);
+        Some(t)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.rec
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .schedule
+            .push_random();
+        self.inner.next_u64()
+    }
+}
+
+/// A shuttle schedule in shuttle's own serialized form (what `shuttle::replay` accepts).
+pub fn encode_schedule(s: &Schedule) -> String {
+    shuttle_engine::scheduler::serialization::serialize_schedule(s)
+}
+
+/// Parse a serialized shuttle schedule; None if malformed.
+pub fn decode_schedule(s: &str) -> Option<Schedule> {
+    // shuttle's decoder indexes without checking on some corrupt inputs; contain that.
+    install_hook();
+    let s = s.to_string();
+    let outer = CAPTURE.with(|c| c.borrow_mut().replace(None));
+    let r = panic::catch_unwind(move || {
+        shuttle_engine::scheduler::serialization::deserialize_schedule(&s)
+    });
+    CAPTURE.with(|c| *c.borrow_mut() = outer);
+    r.ok().flatten()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running.
+
+/// Run `body` under `cfg.engine`. `body` is one execution: it builds the initial state, starts
+/// the CPUs, joins them and checks the final state; it reports a violation by panicking with an
+/// invariant-tagged message.
+pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
+    install_hook();
+    let opts = ExecutionOptions {
+        engine: cfg.engine.model_engine(),
+        rules: cfg.rules.clone(),
+        hardware: cfg.hardware,
+        lockdep: cfg.lockdep.clone(),
+        trace: true,
+    };
+    let executions = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = cfg.time_budget.map(|b| start + b);
+    let out_of_time = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    let execs = executions.clone();
+    let oot = out_of_time.clone();
+    let one = move || {
+        execs.fetch_add(1, Ordering::Relaxed);
+        CAPTURE.with(|c| *c.borrow_mut() = Some(None));
+        with_execution(&opts, || body());
+        if let Some(d) = deadline {
+            if Instant::now() > d {
+                oot.store(true, Ordering::Relaxed);
+            }
+        }
+    };
+
+    reset_capture();
+    let mut schedule_rec: Option<Arc<Mutex<Recorded>>> = None;
+    let outcome: Result<(), Box<dyn std::any::Any + Send>> = match &cfg.engine {
+        EngineSpec::Loom {
+            preemption_bound,
+            max_branches,
+        } => {
+            let mut b = loom::model::Builder::new();
+            b.preemption_bound = *preemption_bound;
+            b.max_branches = *max_branches;
+            b.max_permutations = None;
+            b.max_duration = cfg.time_budget;
+            b.checkpoint_file = None;
+            b.log = false;
+            b.location = false;
+            panic::catch_unwind(AssertUnwindSafe(|| b.check(one)))
+        }
+        EngineSpec::Stress { iterations } => {
+            let n = *iterations;
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                for _ in 0..n {
+                    one();
+                    if out_of_time.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+            }))
+        }
+        shuttle_spec => {
+            let rec = Arc::new(Mutex::new(Recorded::default()));
+            schedule_rec = Some(rec.clone());
+            let mut config = shuttle::Config::new();
+            config.failure_persistence = shuttle::FailurePersistence::None;
+            config.max_time = cfg.time_budget;
+            config.silence_warnings = true;
+            let r = panic::catch_unwind(AssertUnwindSafe(|| match shuttle_spec {
+                EngineSpec::ShuttleRandom { seed, iterations } => {
+                    let s = shuttle::scheduler::RandomScheduler::new_from_seed(*seed, *iterations);
+                    shuttle::Runner::new(
+                        Recording {
+                            inner: s,
+                            rec: rec.clone(),
+                        },
+                        config,
+                    )
+                    .run(one);
+                }
+                EngineSpec::ShuttlePct {
+                    seed,
+                    depth,
+                    iterations,
+                } => {
+                    let s =
+                        shuttle::scheduler::PctScheduler::new_from_seed(*seed, *depth, *iterations);
+                    shuttle::Runner::new(
+                        Recording {
+                            inner: s,
+                            rec: rec.clone(),
+                        },
+                        config,
+                    )
+                    .run(one);
+                }
+                EngineSpec::ShuttleDfs { max_iterations } => {
+                    let s = shuttle::scheduler::DfsScheduler::new(*max_iterations, false);
+                    shuttle::Runner::new(
+                        Recording {
+                            inner: s,
+                            rec: rec.clone(),
+                        },
+                        config,
+                    )
+                    .run(one);
+                }
+                EngineSpec::ShuttleReplay { schedule } => {
+                    let sched = decode_schedule(schedule)
+                        .unwrap_or_else(|| panic!("[model bug] replay schedule was not validated"));
+                    let s = shuttle::scheduler::ReplayScheduler::new_from_schedule(sched);
+                    shuttle::Runner::new(
+                        Recording {
+                            inner: s,
+                            rec: rec.clone(),
+                        },
+                        config,
+                    )
+                    .run(one);
+                }
+                _ => unreachable!(),
+            }));
+            restore_hook_after_shuttle();
+            r
+        }
+    };
+    let wall = start.elapsed();
+    let captured = take_capture();
+    let n = executions.load(Ordering::Relaxed);
+    let verdict = match outcome {
+        Ok(()) => {
+            if out_of_time.load(Ordering::Relaxed) || cfg.time_budget.is_some_and(|b| wall >= b) {
+                Verdict::Incomplete {
+                    reason: format!(
+                        "time budget of {:?} spent after {n} executions",
+                        cfg.time_budget.unwrap_or_default()
+                    ),
+                }
+            } else if let EngineSpec::ShuttleDfs {
+                max_iterations: Some(m),
+            } = &cfg.engine
+            {
+                // DFS capped: holds for what it explored; exhaustive only if it ran out first.
+                let _ = m;
+                Verdict::Holds
+            } else {
+                Verdict::Holds
+            }
+        }
+        Err(payload) => {
+            let message = captured.unwrap_or_else(|| payload_message(&*payload));
+            let schedule = schedule_rec
+                .map(|r| encode_schedule(&r.lock().unwrap_or_else(|e| e.into_inner()).schedule));
+            Verdict::Counterexample {
+                message,
+                trace: last_trace(),
+                schedule,
+            }
+        }
+    };
+    RunResult {
+        engine: cfg.engine.clone(),
+        executions: n,
+        wall,
+        verdict,
+    }
+}
+
+impl RunResult {
+    /// One greppable key=value line (CONVENTIONS.md §3.8).
+    pub fn line(&self, scenario: &str) -> String {
+        format!(
+            "scenario={scenario} engine={} {} executions={} secs={:.3} verdict={}",
+            self.engine.name(),
+            self.engine.bound(),
+            self.executions,
+            self.wall.as_secs_f64(),
+            self.verdict.label()
+        )
+    }
+
+    /// The failure message, if any.
+    pub fn message(&self) -> Option<&str> {
+        match &self.verdict {
+            Verdict::Counterexample { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+}

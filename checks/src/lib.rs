@@ -1,0 +1,7 @@
+//! thp-checks: scenarios, engines and the `thpcheck` CLI for the THP lock model.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod engine;
+pub mod fuzz;
+pub mod litmus;

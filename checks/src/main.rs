@@ -1,0 +1,33 @@
+//! `thpcheck`: list and run the checks of the THP lock model.
+//!
+//! Exit codes: 0 every check holds; 1 a counterexample (or an engine that disagrees with a
+//! litmus expectation); 2 usage or input error, one line on stderr; 3 a run stopped before its
+//! bound was explored (incomplete, never reported as holding).
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use thp_checks::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                print!("{e}");
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("{}", cli::one_line(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
+    match cli::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {}", cli::one_line(&format!("{e:#}")));
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The CLI's exit codes and one-line errors.
+
+use std::process::Command;
+
+fn thpcheck(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_thpcheck"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    for args in [
+        &["check", "no-such-scenario"][..],
+        &["check", "litmus-sb", "--engine", "nope"],
+        &["check", "litmus-sb", "--preemption-bound", "many"],
+        &["check", "litmus-sb", "--preemption-bound", "99"],
+        &["check", "litmus-sb", "--iterations", "0"],
+        &["check"],
+        &["replay", "not-a-token"],
+        &["replay", "thp1:litmus-sb:@@@"],
+        &["frobnicate"],
+    ] {
+        let (code, _out, err) = thpcheck(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn check_prints_a_verdict_table_and_exits_0() {
+    let (code, out, _) = thpcheck(&[
+        "check",
+        "litmus-sb-mb",
+        "litmus-sb",
+        "--engine",
+        "loom",
+        "--engine",
+        "shuttle-pct",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("litmus-sb-mb") && out.contains("loom") && out.contains("shuttle-pct"));
+    assert_eq!(out.matches("holds").count(), 4, "{out}");
+}
+
+#[test]
+fn json_output_is_parseable() {
+    let (code, out, _) = thpcheck(&["check", "litmus-mp", "--engine", "loom", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["results"][0]["scenario"], "litmus-mp");
+    assert_eq!(v["results"][0]["verdict"], "holds");
+    assert!(v["results"][0]["executions"].as_u64().unwrap() > 1);
+}
+
+#[test]
+fn list_names_every_scenario() {
+    let (code, out, _) = thpcheck(&["list"]);
+    assert_eq!(code, 0);
+    for l in thp_checks::litmus::LITMUS {
+        assert!(out.contains(l.name));
+    }
+}

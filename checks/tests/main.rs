@@ -1,0 +1,8 @@
+//! One integration test binary (CONVENTIONS.md §3.12), one module per concern.
+#![deny(warnings, rust_2018_idioms)]
+
+mod cli;
+mod fuzz_seeds;
+mod litmus;
+mod lockdep;
+mod primitives;

@@ -1,0 +1,71 @@
+//! Invariant ids and the assertion macros named after the kernel's (`VM_BUG_ON`, `VM_WARN_ON`).
+//!
+//! Every protocol-violation message starts with `[<id> <slug>]`, e.g.
+//! `[I6 frozen-folio-gained-ref] ...`, so a defect test matches the invariant it expects and
+//! nothing else. A harness or model inconsistency says `[model bug]` instead and never counts
+//! as a counterexample.
+//!
+//! Ids I1-I20 are kernel-protocol.md §A; L1-L3 are the litmus-test properties of the primitive
+//! layer.
+
+/// An invariant the checks assert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Inv {
+    /// L1: a litmus outcome the Linux kernel memory model forbids was observed.
+    L1LitmusForbidden,
+    /// L2: `atomic_add_unless(v, a, u)` stored to `v` although it read `u`, or lost an update.
+    L2AddUnlessStoredOnU,
+    /// I19: lock order acyclic, no sleeping in atomic context, locks held where required.
+    I19LockOrder,
+    /// I20: every sleeper is eventually woken.
+    I20LostWakeup,
+}
+
+impl Inv {
+    /// The id and slug that start every message, e.g. `I19 lock-order`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Inv::L1LitmusForbidden => "L1 litmus-forbidden",
+            Inv::L2AddUnlessStoredOnU => "L2 add-unless-stored",
+            Inv::I19LockOrder => "I19 lock-order",
+            Inv::I20LostWakeup => "I20 lost-wakeup",
+        }
+    }
+
+    /// The id alone (`I19`).
+    pub fn id(self) -> &'static str {
+        self.tag().split(' ').next().unwrap_or("")
+    }
+
+    /// Does a failure message name this invariant?
+    pub fn matches(self, message: &str) -> bool {
+        message.contains(&format!("[{} ", self.id()))
+    }
+}
+
+/// `VM_BUG_ON(cond)` with an invariant id: panics with `[<id> <slug>] <message>` if `cond`.
+#[macro_export]
+macro_rules! vm_bug_on {
+    ($cond:expr, $inv:expr, $($arg:tt)*) => {
+        if $cond {
+            panic!("[{}] {}", $inv.tag(), format!($($arg)*));
+        }
+    };
+}
+
+/// `VM_WARN_ON(cond)`: in the model a warning is as fatal as a bug, because the kernel's
+/// warnings mark protocol violations too.
+#[macro_export]
+macro_rules! vm_warn_on {
+    ($cond:expr, $inv:expr, $($arg:tt)*) => {
+        $crate::vm_bug_on!($cond, $inv, $($arg)*)
+    };
+}
+
+/// A harness or model inconsistency: never a counterexample.
+#[macro_export]
+macro_rules! model_bug {
+    ($($arg:tt)*) => {
+        panic!("[model bug] {}", format!($($arg)*))
+    };
+}

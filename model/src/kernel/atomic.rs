@@ -1,0 +1,388 @@
+//! `atomic_t`, `atomic_long_t`, bit operations, `READ_ONCE`/`WRITE_ONCE` and the `smp_*`
+//! barriers, with the ordering rules of Documentation/atomic_t.txt and
+//! Documentation/memory-barriers.txt mapped onto the C11 model that loom checks.
+//!
+//! # Mapping (kernel-protocol.md §B "Memory ordering for loom")
+//!
+//! | kernel | here | why |
+//! |---|---|---|
+//! | `atomic_read`, `READ_ONCE` | Relaxed load | plain marked access |
+//! | `atomic_set`, `WRITE_ONCE` | Relaxed store | |
+//! | `atomic_read_acquire`, `smp_load_acquire` | Acquire load | |
+//! | `atomic_set_release`, `smp_store_release` | Release store | |
+//! | `atomic_inc/dec/add/sub`, `set_bit`, `clear_bit` | Relaxed RMW | non-value-returning RMWs are unordered |
+//! | value-returning RMW (`*_return`, `*_and_test`, `xchg`, `fetch_*`, `test_and_set_bit`) | `fence(SeqCst)`; Relaxed RMW; `fence(SeqCst)` | fully ordered |
+//! | `cmpxchg`, `add_unless` | Relaxed pre-load; on the success path `fence(SeqCst)`; Relaxed CAS; `fence(SeqCst)` | fully ordered on success, unordered on failure |
+//! | `*_relaxed` RMW variants | Relaxed RMW | |
+//! | `test_and_set_bit_lock` | Acquire RMW | lock acquire |
+//! | `clear_bit_unlock`, `clear_bit_unlock_is_negative_byte` | Release RMW | lock release |
+//! | `smp_mb`, `smp_mb__before_atomic`, `smp_mb__after_atomic` | `fence(SeqCst)` | |
+//! | `smp_wmb` | `fence(Release)` | stronger than the kernel's store-store barrier: it also orders earlier loads before later stores |
+//! | `smp_rmb` | `fence(Acquire)` | stronger: it also orders earlier loads before later stores |
+//!
+//! Full ordering is expressed with SeqCst *fences* around a Relaxed RMW, never with SeqCst
+//! accesses: loom treats SeqCst loads, stores and RMWs as AcqRel (loom README, "Unsupported
+//! features"), which would make the store-buffering pattern a false alarm, but it models SeqCst
+//! fences. A failed conditional RMW must be unordered (atomic_t.txt), and loom gives a failed
+//! `compare_exchange(SeqCst, SeqCst)` acquire semantics, so the failure path here goes through a
+//! Relaxed load that may read any coherent value; the CAS that follows the leading fence may
+//! also fail, which is a stronger (allowed) behaviour, never a weaker one.
+//!
+//! Address dependencies (a lockless page-table walker reading a table through the PMD value it
+//! just read) have no C11 counterpart; such reads use [`atomic_long_t::read_dep`], an Acquire
+//! load, and say so where they are used.
+//!
+//! Under shuttle every atomic is sequentially consistent: barrier-only rules can only be
+//! caught by loom (CONVENTIONS.md §4.11).
+
+use std::sync::atomic::Ordering;
+
+use crate::kernel::engine::{current_engine, Engine};
+
+macro_rules! kernel_atomic {
+    ($name:ident, $t:ty, $loom:ty, $shuttle:ty, $std:ty, $kname:literal) => {
+        #[doc = concat!("The kernel's `", $kname, "`. Built with the engine of the current execution.")]
+        pub struct $name(Impl);
+
+        #[allow(clippy::large_enum_variant)]
+        enum Impl {
+            Loom($loom),
+            Shuttle($shuttle),
+            Std($std),
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}(..)", $kname)
+            }
+        }
+
+        macro_rules! dispatch {
+            ($self:expr, $a:ident => $e:expr) => {
+                match &$self.0 {
+                    Impl::Loom($a) => $e,
+                    Impl::Shuttle($a) => $e,
+                    Impl::Std($a) => $e,
+                }
+            };
+        }
+
+        impl $name {
+            /// `ATOMIC_INIT(v)`.
+            pub fn new(v: $t) -> Self {
+                $name(match current_engine() {
+                    Engine::Loom => Impl::Loom(<$loom>::new(v)),
+                    Engine::Shuttle => Impl::Shuttle(<$shuttle>::new(v)),
+                    Engine::Std => Impl::Std(<$std>::new(v)),
+                })
+            }
+
+            #[inline]
+            fn load(&self, o: Ordering) -> $t {
+                dispatch!(self, a => a.load(o))
+            }
+            #[inline]
+            fn store(&self, v: $t, o: Ordering) {
+                dispatch!(self, a => a.store(v, o))
+            }
+
+            /// `atomic_read` / `READ_ONCE`: relaxed.
+            #[inline]
+            pub fn read(&self) -> $t {
+                self.load(Ordering::Relaxed)
+            }
+            /// `atomic_set` / `WRITE_ONCE`: relaxed.
+            #[inline]
+            pub fn set(&self, v: $t) {
+                self.store(v, Ordering::Relaxed)
+            }
+            /// `atomic_read_acquire` / `smp_load_acquire`.
+            #[inline]
+            pub fn read_acquire(&self) -> $t {
+                self.load(Ordering::Acquire)
+            }
+            /// A lockless read whose users rely on an address dependency (e.g. a walker that
+            /// dereferences the table the PMD value points to). C11 has no dependency
+            /// ordering; Acquire stands in for it (kernel-protocol.md §B).
+            #[inline]
+            pub fn read_dep(&self) -> $t {
+                self.load(Ordering::Acquire)
+            }
+            /// `atomic_set_release` / `smp_store_release`.
+            #[inline]
+            pub fn set_release(&self, v: $t) {
+                self.store(v, Ordering::Release)
+            }
+
+            /// `atomic_add` (relaxed, no return value).
+            #[inline]
+            pub fn add(&self, i: $t) {
+                dispatch!(self, a => { a.fetch_add(i, Ordering::Relaxed); })
+            }
+            /// `atomic_sub` (relaxed).
+            #[inline]
+            pub fn sub(&self, i: $t) {
+                dispatch!(self, a => { a.fetch_sub(i, Ordering::Relaxed); })
+            }
+            /// `atomic_inc` (relaxed).
+            #[inline]
+            pub fn inc(&self) {
+                self.add(1)
+            }
+            /// `atomic_dec` (relaxed).
+            #[inline]
+            pub fn dec(&self) {
+                self.sub(1)
+            }
+            /// `atomic_fetch_add`: fully ordered, returns the old value.
+            pub fn fetch_add(&self, i: $t) -> $t {
+                smp_mb();
+                let old = dispatch!(self, a => a.fetch_add(i, Ordering::Relaxed));
+                smp_mb();
+                old
+            }
+            /// `atomic_add_return`: fully ordered, returns the new value.
+            pub fn add_return(&self, i: $t) -> $t {
+                self.fetch_add(i) + i
+            }
+            /// `atomic_sub_return`: fully ordered.
+            pub fn sub_return(&self, i: $t) -> $t {
+                self.fetch_add(-i) - i
+            }
+            /// `atomic_add_return_relaxed`.
+            pub fn add_return_relaxed(&self, i: $t) -> $t {
+                dispatch!(self, a => a.fetch_add(i, Ordering::Relaxed)) + i
+            }
+            /// `atomic_sub_return_relaxed`.
+            pub fn sub_return_relaxed(&self, i: $t) -> $t {
+                dispatch!(self, a => a.fetch_sub(i, Ordering::Relaxed)) - i
+            }
+            /// `atomic_inc_return`: fully ordered.
+            pub fn inc_return(&self) -> $t {
+                self.add_return(1)
+            }
+            /// `atomic_dec_return`: fully ordered.
+            pub fn dec_return(&self) -> $t {
+                self.sub_return(1)
+            }
+            /// `atomic_inc_and_test`: fully ordered; true if the result is 0.
+            pub fn inc_and_test(&self) -> bool {
+                self.add_return(1) == 0
+            }
+            /// `atomic_dec_and_test`: fully ordered; true if the result is 0.
+            pub fn dec_and_test(&self) -> bool {
+                self.sub_return(1) == 0
+            }
+            /// `atomic_sub_and_test`: fully ordered; true if the result is 0.
+            pub fn sub_and_test(&self, i: $t) -> bool {
+                self.sub_return(i) == 0
+            }
+            /// `atomic_xchg`: fully ordered.
+            pub fn xchg(&self, v: $t) -> $t {
+                smp_mb();
+                let old = dispatch!(self, a => a.swap(v, Ordering::Relaxed));
+                smp_mb();
+                old
+            }
+            /// `atomic_cmpxchg`: returns the value read; fully ordered if it equals `old`
+            /// (success), unordered otherwise.
+            pub fn cmpxchg(&self, old: $t, new: $t) -> $t {
+                let seen = self.load(Ordering::Relaxed);
+                if seen != old {
+                    return seen; // failure: unordered, no store
+                }
+                smp_mb();
+                match dispatch!(self, a => a.compare_exchange(old, new, Ordering::Relaxed, Ordering::Relaxed)) {
+                    Ok(v) => {
+                        smp_mb();
+                        v
+                    }
+                    Err(v) => v,
+                }
+            }
+            /// `atomic_add_unless(v, a, u)`: add `a` unless the value is `u`; true if it added.
+            /// Never stores when the value read is `u` — what makes `get_page_unless_zero` safe
+            /// on a read-only struct page (include/linux/page_ref.h, kernel-protocol.md §12).
+            /// Fully ordered on success, unordered on failure.
+            pub fn add_unless(&self, a: $t, u: $t) -> bool {
+                loop {
+                    let c = self.load(Ordering::Relaxed);
+                    if c == u {
+                        return false;
+                    }
+                    smp_mb();
+                    let r = dispatch!(self, x => x.compare_exchange(c, c + a, Ordering::Relaxed, Ordering::Relaxed));
+                    if r.is_ok() {
+                        smp_mb();
+                        return true;
+                    }
+                }
+            }
+            /// `atomic_inc_not_zero`.
+            pub fn inc_not_zero(&self) -> bool {
+                self.add_unless(1, 0)
+            }
+
+            /// `atomic_fetch_or` with the given ordering (bit operations below).
+            #[inline]
+            fn fetch_or(&self, m: $t, o: Ordering) -> $t {
+                dispatch!(self, a => a.fetch_or(m, o))
+            }
+            #[inline]
+            fn fetch_and(&self, m: $t, o: Ordering) -> $t {
+                dispatch!(self, a => a.fetch_and(m, o))
+            }
+
+            /// `set_bit` (relaxed, atomic).
+            pub fn set_bit(&self, nr: u32) {
+                self.fetch_or(1 << nr, Ordering::Relaxed);
+            }
+            /// `clear_bit` (relaxed, atomic).
+            pub fn clear_bit(&self, nr: u32) {
+                self.fetch_and(!(1 << nr), Ordering::Relaxed);
+            }
+            /// `test_bit` (relaxed read).
+            pub fn test_bit(&self, nr: u32) -> bool {
+                self.read() & (1 << nr) != 0
+            }
+            /// `test_and_set_bit`: fully ordered; returns the old bit.
+            pub fn test_and_set_bit(&self, nr: u32) -> bool {
+                smp_mb();
+                let old = self.fetch_or(1 << nr, Ordering::Relaxed);
+                smp_mb();
+                old & (1 << nr) != 0
+            }
+            /// `test_and_clear_bit`: fully ordered; returns the old bit.
+            pub fn test_and_clear_bit(&self, nr: u32) -> bool {
+                smp_mb();
+                let old = self.fetch_and(!(1 << nr), Ordering::Relaxed);
+                smp_mb();
+                old & (1 << nr) != 0
+            }
+            /// `test_and_set_bit_lock`: acquire; returns the old bit.
+            pub fn test_and_set_bit_lock(&self, nr: u32) -> bool {
+                self.fetch_or(1 << nr, Ordering::Acquire) & (1 << nr) != 0
+            }
+            /// `clear_bit_unlock`: release.
+            pub fn clear_bit_unlock(&self, nr: u32) {
+                self.fetch_and(!(1 << nr), Ordering::Release);
+            }
+            /// `clear_bit_unlock_is_negative_byte` generalised: release-clear `nr` and report
+            /// whether bit `waiters` was set in the old value (mm/filemap.c `folio_unlock`).
+            pub fn clear_bit_unlock_test(&self, nr: u32, waiters: u32) -> bool {
+                self.fetch_and(!(1 << nr), Ordering::Release) & (1 << waiters) != 0
+            }
+        }
+    };
+}
+
+kernel_atomic!(
+    atomic_t,
+    i32,
+    loom::sync::atomic::AtomicI32,
+    shuttle::sync::atomic::AtomicI32,
+    std::sync::atomic::AtomicI32,
+    "atomic_t"
+);
+
+mod long {
+    use super::*;
+    kernel_atomic!(
+        atomic_long_t,
+        i64,
+        loom::sync::atomic::AtomicI64,
+        shuttle::sync::atomic::AtomicI64,
+        std::sync::atomic::AtomicI64,
+        "atomic_long_t"
+    );
+}
+pub use long::atomic_long_t;
+
+#[inline]
+fn fence(o: Ordering) {
+    match current_engine() {
+        Engine::Loom => loom::sync::atomic::fence(o),
+        Engine::Shuttle => shuttle::sync::atomic::fence(o),
+        Engine::Std => std::sync::atomic::fence(o),
+    }
+}
+
+/// `smp_mb()`: full barrier.
+#[inline]
+pub fn smp_mb() {
+    fence(Ordering::SeqCst)
+}
+/// `smp_wmb()`: store-store barrier, mapped to a release fence (stronger; see module doc).
+#[inline]
+pub fn smp_wmb() {
+    fence(Ordering::Release)
+}
+/// `smp_rmb()`: load-load barrier, mapped to an acquire fence (stronger; see module doc).
+#[inline]
+pub fn smp_rmb() {
+    fence(Ordering::Acquire)
+}
+/// `smp_mb__before_atomic()`: full barrier before a non-value-returning RMW.
+#[inline]
+pub fn smp_mb__before_atomic() {
+    smp_mb()
+}
+/// `smp_mb__after_atomic()`: full barrier after a non-value-returning RMW.
+#[inline]
+pub fn smp_mb__after_atomic() {
+    smp_mb()
+}
+
+/// A location read with `READ_ONCE` / written with `WRITE_ONCE`.
+pub trait OnceAccess {
+    type Value;
+    fn read_once(&self) -> Self::Value;
+    fn write_once(&self, v: Self::Value);
+    fn load_acquire(&self) -> Self::Value;
+    fn store_release(&self, v: Self::Value);
+}
+
+macro_rules! once_access {
+    ($ty:ty, $v:ty) => {
+        impl OnceAccess for $ty {
+            type Value = $v;
+            fn read_once(&self) -> $v {
+                self.read()
+            }
+            fn write_once(&self, v: $v) {
+                self.set(v)
+            }
+            fn load_acquire(&self) -> $v {
+                self.read_acquire()
+            }
+            fn store_release(&self, v: $v) {
+                self.set_release(v)
+            }
+        }
+    };
+}
+once_access!(atomic_t, i32);
+once_access!(atomic_long_t, i64);
+
+/// `READ_ONCE(x)`.
+#[allow(non_snake_case)]
+#[inline]
+pub fn READ_ONCE<A: OnceAccess>(x: &A) -> A::Value {
+    x.read_once()
+}
+/// `WRITE_ONCE(x, v)`.
+#[allow(non_snake_case)]
+#[inline]
+pub fn WRITE_ONCE<A: OnceAccess>(x: &A, v: A::Value) {
+    x.write_once(v)
+}
+/// `smp_load_acquire(x)`.
+#[inline]
+pub fn smp_load_acquire<A: OnceAccess>(x: &A) -> A::Value {
+    x.load_acquire()
+}
+/// `smp_store_release(x, v)`.
+#[inline]
+pub fn smp_store_release<A: OnceAccess>(x: &A, v: A::Value) {
+    x.store_release(v)
+}

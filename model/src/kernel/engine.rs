@@ -1,0 +1,193 @@
+//! The per-execution context: which engine runs this execution, the rule switches, the
+//! hardware switches, the thread table, the trace log and the lock-order graph.
+//!
+//! The context lives in an OS thread-local. loom and shuttle run every model thread as a
+//! coroutine on the OS thread that started the check, so one slot serves all CPUs of an
+//! execution; for std threads, [`crate::kernel::spawn`] copies the context into the child.
+//! The slot is per OS thread, never process-wide, so cargo's parallel tests do not share it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use crate::kernel::lockdep::{HeldLock, LockGraph};
+use crate::rules::RuleSet;
+use crate::trace::Event;
+
+/// The checker running the current execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// loom: exhaustive DPOR under the C11 memory model (weak memory).
+    Loom,
+    /// shuttle: randomized / PCT / DFS schedules, sequentially consistent atomics.
+    Shuttle,
+    /// Plain std threads on real hardware (stress runs, benchmarks, sequential unit tests).
+    Std,
+}
+
+/// Hardware behaviour that the protocol must not depend on (kernel-protocol.md §8.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hardware {
+    /// x86: a TLB flush is an IPI and cannot complete while another CPU has IRQs off.
+    /// false: arm64 / broadcast TLBI, the flush does not wait for IRQs-off sections.
+    pub tlb_flush_waits_for_irqs_off: bool,
+}
+
+impl Default for Hardware {
+    fn default() -> Self {
+        Hardware {
+            tlb_flush_waits_for_irqs_off: true,
+        }
+    }
+}
+
+/// What an execution is run with.
+#[derive(Clone, Debug)]
+pub struct ExecutionOptions {
+    pub engine: Engine,
+    pub rules: RuleSet,
+    pub hardware: Hardware,
+    /// The lock-order graph shared by every execution of one check.
+    pub lockdep: Arc<LockGraph>,
+    /// Record trace events (on for checks; benchmarks may turn it off).
+    pub trace: bool,
+}
+
+impl ExecutionOptions {
+    pub fn new(engine: Engine) -> Self {
+        ExecutionOptions {
+            engine,
+            rules: RuleSet::all_on(),
+            hardware: Hardware::default(),
+            lockdep: Arc::new(LockGraph::new()),
+            trace: true,
+        }
+    }
+}
+
+/// Thread table and sleep accounting of one execution (std types: invisible to the engines).
+#[derive(Debug, Default)]
+pub(crate) struct Threads {
+    /// engine thread key -> CPU number (0 = the thread that started the execution).
+    pub cpus: HashMap<u64, usize>,
+    pub next_cpu: usize,
+    /// CPUs that are running model code (not finished).
+    pub alive: usize,
+    /// CPUs asleep in a primitive of this layer (rwsem, wait queue, join) and not yet woken.
+    pub asleep: usize,
+    /// CPUs that finished.
+    pub exited: std::collections::HashSet<usize>,
+    /// CPUs currently in join(), keyed by the CPU they wait for.
+    pub joining: HashMap<usize, usize>,
+    /// What each sleeping CPU waits for, for the deadlock message.
+    pub sleeping_on: HashMap<usize, String>,
+    /// Held locks per CPU, innermost last (lockdep).
+    pub held: HashMap<usize, Vec<HeldLock>>,
+    /// Depth of atomic context (spinlocks, RCU, IRQs off) per CPU.
+    pub atomic_depth: HashMap<usize, Vec<&'static str>>,
+}
+
+/// The context of one execution.
+#[derive(Debug)]
+pub struct Execution {
+    pub options: ExecutionOptions,
+    pub(crate) threads: Mutex<Threads>,
+    pub(crate) trace: Mutex<Vec<Event>>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Execution>>> = const { RefCell::new(None) };
+}
+
+/// Run `body` as one execution with `options` (call it inside the engine's closure).
+/// The calling thread becomes CPU 0.
+pub fn with_execution<R>(options: &ExecutionOptions, body: impl FnOnce() -> R) -> R {
+    let exec = Arc::new(Execution {
+        options: options.clone(),
+        threads: Mutex::new(Threads::default()),
+        trace: Mutex::new(Vec::new()),
+    });
+    struct Reset(Option<Arc<Execution>>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            CURRENT.with(|c| *c.borrow_mut() = prev);
+        }
+    }
+    let prev = CURRENT.with(|c| c.borrow_mut().replace(exec.clone()));
+    let _reset = Reset(prev);
+    {
+        let mut t = exec.threads.lock().unwrap_or_else(|e| e.into_inner());
+        let key = engine_thread_key(options.engine);
+        t.cpus.insert(key, 0);
+        t.next_cpu = 1;
+        t.alive = 1;
+    }
+    crate::trace::clear_last();
+    body()
+}
+
+/// The current execution; a sequential caller outside any check gets a fresh std execution.
+pub fn current() -> Arc<Execution> {
+    if let Some(e) = CURRENT.with(|c| c.borrow().clone()) {
+        return e;
+    }
+    // Outside a check (sequential unit tests, the std engine's helpers): make one.
+    let exec = Arc::new(Execution {
+        options: ExecutionOptions::new(Engine::Std),
+        threads: Mutex::new(Threads::default()),
+        trace: Mutex::new(Vec::new()),
+    });
+    {
+        let mut t = exec.threads.lock().unwrap_or_else(|e| e.into_inner());
+        t.cpus.insert(engine_thread_key(Engine::Std), 0);
+        t.next_cpu = 1;
+        t.alive = 1;
+    }
+    CURRENT.with(|c| *c.borrow_mut() = Some(exec.clone()));
+    exec
+}
+
+/// Install `exec` as the current execution of this OS thread (std children).
+pub(crate) fn set_current(exec: Arc<Execution>) {
+    CURRENT.with(|c| *c.borrow_mut() = Some(exec));
+}
+
+/// The engine of the current execution.
+#[inline]
+pub fn current_engine() -> Engine {
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map(|e| e.options.engine)
+            .unwrap_or(Engine::Std)
+    })
+}
+
+/// A stable key for the engine's notion of "current thread".
+pub(crate) fn engine_thread_key(engine: Engine) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match engine {
+        Engine::Loom => loom::thread::current().id().hash(&mut h),
+        Engine::Shuttle => shuttle::thread::current().id().hash(&mut h),
+        Engine::Std => std::thread::current().id().hash(&mut h),
+    }
+    h.finish()
+}
+
+impl Execution {
+    pub(crate) fn lock_threads(&self) -> std::sync::MutexGuard<'_, Threads> {
+        self.threads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The CPU number of the calling model thread.
+    pub fn cpu(&self) -> usize {
+        let key = engine_thread_key(self.options.engine);
+        let t = self.lock_threads();
+        match t.cpus.get(&key) {
+            Some(c) => *c,
+            None => panic!("[model bug] a thread not started by kernel::spawn runs model code"),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `spinlock_t` (include/linux/spinlock.h): lock, trylock, unlock, assert-held, with lockdep.
+//!
+//! A spinlock is an engine mutex: the engines see the blocking (no spinning branches for
+//! loom) and give it acquire/release ordering, as the kernel's spinlocks have. Holding one is
+//! an atomic section: sleeping inside it is invariant I19.
+
+use crate::kernel::lockdep::{self, LockClass};
+use crate::kernel::sync::{EGuard, EMutex};
+
+/// The kernel's `spinlock_t`.
+pub struct spinlock_t {
+    class: LockClass,
+    id: usize,
+    inner: EMutex<()>,
+}
+
+impl std::fmt::Debug for spinlock_t {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "spinlock_t({})", self.class)
+    }
+}
+
+/// A held spinlock; dropping it is `spin_unlock`.
+#[must_use = "dropping the guard unlocks the spinlock"]
+pub struct SpinGuard<'a> {
+    lock: &'a spinlock_t,
+    _inner: EGuard<'a, ()>,
+}
+
+impl spinlock_t {
+    /// `spin_lock_init` with a lockdep class.
+    pub fn new(class: LockClass) -> Self {
+        spinlock_t {
+            class,
+            id: lockdep::new_instance_id(),
+            inner: EMutex::new(()),
+        }
+    }
+
+    pub fn class(&self) -> LockClass {
+        self.class
+    }
+
+    /// `spin_lock`.
+    pub fn lock(&self) -> SpinGuard<'_> {
+        lockdep::lock_acquire(self.class, self.id, "spin_lock", true);
+        let g = self.inner.lock();
+        lockdep::atomic_enter(self.class.name);
+        SpinGuard {
+            lock: self,
+            _inner: g,
+        }
+    }
+
+    /// `spin_trylock`.
+    pub fn trylock(&self) -> Option<SpinGuard<'_>> {
+        let g = self.inner.try_lock()?;
+        lockdep::lock_acquire(self.class, self.id, "spin_trylock", false);
+        lockdep::atomic_enter(self.class.name);
+        Some(SpinGuard {
+            lock: self,
+            _inner: g,
+        })
+    }
+
+    /// `lockdep_assert_held`: panics with I19 unless the current CPU holds this lock.
+    pub fn assert_held(&self, caller: &str) {
+        if !lockdep::is_held(self.id) {
+            panic!("[I19 lock-not-held] {caller} requires {} held", self.class);
+        }
+    }
+
+    /// Is it held by the current CPU?
+    pub fn is_held_by_me(&self) -> bool {
+        lockdep::is_held(self.id)
+    }
+}
+
+impl SpinGuard<'_> {
+    /// The lock this guard holds.
+    pub fn lock_ref(&self) -> &spinlock_t {
+        self.lock
+    }
+}
+
+impl Drop for SpinGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return; // leave lockdep alone while unwinding a counterexample
+        }
+        lockdep::atomic_exit(self.lock.class.name);
+        lockdep::lock_release(self.lock.id);
+    }
+}
+
+/// `spin_unlock(guard)`.
+pub fn spin_unlock(g: SpinGuard<'_>) {
+    drop(g)
+}
