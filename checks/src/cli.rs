@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use crate::engine::{decode_schedule, EngineSpec, RunConfig, Verdict, LOOM_MAX_BRANCHES};
 use crate::litmus::{self, LITMUS};
+use crate::scenarios;
+use thp_model::rules::{Rule, RuleSet};
 
 /// Exhaustive and randomized checks of the Linux THP locking protocol model.
 #[derive(Parser, Debug)]
@@ -59,9 +61,25 @@ pub struct CheckArgs {
     /// Stop a run after this many seconds (it is then reported incomplete).
     #[arg(long, value_parser = parse_positive)]
     pub time_budget: Option<usize>,
+    /// Switch one locking rule off (see `thpcheck list`); model scenarios only.
+    #[arg(long = "break", value_name = "RULE")]
+    pub break_rule: Option<String>,
+    /// Sub-pages per THP for model scenarios (a power of two >= 2; default per scenario).
+    #[arg(long, value_parser = parse_subpages)]
+    pub subpages: Option<usize>,
     /// Machine-readable output (one JSON document).
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_subpages(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 2 && n.is_power_of_two() && n <= 64 => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} sub-pages is impossible: a power of two from 2 to 64"
+        )),
+        Err(_) => Err(format!("'{s}' is not a number")),
+    }
 }
 
 /// The engines, as on the command line.
@@ -157,24 +175,95 @@ fn engine_spec(e: EngineArg, a: &CheckArgs) -> EngineSpec {
 
 /// Every scenario name, in catalogue order.
 pub fn scenario_names() -> Vec<&'static str> {
-    LITMUS.iter().map(|l| l.name).collect()
+    scenarios::SCENARIOS
+        .iter()
+        .map(|s| s.name)
+        .chain(LITMUS.iter().map(|l| l.name))
+        .collect()
 }
 
-fn resolve(name: &str) -> Result<&'static litmus::Litmus> {
-    match litmus::find(name) {
-        Some(l) => Ok(l),
+fn resolve(name: &str) -> Result<()> {
+    if litmus::find(name).is_some() || scenarios::find(name).is_some() {
+        return Ok(());
+    }
+    bail!(
+        "unknown scenario '{name}' (available: {})",
+        scenario_names().join(", ")
+    )
+}
+
+fn resolve_rule(id: &str) -> Result<Rule> {
+    match Rule::from_id(id) {
+        Some(r) => Ok(r),
         None => bail!(
-            "unknown scenario '{name}' (available: {})",
-            scenario_names().join(", ")
+            "unknown rule '{id}' (available: {})",
+            Rule::ALL
+                .iter()
+                .map(|r| r.id())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
 
+/// What to run besides the engine.
+#[derive(Clone, Debug, Default)]
+pub struct Extra {
+    pub budget: Option<Duration>,
+    pub rules: Option<Rule>,
+    pub subpages: Option<usize>,
+}
+
 /// Run one scenario under one engine and make a row.
-pub fn check_one(name: &str, spec: EngineSpec, budget: Option<Duration>) -> Result<(Row, u8)> {
-    let l = resolve(name)?;
+pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8)> {
+    resolve(name)?;
     let mut cfg = RunConfig::new(spec);
-    cfg.time_budget = budget;
+    cfg.time_budget = extra.budget;
+    if let Some(r) = extra.rules {
+        cfg.rules = RuleSet::without(r);
+    }
+    if let Some(s) = scenarios::find(name) {
+        let r = scenarios::run_scenario(s, &cfg, extra.subpages);
+        let (verdict, code, message) = match (&r.run.verdict, &r.vacuous) {
+            (Verdict::Incomplete { reason }, _) => {
+                ("incomplete".to_string(), 3, Some(reason.clone()))
+            }
+            (Verdict::Counterexample { message, .. }, _) => {
+                ("counterexample".to_string(), 1, Some(message.clone()))
+            }
+            (Verdict::Holds, Some(v)) => ("vacuous".to_string(), 1, Some(v.clone())),
+            (Verdict::Holds, None) => ("holds".to_string(), 0, None),
+        };
+        let (trace, replay) = match &r.run.verdict {
+            Verdict::Counterexample {
+                trace, schedule, ..
+            } => (
+                trace.iter().map(|e| e.to_string()).collect(),
+                schedule.as_ref().map(|sch| {
+                    let brk = extra.rules.map(|r| r.id()).unwrap_or("");
+                    format!("thp1:{name}:{brk}:{}:{sch}", r.nr)
+                }),
+            ),
+            _ => (Vec::new(), None),
+        };
+        let row = Row {
+            scenario: name.to_string(),
+            engine: r.run.engine.name().to_string(),
+            bound: format!("{} nr={}", r.run.engine.bound(), r.nr),
+            executions: r.run.executions,
+            secs: r.run.wall.as_secs_f64(),
+            verdict,
+            message,
+            trace,
+            replay,
+            observed: r.reached.iter().map(|s| s.to_string()).collect(),
+        };
+        return Ok((row, code));
+    }
+    let l = litmus::find(name).context("resolved above")?;
+    if extra.rules.is_some() {
+        bail!("--break applies to model scenarios, not to litmus test '{name}'");
+    }
     let r = litmus::run_litmus(l, &cfg);
     let (verdict, code, message) = match (&r.run.verdict, &r.agrees) {
         (Verdict::Incomplete { reason }, _) => ("incomplete".to_string(), 3, Some(reason.clone())),
@@ -189,7 +278,7 @@ pub fn check_one(name: &str, spec: EngineSpec, budget: Option<Duration>) -> Resu
             trace, schedule, ..
         } => (
             trace.iter().map(|e| e.to_string()).collect(),
-            schedule.as_ref().map(|s| format!("thp1:{name}:{s}")),
+            schedule.as_ref().map(|s| format!("thp1:{name}:::{s}")),
         ),
         _ => (Vec::new(), None),
     };
@@ -263,13 +352,32 @@ pub fn run(cli: Cli) -> Result<u8> {
                 );
             } else {
                 println!("scenarios:");
+                for s in scenarios::SCENARIOS {
+                    println!(
+                        "  {:<36} {} [must reach: {}]",
+                        s.name,
+                        s.description,
+                        s.must_reach.join(", ")
+                    );
+                }
                 for l in LITMUS {
                     println!(
                         "  {:<36} {} [target {}: LKMM {:?}]",
                         l.name, l.description, l.target, l.lkmm
                     );
                 }
-                println!("rules: (none yet: the THP model's rules land with the model)");
+                println!("rules (switch one off with --break RULE):");
+                for r in Rule::ALL {
+                    let i = r.info();
+                    println!(
+                        "  {:<36} {} [{}; caught by {:?} in {}]",
+                        i.id,
+                        i.statement,
+                        i.source,
+                        i.engine,
+                        i.scenarios.join(", ")
+                    );
+                }
             }
             Ok(0)
         }
@@ -292,12 +400,16 @@ pub fn run(cli: Cli) -> Result<u8> {
             } else {
                 a.engine.clone()
             };
-            let budget = a.time_budget.map(|s| Duration::from_secs(s as u64));
+            let extra = Extra {
+                budget: a.time_budget.map(|s| Duration::from_secs(s as u64)),
+                rules: a.break_rule.as_deref().map(resolve_rule).transpose()?,
+                subpages: a.subpages,
+            };
             let mut rows = Vec::new();
             let mut code = 0u8;
             for n in &names {
                 for e in &engines {
-                    let (row, c) = check_one(n, engine_spec(*e, &a), budget)?;
+                    let (row, c) = check_one(n, engine_spec(*e, &a), &extra)?;
                     code = worst(code, c);
                     if !a.json {
                         eprintln!(
@@ -321,15 +433,21 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(code)
         }
         Command::Replay { token } => {
-            let (name, schedule) = parse_token(&token)?;
-            resolve(name)?;
-            let (row, code) = check_one(
-                name,
-                EngineSpec::ShuttleReplay {
-                    schedule: schedule.to_string(),
+            let t = parse_token(&token)?;
+            resolve(t.scenario)?;
+            let extra = Extra {
+                budget: None,
+                rules: if t.rule.is_empty() {
+                    None
+                } else {
+                    Some(resolve_rule(t.rule)?)
                 },
-                None,
-            )?;
+                subpages: t.subpages,
+            };
+            let spec = EngineSpec::ShuttleReplay {
+                schedule: t.schedule.to_string(),
+            };
+            let (row, code) = check_one(t.scenario, spec, &extra)?;
             print_table(std::slice::from_ref(&row));
             Ok(code)
         }
@@ -351,16 +469,39 @@ fn worst(a: u8, b: u8) -> u8 {
     }
 }
 
-/// Split a replay token `thp1:<scenario>:<schedule>` and validate the schedule.
-pub fn parse_token(token: &str) -> Result<(&str, &str)> {
+/// A parsed replay token `thp1:<scenario>:<broken rule or empty>:<sub-pages or empty>:<schedule>`.
+#[derive(Debug)]
+pub struct Token<'a> {
+    pub scenario: &'a str,
+    pub rule: &'a str,
+    pub subpages: Option<usize>,
+    pub schedule: &'a str,
+}
+
+/// Split a replay token and validate its parts.
+pub fn parse_token(token: &str) -> Result<Token<'_>> {
+    let bad = |why: &str| anyhow::anyhow!("malformed replay token '{token}': {why}");
     let rest = token
         .strip_prefix("thp1:")
-        .with_context(|| format!("malformed replay token '{token}': it must start with 'thp1:'"))?;
-    let (name, schedule) = rest.split_once(':').with_context(|| {
-        format!("malformed replay token '{token}': expected thp1:<scenario>:<schedule>")
-    })?;
+        .ok_or_else(|| bad("it must start with 'thp1:'"))?;
+    let mut it = rest.splitn(4, ':');
+    let (Some(scenario), Some(rule), Some(nr), Some(schedule)) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        return Err(bad("expected thp1:<scenario>:<rule>:<subpages>:<schedule>"));
+    };
+    let subpages = if nr.is_empty() {
+        None
+    } else {
+        Some(parse_subpages(nr).map_err(|e| bad(&e))?)
+    };
     if decode_schedule(schedule).is_none() {
-        bail!("malformed replay token '{token}': the schedule part does not decode");
+        return Err(bad("the schedule part does not decode"));
     }
-    Ok((name, schedule))
+    Ok(Token {
+        scenario,
+        rule,
+        subpages,
+        schedule,
+    })
 }

@@ -7,8 +7,8 @@ pub fn replay_token(data: &[u8]) {
         return;
     };
     match crate::cli::parse_token(s) {
-        Ok((_name, schedule)) => {
-            assert!(crate::engine::decode_schedule(schedule).is_some());
+        Ok(t) => {
+            assert!(crate::engine::decode_schedule(t.schedule).is_some());
         }
         Err(e) => {
             let m = format!("{e:#}");

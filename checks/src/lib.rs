@@ -5,3 +5,4 @@ pub mod cli;
 pub mod engine;
 pub mod fuzz;
 pub mod litmus;
+pub mod scenarios;

@@ -1,8 +1,11 @@
 //! One integration test binary (CONVENTIONS.md §3.12), one module per concern.
 #![deny(warnings, rust_2018_idioms)]
 
+mod catalogue;
 mod cli;
 mod fuzz_seeds;
 mod litmus;
 mod lockdep;
+mod model_seq;
+mod model_split_pmd;
 mod primitives;

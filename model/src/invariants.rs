@@ -15,6 +15,20 @@ pub enum Inv {
     L1LitmusForbidden,
     /// L2: `atomic_add_unless(v, a, u)` stored to `v` although it read `u`, or lost an update.
     L2AddUnlessStoredOnU,
+    /// I2: no increment of a zero refcount (`try_grab_folio` warns on refcount <= 0).
+    I2IncOfZero,
+    /// I3: references cover mappings (refcount >= mapcount for an unfrozen folio).
+    I3RefsCoverMappings,
+    /// I4: mapcounts match page tables (outside ptl critical sections).
+    I4MapcountMismatch,
+    /// I5: huge-PMD stability under the PMD lock.
+    I5HugePmdStability,
+    /// I8: no use after free / double free.
+    I8UseAfterFree,
+    /// I13: deposit balance.
+    I13DepositBalance,
+    /// I17: page-table lifetime.
+    I17TableLifetime,
     /// I19: lock order acyclic, no sleeping in atomic context, locks held where required.
     I19LockOrder,
     /// I20: every sleeper is eventually woken.
@@ -27,6 +41,13 @@ impl Inv {
         match self {
             Inv::L1LitmusForbidden => "L1 litmus-forbidden",
             Inv::L2AddUnlessStoredOnU => "L2 add-unless-stored",
+            Inv::I2IncOfZero => "I2 inc-of-zero-refcount",
+            Inv::I3RefsCoverMappings => "I3 refs-cover-mappings",
+            Inv::I4MapcountMismatch => "I4 mapcount-mismatch",
+            Inv::I5HugePmdStability => "I5 huge-pmd-stability",
+            Inv::I8UseAfterFree => "I8 use-after-free",
+            Inv::I13DepositBalance => "I13 deposit-balance",
+            Inv::I17TableLifetime => "I17 table-lifetime",
             Inv::I19LockOrder => "I19 lock-order",
             Inv::I20LostWakeup => "I20 lost-wakeup",
         }

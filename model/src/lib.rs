@@ -14,5 +14,6 @@
 
 pub mod invariants;
 pub mod kernel;
+pub mod mm;
 pub mod rules;
 pub mod trace;

@@ -1,0 +1,207 @@
+//! The memory-management state of the model (kernel-protocol.md §0.1) and the operations, in
+//! modules named after the kernel files they model. Paraphrased from Linux 6.18.2; no kernel
+//! code is reproduced.
+//!
+//! * [`page`] — struct page, large-folio metadata, the memmap (include/linux/mm_types.h).
+//! * [`pgtable`] — PMD / PTE encodings and the x86 classifiers (arch/x86/include/asm/pgtable.h).
+//! * [`page_ref`] — reference counting (include/linux/page_ref.h, include/linux/mm.h).
+//! * [`rmap`] — mapcount accounting (mm/rmap.c).
+//! * [`memory`] — `pte_offset_map_lock` (mm/pgtable-generic.c).
+//! * [`huge_memory`] — huge fault, `__pmd_trans_huge_lock`, `split_huge_pmd` (mm/huge_memory.c).
+//! * [`gup`] — `follow_pmd_mask`, `follow_page_pte`, `try_grab_folio` (mm/gup.c).
+
+pub mod gup;
+pub mod huge_memory;
+pub mod memory;
+pub mod page;
+pub mod page_ref;
+pub mod pgtable;
+pub mod rmap;
+
+use crate::kernel::{atomic_long_t, atomic_t, rw_semaphore, spinlock_t, LockClass, RcuState};
+pub use page::{Memmap, Page};
+pub use pgtable::{Pmd, Pte};
+
+/// Lock classes (lockdep names follow the kernel's).
+pub const MMAP_LOCK: LockClass = LockClass::new("mmap_lock");
+pub const PMD_LOCK: LockClass = LockClass::new("pmd_lock");
+pub const PTE_LOCK: LockClass = LockClass::new("pte_lock");
+
+/// A PTE table page: N entries and its own split PTE lock.
+pub struct PteTable {
+    pub ptes: Vec<atomic_long_t>,
+    pub ptl: spinlock_t,
+    /// Lifetime: true while allocated (std: instrumentation, invisible to the engines).
+    pub allocated: std::sync::atomic::AtomicBool,
+}
+
+/// One mm: `mmap_lock`, one VMA covering one PMD, the PMD slot with its lock, the deposited
+/// table list (`pmd_huge_pte`) and the PTE tables it may point to.
+///
+/// Designed so a second mm (fork) is just a second `Mm` in [`Machine::mms`].
+pub struct Mm {
+    pub mmap_lock: rw_semaphore,
+    /// The PMD entry ([`Pmd`] encoding).
+    pub pmd: atomic_long_t,
+    /// `pmd_lock(mm, pmd)`: the split PMD page-table lock.
+    pub pmd_lock: spinlock_t,
+    /// `pmd_huge_pte`: deposited table index + 1, or 0 (protected by the PMD lock).
+    pub pmd_huge_pte: atomic_t,
+    /// `mm->nr_ptes` (deposited tables count too).
+    pub nr_ptes: atomic_t,
+    /// PTE table pages this mm may use (index = table id).
+    pub tables: Vec<PteTable>,
+}
+
+/// The whole machine: the memmap, the mm(s), RCU / IRQ state, N sub-pages per THP.
+pub struct Machine {
+    pub nr: usize,
+    pub memmap: Memmap,
+    pub mms: Vec<Mm>,
+    pub rcu: RcuState,
+}
+
+impl Machine {
+    /// A machine with `nr` sub-pages per THP (a power of two >= 2), `folios` folio slots of
+    /// `nr` pages each (all free), and `mms` empty mms with `tables` PTE tables each (free).
+    pub fn new(nr: usize, folios: usize, mms: usize, tables: usize) -> Machine {
+        assert!(
+            nr >= 2 && nr.is_power_of_two(),
+            "sub-page count must be a power of two >= 2, got {nr}"
+        );
+        Machine {
+            nr,
+            memmap: Memmap::new(nr, folios),
+            mms: (0..mms)
+                .map(|_| Mm {
+                    mmap_lock: rw_semaphore::new(MMAP_LOCK),
+                    pmd: atomic_long_t::new(0),
+                    pmd_lock: spinlock_t::new(PMD_LOCK),
+                    pmd_huge_pte: atomic_t::new(0),
+                    nr_ptes: atomic_t::new(0),
+                    tables: (0..tables)
+                        .map(|_| PteTable {
+                            ptes: (0..nr).map(|_| atomic_long_t::new(0)).collect(),
+                            ptl: spinlock_t::new(PTE_LOCK),
+                            allocated: std::sync::atomic::AtomicBool::new(false),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            rcu: RcuState::new(),
+        }
+    }
+
+    /// The PTE table `id` of `mm`, checking it is allocated (I17).
+    pub fn table<'a>(&self, mm: &'a Mm, id: usize, who: &str) -> &'a PteTable {
+        let t = &mm.tables[id];
+        crate::vm_bug_on!(
+            !t.allocated.load(std::sync::atomic::Ordering::Relaxed),
+            crate::invariants::Inv::I17TableLifetime,
+            "{who} reads PTE table {id} after it was freed"
+        );
+        t
+    }
+}
+
+static_assertions::const_assert!(pgtable::KIND_BITS + pgtable::FLAG_BITS <= pgtable::PAYLOAD_SHIFT);
+
+/// Whole-state check at a quiescent point (no CPU inside a critical section): mapcounts match
+/// the page tables (I4), references cover mappings exactly when nobody else holds one (I3),
+/// deposit balance (I13), no mapping of a freed page (I8). `extra` lists references held
+/// outside page tables, per folio head.
+pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
+    use crate::invariants::Inv;
+    use crate::vm_bug_on;
+    let n = m.memmap.pages.len();
+    let mut pte_maps = vec![0i32; n];
+    let mut pmd_maps = vec![0i32; n];
+    for (i, mm) in m.mms.iter().enumerate() {
+        match Pmd::decode(mm.pmd.read()) {
+            Pmd::Huge { pfn, .. } | Pmd::HugeInvalid { pfn, .. } => {
+                pmd_maps[pfn] += 1;
+                vm_bug_on!(
+                    mm.pmd_huge_pte.read() == 0,
+                    Inv::I13DepositBalance,
+                    "mm{i}: huge PMD without a deposited table"
+                );
+            }
+            Pmd::Table(t) => {
+                let table = m.table(mm, t, "check_quiescent");
+                for pte in &table.ptes {
+                    if let Pte::Present { pfn, .. } = Pte::decode(pte.read()) {
+                        pte_maps[pfn] += 1;
+                    }
+                }
+                vm_bug_on!(
+                    mm.pmd_huge_pte.read() != 0,
+                    Inv::I13DepositBalance,
+                    "mm{i}: table PMD with a deposited table left"
+                );
+            }
+            _ => {}
+        }
+    }
+    for pfn in 0..n {
+        let p = m.memmap.page(pfn);
+        let mapped = pte_maps[pfn] + pmd_maps[pfn];
+        if !m.memmap.is_allocated(pfn) {
+            vm_bug_on!(
+                mapped > 0,
+                Inv::I8UseAfterFree,
+                "freed pfn {pfn} is still mapped"
+            );
+            continue;
+        }
+        vm_bug_on!(
+            p._mapcount.read() + 1 != pte_maps[pfn],
+            Inv::I4MapcountMismatch,
+            "pfn {pfn}: _mapcount {} but {} PTEs map it",
+            p._mapcount.read(),
+            pte_maps[pfn]
+        );
+        if p.compound_head.read() & 1 == 0 && p.flags.test_bit(page::PG_HEAD) {
+            let folio = pfn;
+            let nr = m.nr;
+            let meta = &m.memmap.meta[folio];
+            let ptes: i32 = pte_maps[folio..folio + nr].iter().sum();
+            let pmds = pmd_maps[folio];
+            vm_bug_on!(
+                meta._entire_mapcount.read() + 1 != pmds,
+                Inv::I4MapcountMismatch,
+                "folio {folio}: _entire_mapcount {} but {pmds} PMDs map it",
+                meta._entire_mapcount.read()
+            );
+            vm_bug_on!(
+                meta._large_mapcount.read() + 1 != pmds + ptes,
+                Inv::I4MapcountMismatch,
+                "folio {folio}: _large_mapcount {} but {} mappings",
+                meta._large_mapcount.read(),
+                pmds + ptes
+            );
+            let pages_mapped = pte_maps[folio..folio + nr]
+                .iter()
+                .filter(|c| **c > 0)
+                .count() as i32;
+            let want = pages_mapped + if pmds > 0 { page::ENTIRELY_MAPPED } else { 0 };
+            vm_bug_on!(
+                meta._nr_pages_mapped.read() != want,
+                Inv::I4MapcountMismatch,
+                "folio {folio}: _nr_pages_mapped {:#x}, expected {want:#x}",
+                meta._nr_pages_mapped.read()
+            );
+            let held: i32 = extra
+                .iter()
+                .filter(|(f, _)| *f == folio)
+                .map(|(_, r)| r)
+                .sum();
+            let rc = p._refcount.read();
+            vm_bug_on!(
+                rc != pmds + ptes + held,
+                Inv::I3RefsCoverMappings,
+                "folio {folio}: refcount {rc}, expected {} mappings + {held} held",
+                pmds + ptes
+            );
+        }
+    }
+}

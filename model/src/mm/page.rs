@@ -1,0 +1,166 @@
+//! struct page, large-folio metadata and the memmap (include/linux/mm_types.h,
+//! include/linux/page-flags.h). Every field another CPU may read without the writer's lock is
+//! its own atomic.
+//!
+//! # `_refcount` state table
+//!
+//! | value | head / small page | tail of a compound page |
+//! |---|---|---|
+//! | 0 | free, or frozen by `folio_ref_freeze` (split, migration) | always 0 while compound |
+//! | n > 0 | n references; only a holder (or the ptl holder of a present mapping) may add with a plain increment, anyone else uses add-unless-zero | never |
+//!
+//! # `_mapcount`, `_entire_mapcount`, `_large_mapcount` (biased by -1)
+//!
+//! -1 = not mapped; k >= 0 = mapped k + 1 times. `_nr_pages_mapped` = pages with
+//! `_mapcount >= 0` plus [`ENTIRELY_MAPPED`] while `_entire_mapcount >= 0`.
+//!
+//! # `compound_head`
+//!
+//! 0 for a head or small page; `(head_pfn << 1) | 1` for a tail (`set_compound_head`,
+//! `clear_compound_head`, both `WRITE_ONCE`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::kernel::{atomic_long_t, atomic_t, wait_queue_head};
+
+/// Page flag bits (include/linux/page-flags.h order is irrelevant here; these are disjoint).
+pub const PG_LOCKED: u32 = 0;
+pub const PG_WAITERS: u32 = 1;
+pub const PG_HEAD: u32 = 2;
+pub const PG_LRU: u32 = 3;
+pub const PG_DIRTY: u32 = 4;
+pub const PG_ANON_EXCLUSIVE: u32 = 5;
+pub const PG_PARTIALLY_MAPPED: u32 = 6;
+
+static_assertions::const_assert!(PG_PARTIALLY_MAPPED < 63);
+
+/// `ENTIRELY_MAPPED` (mm/internal.h): added to `_nr_pages_mapped` while PMD-mapped.
+pub const ENTIRELY_MAPPED: i32 = 0x80_0000;
+
+/// One struct page.
+pub struct Page {
+    pub flags: atomic_long_t,
+    pub _refcount: atomic_t,
+    pub _mapcount: atomic_t,
+    pub compound_head: atomic_long_t,
+    /// Model-only: allocated or free (std, invisible to the engines), for I8.
+    pub allocated: AtomicBool,
+}
+
+/// Large-folio metadata (stored in tail pages 1 and 2 in the kernel).
+pub struct FolioMeta {
+    pub _large_mapcount: atomic_t,
+    pub _entire_mapcount: atomic_t,
+    pub _nr_pages_mapped: atomic_t,
+    pub _pincount: atomic_t,
+}
+
+/// The memmap: `folios` slots of `nr` pages; pfn = slot * nr + index.
+pub struct Memmap {
+    pub nr: usize,
+    pub pages: Vec<Page>,
+    /// Per pfn; meaningful at heads of large folios.
+    pub meta: Vec<FolioMeta>,
+    /// The hashed folio wait queue (mm/filemap.c `folio_waitqueue`).
+    pub waitqueue: wait_queue_head,
+}
+
+impl Memmap {
+    pub fn new(nr: usize, folios: usize) -> Memmap {
+        let n = nr * folios;
+        Memmap {
+            nr,
+            pages: (0..n)
+                .map(|_| Page {
+                    flags: atomic_long_t::new(0),
+                    _refcount: atomic_t::new(0),
+                    _mapcount: atomic_t::new(-1),
+                    compound_head: atomic_long_t::new(0),
+                    allocated: AtomicBool::new(false),
+                })
+                .collect(),
+            meta: (0..n)
+                .map(|_| FolioMeta {
+                    _large_mapcount: atomic_t::new(-1),
+                    _entire_mapcount: atomic_t::new(-1),
+                    _nr_pages_mapped: atomic_t::new(0),
+                    _pincount: atomic_t::new(0),
+                })
+                .collect(),
+            waitqueue: wait_queue_head::new(),
+        }
+    }
+
+    pub fn page(&self, pfn: usize) -> &Page {
+        &self.pages[pfn]
+    }
+
+    /// `page_folio(page)`: one `READ_ONCE` of the compound link.
+    pub fn page_folio(&self, pfn: usize) -> usize {
+        let h = self.pages[pfn].compound_head.read();
+        if h & 1 != 0 {
+            (h >> 1) as usize
+        } else {
+            pfn
+        }
+    }
+
+    /// Is `pfn` allocated? (model-only)
+    pub fn is_allocated(&self, pfn: usize) -> bool {
+        self.pages[pfn].allocated.load(Ordering::Relaxed)
+    }
+
+    /// Allocate the large folio at slot `slot` (`vma_alloc_anon_folio_pmd` → prep_compound):
+    /// head refcount 1, tails 0 with compound links, metadata unmapped. Returns the head pfn.
+    pub fn alloc_large_folio(&self, slot: usize) -> usize {
+        let head = slot * self.nr;
+        for i in 0..self.nr {
+            let p = &self.pages[head + i];
+            crate::vm_bug_on!(
+                p.allocated.swap(true, Ordering::Relaxed),
+                crate::invariants::Inv::I8UseAfterFree,
+                "allocating pfn {} which is still allocated",
+                head + i
+            );
+            p.flags.set(0);
+            p._mapcount.set(-1);
+            if i == 0 {
+                p.flags.set(1 << PG_HEAD);
+                p.compound_head.set(0);
+                p._refcount.set(1);
+            } else {
+                p.compound_head.set(((head as i64) << 1) | 1);
+                p._refcount.set(0);
+            }
+        }
+        let m = &self.meta[head];
+        m._large_mapcount.set(-1);
+        m._entire_mapcount.set(-1);
+        m._nr_pages_mapped.set(0);
+        m._pincount.set(0);
+        head
+    }
+
+    /// Return a folio's pages to the allocator (`free_frozen_pages` path). I8: only with
+    /// refcount 0, unmapped, unlocked.
+    pub fn free_folio(&self, head: usize, nr: usize) {
+        for i in 0..nr {
+            let p = &self.pages[head + i];
+            crate::vm_bug_on!(
+                !p.allocated.swap(false, Ordering::Relaxed),
+                crate::invariants::Inv::I8UseAfterFree,
+                "double free of pfn {}",
+                head + i
+            );
+            crate::vm_bug_on!(
+                p._refcount.read() != 0 || p._mapcount.read() != -1 || p.flags.test_bit(PG_LOCKED),
+                crate::invariants::Inv::I8UseAfterFree,
+                "freeing pfn {} with refcount {} mapcount {} locked {}",
+                head + i,
+                p._refcount.read(),
+                p._mapcount.read(),
+                p.flags.test_bit(PG_LOCKED)
+            );
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Reference counting (include/linux/page_ref.h, include/linux/mm.h, mm/swap.c).
+
+use crate::invariants::Inv;
+use crate::mm::page::Memmap;
+use crate::{trace, vm_bug_on};
+
+/// `folio_ref_count`.
+pub fn folio_ref_count(mm: &Memmap, folio: usize) -> i32 {
+    mm.page(folio)._refcount.read()
+}
+
+/// `folio_ref_add(folio, nr)`: the caller already holds a reference or the ptl of a present
+/// mapping, so a plain (relaxed) add is allowed (I2).
+pub fn folio_ref_add(mm: &Memmap, folio: usize, nr: i32) {
+    let p = mm.page(folio);
+    vm_bug_on!(
+        !mm.is_allocated(folio),
+        Inv::I8UseAfterFree,
+        "folio_ref_add on freed folio {folio}"
+    );
+    p._refcount.add(nr);
+    trace!("folio_ref_add", "folio {folio} _refcount += {nr}");
+}
+
+/// `folio_put`: drop a reference; the last one frees the folio.
+pub fn folio_put(mm: &Memmap, folio: usize, nr_pages: usize) {
+    let p = mm.page(folio);
+    vm_bug_on!(
+        !mm.is_allocated(folio),
+        Inv::I8UseAfterFree,
+        "folio_put on freed folio {folio}"
+    );
+    let v = p._refcount.sub_return(1);
+    trace!("folio_put", "folio {folio} _refcount -> {v}");
+    vm_bug_on!(
+        v < 0,
+        Inv::I8UseAfterFree,
+        "folio {folio} refcount underflow to {v}"
+    );
+    if v == 0 {
+        mm.free_folio(folio, nr_pages);
+    }
+}
+
+/// `page_ref_add_unless(page, nr, u)` without the HVO writability check (no HVO state yet):
+/// add unless the count is `u`; never stores when it reads `u`.
+pub fn page_ref_add_unless(mm: &Memmap, pfn: usize, nr: i32, u: i32) -> bool {
+    mm.page(pfn)._refcount.add_unless(nr, u)
+}
+
+/// `get_page_unless_zero(page)`.
+pub fn get_page_unless_zero(mm: &Memmap, pfn: usize) -> bool {
+    let ok = page_ref_add_unless(mm, pfn, 1, 0);
+    trace!("get_page_unless_zero", "pfn {pfn} -> {ok}");
+    ok
+}
+
+/// `folio_try_get(folio)`.
+pub fn folio_try_get(mm: &Memmap, folio: usize) -> bool {
+    let ok = page_ref_add_unless(mm, folio, 1, 0);
+    trace!("folio_try_get", "folio {folio} -> {ok}");
+    ok
+}

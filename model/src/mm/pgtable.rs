@@ -1,0 +1,159 @@
+//! PMD and PTE encodings and the x86 classifiers (arch/x86/include/asm/pgtable.h,
+//! include/linux/pgtable.h, include/linux/swapops.h).
+//!
+//! # PMD state table (one `atomic_long_t`)
+//!
+//! | kind | meaning | `pmd_none` | `pmd_present` | `pmd_trans_huge` | `pmd_access_permitted` | `is_pmd_migration_entry` | who writes it, under what |
+//! |---|---|---|---|---|---|---|---|
+//! | 0 none | no mapping | yes | no | no | no | no | zap (PMD lock), fault recheck |
+//! | 1 table | points to PTE table `payload` | no | yes | no | (n/a) | no | `pmd_install`, `pmd_populate` after split (PMD lock) |
+//! | 2 huge | maps folio at pfn `payload` | no | yes | yes | yes | no | `set_pmd_at` in fault / collapse (PMD lock) |
+//! | 3 huge-invalid | `pmdp_invalidate`d huge: present bit clear, PSE kept | no | **yes** | **yes** | no | no | `pmdp_invalidate` (PMD lock) |
+//! | 4 migration | PMD migration entry for pfn `payload` | no | no | no | no | yes | `set_pmd_migration_entry` (PMD lock) |
+//!
+//! x86's `pmd_present` tests PRESENT|PROTNONE|PSE, so an invalidated huge PMD still reads as
+//! present and huge to a lockless reader; only `pmd_access_permitted` rejects it
+//! (kernel-protocol.md §0.1).
+//!
+//! Flag bits (huge / huge-invalid / migration): 3 write, 4 young, 5 dirty, 6 soft-dirty.
+//!
+//! # PTE state table
+//!
+//! | kind | meaning |
+//! |---|---|
+//! | 0 none | no mapping |
+//! | 1 present | maps pfn `payload`, flags as above |
+//! | 2 migration | migration entry for pfn `payload`; write bit = writable entry |
+
+pub const KIND_BITS: u32 = 3;
+pub const FLAG_BITS: u32 = 4;
+pub const PAYLOAD_SHIFT: u32 = 16;
+const KIND_MASK: i64 = (1 << KIND_BITS) - 1;
+
+pub const F_WRITE: i64 = 1 << 3;
+pub const F_YOUNG: i64 = 1 << 4;
+pub const F_DIRTY: i64 = 1 << 5;
+pub const F_SOFT_DIRTY: i64 = 1 << 6;
+pub const F_MASK: i64 = F_WRITE | F_YOUNG | F_DIRTY | F_SOFT_DIRTY;
+
+/// A decoded PMD value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pmd {
+    None,
+    Table(usize),
+    Huge { pfn: usize, flags: i64 },
+    HugeInvalid { pfn: usize, flags: i64 },
+    Migration { pfn: usize, flags: i64 },
+}
+
+impl Pmd {
+    pub fn decode(v: i64) -> Pmd {
+        let payload = (v >> PAYLOAD_SHIFT) as usize;
+        let flags = v & F_MASK;
+        match v & KIND_MASK {
+            0 => Pmd::None,
+            1 => Pmd::Table(payload),
+            2 => Pmd::Huge {
+                pfn: payload,
+                flags,
+            },
+            3 => Pmd::HugeInvalid {
+                pfn: payload,
+                flags,
+            },
+            4 => Pmd::Migration {
+                pfn: payload,
+                flags,
+            },
+            k => panic!("[model bug] PMD kind {k}"),
+        }
+    }
+
+    pub fn encode(self) -> i64 {
+        let (kind, payload, flags) = match self {
+            Pmd::None => (0, 0, 0),
+            Pmd::Table(t) => (1, t, 0),
+            Pmd::Huge { pfn, flags } => (2, pfn, flags),
+            Pmd::HugeInvalid { pfn, flags } => (3, pfn, flags),
+            Pmd::Migration { pfn, flags } => (4, pfn, flags),
+        };
+        ((payload as i64) << PAYLOAD_SHIFT) | (flags & F_MASK) | kind
+    }
+
+    /// `pmd_none`.
+    pub fn none(self) -> bool {
+        matches!(self, Pmd::None)
+    }
+    /// x86 `pmd_present`: PRESENT | PROTNONE | PSE — true for an invalidated huge PMD.
+    pub fn present(self) -> bool {
+        matches!(
+            self,
+            Pmd::Table(_) | Pmd::Huge { .. } | Pmd::HugeInvalid { .. }
+        )
+    }
+    /// x86 `pmd_trans_huge`: PSE set — true for an invalidated huge PMD.
+    pub fn trans_huge(self) -> bool {
+        matches!(self, Pmd::Huge { .. } | Pmd::HugeInvalid { .. })
+    }
+    /// `pmd_leaf` (same as `pmd_trans_huge` for anonymous THP on x86).
+    pub fn leaf(self) -> bool {
+        self.trans_huge()
+    }
+    /// `pmd_access_permitted`: needs the hardware present bit.
+    pub fn access_permitted(self, write: bool) -> bool {
+        match self {
+            Pmd::Huge { flags, .. } => !write || flags & F_WRITE != 0,
+            _ => false,
+        }
+    }
+    /// `is_pmd_migration_entry` / `is_swap_pmd` (the only swap PMD in this model).
+    pub fn migration(self) -> bool {
+        matches!(self, Pmd::Migration { .. })
+    }
+    /// `pmd_page` of a huge PMD: the head pfn. A table or none PMD has no page: decoding one
+    /// as huge is what a missing recheck does (I5).
+    pub fn huge_pfn(self) -> Option<usize> {
+        match self {
+            Pmd::Huge { pfn, .. } | Pmd::HugeInvalid { pfn, .. } => Some(pfn),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded PTE value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pte {
+    None,
+    Present { pfn: usize, flags: i64 },
+    Migration { pfn: usize, flags: i64 },
+}
+
+impl Pte {
+    pub fn decode(v: i64) -> Pte {
+        let payload = (v >> PAYLOAD_SHIFT) as usize;
+        let flags = v & F_MASK;
+        match v & KIND_MASK {
+            0 => Pte::None,
+            1 => Pte::Present {
+                pfn: payload,
+                flags,
+            },
+            2 => Pte::Migration {
+                pfn: payload,
+                flags,
+            },
+            k => panic!("[model bug] PTE kind {k}"),
+        }
+    }
+    pub fn encode(self) -> i64 {
+        let (kind, payload, flags) = match self {
+            Pte::None => (0, 0, 0),
+            Pte::Present { pfn, flags } => (1, pfn, flags),
+            Pte::Migration { pfn, flags } => (2, pfn, flags),
+        };
+        ((payload as i64) << PAYLOAD_SHIFT) | (flags & F_MASK) | kind
+    }
+    pub fn present(self) -> bool {
+        matches!(self, Pte::Present { .. })
+    }
+}
