@@ -29,6 +29,12 @@ pub enum Command {
     },
     /// Run scenarios under one or more engines and print the verdict table.
     Check(CheckArgs),
+    /// Regenerate docs/locking-rules.md and docs/bounds.md from the catalogue (runs the checks).
+    Docs {
+        /// Write the files (default: report whether they are up to date, exit 1 if stale).
+        #[arg(long)]
+        write: bool,
+    },
     /// Re-run one recorded shuttle schedule (a token printed with a counterexample).
     Replay {
         /// The token, `thp1:<scenario>:<schedule>`.
@@ -46,7 +52,8 @@ pub struct CheckArgs {
     /// Engine(s); repeat for several. Default: loom and shuttle-pct.
     #[arg(long, value_enum)]
     pub engine: Vec<EngineArg>,
-    /// loom preemption bound: a number, or `none` for unbounded (default: none).
+    /// loom preemption bound: a number, or `none` for unbounded (default: the scenario's own,
+    /// see `thpcheck list`; unbounded for litmus tests).
     #[arg(long, value_parser = parse_bound)]
     pub preemption_bound: Option<Bound>,
     /// Iterations for shuttle-random / shuttle-pct / stress, or the cap for shuttle-dfs.
@@ -146,12 +153,16 @@ pub struct Row {
     pub observed: Vec<String>,
 }
 
-fn engine_spec(e: EngineArg, a: &CheckArgs) -> EngineSpec {
+/// The engine spec for scenario `name`: flags given on the command line win; otherwise a
+/// model scenario's own default loom bound applies (unbounded for litmus tests).
+fn engine_spec(e: EngineArg, a: &CheckArgs, name: &str) -> EngineSpec {
+    let default_bound = scenarios::find(name).and_then(|s| s.loom_bound);
     match e {
         EngineArg::Loom => EngineSpec::Loom {
             preemption_bound: match a.preemption_bound {
                 Some(Bound::At(n)) => Some(n),
-                _ => None,
+                Some(Bound::Unbounded) => None,
+                None => default_bound,
             },
             max_branches: LOOM_MAX_BRANCHES,
         },
@@ -409,7 +420,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             let mut code = 0u8;
             for n in &names {
                 for e in &engines {
-                    let (row, c) = check_one(n, engine_spec(*e, &a), &extra)?;
+                    let (row, c) = check_one(n, engine_spec(*e, &a, n), &extra)?;
                     code = worst(code, c);
                     if !a.json {
                         eprintln!(
@@ -431,6 +442,28 @@ pub fn run(cli: Cli) -> Result<u8> {
                 print_table(&rows);
             }
             Ok(code)
+        }
+        Command::Docs { write } => {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let mut stale = false;
+            for (path, gen) in crate::docs::GENERATED {
+                let p = root.join(path);
+                let want = gen();
+                let have = std::fs::read_to_string(&p).unwrap_or_default();
+                if have != want {
+                    if write {
+                        std::fs::write(&p, want)
+                            .with_context(|| format!("cannot write {}", p.display()))?;
+                        println!("wrote {path}");
+                    } else {
+                        println!("{path} is stale (run `cargo run --release -- docs --write`)");
+                        stale = true;
+                    }
+                } else {
+                    println!("{path} is up to date");
+                }
+            }
+            Ok(if stale { 1 } else { 0 })
         }
         Command::Replay { token } => {
             let t = parse_token(&token)?;

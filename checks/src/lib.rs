@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod docs;
 pub mod engine;
 pub mod fuzz;
 pub mod litmus;

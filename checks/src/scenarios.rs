@@ -4,10 +4,18 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use thp_model::kernel::spawn;
+use thp_model::invariants::Inv;
+use thp_model::kernel::{cpu_relax, spawn};
+use thp_model::mm::filemap::{folio_lock, folio_unlock};
 use thp_model::mm::gup::{follow_pmd_mask, Follow};
+use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll, GUP_PIN_COUNTING_BIAS};
 use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page, FaultResult};
+use thp_model::mm::huge_memory::{split_huge_page, SplitError};
+use thp_model::mm::memory_failure::__get_hwpoison_page;
+use thp_model::mm::migrate::{migration_entry_wait, EntryWait};
 use thp_model::mm::page_ref::folio_put;
+use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large};
+use thp_model::mm::Pmd;
 use thp_model::mm::{check_quiescent, Machine};
 use thp_model::rules::RuleSet;
 
@@ -28,6 +36,9 @@ pub struct Scenario {
     pub shuttle_nr: usize,
     /// Default loom preemption bound (None = unbounded) and measured cost.
     pub loom_bound: Option<usize>,
+    /// Does a TLB flush wait for IRQs-off sections (x86 IPI)? false = the weaker hardware
+    /// (arm64 / broadcast TLBI), a superset of x86's interleavings.
+    pub ipi_flush: bool,
     /// Outcomes every holding run must have reached.
     pub must_reach: &'static [&'static str],
     /// One execution.
@@ -84,6 +95,188 @@ fn split_pmd_vs_aware_walker(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
+/// The caller's side of `split_huge_page` (e.g. memory-failure's `try_to_split_thp_page`):
+/// it holds a reference (taken by main before the CPUs start) and the folio lock.
+fn split_caller(m: &Machine) -> Result<(), SplitError> {
+    folio_lock(&m.memmap, 0);
+    let r = split_huge_page(m, 0);
+    folio_unlock(&m.memmap, 0);
+    // The caller's reference now belongs to the folio at the old head (order 0 on success).
+    folio_put(&m.memmap, 0, if r.is_ok() { 1 } else { m.nr });
+    r
+}
+
+fn record(outcomes: &Outcomes, o: &'static str) {
+    outcomes.lock().unwrap_or_else(|e| e.into_inner()).insert(o);
+}
+
+/// The reference a speculative getter holds must cover its page: at the end, `page_folio(pfn)`
+/// must be the folio it holds (I7). A split that succeeded although the getter's reference was
+/// taken before the freeze (its reference lost) shows up here too.
+fn check_getter_covers_page(
+    m: &Machine,
+    who: &str,
+    pfn: usize,
+    folio: usize,
+    split: &Result<(), SplitError>,
+    inv: Inv,
+) {
+    let now = m.memmap.page_folio(pfn);
+    if now != folio {
+        panic!(
+            "[{}] {who} holds a reference on folio {folio} for pfn {pfn}, but pfn {pfn} is in folio {now} (split returned {split:?})",
+            inv.tag()
+        );
+    }
+}
+
+/// `split_huge_page` ∥ a physical scanner (`__get_hwpoison_page`) on the last tail pfn.
+fn folio_split_vs_scanner(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    folio_get(&m.memmap, 0); // the splitter's caller reference
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let pfn = nr - 1;
+    let scanner = spawn(move || __get_hwpoison_page(&m2, pfn));
+    let split = splitter.join();
+    let got = scanner.join();
+    record(
+        outcomes,
+        if split.is_ok() {
+            "split-ok"
+        } else {
+            "split-eagain"
+        },
+    );
+    match got {
+        Some(f) => {
+            check_getter_covers_page(
+                &m,
+                "__get_hwpoison_page",
+                pfn,
+                f,
+                &split,
+                Inv::I7RecheckAfterGet,
+            );
+            record(
+                outcomes,
+                if f == pfn {
+                    "scanner-ref-on-split-page"
+                } else {
+                    "scanner-ref-on-large-folio"
+                },
+            );
+            folio_put_small_or_large(&m, f);
+        }
+        None => record(outcomes, "scanner-failed"),
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// `split_huge_page` ∥ GUP-fast (FOLL_PIN | FOLL_WRITE) on sub-page 1 of a PTE-mapped THP.
+fn folio_split_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        __split_huge_pmd(&m, 0, false); // PTE-map it first: GUP-fast takes the PTE path
+    }
+    folio_get(&m.memmap, 0);
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let gup = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
+    let split = splitter.join();
+    let got = gup.join();
+    record(
+        outcomes,
+        if split.is_ok() {
+            "split-ok"
+        } else {
+            "split-eagain"
+        },
+    );
+    match got {
+        Some(fp) => {
+            check_getter_covers_page(&m, "gup_fast", fp.page, fp.folio, &split, Inv::I15GupFast);
+            record(
+                outcomes,
+                if fp.folio == fp.page {
+                    "gup-pinned-split-page"
+                } else {
+                    "gup-pinned-large-folio"
+                },
+            );
+            let held = if !m
+                .memmap
+                .page(fp.folio)
+                .flags
+                .test_bit(thp_model::mm::page::PG_HEAD)
+            {
+                GUP_PIN_COUNTING_BIAS // a pin on a small folio
+            } else {
+                1 // a pin on a large folio: one reference plus _pincount
+            };
+            check_quiescent(&m, &[(fp.folio, held)]);
+            gup_put_folio(&m, fp.folio, 1, Foll::Pin);
+        }
+        None => record(outcomes, "gup-fell-back"),
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// `split_huge_page` ∥ a fault on sub-page 1 that finds a migration entry and waits
+/// (`migration_entry_wait`), then refaults.
+fn folio_split_vs_migration_wait(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    folio_get(&m.memmap, 0);
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let faulter = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        let mut seen = Vec::new();
+        for _ in 0..16 {
+            let pmd = Pmd::decode(m2.mms[0].pmd.read_dep());
+            if pmd.trans_huge() {
+                // huge_pmd_set_accessed & co: PMD lock, pmd_same; an invalidated PMD refaults
+                let ptl = m2.mms[0].pmd_lock.lock();
+                let v = Pmd::decode(m2.mms[0].pmd.read());
+                drop(ptl);
+                if let Pmd::Huge { .. } = v {
+                    seen.push("fault-saw-huge");
+                    return seen;
+                }
+                cpu_relax();
+                continue;
+            }
+            match migration_entry_wait(&m2, 0, 1) {
+                EntryWait::NotMigration => {
+                    seen.push("fault-saw-pte");
+                    return seen;
+                }
+                EntryWait::Waited => seen.push("fault-waited-on-migration-entry"),
+                EntryWait::Retry => cpu_relax(),
+            }
+        }
+        thp_model::model_bug!("the fault never resolved: {seen:?}");
+    });
+    let split = splitter.join();
+    let seen = faulter.join();
+    record(
+        outcomes,
+        if split.is_ok() {
+            "split-ok"
+        } else {
+            "split-eagain"
+        },
+    );
+    for s in seen {
+        record(outcomes, s);
+    }
+    check_quiescent(&m, &[]);
+}
+
 /// The catalogue of model scenarios.
 pub const SCENARIOS: &[Scenario] = &[Scenario {
     name: "split-pmd-vs-aware-walker",
@@ -92,8 +285,39 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_nr: 2,
     shuttle_nr: 4,
     loom_bound: None,
+    ipi_flush: false,
     must_reach: &["walker-used-huge-pmd", "walker-used-pte"],
     body: split_pmd_vs_aware_walker,
+}, Scenario {
+    name: "folio-split-vs-scanner",
+    description: "split_huge_page of a PMD-mapped THP (caller holds ref + lock) vs a physical scanner (__get_hwpoison_page) on the last tail pfn",
+    threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: __get_hwpoison_page(tail pfn); (main) folio_put"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["split-ok", "split-eagain", "scanner-ref-on-split-page", "scanner-ref-on-large-folio"],
+    body: folio_split_vs_scanner,
+}, Scenario {
+    name: "folio-split-vs-gup-fast",
+    description: "split_huge_page of a PTE-mapped THP vs GUP-fast (FOLL_PIN|FOLL_WRITE) on sub-page 1",
+    threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: gup_fast(FOLL_PIN); (main) unpin_user_page"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: Some(4), // unbounded does not finish in 6 min (non-IPI flush); 4: 53,732 executions, 6.3 s
+    ipi_flush: false,
+    must_reach: &["split-ok", "split-eagain", "gup-pinned-split-page", "gup-pinned-large-folio"],
+    body: folio_split_vs_gup_fast,
+}, Scenario {
+    name: "folio-split-vs-migration-wait",
+    description: "split_huge_page of a PMD-mapped THP vs a fault on sub-page 1 that waits on a migration entry and refaults",
+    threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: mmap_read_lock; fault: migration_entry_wait until the PTE is present"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["split-ok", "fault-saw-huge", "fault-saw-pte", "fault-waited-on-migration-entry"],
+    body: folio_split_vs_migration_wait,
 }];
 
 /// Look a scenario up by name.
@@ -128,7 +352,9 @@ pub fn run_scenario(s: &'static Scenario, cfg: &RunConfig, nr: Option<usize>) ->
     let outcomes: Outcomes = Arc::new(Mutex::new(BTreeSet::new()));
     let o = outcomes.clone();
     let body = Arc::new(move || (s.body)(nr, &o));
-    let run = run(cfg, body);
+    let mut cfg = cfg.clone();
+    cfg.hardware.tlb_flush_waits_for_irqs_off = s.ipi_flush;
+    let run = run(&cfg, body);
     let reached = outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let missing: Vec<_> = s
         .must_reach

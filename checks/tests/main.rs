@@ -9,3 +9,4 @@ mod lockdep;
 mod model_seq;
 mod model_split_pmd;
 mod primitives;
+mod scenarios;

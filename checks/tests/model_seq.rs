@@ -62,3 +62,146 @@ fn huge_fault_then_split_exact_counts() {
         assert_eq!(m.memmap.page(0)._refcount.read(), nr as i32 + 1);
     }
 }
+
+mod folio_split {
+    use thp_model::mm::compaction::{isolate_migratepages_block, Isolate};
+    use thp_model::mm::filemap::{folio_lock, folio_unlock};
+    use thp_model::mm::gup::{gup_fast, gup_put_folio, FastPage, Foll};
+    use thp_model::mm::huge_memory::{
+        __split_huge_pmd, do_huge_pmd_anonymous_page, split_huge_page, SplitError,
+    };
+    use thp_model::mm::memory_failure::__get_hwpoison_page;
+    use thp_model::mm::page::{PG_ANON_EXCLUSIVE, PG_HEAD};
+    use thp_model::mm::page_idle::page_idle_get_folio;
+    use thp_model::mm::page_ref::{folio_get, folio_put, folio_try_get, get_page_unless_zero};
+    use thp_model::mm::{check_quiescent, Machine, Pmd, Pte};
+
+    fn machine(nr: usize, pte_mapped: bool) -> Machine {
+        let m = Machine::new(nr, 1, 1, 1);
+        {
+            let _r = m.mms[0].mmap_lock.down_read();
+            do_huge_pmd_anonymous_page(&m, 0, 0);
+            if pte_mapped {
+                __split_huge_pmd(&m, 0, false);
+            }
+        }
+        m
+    }
+
+    /// The caller's side of split_huge_page: reference and lock, split, unlock, put.
+    fn split(m: &Machine) -> Result<(), SplitError> {
+        folio_get(&m.memmap, 0);
+        folio_lock(&m.memmap, 0);
+        let r = split_huge_page(m, 0);
+        folio_unlock(&m.memmap, 0);
+        folio_put(&m.memmap, 0, if r.is_ok() { 1 } else { m.nr });
+        r
+    }
+
+    fn assert_split_into_small(m: &Machine) {
+        let nr = m.nr;
+        assert!(matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(0)));
+        for i in 0..nr {
+            let p = m.memmap.page(i);
+            assert_eq!(p.compound_head.read(), 0, "pfn {i} still a tail");
+            assert!(!p.flags.test_bit(PG_HEAD));
+            assert_eq!(p._refcount.read(), 1, "pfn {i}: one reference, its PTE");
+            assert_eq!(p._mapcount.read(), 0);
+            assert!(
+                p.flags.test_bit(PG_ANON_EXCLUSIVE),
+                "pfn {i} remapped exclusive"
+            );
+            assert!(
+                matches!(Pte::decode(m.mms[0].tables[0].ptes[i].read()), Pte::Present { pfn, .. } if pfn == i)
+            );
+        }
+        check_quiescent(m, &[]);
+    }
+
+    #[test]
+    fn split_pmd_mapped_folio() {
+        for nr in [2, 4] {
+            let m = machine(nr, false);
+            assert_eq!(split(&m), Ok(()));
+            assert_split_into_small(&m);
+        }
+    }
+
+    #[test]
+    fn split_pte_mapped_folio() {
+        for nr in [2, 4] {
+            let m = machine(nr, true);
+            assert_eq!(split(&m), Ok(()));
+            assert_split_into_small(&m);
+        }
+    }
+
+    #[test]
+    fn split_with_gup_pin_fails_and_restores() {
+        for (nr, pte_mapped) in [(2, false), (4, false), (2, true), (4, true)] {
+            let m = machine(nr, pte_mapped);
+            let pin = gup_fast(&m, 0, 1, Foll::Pin, true).expect("gup-fast pins a mapped page");
+            assert_eq!(pin, FastPage { page: 1, folio: 0 });
+            assert_eq!(m.memmap.meta[0]._pincount.read(), 1);
+            assert_eq!(split(&m), Err(SplitError::Again));
+            // can_split_folio sees the pin: nothing was changed (a pin that lands after the
+            // pre-check is the concurrent case: folio-split-vs-gup-fast).
+            assert!(m.memmap.page(0).flags.test_bit(PG_HEAD));
+            if pte_mapped {
+                assert!(matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(0)));
+                assert_eq!(m.memmap.meta[0]._large_mapcount.read(), nr as i32 - 1);
+            } else {
+                assert!(matches!(
+                    Pmd::decode(m.mms[0].pmd.read()),
+                    Pmd::Huge { pfn: 0, .. }
+                ));
+                assert_eq!(m.memmap.meta[0]._large_mapcount.read(), 0);
+            }
+            check_quiescent(&m, &[(0, 1)]);
+            gup_put_folio(&m, 0, 1, Foll::Pin);
+            check_quiescent(&m, &[]);
+            // Unpinned, the next attempt succeeds.
+            assert_eq!(split(&m), Ok(()));
+            assert_split_into_small(&m);
+        }
+    }
+
+    #[test]
+    fn speculative_gets_on_tails_fail_and_succeed_after_split() {
+        let m = machine(4, false);
+        assert!(
+            !get_page_unless_zero(&m.memmap, 2),
+            "a tail's refcount is 0"
+        );
+        assert!(!folio_try_get(&m.memmap, 3));
+        assert_eq!(page_idle_get_folio(&m, 2), None, "page_idle rejects tails");
+        assert_eq!(isolate_migratepages_block(&m, 2), Isolate::SkippedCompound);
+        assert_eq!(
+            __get_hwpoison_page(&m, 2),
+            Some(0),
+            "hwpoison takes the head's reference"
+        );
+        assert_eq!(
+            split(&m),
+            Err(SplitError::Again),
+            "the scanner's reference fails the split"
+        );
+        folio_put(&m.memmap, 0, 4);
+        assert_eq!(split(&m), Ok(()));
+        assert_eq!(page_idle_get_folio(&m, 2), Some(2));
+        folio_put(&m.memmap, 2, 1);
+        assert_eq!(isolate_migratepages_block(&m, 3), Isolate::Isolated);
+        assert_eq!(__get_hwpoison_page(&m, 1), Some(1));
+        folio_put(&m.memmap, 1, 1);
+        check_quiescent(&m, &[]);
+    }
+
+    #[test]
+    fn split_of_unmapped_folio_is_ebusy() {
+        let m = Machine::new(2, 1, 1, 1);
+        m.memmap.alloc_large_folio(0);
+        folio_lock(&m.memmap, 0);
+        assert_eq!(split_huge_page(&m, 0), Err(SplitError::Busy));
+        folio_unlock(&m.memmap, 0);
+    }
+}

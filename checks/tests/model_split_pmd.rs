@@ -24,22 +24,6 @@ fn engines() -> Vec<EngineSpec> {
 }
 
 #[test]
-fn holds_and_reaches_both_walker_paths() {
-    let s = find("split-pmd-vs-aware-walker").unwrap();
-    for e in engines() {
-        let r = run_scenario(s, &config(e.clone(), RuleSet::all_on()), None);
-        assert!(
-            matches!(r.run.verdict, Verdict::Holds),
-            "{}: {:?}",
-            e.name(),
-            r.run.message()
-        );
-        assert!(r.vacuous.is_none(), "{:?}", r.vacuous);
-        eprintln!("{}", r.run.line(s.name));
-    }
-}
-
-#[test]
 fn holds_with_other_subpage_counts() {
     let s = find("split-pmd-vs-aware-walker").unwrap();
     for nr in [2, 4, 8] {

@@ -23,10 +23,24 @@ pub enum Inv {
     I4MapcountMismatch,
     /// I5: huge-PMD stability under the PMD lock.
     I5HugePmdStability,
+    /// I6: no reference on a folio under split; a getter that succeeds sees a non-compound page.
+    I6RefOnFrozen,
+    /// I7: a speculative getter uses only a folio that still contains its page.
+    I7RecheckAfterGet,
     /// I8: no use after free / double free.
     I8UseAfterFree,
+    /// I9: split succeeds iff no extra references.
+    I9SplitRefs,
+    /// I10: migration entries imply the folio is locked (and referenced or frozen).
+    I10MigrationEntryLocked,
+    /// I11: split ends clean (no migration entry left, counts right).
+    I11SplitEndsClean,
     /// I13: deposit balance.
     I13DepositBalance,
+    /// I15: GUP-fast soundness (the returned page is covered by the reference taken).
+    I15GupFast,
+    /// I16: AnonExclusive vs pins (a pinned anon page stays AnonExclusive).
+    I16PinnedNotExclusive,
     /// I17: page-table lifetime.
     I17TableLifetime,
     /// I19: lock order acyclic, no sleeping in atomic context, locks held where required.
@@ -45,8 +59,15 @@ impl Inv {
             Inv::I3RefsCoverMappings => "I3 refs-cover-mappings",
             Inv::I4MapcountMismatch => "I4 mapcount-mismatch",
             Inv::I5HugePmdStability => "I5 huge-pmd-stability",
+            Inv::I6RefOnFrozen => "I6 ref-on-frozen-folio",
+            Inv::I7RecheckAfterGet => "I7 recheck-after-get",
             Inv::I8UseAfterFree => "I8 use-after-free",
+            Inv::I9SplitRefs => "I9 split-with-extra-refs",
+            Inv::I10MigrationEntryLocked => "I10 migration-entry-unlocked",
+            Inv::I11SplitEndsClean => "I11 split-ends-clean",
             Inv::I13DepositBalance => "I13 deposit-balance",
+            Inv::I15GupFast => "I15 gup-fast-unsound",
+            Inv::I16PinnedNotExclusive => "I16 pinned-not-exclusive",
             Inv::I17TableLifetime => "I17 table-lifetime",
             Inv::I19LockOrder => "I19 lock-order",
             Inv::I20LostWakeup => "I20 lost-wakeup",

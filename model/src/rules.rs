@@ -19,6 +19,27 @@ pub enum Rule {
     /// `__pmd_trans_huge_lock` (and `follow_pmd_mask`) re-test the PMD under the PMD lock
     /// after a lockless test saw it huge.
     PmdTransHugeLockRecheck,
+    /// `folio_ref_add(NR - 1)` in `__split_huge_pmd_locked` happens before the table is
+    /// visible.
+    SplitPmdRefBeforeTableVisible,
+    /// GUP-fast re-checks `page_folio(page) == folio` after its speculative reference (Z13).
+    GupFastRecheckFolio,
+    /// Physical scanners take references with add-unless-zero, never a plain increment.
+    ScannerAddUnlessZero,
+    /// Physical scanners re-check `page_folio(page) == folio` after the speculative get.
+    ScannerRecheckFolio,
+    /// `folio_ref_freeze` is one cmpxchg, not a read followed by a set.
+    FolioRefFreezeCas,
+    /// `folio_ref_unfreeze` is a release store (Z15).
+    SplitUnfreezeRelease,
+    /// `__split_folio_to_order`: `smp_wmb` between the copied flags and clearing the compound
+    /// link (Z06, Z15).
+    SplitFlagsWmb,
+    /// Decoding a migration entry: `smp_rmb` between the compound link and the flags (Z06,
+    /// CVE-2026-31466; added after 6.18.2).
+    MigrationEntryDecodeRmb,
+    /// `remap_page` before the new folios are unlocked.
+    RemapBeforeUnlock,
 }
 
 /// What the catalogue says about a rule.
@@ -35,30 +56,115 @@ pub struct RuleInfo {
     pub model_fn: &'static str,
     /// Which engine must catch it when it is off.
     pub engine: CatchingEngine,
-    /// The invariant whose violation shows the rule is off.
-    pub invariant: crate::invariants::Inv,
+    /// The invariants whose violation shows the rule is off (a lost reference, say, may
+    /// surface as a use-after-free or as a scanner holding the wrong folio, whichever comes
+    /// first in the interleaving).
+    pub invariants: &'static [crate::invariants::Inv],
     /// Scenarios that must catch it.
     pub scenarios: &'static [&'static str],
 }
 
 impl Rule {
     /// Every rule, in catalogue order.
-    pub const ALL: &'static [Rule] = &[Rule::PmdTransHugeLockRecheck];
+    pub const ALL: &'static [Rule] = &[
+        Rule::PmdTransHugeLockRecheck,
+        Rule::SplitPmdRefBeforeTableVisible,
+        Rule::GupFastRecheckFolio,
+        Rule::ScannerAddUnlessZero,
+        Rule::ScannerRecheckFolio,
+        Rule::FolioRefFreezeCas,
+        Rule::SplitUnfreezeRelease,
+        Rule::SplitFlagsWmb,
+        Rule::MigrationEntryDecodeRmb,
+        Rule::RemapBeforeUnlock,
+    ];
 
     /// The catalogue entry.
     pub fn info(self) -> RuleInfo {
         use crate::invariants::Inv;
-        match self {
-            Rule::PmdTransHugeLockRecheck => RuleInfo {
-                rule: self,
-                id: "pmd-trans-huge-lock-recheck",
-                statement: "A walker that saw a huge PMD without the PMD lock must re-test it after taking the lock, because a split may have turned it into a table meanwhile",
-                source: "mm/huge_memory.c __pmd_trans_huge_lock; mm/gup.c follow_pmd_mask; Documentation/mm/transhuge.rst (seed 000) \"Locking in hugepage aware code\"",
-                model_fn: "thp_model::mm::huge_memory::__pmd_trans_huge_lock, thp_model::mm::gup::follow_pmd_mask",
-                engine: CatchingEngine::Any,
-                invariant: Inv::I5HugePmdStability,
-                scenarios: &["split-pmd-vs-aware-walker"],
-            },
+        use CatchingEngine::{Any, Loom};
+        #[allow(clippy::type_complexity)]
+        let (id, statement, source, model_fn, engine, invariants, scenarios): (_, _, _, _, _, &'static [Inv], &'static [&'static str]) = match self {
+            Rule::PmdTransHugeLockRecheck => (
+                "pmd-trans-huge-lock-recheck",
+                "A walker that saw a huge PMD without the PMD lock must re-test it after taking the lock, because a split may have turned it into a table meanwhile",
+                "mm/huge_memory.c __pmd_trans_huge_lock; mm/gup.c follow_pmd_mask; Documentation/mm/transhuge.rst (seed 000) \"Locking in hugepage aware code\"",
+                "mm::huge_memory::__pmd_trans_huge_lock, mm::gup::follow_pmd_mask",
+                Any, &[Inv::I5HugePmdStability], &["split-pmd-vs-aware-walker"],
+            ),
+            Rule::SplitPmdRefBeforeTableVisible => (
+                "split-pmd-ref-before-table-visible",
+                "A PMD split raises the folio refcount by N-1 (one reference per PTE mapping) before the PTE table is published, so every visible present PTE is covered by a reference",
+                "mm/huge_memory.c __split_huge_pmd_locked (folio_ref_add before pmd_populate); include/linux/mm.h folio_mapcount (\"each present page table entry must be paired with exactly one folio reference\")",
+                "mm::huge_memory::__split_huge_pmd_locked",
+                Any, &[Inv::I3RefsCoverMappings], &["split-pmd-vs-aware-walker"],
+            ),
+            Rule::GupFastRecheckFolio => (
+                "gup-fast-recheck-folio",
+                "After its speculative reference on page_folio(page), GUP-fast re-checks that the page still belongs to that folio, else puts and retries",
+                "mm/gup.c try_get_folio; historical race Z13 (c24d37322548, CVE-less, 2021)",
+                "mm::gup::try_get_folio",
+                Any, &[Inv::I15GupFast], &["folio-split-vs-gup-fast"],
+            ),
+            Rule::ScannerAddUnlessZero => (
+                "scanner-add-unless-zero",
+                "A physical scanner that holds no reference takes one only with add-unless-zero (folio_try_get / get_page_unless_zero), so it never raises a frozen or free count",
+                "include/linux/page_ref.h page_ref_add_unless; Documentation/mm/transhuge.rst (seed 000) \"get_page_unless_zero\"",
+                "mm::memory_failure::__get_hwpoison_page, mm::page_idle::page_idle_get_folio",
+                Any, &[Inv::I6RefOnFrozen, Inv::I7RecheckAfterGet], &["folio-split-vs-scanner"],
+            ),
+            Rule::ScannerRecheckFolio => (
+                "scanner-recheck-folio",
+                "After a speculative get on page_folio(page), a scanner re-checks page_folio(page) == folio, because a split between the two may have made the page its own folio",
+                "mm/memory-failure.c __get_hwpoison_page; mm/page_idle.c page_idle_get_folio; kernel-protocol.md §7 \"Mandatory pattern\"",
+                "mm::memory_failure::__get_hwpoison_page",
+                Any, &[Inv::I7RecheckAfterGet], &["folio-split-vs-scanner"],
+            ),
+            Rule::FolioRefFreezeCas => (
+                "folio-ref-freeze-cas",
+                "folio_ref_freeze is a single cmpxchg from the expected count to 0; a read followed by a set loses a reference taken in between",
+                "include/linux/page_ref.h folio_ref_freeze; mm/huge_memory.c __folio_split",
+                "mm::page_ref::folio_ref_freeze",
+                Any, &[Inv::I6RefOnFrozen, Inv::I7RecheckAfterGet, Inv::I8UseAfterFree], &["folio-split-vs-scanner"],
+            ),
+            Rule::SplitUnfreezeRelease => (
+                "split-unfreeze-release",
+                "folio_ref_unfreeze is a release store, so a getter whose add-unless-zero succeeds sees the new folio's cleared compound link and copied flags",
+                "include/linux/page_ref.h folio_ref_unfreeze (atomic_set_release); historical race Z15",
+                "mm::page_ref::folio_ref_unfreeze",
+                Loom, &[Inv::I7RecheckAfterGet], &["folio-split-vs-scanner"],
+            ),
+            Rule::SplitFlagsWmb => (
+                "split-flags-wmb",
+                "__split_folio_to_order writes a new folio's flags (PG_locked copied from the head) before an smp_wmb, then clears its compound link",
+                "mm/huge_memory.c __split_folio_to_order (\"Page flags must be visible before we make the page non-compound\"); historical races Z06, Z15",
+                "mm::huge_memory::__split_folio_to_order",
+                Loom, &[Inv::I10MigrationEntryLocked], &["folio-split-vs-migration-wait"],
+            ),
+            Rule::MigrationEntryDecodeRmb => (
+                "migration-entry-decode-rmb",
+                "Decoding a migration entry to its folio reads the compound link, then smp_rmb, then the flags, pairing with the split's smp_wmb (fixed after 6.18.2: 6.18.2 itself lacks it)",
+                "include/linux/swapops.h pfn_swap_entry_folio / softleaf_to_folio; historical race Z06 (4c5e7f0fcd59, CVE-2026-31466)",
+                "mm::migrate::pfn_swap_entry_folio",
+                Loom, &[Inv::I10MigrationEntryLocked], &["folio-split-vs-migration-wait"],
+            ),
+            Rule::RemapBeforeUnlock => (
+                "remap-before-unlock",
+                "A split turns every migration entry back into a PTE (remap_page) before it unlocks the new folios, so a migration entry always points to a locked folio",
+                "mm/huge_memory.c __folio_split (remap_page, then the unlock loop); include/linux/swapops.h BUG_ON in pfn_swap_entry_folio",
+                "mm::huge_memory::__folio_split",
+                Any, &[Inv::I10MigrationEntryLocked, Inv::I2IncOfZero, Inv::I8UseAfterFree], &["folio-split-vs-migration-wait"],
+            ),
+        };
+        RuleInfo {
+            rule: self,
+            id,
+            statement,
+            source,
+            model_fn,
+            engine,
+            invariants,
+            scenarios,
         }
     }
 

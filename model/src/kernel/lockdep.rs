@@ -127,7 +127,7 @@ fn find_path(
 
 /// Record that the current CPU is about to acquire `class` (blocking acquisition): add the
 /// edges, check for a cycle and for recursion. Panics with I19 on a violation.
-pub(crate) fn lock_acquire(class: LockClass, instance: usize, how: &'static str, blocking: bool) {
+pub fn lock_acquire(class: LockClass, instance: usize, how: &'static str, blocking: bool) {
     let exec = current();
     let cpu = exec.cpu();
     let held: Vec<HeldLock> = {
@@ -176,6 +176,18 @@ pub(crate) fn lock_release(instance: usize) {
             held.remove(i);
         }
         None => panic!("[model bug] cpu{cpu} releases a lock it does not hold"),
+    }
+}
+
+/// Release `instance` if the current CPU's held stack has it. For locks that another context
+/// may release (a folio born locked by split is unlocked by the splitter that never "took" it).
+pub fn lock_release_if_held(instance: usize) {
+    let exec = current();
+    let cpu = exec.cpu();
+    let mut t = exec.lock_threads();
+    let held = t.held.entry(cpu).or_default();
+    if let Some(i) = held.iter().rposition(|h| h.instance == instance) {
+        held.remove(i);
     }
 }
 
@@ -240,7 +252,7 @@ pub fn assert_irqs_enabled(what: &str) {
 
 /// A unique id for a lock instance (lockdep identifies instances; loom objects have no
 /// stable address we may use, so number them).
-pub(crate) fn new_instance_id() -> usize {
+pub fn new_instance_id() -> usize {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)

@@ -24,13 +24,23 @@ pub enum Follow {
 /// `try_grab_folio(folio, refs, FOLL_GET)`: the caller holds the ptl of a present mapping, so
 /// the count is > 0 and a plain add is allowed (I2).
 pub fn try_grab_folio(m: &Machine, folio: usize, refs: i32) {
-    let c = m.memmap.page(folio)._refcount.read();
-    vm_warn_on!(
-        c <= 0,
-        Inv::I2IncOfZero,
-        "try_grab_folio on folio {folio} with refcount {c}"
+    try_grab_folio_flags(m, folio, refs, Foll::Get)
+}
+
+/// I3 at a grab under the ptl of a present mapping: every present entry is paired with one
+/// reference, so the count covers the mapcount (the folio cannot be frozen while mapped).
+fn check_refs_cover_mappings(m: &Machine, folio: usize) {
+    let rc = m.memmap.page(folio)._refcount.read();
+    let mc = if folio_test_large(m, folio) {
+        crate::mm::rmap::folio_mapcount(&m.memmap, folio)
+    } else {
+        m.memmap.page(folio)._mapcount.read() + 1
+    };
+    vm_bug_on!(
+        rc < mc,
+        Inv::I3RefsCoverMappings,
+        "folio {folio} has refcount {rc} but is mapped {mc} times"
     );
-    folio_ref_add(&m.memmap, folio, refs);
 }
 
 /// `follow_pmd_mask` (FOLL_GET) for sub-page `idx` of the PMD range: lockless PMD read;
@@ -93,4 +103,211 @@ pub fn follow_page_pte(m: &Machine, mm: &Mm, idx: usize) -> Follow {
     try_grab_folio(m, folio, 1);
     drop(map);
     Follow::PtePage(pfn)
+}
+
+/// FOLL_GET or FOLL_PIN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Foll {
+    Get,
+    Pin,
+}
+
+/// `GUP_PIN_COUNTING_BIAS` (include/linux/mm.h): a pin on a small folio adds this many refs.
+pub const GUP_PIN_COUNTING_BIAS: i32 = 1024;
+
+/// Is `folio` large (compound head)? (`folio_test_large`; `folio_has_pincount` on 64-bit.)
+pub fn folio_test_large(m: &Machine, folio: usize) -> bool {
+    m.memmap
+        .page(folio)
+        .flags
+        .test_bit(crate::mm::page::PG_HEAD)
+}
+
+/// `try_grab_folio(folio, refs, flags)` (mm/gup.c): the caller holds the ptl of a present
+/// mapping, so the count is > 0 and a plain add is allowed (I2). FOLL_PIN on a large folio
+/// adds to `_refcount` and `_pincount`; on a small folio, `refs * GUP_PIN_COUNTING_BIAS`.
+pub fn try_grab_folio_flags(m: &Machine, folio: usize, refs: i32, foll: Foll) {
+    let c = m.memmap.page(folio)._refcount.read();
+    vm_warn_on!(
+        c <= 0,
+        Inv::I2IncOfZero,
+        "try_grab_folio on folio {folio} with refcount {c}"
+    );
+    check_refs_cover_mappings(m, folio);
+    match foll {
+        Foll::Get => folio_ref_add(&m.memmap, folio, refs),
+        Foll::Pin if folio_test_large(m, folio) => {
+            folio_ref_add(&m.memmap, folio, refs);
+            m.memmap.meta[folio]._pincount.add(refs);
+        }
+        Foll::Pin => folio_ref_add(&m.memmap, folio, refs * GUP_PIN_COUNTING_BIAS),
+    }
+}
+
+/// `folio_maybe_dma_pinned` (include/linux/mm.h): exact `_pincount` for large folios, the
+/// bias heuristic for small ones.
+pub fn folio_maybe_dma_pinned(m: &Machine, folio: usize) -> bool {
+    if folio_test_large(m, folio) {
+        m.memmap.meta[folio]._pincount.read() > 0
+    } else {
+        m.memmap.page(folio)._refcount.read() >= GUP_PIN_COUNTING_BIAS
+    }
+}
+
+/// `gup_put_folio` / `unpin_user_page`: drop what `try_grab_folio*` added.
+pub fn gup_put_folio(m: &Machine, folio: usize, refs: i32, foll: Foll) {
+    let mm = &m.memmap;
+    let n = match foll {
+        Foll::Get => refs,
+        Foll::Pin if folio_test_large(m, folio) => {
+            mm.meta[folio]._pincount.sub(refs);
+            refs
+        }
+        Foll::Pin => refs * GUP_PIN_COUNTING_BIAS,
+    };
+    let v = mm.page(folio)._refcount.sub_return(n);
+    trace!("gup_put_folio", "folio {folio} _refcount -> {v}");
+    vm_bug_on!(
+        v < 0,
+        Inv::I8UseAfterFree,
+        "folio {folio} refcount underflow to {v}"
+    );
+    if v == 0 {
+        let nr = if folio_test_large(m, folio) { m.nr } else { 1 };
+        mm.free_folio(folio, nr);
+    }
+}
+
+/// `try_get_folio` (mm/gup.c): speculative reference on the folio containing `page`, then the
+/// recheck that the page still belongs to it (rule `gup-fast-recheck-folio`, historical race
+/// Z13), retrying if not.
+fn try_get_folio(m: &Machine, page: usize, refs: i32) -> Option<usize> {
+    loop {
+        let folio = m.memmap.page_folio(page);
+        if !m.memmap.page(folio)._refcount.add_unless(refs, 0) {
+            trace!(
+                "try_get_folio",
+                "folio {folio} of page {page}: refcount 0, fail"
+            );
+            return None;
+        }
+        if rule_on(Rule::GupFastRecheckFolio) && m.memmap.page_folio(page) != folio {
+            trace!(
+                "try_get_folio",
+                "page {page} left folio {folio}: put and retry"
+            );
+            gup_put_folio(m, folio, refs, Foll::Get);
+            crate::kernel::cpu_relax();
+            continue;
+        }
+        trace!("try_get_folio", "folio {folio} of page {page} +{refs}");
+        return Some(folio);
+    }
+}
+
+/// `try_grab_folio_fast` (mm/gup.c): IRQs off; FOLL_PIN adds the pin and then
+/// `smp_mb__after_atomic` before the caller re-checks the page table (pairs with
+/// `folio_try_share_anon_rmap_*`).
+fn try_grab_folio_fast(m: &Machine, page: usize, refs: i32, foll: Foll) -> Option<usize> {
+    let folio = try_get_folio(m, page, refs)?;
+    if foll == Foll::Pin {
+        if folio_test_large(m, folio) {
+            m.memmap.meta[folio]._pincount.add(refs);
+        } else {
+            m.memmap
+                .page(folio)
+                ._refcount
+                .add(refs * (GUP_PIN_COUNTING_BIAS - 1));
+        }
+        crate::kernel::smp_mb__after_atomic(); // pairs with folio_try_share_anon_rmap_*
+        trace!("try_grab_folio_fast", "folio {folio} pinned");
+    }
+    Some(folio)
+}
+
+/// What GUP-fast returned: the page and the folio it holds a reference (and pin) on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastPage {
+    pub page: usize,
+    pub folio: usize,
+}
+
+/// `gup_fast` for one page (`idx`) of the PMD range (mm/gup.c `gup_fast_pmd_range`,
+/// `gup_fast_pmd_leaf`, `gup_fast_pte_range`): IRQs off, lockless reads, grab, re-check that
+/// the PMD (and PTE) did not change, else put and fail (the caller falls back to slow GUP).
+pub fn gup_fast(
+    m: &Machine,
+    mm_id: usize,
+    idx: usize,
+    foll: Foll,
+    write: bool,
+) -> Option<FastPage> {
+    let mm = &m.mms[mm_id];
+    let _irq = crate::kernel::local_irq_save(&m.rcu);
+    let pmdv = mm.pmd.read_dep(); // pmdp_get_lockless
+    let pmd = Pmd::decode(pmdv);
+    trace!("gup_fast", "lockless pmd {pmd:?}");
+    if !pmd.present() {
+        return None;
+    }
+    if pmd.leaf() {
+        // gup_fast_pmd_leaf: an invalidated PMD fails pmd_access_permitted.
+        if !pmd.access_permitted(write) {
+            return None;
+        }
+        let page = pmd.huge_pfn().unwrap_or_default() + idx;
+        let folio = try_grab_folio_fast(m, page, 1, foll)?;
+        if mm.pmd.read() != pmdv {
+            trace!("gup_fast", "pmd changed: put and fall back");
+            gup_put_folio(m, folio, 1, foll);
+            return None;
+        }
+        if !gup_fast_anon_ok(m, folio, page, foll, write) {
+            gup_put_folio(m, folio, 1, foll);
+            return None;
+        }
+        return Some(FastPage { page, folio });
+    }
+    let Pmd::Table(t) = pmd else { return None };
+    // gup_fast_pte_range: pte_offset_map on the value already read; the table cannot be freed
+    // while IRQs are off (IPI / RCU-deferred freeing).
+    let table = m.table(mm, t, "gup_fast_pte_range");
+    let ptev = table.ptes[idx].read_dep(); // ptep_get_lockless
+    let pte = Pte::decode(ptev);
+    trace!("gup_fast", "lockless pte[{idx}] {pte:?}");
+    let Pte::Present { pfn, flags } = pte else {
+        return None;
+    };
+    if write && flags & crate::mm::pgtable::F_WRITE == 0 {
+        return None;
+    }
+    let folio = try_grab_folio_fast(m, pfn, 1, foll)?;
+    if mm.pmd.read() != pmdv || table.ptes[idx].read() != ptev {
+        trace!("gup_fast", "pmd or pte changed: put and fall back");
+        gup_put_folio(m, folio, 1, foll);
+        return None;
+    }
+    if !gup_fast_anon_ok(m, folio, pfn, foll, write) {
+        gup_put_folio(m, folio, 1, foll);
+        return None;
+    }
+    Some(FastPage { page: pfn, folio })
+}
+
+/// `!pte_write && gup_must_unshare` (include/linux/mm.h): a read-only pin of an anonymous page
+/// that is not AnonExclusive must go the slow way (unshare fault).
+fn gup_fast_anon_ok(m: &Machine, folio: usize, page: usize, foll: Foll, write: bool) -> bool {
+    if foll != Foll::Pin || write {
+        return true;
+    }
+    let ae_page = if folio_test_large(m, folio) && m.memmap.meta[folio]._entire_mapcount.read() >= 0
+    {
+        folio // PMD-mapped: exclusivity lives in the head page
+    } else {
+        page
+    };
+    m.memmap
+        .page(ae_page)
+        .flags
+        .test_bit(crate::mm::page::PG_ANON_EXCLUSIVE)
 }

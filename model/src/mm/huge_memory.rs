@@ -6,6 +6,7 @@ use crate::kernel::{flush_tlb_ipi, smp_mb, smp_wmb, SpinGuard};
 use crate::mm::page::PG_ANON_EXCLUSIVE;
 use crate::mm::page_ref::{folio_put, folio_ref_add};
 use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_WRITE, F_YOUNG};
+use crate::mm::rmap::folio_try_share_anon_rmap;
 use crate::mm::rmap::{
     folio_add_anon_rmap_ptes, folio_add_new_anon_rmap_pmd, folio_remove_rmap_pmd,
 };
@@ -103,9 +104,10 @@ pub fn do_huge_pmd_anonymous_page(m: &Machine, mm_id: usize, slot: usize) -> Fau
     }
     pgtable_trans_huge_deposit(mm, &ptl, t);
     folio_add_new_anon_rmap_pmd(&m.memmap, folio);
-    // folio_add_lru_vma: a large folio drains the LRU batch at once; the fully ordered
-    // folio_ref_sub_and_test in that drain is what orders the rmap stores before set_pmd_at
-    // on weakly ordered CPUs (kernel-protocol.md §1 "Where the ordering really comes from").
+    m.memmap.page(folio).flags.set_bit(crate::mm::page::PG_LRU); // folio_add_lru_vma
+                                                                 // folio_add_lru_vma: a large folio drains the LRU batch at once; the fully ordered
+                                                                 // folio_ref_sub_and_test in that drain is what orders the rmap stores before set_pmd_at
+                                                                 // on weakly ordered CPUs (kernel-protocol.md §1 "Where the ordering really comes from").
     smp_mb();
     let v = Pmd::Huge {
         pfn: folio,
@@ -164,18 +166,19 @@ pub fn __split_huge_pmd(m: &Machine, mm_id: usize, freeze: bool) {
     drop(ptl);
 }
 
-/// `__split_huge_pmd_locked` for an anonymous present huge PMD, `freeze == false`:
-/// invalidate (never clear), raise the refcount by N-1 and add N PTE mappings before the
-/// table can be seen, withdraw the deposited table, fill it, drop the PMD mapping, then
+/// `__split_huge_pmd_locked` for an anonymous present huge PMD: invalidate (never clear);
+/// with `freeze`, try to share the AnonExclusive head (a pin downgrades to a normal split);
+/// without it, raise the refcount by N-1 and add N PTE mappings before the table can be seen
+/// (rule `split-pmd-ref-before-table-visible`); withdraw the deposited table; fill it with
+/// present PTEs or migration entries; drop the PMD mapping (and, frozen, its reference); then
 /// `smp_wmb` and `pmd_populate`.
 pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze: bool) {
     mm.pmd_lock.assert_held("__split_huge_pmd_locked");
-    if freeze {
-        crate::model_bug!("freeze split (migration entries) is not modelled yet");
-    }
     let cur = Pmd::decode(mm.pmd.read());
     if cur.migration() {
-        crate::model_bug!("splitting a PMD migration entry is not modelled yet");
+        crate::model_bug!(
+            "splitting a PMD migration entry is not modelled yet (THP migration is part 2)"
+        );
     }
     let old = pmdp_invalidate(m, mm);
     let (folio, flags) = match old {
@@ -183,10 +186,29 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
         o => crate::model_bug!("invalidated {o:?}"),
     };
     let nr = m.nr;
+    if flags & F_DIRTY != 0 {
+        m.memmap
+            .page(folio)
+            .flags
+            .set_bit(crate::mm::page::PG_DIRTY); // folio_set_dirty
+    }
     let anon_exclusive = m.memmap.page(folio).flags.test_bit(PG_ANON_EXCLUSIVE);
-    // Every PTE mapping holds one folio reference; the PMD held 1 (§4.2 step 4).
-    folio_ref_add(&m.memmap, folio, nr as i32 - 1);
-    folio_add_anon_rmap_ptes(&m.memmap, folio, folio, nr, anon_exclusive);
+    let mut freeze = freeze;
+    if freeze && anon_exclusive && !folio_try_share_anon_rmap(m, folio, folio) {
+        trace!(
+            "__split_huge_pmd_locked",
+            "folio {folio} pinned: freeze downgraded to a normal split"
+        );
+        freeze = false;
+    }
+    let ref_first = rule_on(Rule::SplitPmdRefBeforeTableVisible);
+    if !freeze {
+        // Every PTE mapping holds one folio reference; the PMD held 1 (§4.2 step 4).
+        if ref_first {
+            folio_ref_add(&m.memmap, folio, nr as i32 - 1);
+        }
+        folio_add_anon_rmap_ptes(&m.memmap, folio, folio, nr, anon_exclusive);
+    }
     // Withdraw only after the PMD is invalid (Power needs it; harmless on x86).
     let t = pgtable_trans_huge_withdraw(mm, ptl);
     let table = m.table(mm, t, "__split_huge_pmd_locked");
@@ -196,20 +218,220 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
             Inv::I13DepositBalance,
             "deposited table {t} PTE {i} not none"
         );
-        pte.set(
+        let v = if freeze {
+            let mut f = flags & (F_YOUNG | F_DIRTY | crate::mm::pgtable::F_SOFT_DIRTY);
+            if flags & F_WRITE != 0 {
+                f |= F_WRITE;
+            } else if anon_exclusive {
+                f |= crate::mm::pgtable::F_EXCLUSIVE;
+            }
+            Pte::Migration {
+                pfn: folio + i,
+                flags: f,
+            }
+        } else {
             Pte::Present {
                 pfn: folio + i,
                 flags,
             }
-            .encode(),
-        );
+        };
+        pte.set(v.encode());
     }
     trace!(
         "set_ptes",
-        "table {t}: {nr} PTEs -> pfn {folio}.. flags {flags:#x}"
+        "table {t}: {nr} {} -> pfn {folio}..",
+        if freeze { "migration entries" } else { "PTEs" }
     );
     folio_remove_rmap_pmd(&m.memmap, folio);
+    if freeze {
+        folio_put(&m.memmap, folio, nr); // the PMD mapping's reference; the splitter holds one
+    }
     smp_wmb(); // make the PTEs visible before the PMD
     mm.pmd.set(Pmd::Table(t).encode()); // pmd_populate
     trace!("pmd_populate", "pmd = Table({t})");
+    if !freeze && !ref_first {
+        // Defect: the references for the PTE mappings arrive after the table is visible.
+        folio_ref_add(&m.memmap, folio, nr as i32 - 1);
+    }
+}
+
+/// Why a folio split failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitError {
+    /// `-EINVAL`: not a large folio.
+    Inval,
+    /// `-EBUSY`: no anon_vma (fully unmapped).
+    Busy,
+    /// `-EAGAIN`: extra references (a pin, a speculative reference) or a surviving mapping.
+    Again,
+}
+
+/// `can_split_folio(folio, caller_pins = 1)`: racy pre-check, anonymous folio not in the swap
+/// cache (`extra_pins` = 0): mapcount == refcount - 1.
+pub fn can_split_folio(m: &Machine, folio: usize) -> bool {
+    crate::mm::rmap::folio_mapcount(&m.memmap, folio)
+        == crate::mm::page_ref::folio_ref_count(&m.memmap, folio) - 1
+}
+
+/// `unmap_folio`: `try_to_migrate` with TTU_SPLIT_HUGE_PMD | TTU_SYNC | TTU_BATCH_FLUSH, then
+/// `try_to_unmap_flush` (every deferred TLB invalidation done before the split continues).
+fn unmap_folio(m: &Machine, folio: usize) {
+    crate::mm::rmap::try_to_migrate(m, folio);
+    flush_tlb_ipi(&m.rcu);
+    trace!("unmap_folio", "folio {folio}: try_to_unmap_flush");
+}
+
+/// `remap_page(folio, nr)`: `remove_migration_ptes` for each folio the range now consists of
+/// (one large folio on the failure path, `nr` small ones after a split).
+fn remap_page(m: &Machine, folio: usize, nr: usize, split: bool) {
+    if split {
+        for i in 0..nr {
+            crate::mm::migrate::remove_migration_ptes(m, folio + i, 1);
+        }
+    } else {
+        crate::mm::migrate::remove_migration_ptes(m, folio, nr);
+    }
+}
+
+/// `__split_folio_to_order(folio, old_order, 0)`: for each former tail, in pfn order: assert
+/// unmapped; copy the head's flags (PG_locked included: every new folio is born locked) with a
+/// plain read-modify-write; mapping; `smp_wmb` (rule `split-flags-wmb`); `clear_compound_head`.
+/// The new folios' refcounts stay 0. Then `ClearPageCompound(head)`.
+fn __split_folio_to_order(m: &Machine, folio: usize) {
+    use crate::mm::page::{PG_DIRTY, PG_LOCKED};
+    let mm = &m.memmap;
+    let head_flags = mm.page(folio).flags.read();
+    let copied = head_flags & ((1 << PG_LOCKED) | (1 << PG_DIRTY));
+    for i in 1..m.nr {
+        let p = mm.page(folio + i);
+        vm_bug_on!(
+            p._mapcount.read() != -1,
+            Inv::I11SplitEndsClean,
+            "splitting a tail pfn {} that is still mapped",
+            folio + i
+        );
+        // new_folio->flags &= ~PAGE_FLAGS_CHECK_AT_PREP; new_folio->flags |= head bits:
+        // plain (non-atomic) updates of a page nobody else may write yet.
+        let f = p.flags.read();
+        p.flags.set(
+            (f & !((1 << PG_LOCKED) | (1 << PG_DIRTY) | (1 << PG_ANON_EXCLUSIVE)))
+                | copied
+                | (f & (1 << PG_ANON_EXCLUSIVE)),
+        );
+        mm.mapping[folio + i].set(mm.mapping[folio].read());
+        if rule_on(Rule::SplitFlagsWmb) {
+            smp_wmb(); // page flags visible before the page is made non-compound
+        }
+        p.compound_head.set(0); // clear_compound_head (WRITE_ONCE)
+        trace!(
+            "__split_folio_to_order",
+            "pfn {}: flags {copied:#x} copied, compound link cleared",
+            folio + i
+        );
+    }
+    mm.page(folio).flags.clear_bit(crate::mm::page::PG_HEAD); // ClearPageCompound
+    let meta = &mm.meta[folio];
+    meta._large_mapcount.set(-1);
+    meta._entire_mapcount.set(-1);
+    meta._nr_pages_mapped.set(0);
+}
+
+/// `split_huge_page(page)` / `split_folio` → `__folio_split(folio, 0, head, head, NULL, true)`
+/// for an anonymous folio (mm/huge_memory.c, 6.18 order). The caller holds a reference and the
+/// folio lock; on success both belong to the order-0 folio at `folio` (the old head).
+pub fn split_huge_page(m: &Machine, folio: usize) -> Result<(), SplitError> {
+    __folio_split(m, folio)
+}
+
+/// `__folio_split` to order 0, anonymous, `lock_at` = the head (kernel-protocol.md §5.2).
+pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
+    use crate::kernel::local_irq_save;
+    use crate::mm::filemap::{folio_test_locked, folio_unlock};
+    use crate::mm::page::PG_LRU;
+    use crate::mm::page_ref::{folio_ref_freeze, folio_ref_unfreeze};
+    use crate::mm::rmap::{folio_get_anon_vma, put_anon_vma};
+    let mm = &m.memmap;
+    let nr = m.nr;
+    vm_bug_on!(
+        !folio_test_locked(mm, folio),
+        Inv::I11SplitEndsClean,
+        "__folio_split of unlocked folio {folio}"
+    );
+    // 1. argument checks
+    if !mm.page(folio).flags.test_bit(crate::mm::page::PG_HEAD) {
+        return Err(SplitError::Inval);
+    }
+    // 2. anon_vma: reference, then the write lock
+    if !folio_get_anon_vma(m, folio) {
+        trace!(
+            "__folio_split",
+            "folio {folio}: no anon_vma (unmapped): -EBUSY"
+        );
+        return Err(SplitError::Busy);
+    }
+    let anon_vma_lock = m.anon_vma.rwsem.down_write();
+    trace!("__folio_split", "folio {folio}: anon_vma write-locked");
+    // 3. racy pre-check
+    if !can_split_folio(m, folio) {
+        trace!(
+            "__folio_split",
+            "folio {folio}: can_split_folio false: -EAGAIN"
+        );
+        drop(anon_vma_lock);
+        put_anon_vma(m);
+        return Err(SplitError::Again);
+    }
+    // 4. unmap to migration entries
+    unmap_folio(m, folio);
+    // 5.-7. IRQs off, split_queue_lock ("prevent deferred_split_scan() touching ->_refcount"),
+    // freeze: the authoritative "no extra references" check.
+    let irq = local_irq_save(&m.rcu);
+    let sq = m.split_queue_lock.lock();
+    if !folio_ref_freeze(mm, folio, 1) {
+        drop(sq);
+        drop(irq);
+        trace!(
+            "__folio_split",
+            "folio {folio}: freeze failed: remap, -EAGAIN"
+        );
+        remap_page(m, folio, nr, false);
+        drop(anon_vma_lock);
+        put_anon_vma(m);
+        return Err(SplitError::Again);
+    }
+    // 8. (deferred list: not modelled in part 1) unlock the queue
+    drop(sq);
+    // 10. lru lock ("lock lru list/PageCompound, ref frozen by page_ref_freeze")
+    let lru = m.lru_lock.lock();
+    // 11. metadata of every piece
+    __split_folio_to_order(m, folio);
+    // 12. unfreeze the new folios except the origin, ascending; lru_add_split_folio
+    for i in 1..nr {
+        folio_ref_unfreeze(mm, folio + i, 1);
+        mm.page(folio + i).flags.set_bit(PG_LRU);
+    }
+    // 13. the origin last
+    folio_ref_unfreeze(mm, folio, 1);
+    drop(lru);
+    drop(irq);
+    let remap_first = rule_on(Rule::RemapBeforeUnlock);
+    // 15. remap (rule remap-before-unlock), 16. unlock + free_folio_and_swap_cache
+    if remap_first {
+        remap_page(m, folio, nr, true);
+    }
+    for i in 1..nr {
+        folio_unlock(mm, folio + i);
+        folio_put(mm, folio + i, 1);
+    }
+    if !remap_first {
+        remap_page(m, folio, nr, true);
+    }
+    // 17.
+    drop(anon_vma_lock);
+    put_anon_vma(m);
+    trace!(
+        "__folio_split",
+        "folio {folio}: split into {nr} order-0 folios"
+    );
+    Ok(())
 }

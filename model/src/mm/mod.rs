@@ -10,10 +10,15 @@
 //! * [`huge_memory`] — huge fault, `__pmd_trans_huge_lock`, `split_huge_pmd` (mm/huge_memory.c).
 //! * [`gup`] — `follow_pmd_mask`, `follow_page_pte`, `try_grab_folio` (mm/gup.c).
 
+pub mod compaction;
+pub mod filemap;
 pub mod gup;
 pub mod huge_memory;
 pub mod memory;
+pub mod memory_failure;
+pub mod migrate;
 pub mod page;
+pub mod page_idle;
 pub mod page_ref;
 pub mod pgtable;
 pub mod rmap;
@@ -26,6 +31,9 @@ pub use pgtable::{Pmd, Pte};
 pub const MMAP_LOCK: LockClass = LockClass::new("mmap_lock");
 pub const PMD_LOCK: LockClass = LockClass::new("pmd_lock");
 pub const PTE_LOCK: LockClass = LockClass::new("pte_lock");
+pub const ANON_VMA_LOCK: LockClass = LockClass::new("anon_vma->rwsem");
+pub const LRU_LOCK: LockClass = LockClass::new("lruvec->lru_lock");
+pub const SPLIT_QUEUE_LOCK: LockClass = LockClass::new("split_queue_lock");
 
 /// A PTE table page: N entries and its own split PTE lock.
 pub struct PteTable {
@@ -59,7 +67,22 @@ pub struct Machine {
     pub memmap: Memmap,
     pub mms: Vec<Mm>,
     pub rcu: RcuState,
+    /// The one anon_vma every VMA of the model belongs to (a fork child shares it).
+    pub anon_vma: AnonVma,
+    /// `lruvec->lru_lock` of the one node/memcg.
+    pub lru_lock: spinlock_t,
+    /// `ds_queue->split_queue_lock` (mm/huge_memory.c).
+    pub split_queue_lock: spinlock_t,
 }
+
+/// `struct anon_vma` (mm/rmap.c): the root rwsem and the refcount `folio_get_anon_vma` takes.
+pub struct AnonVma {
+    pub rwsem: rw_semaphore,
+    pub refcount: atomic_t,
+}
+
+/// The anon_vma id stored in `folio->mapping` (id + 1; 0 = no mapping).
+pub const ANON_VMA_ID: i64 = 1;
 
 impl Machine {
     /// A machine with `nr` sub-pages per THP (a power of two >= 2), `folios` folio slots of
@@ -89,7 +112,18 @@ impl Machine {
                 })
                 .collect(),
             rcu: RcuState::new(),
+            anon_vma: AnonVma {
+                rwsem: rw_semaphore::new(ANON_VMA_LOCK),
+                refcount: atomic_t::new(1),
+            },
+            lru_lock: spinlock_t::new(LRU_LOCK),
+            split_queue_lock: spinlock_t::new(SPLIT_QUEUE_LOCK),
         }
+    }
+
+    /// The memmap (helper for functions that take `&Memmap`).
+    pub fn memmap_ref(&self) -> &Memmap {
+        &self.memmap
     }
 
     /// The PTE table `id` of `mm`, checking it is allocated (I17).
@@ -128,9 +162,12 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
             }
             Pmd::Table(t) => {
                 let table = m.table(mm, t, "check_quiescent");
-                for pte in &table.ptes {
-                    if let Pte::Present { pfn, .. } = Pte::decode(pte.read()) {
-                        pte_maps[pfn] += 1;
+                for (k, pte) in table.ptes.iter().enumerate() {
+                    match Pte::decode(pte.read()) {
+                        Pte::Present { pfn, .. } => pte_maps[pfn] += 1,
+                        Pte::Migration { pfn, .. } => crate::vm_bug_on!(true, Inv::I11SplitEndsClean,
+                            "mm{i}: migration entry for pfn {pfn} left in pte[{k}] at a quiescent point"),
+                        Pte::None => {}
                     }
                 }
                 vm_bug_on!(
@@ -160,7 +197,36 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
             p._mapcount.read(),
             pte_maps[pfn]
         );
-        if p.compound_head.read() & 1 == 0 && p.flags.test_bit(page::PG_HEAD) {
+        vm_bug_on!(
+            p.flags.test_bit(page::PG_LOCKED),
+            Inv::I11SplitEndsClean,
+            "pfn {pfn} is still locked at a quiescent point"
+        );
+        let is_tail = p.compound_head.read() & 1 != 0;
+        if !is_tail && !p.flags.test_bit(page::PG_HEAD) {
+            // small folio
+            let held: i32 = extra
+                .iter()
+                .filter(|(f, _)| *f == pfn)
+                .map(|(_, r)| r)
+                .sum();
+            let rc = p._refcount.read();
+            vm_bug_on!(
+                rc != pte_maps[pfn] + held,
+                Inv::I3RefsCoverMappings,
+                "small folio {pfn}: refcount {rc}, expected {} mappings + {held} held",
+                pte_maps[pfn]
+            );
+        }
+        if is_tail {
+            vm_bug_on!(
+                p._refcount.read() != 0,
+                Inv::I6RefOnFrozen,
+                "tail pfn {pfn} has refcount {} (tails are always 0)",
+                p._refcount.read()
+            );
+        }
+        if !is_tail && p.flags.test_bit(page::PG_HEAD) {
             let folio = pfn;
             let nr = m.nr;
             let meta = &m.memmap.meta[folio];

@@ -63,6 +63,10 @@ pub struct Memmap {
     pub meta: Vec<FolioMeta>,
     /// The hashed folio wait queue (mm/filemap.c `folio_waitqueue`).
     pub waitqueue: wait_queue_head,
+    /// Lock-order graph instance ids of each page's PG_locked (model-only).
+    pub lock_ids: Vec<usize>,
+    /// `folio->mapping` of each head: anon_vma id + 1 (ANON) or 0 (model: one anon_vma).
+    pub mapping: Vec<atomic_long_t>,
 }
 
 impl Memmap {
@@ -88,6 +92,10 @@ impl Memmap {
                 })
                 .collect(),
             waitqueue: wait_queue_head::new(),
+            lock_ids: (0..n)
+                .map(|_| crate::kernel::lockdep::new_instance_id())
+                .collect(),
+            mapping: (0..n).map(|_| atomic_long_t::new(0)).collect(),
         }
     }
 

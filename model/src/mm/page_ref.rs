@@ -61,3 +61,65 @@ pub fn folio_try_get(mm: &Memmap, folio: usize) -> bool {
     trace!("folio_try_get", "folio {folio} -> {ok}");
     ok
 }
+
+/// `folio_put` for a folio whose size the caller does not track (small or large).
+pub fn folio_put_small_or_large(m: &crate::mm::Machine, folio: usize) {
+    let nr = if m
+        .memmap
+        .page(folio)
+        .flags
+        .test_bit(crate::mm::page::PG_HEAD)
+    {
+        m.nr
+    } else {
+        1
+    };
+    folio_put(&m.memmap, folio, nr);
+}
+
+/// `folio_get`: the caller already holds a reference (or the ptl of a mapping).
+pub fn folio_get(mm: &Memmap, folio: usize) {
+    let c = mm.page(folio)._refcount.read();
+    vm_bug_on!(
+        c <= 0,
+        Inv::I2IncOfZero,
+        "folio_get on folio {folio} with refcount {c}"
+    );
+    mm.page(folio)._refcount.inc();
+    trace!("folio_get", "folio {folio} _refcount {c} -> {}", c + 1);
+}
+
+/// `folio_ref_freeze(folio, count)`: one fully ordered cmpxchg `count -> 0` (rule
+/// `folio-ref-freeze-cas`; the defect reads and then sets, two steps).
+pub fn folio_ref_freeze(mm: &Memmap, folio: usize, count: i32) -> bool {
+    use crate::rules::{rule_on, Rule};
+    let r = &mm.page(folio)._refcount;
+    let ok = if rule_on(Rule::FolioRefFreezeCas) {
+        r.cmpxchg(count, 0) == count
+    } else {
+        let seen = r.read();
+        if seen == count {
+            r.set(0);
+            true
+        } else {
+            false
+        }
+    };
+    trace!("folio_ref_freeze", "folio {folio} {count} -> 0: {ok}");
+    ok
+}
+
+/// `folio_ref_unfreeze(folio, count)`: `atomic_set_release` after asserting the count is 0
+/// (rule `split-unfreeze-release`).
+pub fn folio_ref_unfreeze(mm: &Memmap, folio: usize, count: i32) {
+    use crate::rules::{rule_on, Rule};
+    let r = &mm.page(folio)._refcount;
+    let c = r.read();
+    vm_bug_on!(c != 0, Inv::I6RefOnFrozen, "folio_ref_unfreeze of folio {folio}: refcount is {c}, not 0 (a reference was taken on a frozen folio)");
+    if rule_on(Rule::SplitUnfreezeRelease) {
+        r.set_release(count);
+    } else {
+        r.set(count);
+    }
+    trace!("folio_ref_unfreeze", "folio {folio} 0 -> {count}");
+}

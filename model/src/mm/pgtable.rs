@@ -15,7 +15,8 @@
 //! present and huge to a lockless reader; only `pmd_access_permitted` rejects it
 //! (kernel-protocol.md §0.1).
 //!
-//! Flag bits (huge / huge-invalid / migration): 3 write, 4 young, 5 dirty, 6 soft-dirty.
+//! Flag bits (huge / huge-invalid / migration): 3 write, 4 young, 5 dirty, 6 soft-dirty,
+//! 7 exclusive (migration entries: readable-exclusive).
 //!
 //! # PTE state table
 //!
@@ -23,10 +24,10 @@
 //! |---|---|
 //! | 0 none | no mapping |
 //! | 1 present | maps pfn `payload`, flags as above |
-//! | 2 migration | migration entry for pfn `payload`; write bit = writable entry |
+//! | 2 migration | migration entry for pfn `payload`: writable if F_WRITE, else readable-exclusive if F_EXCLUSIVE, else readable; young/dirty/soft-dirty carried |
 
 pub const KIND_BITS: u32 = 3;
-pub const FLAG_BITS: u32 = 4;
+pub const FLAG_BITS: u32 = 5;
 pub const PAYLOAD_SHIFT: u32 = 16;
 const KIND_MASK: i64 = (1 << KIND_BITS) - 1;
 
@@ -34,7 +35,10 @@ pub const F_WRITE: i64 = 1 << 3;
 pub const F_YOUNG: i64 = 1 << 4;
 pub const F_DIRTY: i64 = 1 << 5;
 pub const F_SOFT_DIRTY: i64 = 1 << 6;
-pub const F_MASK: i64 = F_WRITE | F_YOUNG | F_DIRTY | F_SOFT_DIRTY;
+/// Migration entries only: readable-exclusive (SWP_MIGRATION_READ_EXCLUSIVE) when set and
+/// F_WRITE is clear.
+pub const F_EXCLUSIVE: i64 = 1 << 7;
+pub const F_MASK: i64 = F_WRITE | F_YOUNG | F_DIRTY | F_SOFT_DIRTY | F_EXCLUSIVE;
 
 /// A decoded PMD value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,6 +14,7 @@ pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize) {
     m._large_mapcount.set(0);
     m._nr_pages_mapped.set(ENTIRELY_MAPPED);
     mm.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
+    mm.mapping[folio].set(crate::mm::ANON_VMA_ID); // folio->mapping = anon_vma | ANON, one WRITE_ONCE
     trace!(
         "folio_add_new_anon_rmap",
         "folio {folio}: entire 0, large 0, nr_pages_mapped ENTIRELY_MAPPED, head AnonExclusive"
@@ -65,4 +66,183 @@ pub fn folio_remove_rmap_pmd(mm: &Memmap, folio: usize) {
 /// `folio_mapcount`: total mappings (`_large_mapcount + 1` for a large folio).
 pub fn folio_mapcount(mm: &Memmap, folio: usize) -> i32 {
     mm.meta[folio]._large_mapcount.read() + 1
+}
+
+/// `folio_add_anon_rmap_pte` for one page (PTE level): the page's `_mapcount` +1, and for a
+/// large folio `_large_mapcount` +1 and `_nr_pages_mapped` +1 if newly mapped.
+pub fn folio_add_anon_rmap_pte(
+    mm: &Memmap,
+    folio: usize,
+    page: usize,
+    exclusive: bool,
+    large: bool,
+) {
+    let p = mm.page(page);
+    let newly = p._mapcount.inc_return() == 0;
+    if exclusive {
+        p.flags.set_bit(PG_ANON_EXCLUSIVE);
+    }
+    if large {
+        let m = &mm.meta[folio];
+        m._large_mapcount.inc();
+        if newly {
+            m._nr_pages_mapped.inc();
+        }
+    }
+    trace!(
+        "folio_add_anon_rmap_pte",
+        "folio {folio} page {page}: _mapcount +1 exclusive {exclusive}"
+    );
+}
+
+/// `folio_remove_rmap_pte` for one page.
+pub fn folio_remove_rmap_pte(mm: &Memmap, folio: usize, page: usize, large: bool) {
+    let p = mm.page(page);
+    let last = p._mapcount.add_return(-1) < 0;
+    if large {
+        let m = &mm.meta[folio];
+        m._large_mapcount.dec();
+        if last {
+            m._nr_pages_mapped.sub_return_relaxed(1);
+        }
+    }
+    trace!(
+        "folio_remove_rmap_pte",
+        "folio {folio} page {page}: _mapcount -1"
+    );
+}
+
+/// `folio_try_share_anon_rmap_pte` / `_pmd` (include/linux/rmap.h `__folio_try_share_anon_rmap`):
+/// the entry was cleared or invalidated first; full barrier (pairs with GUP-fast's
+/// `smp_mb__after_atomic`); refuse if the folio may be pinned;
+/// else clear PageAnonExclusive. Returns false (-EBUSY) if pinned.
+pub fn folio_try_share_anon_rmap(m: &crate::mm::Machine, folio: usize, page: usize) -> bool {
+    smp_mb();
+    if crate::mm::gup::folio_maybe_dma_pinned(m, folio) {
+        trace!(
+            "folio_try_share_anon_rmap",
+            "folio {folio} may be pinned: refuse"
+        );
+        return false;
+    }
+    m.memmap.page(page).flags.clear_bit(PG_ANON_EXCLUSIVE);
+    crate::kernel::smp_mb__after_atomic(); // pairs with gup_must_unshare's read
+    trace!(
+        "folio_try_share_anon_rmap",
+        "page {page}: AnonExclusive cleared"
+    );
+    true
+}
+
+/// `folio_get_anon_vma` (mm/rmap.c): under RCU, read `folio->mapping`, require it mapped,
+/// take an anon_vma reference with inc-not-zero, re-check mapped.
+pub fn folio_get_anon_vma(m: &crate::mm::Machine, folio: usize) -> bool {
+    let _rcu = crate::kernel::rcu_read_lock(&m.rcu);
+    let mapping = m.memmap.mapping[folio].read();
+    if mapping != crate::mm::ANON_VMA_ID {
+        return false;
+    }
+    if folio_mapcount(&m.memmap, folio) <= 0 {
+        return false;
+    }
+    if !m.anon_vma.refcount.inc_not_zero() {
+        return false;
+    }
+    if folio_mapcount(&m.memmap, folio) <= 0 {
+        m.anon_vma.refcount.dec();
+        return false;
+    }
+    true
+}
+
+/// `put_anon_vma`.
+pub fn put_anon_vma(m: &crate::mm::Machine) {
+    m.anon_vma.refcount.dec();
+}
+
+/// `try_to_migrate(folio, TTU_RMAP_LOCKED | TTU_SPLIT_HUGE_PMD | TTU_SYNC | TTU_BATCH_FLUSH)`
+/// (mm/rmap.c): walk every mm that may map the folio (`rmap_walk_locked`, anon_vma held for
+/// write) and replace its mappings by migration entries (`try_to_migrate_one`); a PMD
+/// mapping is split frozen and ends the walk of that VMA. The deferred TLB flush is done by
+/// the caller (`try_to_unmap_flush`).
+pub fn try_to_migrate(m: &crate::mm::Machine, folio: usize) {
+    for mm_id in 0..m.mms.len() {
+        if !try_to_migrate_one(m, mm_id, folio) {
+            break; // rmap_one returned false: the walk stops
+        }
+    }
+}
+
+/// `try_to_migrate_one` for the one VMA of `mm_id`. Returns false to stop the rmap walk.
+pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) -> bool {
+    use crate::mm::memory::pte_offset_map_lock;
+    use crate::mm::page::PG_DIRTY;
+    use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_EXCLUSIVE, F_SOFT_DIRTY, F_WRITE, F_YOUNG};
+    let mm = &m.mms[mm_id];
+    let nr = m.nr;
+    // page_vma_mapped_walk(PVMW_SYNC)
+    let pmd = Pmd::decode(mm.pmd.read_dep());
+    if pmd.trans_huge() || pmd.migration() {
+        let ptl = mm.pmd_lock.lock();
+        let v = Pmd::decode(mm.pmd.read());
+        if v.trans_huge() {
+            if v.huge_pfn() == Some(folio) {
+                // TTU_SPLIT_HUGE_PMD
+                crate::mm::huge_memory::__split_huge_pmd_locked(m, mm, &ptl, true);
+            }
+            return false; // page_vma_mapped_walk_done; ret = false
+        }
+        drop(ptl);
+        if v.migration() || v.none() {
+            return true;
+        }
+        // "THP pmd was split under us: handle on pte level"
+    } else if pmd.none() {
+        drop(mm.pmd_lock.lock()); // PVMW_SYNC: cannot return while a zap is mid-way
+        return true;
+    }
+    let Some(map) = pte_offset_map_lock(m, mm) else {
+        return true;
+    };
+    let table = m.table(mm, map.table, "try_to_migrate_one");
+    for (i, slot) in table.ptes.iter().enumerate() {
+        let Pte::Present { pfn, flags } = Pte::decode(slot.read()) else {
+            continue;
+        };
+        if pfn < folio || pfn >= folio + nr {
+            continue;
+        }
+        // ptep_get_and_clear (x86: xchg), TLB flush deferred to try_to_unmap_flush
+        let old = Pte::decode(slot.xchg(0));
+        let Pte::Present { flags: oflags, .. } = old else {
+            crate::model_bug!("PTE changed under the PTE lock")
+        };
+        let _ = flags;
+        if oflags & F_DIRTY != 0 {
+            m.memmap.page(folio).flags.set_bit(PG_DIRTY); // folio_mark_dirty
+        }
+        let anon_exclusive = m.memmap.page(pfn).flags.test_bit(PG_ANON_EXCLUSIVE);
+        if anon_exclusive && !folio_try_share_anon_rmap(m, folio, pfn) {
+            slot.set(old.encode()); // set_pte_at(pteval): restore, ret = false
+            trace!(
+                "try_to_migrate_one",
+                "pte[{i}] pfn {pfn} pinned: restored, stop"
+            );
+            return false;
+        }
+        let mut f = oflags & (F_YOUNG | F_DIRTY | F_SOFT_DIRTY);
+        if oflags & F_WRITE != 0 {
+            f |= F_WRITE;
+        } else if anon_exclusive {
+            f |= F_EXCLUSIVE;
+        }
+        slot.set(Pte::Migration { pfn, flags: f }.encode());
+        trace!(
+            "try_to_migrate_one",
+            "pte[{i}] = migration entry for pfn {pfn}"
+        );
+        folio_remove_rmap_pte(m.memmap_ref(), folio, pfn, true);
+        crate::mm::page_ref::folio_put(&m.memmap, folio, nr); // the mapping's reference
+    }
+    true
 }
