@@ -11,12 +11,13 @@ use thp_model::mm::gup::{follow_pmd_mask, Follow};
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll, GUP_PIN_COUNTING_BIAS};
 use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page, FaultResult};
 use thp_model::mm::huge_memory::{split_huge_page, SplitError};
+use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::memory_failure::__get_hwpoison_page;
 use thp_model::mm::migrate::{migration_entry_wait, EntryWait};
 use thp_model::mm::page_ref::folio_put;
 use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large};
-use thp_model::mm::Pmd;
 use thp_model::mm::{check_quiescent, Machine};
+use thp_model::mm::{Pmd, Pte};
 use thp_model::rules::RuleSet;
 
 use crate::engine::{run, EngineSpec, RunConfig, RunResult, Verdict, LOOM_MAX_BRANCHES};
@@ -277,6 +278,77 @@ fn folio_split_vs_migration_wait(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
+/// A write fault taking the huge path (`do_huge_pmd_anonymous_page`) ∥ a fault on the same
+/// PMD taking the small-page path (`do_anonymous_page`, e.g. after the THP allocation failed),
+/// both under `mmap_lock` read.
+fn huge_fault_vs_pte_fault(nr: usize, outcomes: &Outcomes) {
+    let m = Arc::new(Machine::new(nr, 2, 1, 2));
+    let m1 = m.clone();
+    let huge = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        do_huge_pmd_anonymous_page(&m1, 0, 0)
+    });
+    let m2 = m.clone();
+    let small = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        do_anonymous_page(&m2, 0, 1, nr)
+    });
+    let h = huge.join();
+    let p = small.join();
+    match (h, p) {
+        (FaultResult::Done, PteFault::Refault) => record(outcomes, "huge-won"),
+        (FaultResult::Refault, PteFault::Mapped) => record(outcomes, "pte-won"),
+        (h, p) => record(
+            outcomes,
+            if h == FaultResult::Done && p == PteFault::Mapped {
+                "both-installed"
+            } else {
+                "other"
+            },
+        ),
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// A small-page fault that installs a fresh PTE table (`pte_alloc` → `pmd_install`) ∥ a
+/// lockless-then-locked walker (`follow_pmd_mask` → `follow_page_pte`) on another sub-page.
+/// The table page is recycled: it still holds a stale PTE from its previous life until
+/// `pte_alloc_one` zeroes it.
+fn pte_fault_vs_walker(nr: usize, outcomes: &Outcomes) {
+    let m = Arc::new(Machine::new(nr, 2, 1, 1));
+    // The recycled table's previous contents: a PTE for a page that is now free.
+    m.mms[0].tables[0].ptes[1].set(
+        Pte::Present {
+            pfn: nr + 1,
+            flags: 0,
+        }
+        .encode(),
+    );
+    let m1 = m.clone();
+    let faulter = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        do_anonymous_page(&m1, 0, 0, nr)
+    });
+    let m2 = m.clone();
+    let walker = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        let pmd = Pmd::decode(m2.mms[0].pmd.read());
+        (pmd.none(), follow_pmd_mask(&m2, 0, 1))
+    });
+    let f = faulter.join();
+    let (none, w) = walker.join();
+    assert!(
+        f == PteFault::Mapped,
+        "[model bug] the only fault failed: {f:?}"
+    );
+    match w {
+        Follow::NoPage if none => record(outcomes, "walker-saw-none-pmd"),
+        Follow::NoPage => record(outcomes, "walker-saw-empty-pte"),
+        other => thp_model::model_bug!("walker found {other:?} at an unmapped address"),
+    }
+    check_quiescent(&m, &[]);
+}
+
 /// The catalogue of model scenarios.
 pub const SCENARIOS: &[Scenario] = &[Scenario {
     name: "split-pmd-vs-aware-walker",
@@ -318,6 +390,26 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["split-ok", "fault-saw-huge", "fault-saw-pte", "fault-waited-on-migration-entry"],
     body: folio_split_vs_migration_wait,
+}, Scenario {
+    name: "huge-fault-vs-pte-fault",
+    description: "do_huge_pmd_anonymous_page vs do_anonymous_page (pte_alloc/pmd_install) on the same empty PMD, both under mmap_lock read",
+    threads: &["cpu1: mmap_read_lock; do_huge_pmd_anonymous_page", "cpu2: mmap_read_lock; do_anonymous_page (sub-page 1)"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["huge-won", "pte-won"],
+    body: huge_fault_vs_pte_fault,
+}, Scenario {
+    name: "pte-fault-vs-walker",
+    description: "do_anonymous_page installing a recycled PTE table (pmd_install) vs follow_pmd_mask on another sub-page",
+    threads: &["cpu1: mmap_read_lock; do_anonymous_page (sub-page 0)", "cpu2: mmap_read_lock; follow_pmd_mask(FOLL_GET, sub-page 1)"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["walker-saw-none-pmd", "walker-saw-empty-pte"],
+    body: pte_fault_vs_walker,
 }];
 
 /// Look a scenario up by name.

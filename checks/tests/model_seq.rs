@@ -205,3 +205,43 @@ mod folio_split {
         folio_unlock(&m.memmap, 0);
     }
 }
+
+mod pte_fault {
+    use thp_model::mm::gup::{follow_pmd_mask, Follow};
+    use thp_model::mm::huge_memory::{do_huge_pmd_anonymous_page, FaultResult};
+    use thp_model::mm::memory::{do_anonymous_page, PteFault};
+    use thp_model::mm::{check_quiescent, Machine, Pmd, Pte};
+
+    #[test]
+    fn pte_fault_installs_table_and_page_then_huge_fault_backs_off() {
+        for nr in [2, 4] {
+            let m = Machine::new(nr, 2, 1, 2);
+            let _r = m.mms[0].mmap_lock.down_read();
+            assert_eq!(do_anonymous_page(&m, 0, 1, nr), PteFault::Mapped);
+            assert!(matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(0)));
+            assert_eq!(m.mms[0].nr_ptes.read(), 1);
+            assert_eq!(
+                Pte::decode(m.mms[0].tables[0].ptes[1].read()),
+                Pte::Present {
+                    pfn: nr,
+                    flags: 0x38
+                }
+            );
+            assert_eq!(m.memmap.page(nr)._refcount.read(), 1);
+            assert_eq!(m.memmap.page(nr)._mapcount.read(), 0);
+            check_quiescent(&m, &[]);
+            // A second fault on the same PTE finds it populated and refaults.
+            assert_eq!(do_anonymous_page(&m, 0, 1, nr + 1), PteFault::Refault);
+            assert!(!m.memmap.is_allocated(nr + 1));
+            // The huge fault finds a table under the PMD lock and backs off with no side effect.
+            assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Refault);
+            assert!(!m.memmap.is_allocated(0));
+            assert!(!m.mms[0].tables[1]
+                .allocated
+                .load(std::sync::atomic::Ordering::Relaxed));
+            assert_eq!(follow_pmd_mask(&m, 0, 1), Follow::PtePage(nr));
+            assert_eq!(follow_pmd_mask(&m, 0, 0), Follow::NoPage);
+            check_quiescent(&m, &[(nr, 1)]);
+        }
+    }
+}

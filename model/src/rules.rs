@@ -40,6 +40,12 @@ pub enum Rule {
     MigrationEntryDecodeRmb,
     /// `remap_page` before the new folios are unlocked.
     RemapBeforeUnlock,
+    /// The huge fault re-tests `pmd_none` under the PMD lock before installing.
+    HugeFaultPmdNoneRecheck,
+    /// `pmd_install` re-tests `pmd_none` under the PMD lock before populating.
+    PmdInstallPmdNoneRecheck,
+    /// `pmd_install`: `smp_wmb` before `pmd_populate`.
+    PmdInstallWmb,
 }
 
 /// What the catalogue says about a rule.
@@ -77,6 +83,9 @@ impl Rule {
         Rule::SplitFlagsWmb,
         Rule::MigrationEntryDecodeRmb,
         Rule::RemapBeforeUnlock,
+        Rule::HugeFaultPmdNoneRecheck,
+        Rule::PmdInstallPmdNoneRecheck,
+        Rule::PmdInstallWmb,
     ];
 
     /// The catalogue entry.
@@ -154,6 +163,27 @@ impl Rule {
                 "mm/huge_memory.c __folio_split (remap_page, then the unlock loop); include/linux/swapops.h BUG_ON in pfn_swap_entry_folio",
                 "mm::huge_memory::__folio_split",
                 Any, &[Inv::I10MigrationEntryLocked, Inv::I2IncOfZero, Inv::I8UseAfterFree], &["folio-split-vs-migration-wait"],
+            ),
+            Rule::HugeFaultPmdNoneRecheck => (
+                "huge-fault-pmd-none-recheck",
+                "The anonymous huge fault re-tests pmd_none under the PMD lock and backs off if a concurrent fault populated the PMD first",
+                "mm/huge_memory.c __do_huge_pmd_anonymous_page (pmd_none under vmf->ptl)",
+                "mm::huge_memory::do_huge_pmd_anonymous_page",
+                Any, &[Inv::I4MapcountMismatch, Inv::I13DepositBalance, Inv::I17TableLifetime], &["huge-fault-vs-pte-fault"],
+            ),
+            Rule::PmdInstallPmdNoneRecheck => (
+                "pmd-install-pmd-none-recheck",
+                "pmd_install re-tests pmd_none under the PMD lock; the loser of a race with a huge fault or another pmd_install frees its table",
+                "mm/memory.c pmd_install",
+                "mm::memory::pmd_install",
+                Any, &[Inv::I4MapcountMismatch, Inv::I13DepositBalance, Inv::I17TableLifetime], &["huge-fault-vs-pte-fault"],
+            ),
+            Rule::PmdInstallWmb => (
+                "pmd-install-wmb",
+                "pmd_install issues smp_wmb between zeroing the new PTE table and pmd_populate, so a lockless walker that follows the PMD sees the zeroed table, not the page's previous contents",
+                "mm/memory.c pmd_install (\"ensure all pte setup (eg. pte page lock and page clearing) are visible before the pte is made visible\")",
+                "mm::memory::pmd_install",
+                Loom, &[Inv::I2IncOfZero], &["pte-fault-vs-walker"],
             ),
         };
         RuleInfo {

@@ -25,7 +25,8 @@ pub enum FaultResult {
     Fallback,
 }
 
-/// `pte_alloc_one`: take a free PTE table page of `mm` (zeroed).
+/// `pte_alloc_one`: take a free PTE table page of `mm` and zero it (plain stores, like the
+/// kernel's `__GFP_ZERO` memset: only `pmd_install`'s `smp_wmb` orders them before the PMD).
 pub fn pte_alloc_one(mm: &Mm) -> Option<usize> {
     use std::sync::atomic::Ordering;
     for (i, t) in mm.tables.iter().enumerate() {
@@ -91,7 +92,7 @@ pub fn do_huge_pmd_anonymous_page(m: &Machine, mm_id: usize, slot: usize) -> Fau
     };
     let ptl = mm.pmd_lock.lock();
     let cur = Pmd::decode(mm.pmd.read());
-    if !cur.none() {
+    if rule_on(Rule::HugeFaultPmdNoneRecheck) && !cur.none() {
         // Someone (pmd_install, another huge fault) won: back off without side effects.
         trace!(
             "__do_huge_pmd_anonymous_page",

@@ -149,6 +149,20 @@ impl Memmap {
         head
     }
 
+    /// Allocate an order-0 folio at `pfn` (refcount 1, unmapped).
+    pub fn alloc_small_folio(&self, pfn: usize) {
+        let p = &self.pages[pfn];
+        crate::vm_bug_on!(
+            p.allocated.swap(true, Ordering::Relaxed),
+            crate::invariants::Inv::I8UseAfterFree,
+            "allocating pfn {pfn} which is still allocated"
+        );
+        p.flags.set(0);
+        p._mapcount.set(-1);
+        p.compound_head.set(0);
+        p._refcount.set(1);
+    }
+
     /// Return a folio's pages to the allocator (`free_frozen_pages` path). I8: only with
     /// refcount 0, unmapped, unlocked.
     pub fn free_folio(&self, head: usize, nr: usize) {
