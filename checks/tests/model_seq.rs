@@ -245,3 +245,130 @@ mod pte_fault {
         }
     }
 }
+
+mod gup {
+    use thp_model::mm::gup::{
+        follow_pmd_mask_split, gup_fast, gup_put_folio, FastPage, Foll, Follow,
+        GUP_PIN_COUNTING_BIAS,
+    };
+    use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page};
+    use thp_model::mm::migrate::{migration_entry_wait, EntryWait};
+    use thp_model::mm::pgtable::F_WRITE;
+    use thp_model::mm::{check_quiescent, Machine, Pmd, Pte};
+
+    fn machine(nr: usize) -> Machine {
+        let m = Machine::new(nr, 1, 1, 1);
+        let _r = m.mms[0].mmap_lock.down_read();
+        do_huge_pmd_anonymous_page(&m, 0, 0);
+        drop(_r);
+        m
+    }
+
+    #[test]
+    fn gup_fast_on_huge_pmd_gets_and_pins_exactly() {
+        for nr in [2, 4] {
+            let m = machine(nr);
+            assert_eq!(
+                gup_fast(&m, 0, nr - 1, Foll::Get, false),
+                Some(FastPage {
+                    page: nr - 1,
+                    folio: 0
+                })
+            );
+            assert_eq!(m.memmap.page(0)._refcount.read(), 2);
+            assert_eq!(m.memmap.meta[0]._pincount.read(), 0);
+            gup_put_folio(&m, 0, 1, Foll::Get);
+            assert_eq!(
+                gup_fast(&m, 0, 0, Foll::Pin, true),
+                Some(FastPage { page: 0, folio: 0 })
+            );
+            assert_eq!(
+                m.memmap.page(0)._refcount.read(),
+                2,
+                "a large folio pin adds one reference"
+            );
+            assert_eq!(m.memmap.meta[0]._pincount.read(), 1);
+            gup_put_folio(&m, 0, 1, Foll::Pin);
+            assert_eq!(m.memmap.meta[0]._pincount.read(), 0);
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    #[test]
+    fn gup_fast_rejects_invalidated_and_migration_entries() {
+        let m = machine(2);
+        let v = Pmd::decode(m.mms[0].pmd.read());
+        let Pmd::Huge { pfn, flags } = v else {
+            panic!()
+        };
+        // An invalidated huge PMD: still present and huge on x86, but not access-permitted.
+        m.mms[0].pmd.set(Pmd::HugeInvalid { pfn, flags }.encode());
+        assert!(Pmd::decode(m.mms[0].pmd.read()).present());
+        assert!(Pmd::decode(m.mms[0].pmd.read()).trans_huge());
+        assert_eq!(gup_fast(&m, 0, 0, Foll::Get, false), None);
+        m.mms[0].pmd.set(v.encode());
+        // A write GUP on a read-only PMD falls back too.
+        m.mms[0].pmd.set(
+            Pmd::Huge {
+                pfn,
+                flags: flags & !F_WRITE,
+            }
+            .encode(),
+        );
+        assert_eq!(gup_fast(&m, 0, 0, Foll::Get, true), None);
+        m.mms[0].pmd.set(v.encode());
+        assert_eq!(
+            m.memmap.page(0)._refcount.read(),
+            1,
+            "fallbacks leave no reference behind"
+        );
+    }
+
+    #[test]
+    fn gup_fast_pte_path_and_small_folio_pin_bias() {
+        let m = machine(2);
+        {
+            let _r = m.mms[0].mmap_lock.down_read();
+            __split_huge_pmd(&m, 0, false);
+        }
+        assert_eq!(
+            gup_fast(&m, 0, 1, Foll::Get, true),
+            Some(FastPage { page: 1, folio: 0 })
+        );
+        assert_eq!(m.memmap.page(0)._refcount.read(), 3);
+        gup_put_folio(&m, 0, 1, Foll::Get);
+        // A migration entry is not present: GUP-fast fails and falls back. (Waiting on one is
+        // exercised with its folio locked, in folio-split-vs-migration-wait.)
+        let pte = Pte::decode(m.mms[0].tables[0].ptes[1].read());
+        let Pte::Present { pfn, flags } = pte else {
+            panic!()
+        };
+        m.mms[0].tables[0].ptes[1].set(Pte::Migration { pfn, flags }.encode());
+        assert_eq!(gup_fast(&m, 0, 1, Foll::Get, false), None);
+        m.mms[0].tables[0].ptes[1].set(pte.encode());
+        let _r = m.mms[0].mmap_lock.down_read();
+        assert_eq!(migration_entry_wait(&m, 0, 1), EntryWait::NotMigration);
+        drop(_r);
+        assert_eq!(GUP_PIN_COUNTING_BIAS, 1024);
+        check_quiescent(&m, &[]);
+    }
+
+    #[test]
+    fn foll_split_pmd_splits_then_walks_ptes() {
+        for nr in [2, 4] {
+            let m = machine(nr);
+            let _r = m.mms[0].mmap_lock.down_read();
+            assert_eq!(
+                follow_pmd_mask_split(&m, 0, 1, Foll::Pin),
+                Follow::PtePage(1)
+            );
+            assert!(matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(0)));
+            assert_eq!(m.memmap.meta[0]._pincount.read(), 1);
+            assert_eq!(m.memmap.page(0)._refcount.read(), nr as i32 + 1);
+            drop(_r);
+            check_quiescent(&m, &[(0, 1)]);
+            gup_put_folio(&m, 0, 1, Foll::Pin);
+            check_quiescent(&m, &[]);
+        }
+    }
+}

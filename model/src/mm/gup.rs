@@ -311,3 +311,33 @@ fn gup_fast_anon_ok(m: &Machine, folio: usize, page: usize, foll: Foll, write: b
         .flags
         .test_bit(crate::mm::page::PG_ANON_EXCLUSIVE)
 }
+
+/// `follow_pmd_mask` with FOLL_SPLIT_PMD (and FOLL_GET or FOLL_PIN): a huge leaf is split
+/// (`split_huge_pmd`, with the PMD lock dropped first) and the walk continues at PTE level.
+/// Called with `mmap_lock` held for read.
+pub fn follow_pmd_mask_split(m: &Machine, mm_id: usize, idx: usize, foll: Foll) -> Follow {
+    let mm = &m.mms[mm_id];
+    mm.mmap_lock.assert_held("follow_pmd_mask");
+    let pmdval = Pmd::decode(mm.pmd.read_dep());
+    if pmdval.none() || !pmdval.present() {
+        return Follow::NoPage;
+    }
+    if pmdval.leaf() {
+        // FOLL_SPLIT_PMD: spin_unlock(ptl); split_huge_pmd(vma, pmd, address)
+        crate::mm::huge_memory::__split_huge_pmd(m, mm_id, false);
+    }
+    let Some(map) = pte_offset_map_lock(m, mm) else {
+        return Follow::NoPage;
+    };
+    let table = m.table(mm, map.table, "follow_page_pte");
+    let Pte::Present { pfn, .. } = Pte::decode(table.ptes[idx].read()) else {
+        return Follow::NoPage;
+    };
+    let folio = m.memmap.page_folio(pfn);
+    try_grab_folio_flags(m, folio, 1, foll);
+    trace!(
+        "follow_page_pte",
+        "pte[{idx}] pfn {pfn}, folio {folio} grabbed ({foll:?})"
+    );
+    Follow::PtePage(pfn)
+}
