@@ -243,6 +243,9 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
                 ("counterexample".to_string(), 1, Some(message.clone()))
             }
             (Verdict::Holds, Some(v)) => ("vacuous".to_string(), 1, Some(v.clone())),
+            (Verdict::ModelBug { message, .. }, _) => {
+                ("model-bug".to_string(), 4, Some(message.clone()))
+            }
             (Verdict::Holds, None) => ("holds".to_string(), 0, None),
         };
         let (trace, replay) = match &r.run.verdict {
@@ -283,6 +286,9 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
             ("counterexample".to_string(), 1, Some(message.clone()))
         }
         (Verdict::Holds, Err(m)) => ("disagrees".to_string(), 1, Some(m.clone())),
+        (Verdict::ModelBug { message, .. }, _) => {
+            ("model-bug".to_string(), 4, Some(message.clone()))
+        }
     };
     let (trace, replay) = match &r.run.verdict {
         Verdict::Counterexample {
@@ -489,7 +495,9 @@ pub fn run(cli: Cli) -> Result<u8> {
 
 fn worst(a: u8, b: u8) -> u8 {
     // counterexample (1) beats incomplete (3) beats holds (0)
+    // model bug (4) beats counterexample (1) beats incomplete (3) beats holds (0)
     let rank = |c: u8| match c {
+        4 => 4,
         1 => 3,
         3 => 2,
         0 => 0,

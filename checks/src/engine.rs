@@ -130,6 +130,8 @@ pub enum Verdict {
     },
     /// The run stopped before exploring what its bound promises.
     Incomplete { reason: String },
+    /// The model or the harness is inconsistent (`[model bug]`): never a counterexample.
+    ModelBug { message: String, trace: Vec<Event> },
 }
 
 impl Verdict {
@@ -138,6 +140,7 @@ impl Verdict {
             Verdict::Holds => "holds",
             Verdict::Counterexample { .. } => "counterexample",
             Verdict::Incomplete { .. } => "incomplete",
+            Verdict::ModelBug { .. } => "model-bug",
         }
     }
 }
@@ -486,10 +489,12 @@ impl RunResult {
         )
     }
 
-    /// The failure message, if any.
+    /// The failure message, if any (a counterexample's or a model bug's).
     pub fn message(&self) -> Option<&str> {
         match &self.verdict {
-            Verdict::Counterexample { message, .. } => Some(message),
+            Verdict::Counterexample { message, .. } | Verdict::ModelBug { message, .. } => {
+                Some(message)
+            }
             _ => None,
         }
     }

@@ -9,6 +9,7 @@ use thp_model::kernel::{cpu_relax, spawn};
 use thp_model::mm::filemap::{folio_lock, folio_unlock};
 use thp_model::mm::gup::{follow_pmd_mask, Follow};
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll, GUP_PIN_COUNTING_BIAS};
+use thp_model::mm::huge_memory::change_huge_pmd;
 use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page, FaultResult};
 use thp_model::mm::huge_memory::{split_huge_page, SplitError};
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
@@ -16,6 +17,7 @@ use thp_model::mm::memory_failure::__get_hwpoison_page;
 use thp_model::mm::migrate::{migration_entry_wait, EntryWait};
 use thp_model::mm::page_ref::folio_put;
 use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large};
+use thp_model::mm::zap::{zap_pmd_range, ZapRange, Zapped};
 use thp_model::mm::{check_quiescent, Machine};
 use thp_model::mm::{Pmd, Pte};
 use thp_model::rules::RuleSet;
@@ -85,7 +87,10 @@ fn split_pmd_vs_aware_walker(nr: usize, outcomes: &Outcomes) {
             outcomes.lock().unwrap().insert("walker-used-pte");
             p
         }
-        Follow::NoPage => thp_model::model_bug!("walker found no page in a mapped range"),
+        Follow::NoPage | Follow::NoPmd => panic!(
+            "[{}] follow_pmd_mask found no page at a mapped address ({found:?}): the PMD was transiently none",
+            Inv::I12PmdTransientlyNone.tag()
+        ),
     };
     assert!(
         pfn == 1,
@@ -226,6 +231,47 @@ fn folio_split_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
+/// `split_huge_page` of a PMD-mapped THP ∥ GUP-fast (FOLL_PIN, read-only) on sub-page 1
+/// through the huge PMD: the pin and the unmapper's AnonExclusive sharing must see each other.
+fn folio_split_vs_gup_fast_pmd(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    folio_get(&m.memmap, 0);
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let gup = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, false));
+    let split = splitter.join();
+    let got = gup.join();
+    record(
+        outcomes,
+        if split.is_ok() {
+            "split-ok"
+        } else {
+            "split-eagain"
+        },
+    );
+    match got {
+        Some(fp) => {
+            check_getter_covers_page(&m, "gup_fast", fp.page, fp.folio, &split, Inv::I15GupFast);
+            record(outcomes, "gup-pinned-through-huge-pmd");
+            let held = if m
+                .memmap
+                .page(fp.folio)
+                .flags
+                .test_bit(thp_model::mm::page::PG_HEAD)
+            {
+                1
+            } else {
+                GUP_PIN_COUNTING_BIAS
+            };
+            check_quiescent(&m, &[(fp.folio, held)]);
+            gup_put_folio(&m, fp.folio, 1, Foll::Pin);
+        }
+        None => record(outcomes, "gup-fell-back"),
+    }
+    check_quiescent(&m, &[]);
+}
+
 /// `split_huge_page` ∥ a fault on sub-page 1 that finds a migration entry and waits
 /// (`migration_entry_wait`), then refaults.
 fn folio_split_vs_migration_wait(nr: usize, outcomes: &Outcomes) {
@@ -298,13 +344,9 @@ fn huge_fault_vs_pte_fault(nr: usize, outcomes: &Outcomes) {
     match (h, p) {
         (FaultResult::Done, PteFault::Refault) => record(outcomes, "huge-won"),
         (FaultResult::Refault, PteFault::Mapped) => record(outcomes, "pte-won"),
-        (h, p) => record(
-            outcomes,
-            if h == FaultResult::Done && p == PteFault::Mapped {
-                "both-installed"
-            } else {
-                "other"
-            },
+        (h, p) => panic!(
+            "[{}] huge fault {h:?} and PTE fault {p:?} on one empty PMD: exactly one must install",
+            Inv::I4MapcountMismatch.tag()
         ),
     }
     check_quiescent(&m, &[]);
@@ -332,19 +374,143 @@ fn pte_fault_vs_walker(nr: usize, outcomes: &Outcomes) {
     let m2 = m.clone();
     let walker = spawn(move || {
         let _r = m2.mms[0].mmap_lock.down_read();
-        let pmd = Pmd::decode(m2.mms[0].pmd.read());
-        (pmd.none(), follow_pmd_mask(&m2, 0, 1))
+        follow_pmd_mask(&m2, 0, 1)
     });
     let f = faulter.join();
-    let (none, w) = walker.join();
+    let w = walker.join();
     assert!(
         f == PteFault::Mapped,
         "[model bug] the only fault failed: {f:?}"
     );
     match w {
-        Follow::NoPage if none => record(outcomes, "walker-saw-none-pmd"),
+        Follow::NoPmd => record(outcomes, "walker-saw-none-pmd"),
         Follow::NoPage => record(outcomes, "walker-saw-empty-pte"),
         other => thp_model::model_bug!("walker found {other:?} at an unmapped address"),
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// After MADV_DONTNEED of the whole PMD returned, nothing in the range may be mapped (I12: a
+/// zap that skipped a transiently none PMD leaves the pages mapped).
+fn check_dontneed_unmapped(m: &Machine) {
+    let mm = &m.mms[0];
+    match Pmd::decode(mm.pmd.read()) {
+        Pmd::None => {}
+        Pmd::Table(t) => {
+            for (i, pte) in mm.tables[t].ptes.iter().enumerate() {
+                let v = Pte::decode(pte.read());
+                if v != Pte::None {
+                    panic!(
+                        "[{}] MADV_DONTNEED returned but pte[{i}] is still {v:?}",
+                        Inv::I12PmdTransientlyNone.tag()
+                    );
+                }
+            }
+        }
+        v => panic!(
+            "[{}] MADV_DONTNEED returned but the PMD is still {v:?}",
+            Inv::I12PmdTransientlyNone.tag()
+        ),
+    }
+}
+
+fn record_zap(outcomes: &Outcomes, z: &Zapped) {
+    if z.huge_pmd {
+        record(outcomes, "zapped-huge-pmd");
+    }
+    if z.present_ptes > 0 {
+        record(outcomes, "zapped-present-ptes");
+    }
+    if z.migration_entries > 0 {
+        record(outcomes, "zapped-migration-entry");
+    }
+}
+
+/// An rmap-driven `split_huge_pmd` (no mmap lock) ∥ MADV_DONTNEED of the whole PMD
+/// (`zap_pmd_range`, mmap_lock read).
+fn split_pmd_vs_dontneed(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    let m1 = m.clone();
+    let splitter = spawn(move || __split_huge_pmd(&m1, 0, false));
+    let m2 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        let z = zap_pmd_range(&m2, 0, ZapRange::Full);
+        check_dontneed_unmapped(&m2); // still under mmap_lock read: nothing can fault it back
+        z
+    });
+    splitter.join();
+    let z = zapper.join();
+    record_zap(outcomes, &z);
+    check_quiescent(&m, &[]);
+}
+
+/// `change_huge_pmd` (NUMA hinting, mmap_lock read) ∥ MADV_DONTNEED of the whole PMD.
+fn dontneed_vs_change_huge_pmd(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    let m1 = m.clone();
+    let changer = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        change_huge_pmd(&m1, 0)
+    });
+    let m2 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        let z = zap_pmd_range(&m2, 0, ZapRange::Full);
+        check_dontneed_unmapped(&m2);
+        z
+    });
+    let changed = changer.join();
+    let z = zapper.join();
+    record_zap(outcomes, &z);
+    record(
+        outcomes,
+        if changed {
+            "changed-before-zap"
+        } else {
+            "changed-nothing"
+        },
+    );
+    check_quiescent(&m, &[]);
+}
+
+/// `split_huge_page` ∥ MADV_DONTNEED of sub-page 1 (which may meet a migration entry).
+fn folio_split_vs_zap(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    folio_get(&m.memmap, 0);
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        zap_pmd_range(&m2, 0, ZapRange::Page(1))
+    });
+    let split = splitter.join();
+    let z = zapper.join();
+    record(
+        outcomes,
+        if split.is_ok() {
+            "split-ok"
+        } else {
+            "split-eagain"
+        },
+    );
+    record_zap(outcomes, &z);
+    // sub-page 1 is unmapped; on success it was freed by the split's final put
+    if let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) {
+        let v = Pte::decode(m.mms[0].tables[t].ptes[1].read());
+        assert!(
+            v == Pte::None,
+            "[{}] zapped pte[1] is {v:?} after both finished",
+            Inv::I11SplitEndsClean.tag()
+        );
+    }
+    if split.is_ok() {
+        assert!(
+            !m.memmap.is_allocated(1),
+            "[{}] zapped and split sub-page 1 was never freed",
+            Inv::I11SplitEndsClean.tag()
+        );
     }
     check_quiescent(&m, &[]);
 }
@@ -381,6 +547,26 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     must_reach: &["split-ok", "split-eagain", "gup-pinned-split-page", "gup-pinned-large-folio"],
     body: folio_split_vs_gup_fast,
 }, Scenario {
+    name: "folio-split-vs-gup-fast-pmd",
+    description: "split_huge_page of a PMD-mapped THP vs GUP-fast (FOLL_PIN, read-only) on sub-page 1 through the huge PMD",
+    threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: gup_fast(FOLL_PIN) via the PMD leaf; (main) unpin_user_page"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: Some(4),
+    ipi_flush: false,
+    must_reach: &["split-ok", "split-eagain", "gup-pinned-through-huge-pmd", "gup-fell-back"],
+    body: folio_split_vs_gup_fast_pmd,
+}, Scenario {
+    name: "folio-split-vs-gup-fast-x86",
+    description: "folio-split-vs-gup-fast on x86 hardware: the TLB flush IPI waits for GUP-fast's IRQs-off section",
+    threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: gup_fast(FOLL_PIN); (main) unpin_user_page"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: Some(4),
+    ipi_flush: true,
+    must_reach: &["split-ok", "split-eagain", "gup-pinned-split-page", "gup-pinned-large-folio"],
+    body: folio_split_vs_gup_fast,
+}, Scenario {
     name: "folio-split-vs-migration-wait",
     description: "split_huge_page of a PMD-mapped THP vs a fault on sub-page 1 that waits on a migration entry and refaults",
     threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: mmap_read_lock; fault: migration_entry_wait until the PTE is present"],
@@ -410,6 +596,36 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["walker-saw-none-pmd", "walker-saw-empty-pte"],
     body: pte_fault_vs_walker,
+}, Scenario {
+    name: "split-pmd-vs-dontneed",
+    description: "an rmap-driven split_huge_pmd (no mmap_lock) vs MADV_DONTNEED of the whole PMD (zap_pmd_range, mmap_lock read)",
+    threads: &["cpu1: __split_huge_pmd (rmap walk: no mmap_lock)", "cpu2: mmap_read_lock; zap_pmd_range(full); check unmapped"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["zapped-huge-pmd", "zapped-present-ptes"],
+    body: split_pmd_vs_dontneed,
+}, Scenario {
+    name: "dontneed-vs-change-huge-pmd",
+    description: "change_huge_pmd (NUMA hinting, mmap_lock read) vs MADV_DONTNEED of the whole PMD (historical race Z02)",
+    threads: &["cpu1: mmap_read_lock; change_huge_pmd", "cpu2: mmap_read_lock; zap_pmd_range(full); check unmapped"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["zapped-huge-pmd", "changed-before-zap", "changed-nothing"],
+    body: dontneed_vs_change_huge_pmd,
+}, Scenario {
+    name: "folio-split-vs-zap",
+    description: "split_huge_page of a PMD-mapped THP vs MADV_DONTNEED of sub-page 1 (zap of a present PTE or of a migration entry)",
+    threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: mmap_read_lock; zap_pmd_range(sub-page 1)"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: Some(4),
+    ipi_flush: false,
+    must_reach: &["split-ok", "split-eagain", "zapped-present-ptes", "zapped-migration-entry"],
+    body: folio_split_vs_zap,
 }];
 
 /// Look a scenario up by name.

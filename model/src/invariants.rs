@@ -35,6 +35,9 @@ pub enum Inv {
     I10MigrationEntryLocked,
     /// I11: split ends clean (no migration entry left, counts right).
     I11SplitEndsClean,
+    /// I12: a huge PMD is never transiently none while a lockless reader may look at it
+    /// (MADV_DONTNEED must not miss a mapping).
+    I12PmdTransientlyNone,
     /// I13: deposit balance.
     I13DepositBalance,
     /// I15: GUP-fast soundness (the returned page is covered by the reference taken).
@@ -65,6 +68,7 @@ impl Inv {
             Inv::I9SplitRefs => "I9 split-with-extra-refs",
             Inv::I10MigrationEntryLocked => "I10 migration-entry-unlocked",
             Inv::I11SplitEndsClean => "I11 split-ends-clean",
+            Inv::I12PmdTransientlyNone => "I12 pmd-transiently-none",
             Inv::I13DepositBalance => "I13 deposit-balance",
             Inv::I15GupFast => "I15 gup-fast-unsound",
             Inv::I16PinnedNotExclusive => "I16 pinned-not-exclusive",

@@ -46,6 +46,15 @@ pub enum Rule {
     PmdInstallPmdNoneRecheck,
     /// `pmd_install`: `smp_wmb` before `pmd_populate`.
     PmdInstallWmb,
+    /// `__split_huge_pmd_locked` invalidates the huge PMD, never clears it, until
+    /// `pmd_populate`.
+    SplitPmdInvalidateNotClear,
+    /// `change_huge_pmd` modifies a huge PMD by invalidate-then-set, never clear-then-set (Z02).
+    ChangeHugePmdInvalidateNotClear,
+    /// GUP-fast re-checks that the PMD (and PTE) it read are unchanged after grabbing.
+    GupFastPmdPteRecheck,
+    /// GUP-fast FOLL_PIN: `smp_mb__after_atomic` between the pin and the re-check.
+    GupFastPinMb,
 }
 
 /// What the catalogue says about a rule.
@@ -86,6 +95,10 @@ impl Rule {
         Rule::HugeFaultPmdNoneRecheck,
         Rule::PmdInstallPmdNoneRecheck,
         Rule::PmdInstallWmb,
+        Rule::SplitPmdInvalidateNotClear,
+        Rule::ChangeHugePmdInvalidateNotClear,
+        Rule::GupFastPmdPteRecheck,
+        Rule::GupFastPinMb,
     ];
 
     /// The catalogue entry.
@@ -184,6 +197,34 @@ impl Rule {
                 "mm/memory.c pmd_install (\"ensure all pte setup (eg. pte page lock and page clearing) are visible before the pte is made visible\")",
                 "mm::memory::pmd_install",
                 Loom, &[Inv::I2IncOfZero], &["pte-fault-vs-walker"],
+            ),
+            Rule::SplitPmdInvalidateNotClear => (
+                "split-pmd-invalidate-not-clear",
+                "__split_huge_pmd_locked makes the huge PMD invalid (present and huge to a lockless reader on x86) and never none, until pmd_populate publishes the table",
+                "mm/huge_memory.c __split_huge_pmd_locked (long comment: the PMD must stay \"trans huge\" until the split completes); mm/pgtable-generic.c pmdp_invalidate",
+                "mm::huge_memory::__split_huge_pmd_locked",
+                Any, &[Inv::I12PmdTransientlyNone], &["split-pmd-vs-dontneed"],
+            ),
+            Rule::ChangeHugePmdInvalidateNotClear => (
+                "change-huge-pmd-invalidate-not-clear",
+                "A PMD modifier running under mmap_lock read (NUMA hinting, MADV_FREE, soft-dirty clear) changes a huge PMD by invalidate-then-set, never clear-then-set, so a lockless MADV_DONTNEED cannot skip it",
+                "mm/huge_memory.c change_huge_pmd (pmdp_invalidate_ad; \"critical to not clear pmd intermittently\"); historical race Z02 (ced108037c2a, 58ceeb6bec86)",
+                "mm::huge_memory::change_huge_pmd",
+                Any, &[Inv::I12PmdTransientlyNone], &["dontneed-vs-change-huge-pmd"],
+            ),
+            Rule::GupFastPmdPteRecheck => (
+                "gup-fast-pmd-pte-recheck",
+                "After grabbing the folio, GUP-fast re-reads the PMD (and the PTE) and backs off if it changed, so a pin never lands on a mapping a concurrent unmap already turned shared",
+                "mm/gup.c gup_fast_pmd_leaf, gup_fast_pte_range (pmd_val(orig) == pmd_val(*pmdp)); historical race Z01 for the PTE/collapse half (70cbc3cc78a9)",
+                "mm::gup::gup_fast",
+                Any, &[Inv::I16PinnedNotExclusive], &["folio-split-vs-gup-fast-pmd"],
+            ),
+            Rule::GupFastPinMb => (
+                "gup-fast-pin-mb",
+                "GUP-fast FOLL_PIN raises _pincount, then smp_mb__after_atomic, then re-reads the page table; paired with the smp_mb in folio_try_share_anon_rmap_* (the unmapper clears the entry, then reads the pin count), one of the two sees the other",
+                "mm/gup.c try_grab_folio_fast; include/linux/rmap.h __folio_try_share_anon_rmap (comment A1-A4 / B1-B5)",
+                "mm::gup::try_grab_folio_fast",
+                Loom, &[Inv::I16PinnedNotExclusive], &["folio-split-vs-gup-fast-pmd"],
             ),
         };
         RuleInfo {

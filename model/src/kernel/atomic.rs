@@ -223,6 +223,13 @@ macro_rules! kernel_atomic {
                 self.add_unless(1, 0)
             }
 
+            /// A single RMW with an explicit C11 ordering, for primitives of this layer that
+            /// are not kernel atomics (RCU reader counters).
+            #[allow(dead_code)]
+            pub(crate) fn fetch_add_ordered(&self, i: $t, o: Ordering) -> $t {
+                dispatch!(self, a => a.fetch_add(i, o))
+            }
+
             /// `atomic_fetch_or` with the given ordering (bit operations below).
             #[inline]
             fn fetch_or(&self, m: $t, o: Ordering) -> $t {

@@ -1,4 +1,4 @@
-//! Engine-dispatched mutex, condition variable and reader-writer lock: the building blocks of
+//! Engine-dispatched mutex and condition variable: the building blocks of
 //! the kernel locks in this layer. Nothing outside `kernel/` uses them.
 
 use std::ops::{Deref, DerefMut};
@@ -94,43 +94,6 @@ impl ECondvar {
             ECondvar::Loom(c) => c.notify_all(),
             ECondvar::Shuttle(c) => c.notify_all(),
             ECondvar::Std(c) => c.notify_all(),
-        }
-    }
-}
-
-pub(crate) enum ERwLock {
-    Loom(loom::sync::RwLock<()>),
-    Shuttle(shuttle::sync::RwLock<()>),
-    Std(std::sync::RwLock<()>),
-}
-
-pub(crate) enum EReadGuard<'a> {
-    Loom(#[allow(dead_code)] loom::sync::RwLockReadGuard<'a, ()>),
-    Shuttle(#[allow(dead_code)] shuttle::sync::RwLockReadGuard<'a, ()>),
-    Std(#[allow(dead_code)] std::sync::RwLockReadGuard<'a, ()>),
-}
-
-impl ERwLock {
-    pub(crate) fn new() -> Self {
-        match current_engine() {
-            Engine::Loom => ERwLock::Loom(loom::sync::RwLock::new(())),
-            Engine::Shuttle => ERwLock::Shuttle(shuttle::sync::RwLock::new(())),
-            Engine::Std => ERwLock::Std(std::sync::RwLock::new(())),
-        }
-    }
-    pub(crate) fn read(&self) -> EReadGuard<'_> {
-        match self {
-            ERwLock::Loom(l) => EReadGuard::Loom(l.read().unwrap_or_else(|e| e.into_inner())),
-            ERwLock::Shuttle(l) => EReadGuard::Shuttle(l.read().unwrap_or_else(|e| e.into_inner())),
-            ERwLock::Std(l) => EReadGuard::Std(l.read().unwrap_or_else(|e| e.into_inner())),
-        }
-    }
-    /// Take and drop the write side: waits for every reader that entered before.
-    pub(crate) fn write_barrier(&self) {
-        match self {
-            ERwLock::Loom(l) => drop(l.write().unwrap_or_else(|e| e.into_inner())),
-            ERwLock::Shuttle(l) => drop(l.write().unwrap_or_else(|e| e.into_inner())),
-            ERwLock::Std(l) => drop(l.write().unwrap_or_else(|e| e.into_inner())),
         }
     }
 }

@@ -13,7 +13,9 @@ use crate::{trace, vm_bug_on, vm_warn_on};
 /// What a walk found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Follow {
-    /// No page (none, migration entry, no table right now): GUP would fault and retry.
+    /// The lockless PMD read found no PMD mapping (none or not present): GUP would fault.
+    NoPmd,
+    /// No page (migration entry, no table right now, none PTE): GUP would fault and retry.
     NoPage,
     /// A page with a reference taken, found through a huge PMD.
     HugePage(usize),
@@ -29,13 +31,16 @@ pub fn try_grab_folio(m: &Machine, folio: usize, refs: i32) {
 
 /// I3 at a grab under the ptl of a present mapping: every present entry is paired with one
 /// reference, so the count covers the mapcount (the folio cannot be frozen while mapped).
+/// (Reads the mapcount first, then the refcount: mappings are added after their references
+/// and removed before them, so this order never sees a false shortfall from a concurrent
+/// mapper in the same order. Valid for one mm; a fork scenario must revisit it.)
 fn check_refs_cover_mappings(m: &Machine, folio: usize) {
-    let rc = m.memmap.page(folio)._refcount.read();
     let mc = if folio_test_large(m, folio) {
         crate::mm::rmap::folio_mapcount(&m.memmap, folio)
     } else {
         m.memmap.page(folio)._mapcount.read() + 1
     };
+    let rc = m.memmap.page(folio)._refcount.read();
     vm_bug_on!(
         rc < mc,
         Inv::I3RefsCoverMappings,
@@ -52,7 +57,7 @@ pub fn follow_pmd_mask(m: &Machine, mm_id: usize, idx: usize) -> Follow {
     let pmdval = Pmd::decode(mm.pmd.read_dep()); // pmdp_get_lockless
     trace!("follow_pmd_mask", "lockless pmd {pmdval:?}");
     if pmdval.none() || !pmdval.present() {
-        return Follow::NoPage;
+        return Follow::NoPmd;
     }
     if !pmdval.leaf() {
         return follow_page_pte(m, mm, idx);
@@ -206,8 +211,8 @@ fn try_get_folio(m: &Machine, page: usize, refs: i32) -> Option<usize> {
 }
 
 /// `try_grab_folio_fast` (mm/gup.c): IRQs off; FOLL_PIN adds the pin and then
-/// `smp_mb__after_atomic` before the caller re-checks the page table (pairs with
-/// `folio_try_share_anon_rmap_*`).
+/// `smp_mb__after_atomic` before the caller re-checks the page table (rule `gup-fast-pin-mb`,
+/// pairing with `folio_try_share_anon_rmap_*`).
 fn try_grab_folio_fast(m: &Machine, page: usize, refs: i32, foll: Foll) -> Option<usize> {
     let folio = try_get_folio(m, page, refs)?;
     if foll == Foll::Pin {
@@ -219,7 +224,9 @@ fn try_grab_folio_fast(m: &Machine, page: usize, refs: i32, foll: Foll) -> Optio
                 ._refcount
                 .add(refs * (GUP_PIN_COUNTING_BIAS - 1));
         }
-        crate::kernel::smp_mb__after_atomic(); // pairs with folio_try_share_anon_rmap_*
+        if rule_on(Rule::GupFastPinMb) {
+            crate::kernel::smp_mb__after_atomic(); // pairs with folio_try_share_anon_rmap_*
+        }
         trace!("try_grab_folio_fast", "folio {folio} pinned");
     }
     Some(folio)
@@ -257,14 +264,20 @@ pub fn gup_fast(
         }
         let page = pmd.huge_pfn().unwrap_or_default() + idx;
         let folio = try_grab_folio_fast(m, page, 1, foll)?;
-        if mm.pmd.read() != pmdv {
+        if rule_on(Rule::GupFastPmdPteRecheck) && mm.pmd.read() != pmdv {
             trace!("gup_fast", "pmd changed: put and fall back");
             gup_put_folio(m, folio, 1, foll);
             return None;
         }
-        if !gup_fast_anon_ok(m, folio, page, foll, write) {
+        let Pmd::Huge { flags, .. } = pmd else {
+            crate::model_bug!("leaf {pmd:?}")
+        };
+        if !gup_fast_anon_ok(m, folio, flags, foll) {
             gup_put_folio(m, folio, 1, foll);
             return None;
+        }
+        if foll == Foll::Pin {
+            sanity_check_pinned_pages(m, folio, page);
         }
         return Some(FastPage { page, folio });
     }
@@ -282,34 +295,51 @@ pub fn gup_fast(
         return None;
     }
     let folio = try_grab_folio_fast(m, pfn, 1, foll)?;
-    if mm.pmd.read() != pmdv || table.ptes[idx].read() != ptev {
+    if rule_on(Rule::GupFastPmdPteRecheck)
+        && (mm.pmd.read() != pmdv || table.ptes[idx].read() != ptev)
+    {
         trace!("gup_fast", "pmd or pte changed: put and fall back");
         gup_put_folio(m, folio, 1, foll);
         return None;
     }
-    if !gup_fast_anon_ok(m, folio, pfn, foll, write) {
+    if !gup_fast_anon_ok(m, pfn, flags, foll) {
         gup_put_folio(m, folio, 1, foll);
         return None;
     }
     Some(FastPage { page: pfn, folio })
 }
 
-/// `!pte_write && gup_must_unshare` (include/linux/mm.h): a read-only pin of an anonymous page
-/// that is not AnonExclusive must go the slow way (unshare fault).
-fn gup_fast_anon_ok(m: &Machine, folio: usize, page: usize, foll: Foll, write: bool) -> bool {
-    if foll != Foll::Pin || write {
+/// `!pte_write && gup_must_unshare` (include/linux/mm.h): a pin through a read-only entry of
+/// an anonymous page that is not AnonExclusive must go the slow way (unshare fault). `page`
+/// is what the kernel passes: the head for a PMD leaf, the subpage for a PTE. The `smp_rmb`
+/// pairs with the `smp_mb__after_atomic` in `folio_try_share_anon_rmap_*`.
+fn gup_fast_anon_ok(m: &Machine, page: usize, entry_flags: i64, foll: Foll) -> bool {
+    if foll != Foll::Pin || entry_flags & crate::mm::pgtable::F_WRITE != 0 {
         return true;
     }
-    let ae_page = if folio_test_large(m, folio) && m.memmap.meta[folio]._entire_mapcount.read() >= 0
-    {
-        folio // PMD-mapped: exclusivity lives in the head page
-    } else {
-        page
-    };
+    crate::kernel::smp_rmb();
     m.memmap
-        .page(ae_page)
+        .page(page)
         .flags
         .test_bit(crate::mm::page::PG_ANON_EXCLUSIVE)
+}
+
+/// `sanity_check_pinned_pages` (mm/gup.c, CONFIG_DEBUG_VM): an anonymous page pinned through a
+/// huge PMD is AnonExclusive at the PMD level (head) or at the page; otherwise a later COW or
+/// fork could replace it under the pin (I16). Checked on the PMD path, where the pin was taken
+/// on a mapping that stayed unchanged across the grab.
+fn sanity_check_pinned_pages(m: &Machine, folio: usize, page: usize) {
+    let mm = &m.memmap;
+    let ae = |p: usize| {
+        mm.page(p)
+            .flags
+            .test_bit(crate::mm::page::PG_ANON_EXCLUSIVE)
+    };
+    vm_bug_on!(
+        !ae(folio) && !ae(page),
+        Inv::I16PinnedNotExclusive,
+        "GUP-fast pinned page {page} of folio {folio}, but neither the head nor the page is AnonExclusive"
+    );
 }
 
 /// `follow_pmd_mask` with FOLL_SPLIT_PMD (and FOLL_GET or FOLL_PIN): a huge leaf is split

@@ -181,7 +181,15 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
             "splitting a PMD migration entry is not modelled yet (THP migration is part 2)"
         );
     }
-    let old = pmdp_invalidate(m, mm);
+    let old = if rule_on(Rule::SplitPmdInvalidateNotClear) {
+        pmdp_invalidate(m, mm)
+    } else {
+        // Defect: pmdp_huge_clear_flush, the PMD is none until pmd_populate.
+        let o = Pmd::decode(mm.pmd.xchg(0));
+        trace!("pmdp_huge_clear_flush", "pmd {o:?} -> none");
+        flush_tlb_ipi(&m.rcu);
+        o
+    };
     let (folio, flags) = match old {
         Pmd::Huge { pfn, flags } | Pmd::HugeInvalid { pfn, flags } => (pfn, flags),
         o => crate::model_bug!("invalidated {o:?}"),
@@ -313,12 +321,11 @@ fn __split_folio_to_order(m: &Machine, folio: usize) {
         );
         // new_folio->flags &= ~PAGE_FLAGS_CHECK_AT_PREP; new_folio->flags |= head bits:
         // plain (non-atomic) updates of a page nobody else may write yet.
-        let f = p.flags.read();
-        p.flags.set(
-            (f & !((1 << PG_LOCKED) | (1 << PG_DIRTY) | (1 << PG_ANON_EXCLUSIVE)))
-                | copied
-                | (f & (1 << PG_ANON_EXCLUSIVE)),
-        );
+        // `&= ~PAGE_FLAGS_CHECK_AT_PREP` reads the word and clears every flag of the tail
+        // (PG_waiters, PG_anon_exclusive, PG_lru included; hwpoison is not modelled), then
+        // `|=` stores the head's bits.
+        let _old = p.flags.read();
+        p.flags.set(copied);
         mm.mapping[folio + i].set(mm.mapping[folio].read());
         if rule_on(Rule::SplitFlagsWmb) {
             smp_wmb(); // page flags visible before the page is made non-compound
@@ -435,4 +442,39 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
         "folio {folio}: split into {nr} order-0 folios"
     );
     Ok(())
+}
+
+/// `change_huge_pmd` with `MM_CP_PROT_NUMA` (NUMA hinting; mm/huge_memory.c), under the mmap /
+/// VMA read lock: under `__pmd_trans_huge_lock`, replace the huge PMD by a modified one
+/// (here: write-protected, old). The PMD is changed by `pmdp_invalidate_ad` then
+/// `set_pmd_at`, never cleared in between (rule `change-huge-pmd-invalidate-not-clear`,
+/// historical race Z02: a lockless MADV_DONTNEED would skip a transiently none PMD).
+pub fn change_huge_pmd(m: &Machine, mm_id: usize) -> bool {
+    let mm = &m.mms[mm_id];
+    mm.mmap_lock.assert_held("change_huge_pmd");
+    if !Pmd::decode(mm.pmd.read_dep()).trans_huge() {
+        return false;
+    }
+    let Some(ptl) = __pmd_trans_huge_lock(mm) else {
+        return false;
+    };
+    let cur = Pmd::decode(mm.pmd.read());
+    let Pmd::Huge { pfn, flags } = cur else {
+        drop(ptl);
+        return false;
+    };
+    let old = if rule_on(Rule::ChangeHugePmdInvalidateNotClear) {
+        Pmd::decode(mm.pmd.xchg(Pmd::HugeInvalid { pfn, flags }.encode())) // pmdp_invalidate_ad
+    } else {
+        Pmd::decode(mm.pmd.xchg(0)) // defect: pmdp_huge_get_and_clear, as before ced108037c2a
+    };
+    flush_tlb_ipi(&m.rcu);
+    let new = Pmd::Huge {
+        pfn,
+        flags: flags & !(F_WRITE | F_YOUNG),
+    };
+    mm.pmd.set(new.encode()); // set_pmd_at
+    trace!("change_huge_pmd", "pmd {old:?} -> {new:?}");
+    drop(ptl);
+    true
 }

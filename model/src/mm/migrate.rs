@@ -59,8 +59,11 @@ pub fn migration_entry_wait(m: &Machine, mm_id: usize, idx: usize) -> EntryWait 
     );
     let folio = pfn_swap_entry_folio(m, pfn);
     let mut map = Some(map);
-    migration_entry_wait_on_locked(&m.memmap, folio, || drop(map.take()));
-    EntryWait::Waited
+    if migration_entry_wait_on_locked(&m.memmap, folio, || drop(map.take())) {
+        EntryWait::Waited
+    } else {
+        EntryWait::Retry // already unlocked: refault at once
+    }
 }
 
 /// `remove_migration_ptes(src, dst, RMP_LOCKED)` for one folio `dst` (order 0 after a split,
@@ -106,8 +109,13 @@ fn remove_migration_pte(
     if flags & F_YOUNG != 0 {
         pflags |= F_YOUNG;
     }
-    if flags & F_DIRTY != 0 {
-        pflags |= F_DIRTY;
+    if flags & F_DIRTY != 0
+        && m.memmap
+            .page(folio)
+            .flags
+            .test_bit(crate::mm::page::PG_DIRTY)
+    {
+        pflags |= F_DIRTY; // folio_test_dirty && is_migration_entry_dirty
     }
     pflags |= flags & F_SOFT_DIRTY;
     let exclusive = flags & (F_WRITE | F_EXCLUSIVE) != 0;

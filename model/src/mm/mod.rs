@@ -22,6 +22,7 @@ pub mod page_idle;
 pub mod page_ref;
 pub mod pgtable;
 pub mod rmap;
+pub mod zap;
 
 use crate::kernel::{atomic_long_t, atomic_t, rw_semaphore, spinlock_t, LockClass, RcuState};
 pub use page::{Memmap, Page};
@@ -151,16 +152,33 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
     let mut pte_maps = vec![0i32; n];
     let mut pmd_maps = vec![0i32; n];
     for (i, mm) in m.mms.iter().enumerate() {
+        let deposited = mm.pmd_huge_pte.read();
+        let mut linked = None;
         match Pmd::decode(mm.pmd.read()) {
-            Pmd::Huge { pfn, .. } | Pmd::HugeInvalid { pfn, .. } => {
+            Pmd::Huge { pfn, .. } => {
                 pmd_maps[pfn] += 1;
                 vm_bug_on!(
-                    mm.pmd_huge_pte.read() == 0,
+                    deposited == 0,
                     Inv::I13DepositBalance,
                     "mm{i}: huge PMD without a deposited table"
                 );
             }
+            v @ Pmd::HugeInvalid { .. } => {
+                vm_bug_on!(
+                    true,
+                    Inv::I12PmdTransientlyNone,
+                    "mm{i}: PMD left invalidated ({v:?}) at a quiescent point"
+                );
+            }
+            v @ Pmd::Migration { .. } => {
+                vm_bug_on!(
+                    true,
+                    Inv::I11SplitEndsClean,
+                    "mm{i}: PMD migration entry left ({v:?}) at a quiescent point"
+                );
+            }
             Pmd::Table(t) => {
+                linked = Some(t);
                 let table = m.table(mm, t, "check_quiescent");
                 for (k, pte) in table.ptes.iter().enumerate() {
                     match Pte::decode(pte.read()) {
@@ -171,12 +189,35 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                     }
                 }
                 vm_bug_on!(
-                    mm.pmd_huge_pte.read() != 0,
+                    deposited != 0,
                     Inv::I13DepositBalance,
                     "mm{i}: table PMD with a deposited table left"
                 );
             }
-            _ => {}
+            Pmd::None => {
+                vm_bug_on!(
+                    deposited != 0,
+                    Inv::I13DepositBalance,
+                    "mm{i}: none PMD with a deposited table left"
+                );
+            }
+        }
+        // mm->nr_ptes counts the linked table and the deposited one; every other allocated
+        // table page is leaked.
+        let expected = linked.is_some() as i32 + (deposited != 0) as i32;
+        vm_bug_on!(
+            mm.nr_ptes.read() != expected,
+            Inv::I13DepositBalance,
+            "mm{i}: nr_ptes {} but {expected} table(s) in use",
+            mm.nr_ptes.read()
+        );
+        for (t, table) in mm.tables.iter().enumerate() {
+            let in_use = linked == Some(t) || deposited == t as i32 + 1;
+            vm_bug_on!(
+                table.allocated.load(std::sync::atomic::Ordering::Relaxed) && !in_use,
+                Inv::I17TableLifetime,
+                "mm{i}: PTE table {t} is allocated but neither linked nor deposited (leaked)"
+            );
         }
     }
     for pfn in 0..n {
@@ -203,6 +244,13 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
             "pfn {pfn} is still locked at a quiescent point"
         );
         let is_tail = p.compound_head.read() & 1 != 0;
+        if !is_tail {
+            vm_bug_on!(
+                p._refcount.read() == 0,
+                Inv::I8UseAfterFree,
+                "pfn {pfn} is allocated with refcount 0: leaked, never freed"
+            );
+        }
         if !is_tail && !p.flags.test_bit(page::PG_HEAD) {
             // small folio
             let held: i32 = extra

@@ -9,12 +9,13 @@ use crate::trace;
 
 /// `folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE)` for a PMD-mapped new folio.
 pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize) {
+    // __folio_set_anon: folio->mapping = anon_vma | ANON with one WRITE_ONCE, first.
+    mm.mapping[folio].set(crate::mm::ANON_VMA_ID);
     let m = &mm.meta[folio];
     m._entire_mapcount.set(0);
     m._large_mapcount.set(0);
     m._nr_pages_mapped.set(ENTIRELY_MAPPED);
     mm.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
-    mm.mapping[folio].set(crate::mm::ANON_VMA_ID); // folio->mapping = anon_vma | ANON, one WRITE_ONCE
     trace!(
         "folio_add_new_anon_rmap",
         "folio {folio}: entire 0, large 0, nr_pages_mapped ENTIRELY_MAPPED, head AnonExclusive"
@@ -29,6 +30,8 @@ pub fn folio_add_anon_rmap_ptes(
     nr: usize,
     exclusive: bool,
 ) {
+    // __folio_add_rmap: _large_mapcount first (under the _mm_ids bit lock), then per page.
+    mm.meta[folio]._large_mapcount.add(nr as i32);
     let mut newly = 0;
     for i in 0..nr {
         let p = mm.page(first + i);
@@ -40,7 +43,6 @@ pub fn folio_add_anon_rmap_ptes(
         }
     }
     let m = &mm.meta[folio];
-    m._large_mapcount.add(nr as i32);
     m._nr_pages_mapped.add(newly);
     trace!(
         "folio_add_anon_rmap_ptes",
@@ -77,17 +79,16 @@ pub fn folio_add_anon_rmap_pte(
     exclusive: bool,
     large: bool,
 ) {
+    if large {
+        mm.meta[folio]._large_mapcount.inc();
+    }
     let p = mm.page(page);
     let newly = p._mapcount.inc_return() == 0;
+    if large && newly {
+        mm.meta[folio]._nr_pages_mapped.inc();
+    }
     if exclusive {
         p.flags.set_bit(PG_ANON_EXCLUSIVE);
-    }
-    if large {
-        let m = &mm.meta[folio];
-        m._large_mapcount.inc();
-        if newly {
-            m._nr_pages_mapped.inc();
-        }
     }
     trace!(
         "folio_add_anon_rmap_pte",
@@ -97,14 +98,13 @@ pub fn folio_add_anon_rmap_pte(
 
 /// `folio_remove_rmap_pte` for one page.
 pub fn folio_remove_rmap_pte(mm: &Memmap, folio: usize, page: usize, large: bool) {
+    if large {
+        mm.meta[folio]._large_mapcount.dec();
+    }
     let p = mm.page(page);
     let last = p._mapcount.add_return(-1) < 0;
-    if large {
-        let m = &mm.meta[folio];
-        m._large_mapcount.dec();
-        if last {
-            m._nr_pages_mapped.sub_return_relaxed(1);
-        }
+    if large && last {
+        mm.meta[folio]._nr_pages_mapped.sub_return_relaxed(1);
     }
     trace!(
         "folio_remove_rmap_pte",
@@ -186,10 +186,11 @@ pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) ->
         let ptl = mm.pmd_lock.lock();
         let v = Pmd::decode(mm.pmd.read());
         if v.trans_huge() {
-            if v.huge_pfn() == Some(folio) {
-                // TTU_SPLIT_HUGE_PMD
-                crate::mm::huge_memory::__split_huge_pmd_locked(m, mm, &ptl, true);
+            if v.huge_pfn() != Some(folio) {
+                return true; // another folio: page_vma_mapped_walk finds nothing here
             }
+            // TTU_SPLIT_HUGE_PMD
+            crate::mm::huge_memory::__split_huge_pmd_locked(m, mm, &ptl, true);
             return false; // page_vma_mapped_walk_done; ret = false
         }
         drop(ptl);

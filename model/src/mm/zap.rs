@@ -1,0 +1,144 @@
+//! Zapping (MADV_DONTNEED / munmap), modelled on mm/memory.c `zap_pmd_range`,
+//! `zap_pte_range`, `zap_present_folio_ptes`, `zap_nonpresent_ptes` and mm/huge_memory.c
+//! `zap_huge_pmd`, `zap_deposited_table`. The folio references of zapped mappings are dropped
+//! only after the TLB flush (mmu_gather). Paraphrased.
+//!
+//! Not modelled here (part 2): PT_RECLAIM table freeing, PMD migration entries, the
+//! deferred-split queueing of a partially unmapped folio.
+
+use crate::kernel::flush_tlb_ipi;
+use crate::mm::huge_memory::{
+    __pmd_trans_huge_lock, __split_huge_pmd, pgtable_trans_huge_withdraw, pte_free,
+};
+use crate::mm::memory::pte_offset_map_lock;
+use crate::mm::migrate::pfn_swap_entry_folio;
+use crate::mm::page::PG_HEAD;
+use crate::mm::page_ref::folio_put;
+use crate::mm::pgtable::{Pmd, Pte};
+use crate::mm::rmap::{folio_remove_rmap_pmd, folio_remove_rmap_pte};
+use crate::mm::Machine;
+use crate::trace;
+
+/// The range of one PMD to zap: all of it, or one sub-page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZapRange {
+    Full,
+    Page(usize),
+}
+
+/// What a zap did (for scenario outcomes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Zapped {
+    pub huge_pmd: bool,
+    pub present_ptes: usize,
+    pub migration_entries: usize,
+    pub skipped_none: bool,
+}
+
+/// `zap_huge_pmd`: under `__pmd_trans_huge_lock`, clear the PMD, drop the PMD mapping, free the
+/// deposited table; the folio reference is dropped after the TLB flush. Returns false if the
+/// PMD is no longer huge (the caller zaps at PTE level).
+pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
+    let mm = &m.mms[mm_id];
+    let Some(ptl) = __pmd_trans_huge_lock(mm) else {
+        return false;
+    };
+    let orig = Pmd::decode(mm.pmd.xchg(0)); // pmdp_huge_get_and_clear_full
+    let folio = match orig {
+        Pmd::Huge { pfn, .. } | Pmd::HugeInvalid { pfn, .. } => pfn,
+        o => crate::model_bug!("zap_huge_pmd of {o:?} (PMD migration entries are part 2)"),
+    };
+    folio_remove_rmap_pmd(&m.memmap, folio);
+    // zap_deposited_table
+    let t = pgtable_trans_huge_withdraw(mm, &ptl);
+    pte_free(mm, t);
+    mm.nr_ptes.dec();
+    trace!(
+        "zap_huge_pmd",
+        "pmd {orig:?} -> none; deposited table {t} freed"
+    );
+    drop(ptl);
+    flush_tlb_ipi(&m.rcu); // tlb_finish_mmu
+    folio_put(&m.memmap, folio, m.nr); // tlb_remove_page_size: after the flush
+    z.huge_pmd = true;
+    true
+}
+
+/// `zap_pmd_range` for the one PMD of `mm_id` (MADV_DONTNEED under the VMA / mmap read lock).
+pub fn zap_pmd_range(m: &Machine, mm_id: usize, range: ZapRange) -> Zapped {
+    let mm = &m.mms[mm_id];
+    mm.mmap_lock.assert_held("zap_pmd_range");
+    let mut z = Zapped::default();
+    loop {
+        let pmd = Pmd::decode(mm.pmd.read_dep());
+        trace!("zap_pmd_range", "lockless pmd {pmd:?}");
+        if pmd.migration() || pmd.trans_huge() {
+            match range {
+                ZapRange::Page(_) => __split_huge_pmd(m, mm_id, false),
+                ZapRange::Full => {
+                    if zap_huge_pmd(m, mm_id, &mut z) {
+                        return z;
+                    }
+                }
+            }
+            // fall through to the PTE level
+        }
+        let pmd = Pmd::decode(mm.pmd.read_dep());
+        if pmd.none() {
+            z.skipped_none = true;
+            return z;
+        }
+        if zap_pte_range(m, mm_id, range, &mut z) {
+            return z;
+        }
+        // pte_offset_map_lock failed: re-process this PMD
+        crate::kernel::cpu_relax();
+    }
+}
+
+/// `zap_pte_range`: under the PTE lock clear each PTE in range; present → rmap removed now,
+/// reference batched until after the flush; migration entry → `pfn_swap_entry_folio` (must be
+/// locked) and cleared, with no rmap and no reference (`zap_nonpresent_ptes`). Returns false
+/// if there was no table (caller retries).
+fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> bool {
+    let mm = &m.mms[mm_id];
+    let Some(map) = pte_offset_map_lock(m, mm) else {
+        return false;
+    };
+    let table = m.table(mm, map.table, "zap_pte_range");
+    let mut batch = Vec::new();
+    for (i, slot) in table.ptes.iter().enumerate() {
+        if let ZapRange::Page(p) = range {
+            if p != i {
+                continue;
+            }
+        }
+        match Pte::decode(slot.read()) {
+            Pte::None => {}
+            Pte::Present { pfn, .. } => {
+                slot.xchg(0); // ptep_get_and_clear_full
+                let folio = m.memmap.page_folio(pfn);
+                let large = m.memmap.page(folio).flags.test_bit(PG_HEAD);
+                folio_remove_rmap_pte(&m.memmap, folio, pfn, large);
+                batch.push((folio, large));
+                z.present_ptes += 1;
+                trace!("zap_pte_range", "pte[{i}] present pfn {pfn} cleared");
+            }
+            Pte::Migration { pfn, .. } => {
+                let folio = pfn_swap_entry_folio(m, pfn);
+                slot.set(0); // pte_clear_not_present_full
+                z.migration_entries += 1;
+                trace!(
+                    "zap_nonpresent_ptes",
+                    "pte[{i}] migration entry for pfn {pfn} (folio {folio}) cleared"
+                );
+            }
+        }
+    }
+    drop(map);
+    flush_tlb_ipi(&m.rcu); // tlb_flush_mmu
+    for (folio, large) in batch {
+        folio_put(&m.memmap, folio, if large { m.nr } else { 1 }); // folios_put_refs
+    }
+    true
+}
