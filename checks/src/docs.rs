@@ -122,8 +122,33 @@ What each scenario proves, with its bounds, is in [bounds.md](bounds.md); what t
         }
         o.push('\n');
     }
+    o.push_str(NOT_SWITCHABLE);
     o
 }
+
+/// The rules of kernel-protocol.md §B that are not (yet) switches, and why.
+const NOT_SWITCHABLE: &str = "## Rules kept but not switchable, and why\n\n\
+The model keeps every step below; it does not offer a switch for it, because switching it off \
+could not produce a counterexample in this model (a test must be able to fail), or because \
+the code that would catch it is not modelled yet.\n\n\
+- **`smp_wmb` before `pmd_populate` in `__split_huge_pmd_locked`**: the fully ordered \
+`atomic_add_negative` in `folio_remove_rmap_pmd` already orders the PTE stores before the \
+PMD store, in the kernel and in the model; removing the barrier changes nothing observable.\n\
+- **Withdraw the deposited table only after `pmdp_invalidate`**: matters only where the \
+deposit lives in the PMD page itself (Power); the x86 classifier cannot observe it.\n\
+- **Origin unfrozen last** (`__folio_split` step 13): matters only when a page-cache or \
+swap-cache lookup can reach the origin; anonymous folios outside the swap cache have no \
+such path.\n\
+- **`smp_mb` in `folio_try_share_anon_rmap_*`**: on x86 the preceding `ptep_get_and_clear` \
+/ `pmdp_invalidate` is an `xchg`, already a full barrier; the GUP-fast side of the pairing \
+is the switch `gup-fast-pin-mb`.\n\
+- **`pmd_same` revalidation in `__pte_offset_map_lock`**: needs a table that goes away under \
+`mmap_lock` read (PT_RECLAIM, `retract_page_tables`), not modelled yet.\n\
+- **`split_queue_lock` around the freeze and the deferred-list unlink**: the deferred split \
+queue and `deferred_split_scan` are not modelled yet.\n\
+- **Collapse (`vma_start_write`, `tlb_remove_table_sync_one`), `folio_trylock` under a \
+ptl, HVO (`page_count_writable`, `synchronize_rcu`)**: khugepaged, COW reuse and HVO are \
+not modelled yet.\n";
 
 /// Generate docs/bounds.md: one line a scenario, from the default runs.
 pub fn bounds_md() -> String {
@@ -138,7 +163,10 @@ every invariant held and every declared outcome was reached. \
 loom explores every interleaving within the preemption bound (\"none\" = unbounded, i.e. fully exhaustive) under \
 its C11 model with the limits in [memory-model.md](memory-model.md); shuttle PCT is a randomized search with the seed \
 and iteration count shown, never a proof. Threads exclude the main thread, which builds the state, joins and checks. \
-The TLB-flush setting is the weaker non-IPI hardware unless stated.\n\n",
+The TLB-flush setting is the weaker non-IPI hardware unless stated.\n\n\
+\"The real protocol\" is Linux 6.18.2 with the Z06 fix (rule `migration-entry-decode-rmb` on). \
+Linux 6.18.2 as released lacks that `smp_rmb`; it is `--break migration-entry-decode-rmb`, \
+which loom shows breaks I10 (see locking-rules.md).\n\n",
     );
     o.push_str("| scenario | CPUs | engine | bound | sub-pages | executions | verdict |\n|---|---|---|---|---|---|---|\n");
     for s in SCENARIOS {
