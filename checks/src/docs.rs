@@ -142,8 +142,6 @@ such path.\n\
 - **`smp_mb` in `folio_try_share_anon_rmap_*`**: on x86 the preceding `ptep_get_and_clear` \
 / `pmdp_invalidate` is an `xchg`, already a full barrier; the GUP-fast side of the pairing \
 is the switch `gup-fast-pin-mb`.\n\
-- **`pmd_same` revalidation in `__pte_offset_map_lock`**: needs a table that goes away under \
-`mmap_lock` read (PT_RECLAIM, `retract_page_tables`), not modelled yet.\n\
 - **`split_queue_lock` around the freeze and the deferred-list unlink**: the deferred split \
 queue and `deferred_split_scan` are not modelled yet.\n\
 - **Collapse (`vma_start_write`, `tlb_remove_table_sync_one`), `folio_trylock` under a \

@@ -515,6 +515,47 @@ fn folio_split_vs_zap(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
+/// MADV_DONTNEED of the whole PMD, which empties the PTE table and reclaims it
+/// (`try_to_free_pte`: table → none, RCU-deferred free) ∥ a small-page fault on another
+/// sub-page that mapped the table before it went away.
+fn pte_fault_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
+    let m = Arc::new(Machine::new(nr, 3, 1, 2));
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        assert!(
+            do_anonymous_page(&m, 0, 0, nr) == PteFault::Mapped,
+            "[model bug] setup fault"
+        );
+    }
+    let m1 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        zap_pmd_range(&m1, 0, ZapRange::Full)
+    });
+    let m2 = m.clone();
+    let faulter = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        do_anonymous_page(&m2, 0, 1, 2 * nr)
+    });
+    zapper.join();
+    let f = faulter.join();
+    let pmd = Pmd::decode(m.mms[0].pmd.read());
+    record(
+        outcomes,
+        match (f, pmd) {
+            (PteFault::Mapped, Pmd::Table(_)) => "fault-mapped-in-live-table",
+            (PteFault::Refault, _) => "fault-refaulted",
+            (PteFault::Mapped, Pmd::None) => "fault-mapped-then-reclaimed",
+            _ => "other",
+        },
+    );
+    if pmd.none() {
+        record(outcomes, "table-reclaimed");
+    }
+    let held: Vec<(usize, i32)> = Vec::new();
+    check_quiescent(&m, &held);
+}
+
 /// The catalogue of model scenarios.
 pub const SCENARIOS: &[Scenario] = &[Scenario {
     name: "split-pmd-vs-aware-walker",
@@ -596,6 +637,16 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["walker-saw-none-pmd", "walker-saw-empty-pte"],
     body: pte_fault_vs_walker,
+}, Scenario {
+    name: "pte-fault-vs-dontneed-reclaim",
+    description: "MADV_DONTNEED of the whole PMD with PT_RECLAIM (table -> none, RCU-deferred free) vs do_anonymous_page on another sub-page",
+    threads: &["cpu1: mmap_read_lock; zap_pmd_range(full); try_to_free_pte", "cpu2: mmap_read_lock; do_anonymous_page (sub-page 1)"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["fault-mapped-in-live-table", "fault-refaulted", "table-reclaimed"],
+    body: pte_fault_vs_dontneed_reclaim,
 }, Scenario {
     name: "split-pmd-vs-dontneed",
     description: "an rmap-driven split_huge_pmd (no mmap_lock) vs MADV_DONTNEED of the whole PMD (zap_pmd_range, mmap_lock read)",

@@ -55,6 +55,8 @@ pub enum Rule {
     GupFastPmdPteRecheck,
     /// GUP-fast FOLL_PIN: `smp_mb__after_atomic` between the pin and the re-check.
     GupFastPinMb,
+    /// `__pte_offset_map_lock` re-checks `pmd_same` after taking the PTE lock.
+    PteOffsetMapLockPmdSame,
 }
 
 /// What the catalogue says about a rule.
@@ -99,6 +101,7 @@ impl Rule {
         Rule::ChangeHugePmdInvalidateNotClear,
         Rule::GupFastPmdPteRecheck,
         Rule::GupFastPinMb,
+        Rule::PteOffsetMapLockPmdSame,
     ];
 
     /// The catalogue entry.
@@ -225,6 +228,13 @@ impl Rule {
                 "mm/gup.c try_grab_folio_fast; include/linux/rmap.h __folio_try_share_anon_rmap (comment A1-A4 / B1-B5)",
                 "mm::gup::try_grab_folio_fast",
                 Loom, &[Inv::I16PinnedNotExclusive], &["folio-split-vs-gup-fast-pmd"],
+            ),
+            Rule::PteOffsetMapLockPmdSame => (
+                "pte-offset-map-lock-pmd-same",
+                "After taking the PTE lock of the table it mapped, __pte_offset_map_lock re-reads the PMD and retries unless it still points to that table, because the table can be unlinked (PT_RECLAIM) under mmap_lock read",
+                "mm/pgtable-generic.c __pte_offset_map_lock (pmd_same); mm/pt_reclaim.c try_to_free_pte; Documentation/mm/process_addrs.rst \"Page table installation\"",
+                "mm::memory::pte_offset_map_lock",
+                Any, &[Inv::I4MapcountMismatch, Inv::I17TableLifetime], &["pte-fault-vs-dontneed-reclaim"],
             ),
         };
         RuleInfo {

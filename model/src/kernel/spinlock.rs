@@ -52,6 +52,19 @@ impl spinlock_t {
         }
     }
 
+    /// `spin_lock_nested(lock, subclass)`: a second lock of the same class, nested in a fixed
+    /// order (e.g. a PTE lock under the PMD lock when they share a class).
+    pub fn lock_nested(&self, subclass: u8) -> SpinGuard<'_> {
+        let class = LockClass::nested(self.class.name, subclass);
+        lockdep::lock_acquire(class, self.id, "spin_lock_nested", true);
+        let g = self.inner.lock();
+        lockdep::atomic_enter(self.class.name);
+        SpinGuard {
+            lock: self,
+            _inner: g,
+        }
+    }
+
     /// `spin_trylock`.
     pub fn trylock(&self) -> Option<SpinGuard<'_>> {
         let g = self.inner.try_lock()?;

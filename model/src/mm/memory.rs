@@ -29,7 +29,8 @@ pub fn pte_offset_map_lock<'a>(m: &'a Machine, mm: &'a Mm) -> Option<PteMapLock<
         };
         let table = m.table(mm, t, "pte_offset_map_lock");
         let ptl = table.ptl.lock();
-        if mm.pmd.read() == v {
+        if !crate::rules::rule_on(crate::rules::Rule::PteOffsetMapLockPmdSame) || mm.pmd.read() == v
+        {
             trace!("pte_offset_map_lock", "table {t} locked, pmd_same");
             return Some(PteMapLock {
                 table: t,

@@ -135,10 +135,42 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
             }
         }
     }
+    let t = map.table;
+    let all_none = table.ptes.iter().all(|p| p.read() == 0);
     drop(map);
     flush_tlb_ipi(&m.rcu); // tlb_flush_mmu
     for (folio, large) in batch {
         folio_put(&m.memmap, folio, if large { m.nr } else { 1 }); // folios_put_refs
     }
+    if range == ZapRange::Full && all_none {
+        try_to_free_pte(m, mm_id, t);
+    }
     true
+}
+
+/// `try_to_free_pte` (mm/pt_reclaim.c, CONFIG_PT_RECLAIM, default y on x86-64): after a full
+/// zap, under the PMD lock and the PTE lock nested inside it, if the PMD still points to the
+/// table and every PTE is none, clear the PMD; the table is freed only after an RCU grace
+/// period (`pte_free_tlb` → `tlb_remove_table`), so `pte_offset_map` readers inside
+/// `rcu_read_lock` never see it freed. This is what makes an anonymous PMD go table → none
+/// while others hold `mmap_lock` read (kernel-protocol.md §10 "Correction").
+fn try_to_free_pte(m: &Machine, mm_id: usize, t: usize) {
+    let mm = &m.mms[mm_id];
+    let pml = mm.pmd_lock.lock();
+    if Pmd::decode(mm.pmd.read()) != Pmd::Table(t) {
+        return;
+    }
+    let table = m.table(mm, t, "try_to_free_pte");
+    let ptl = table.ptl.lock_nested(1);
+    if table.ptes.iter().any(|p| p.read() != 0) {
+        return;
+    }
+    mm.pmd.set(0); // pmd_clear
+    mm.nr_ptes.dec();
+    trace!("try_to_free_pte", "pmd Table({t}) -> none");
+    drop(ptl);
+    drop(pml);
+    crate::kernel::synchronize_rcu(&m.rcu); // tlb_remove_table: RCU-deferred free
+    pte_free(mm, t);
+    trace!("try_to_free_pte", "table {t} freed after the grace period");
 }
