@@ -248,18 +248,9 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
             }
             (Verdict::Holds, None) => ("holds".to_string(), 0, None),
         };
-        let (trace, replay) = match &r.run.verdict {
-            Verdict::Counterexample {
-                trace, schedule, ..
-            } => (
-                trace.iter().map(|e| e.to_string()).collect(),
-                schedule.as_ref().map(|sch| {
-                    let brk = extra.rules.map(|r| r.id()).unwrap_or("");
-                    format!("thp1:{name}:{brk}:{}:{sch}", r.nr)
-                }),
-            ),
-            _ => (Vec::new(), None),
-        };
+        let brk = extra.rules.map(|r| r.id()).unwrap_or("");
+        let (trace, replay) =
+            trace_and_token(&r.run.verdict, &format!("thp1:{name}:{brk}:{}", r.nr));
         let row = Row {
             scenario: name.to_string(),
             engine: r.run.engine.name().to_string(),
@@ -290,15 +281,7 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
             ("model-bug".to_string(), 4, Some(message.clone()))
         }
     };
-    let (trace, replay) = match &r.run.verdict {
-        Verdict::Counterexample {
-            trace, schedule, ..
-        } => (
-            trace.iter().map(|e| e.to_string()).collect(),
-            schedule.as_ref().map(|s| format!("thp1:{name}:::{s}")),
-        ),
-        _ => (Vec::new(), None),
-    };
+    let (trace, replay) = trace_and_token(&r.run.verdict, &format!("thp1:{name}::"));
     let row = Row {
         scenario: name.to_string(),
         engine: r.run.engine.name().to_string(),
@@ -312,6 +295,21 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
         observed: r.observed.iter().cloned().collect(),
     };
     Ok((row, code))
+}
+
+/// The printable trace of a failing run, and its replay token `<prefix>:<schedule>` when the
+/// engine recorded a schedule (shuttle).
+fn trace_and_token(v: &Verdict, prefix: &str) -> (Vec<String>, Option<String>) {
+    match v {
+        Verdict::Counterexample {
+            trace, schedule, ..
+        } => (
+            trace.iter().map(|e| e.to_string()).collect(),
+            schedule.as_ref().map(|s| format!("{prefix}:{s}")),
+        ),
+        Verdict::ModelBug { trace, .. } => (trace.iter().map(|e| e.to_string()).collect(), None),
+        _ => (Vec::new(), None),
+    }
 }
 
 fn print_table(rows: &[Row]) {

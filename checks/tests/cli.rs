@@ -69,3 +69,52 @@ fn list_names_every_scenario() {
         assert!(out.contains(l.name));
     }
 }
+
+/// A counterexample's replay token, fed back to `thpcheck replay`, reproduces the same failure
+/// and the same trace.
+#[test]
+fn replay_token_round_trip() {
+    let args = [
+        "check",
+        "folio-split-vs-scanner",
+        "--break",
+        "scanner-recheck-folio",
+        "--engine",
+        "shuttle-pct",
+    ];
+    let (code, out, _) = thpcheck(&args);
+    assert_eq!(code, 1, "{out}");
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("replay: thpcheck replay '"))
+        .and_then(|l| l.strip_suffix('\''))
+        .expect("a replay token")
+        .to_string();
+    let (code2, out2, _) = thpcheck(&["replay", &token]);
+    assert_eq!(code2, 1, "{out2}");
+    let msg = |o: &str| o.lines().find(|l| l.starts_with("[I")).map(str::to_string);
+    assert_eq!(msg(&out), msg(&out2));
+    assert!(msg(&out).unwrap().starts_with("[I7 recheck-after-get]"));
+    let trace = |o: &str| {
+        o.lines()
+            .filter(|l| l.starts_with("  cpu"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(trace(&out), trace(&out2));
+    assert!(!trace(&out).is_empty());
+}
+
+#[test]
+fn unknown_rule_exits_2() {
+    let (code, _, err) = thpcheck(&[
+        "check",
+        "split-pmd-vs-aware-walker",
+        "--break",
+        "no-such-rule",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown rule 'no-such-rule'"), "{err}");
+    let (code, _, err) = thpcheck(&["check", "split-pmd-vs-aware-walker", "--subpages", "3"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -170,17 +170,8 @@ pub fn gup_put_folio(m: &Machine, folio: usize, refs: i32, foll: Foll) {
         }
         Foll::Pin => refs * GUP_PIN_COUNTING_BIAS,
     };
-    let v = mm.page(folio)._refcount.sub_return(n);
-    trace!("gup_put_folio", "folio {folio} _refcount -> {v}");
-    vm_bug_on!(
-        v < 0,
-        Inv::I8UseAfterFree,
-        "folio {folio} refcount underflow to {v}"
-    );
-    if v == 0 {
-        let nr = if folio_test_large(m, folio) { m.nr } else { 1 };
-        mm.free_folio(folio, nr);
-    }
+    let nr = if folio_test_large(m, folio) { m.nr } else { 1 };
+    crate::mm::page_ref::folio_put_refs(mm, folio, n, nr);
 }
 
 /// `try_get_folio` (mm/gup.c): speculative reference on the folio containing `page`, then the

@@ -24,14 +24,18 @@ pub fn folio_ref_add(mm: &Memmap, folio: usize, nr: i32) {
 
 /// `folio_put`: drop a reference; the last one frees the folio.
 pub fn folio_put(mm: &Memmap, folio: usize, nr_pages: usize) {
-    let p = mm.page(folio);
+    folio_put_refs(mm, folio, 1, nr_pages)
+}
+
+/// `folio_put_refs`: drop `refs` references; the last one frees the folio (`nr_pages` pages).
+pub fn folio_put_refs(mm: &Memmap, folio: usize, refs: i32, nr_pages: usize) {
     vm_bug_on!(
         !mm.is_allocated(folio),
         Inv::I8UseAfterFree,
         "folio_put on freed folio {folio}"
     );
-    let v = p._refcount.sub_return(1);
-    trace!("folio_put", "folio {folio} _refcount -> {v}");
+    let v = mm.page(folio)._refcount.sub_return(refs);
+    trace!("folio_put", "folio {folio} _refcount -{refs} -> {v}");
     vm_bug_on!(
         v < 0,
         Inv::I8UseAfterFree,
