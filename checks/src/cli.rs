@@ -359,10 +359,32 @@ pub fn run(cli: Cli) -> Result<u8> {
                         })
                     })
                     .collect();
+                let mut v = v;
+                for s in scenarios::SCENARIOS {
+                    v.push(serde_json::json!({
+                        "name": s.name, "kind": "model", "description": s.description,
+                        "threads": s.threads, "must_reach": s.must_reach,
+                        "loom_nr": s.loom_nr, "shuttle_nr": s.shuttle_nr,
+                        "loom_bound": s.loom_bound, "ipi_flush": s.ipi_flush,
+                    }));
+                }
+                let rules: Vec<_> = Rule::ALL
+                    .iter()
+                    .map(|r| {
+                        let i = r.info();
+                        serde_json::json!({
+                            "id": i.id, "statement": i.statement, "source": i.source,
+                            "model_fn": i.model_fn,
+                            "engine": format!("{:?}", i.engine).to_lowercase(),
+                            "invariants": i.invariants.iter().map(|v| v.tag()).collect::<Vec<_>>(),
+                            "scenarios": i.scenarios,
+                        })
+                    })
+                    .collect();
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &serde_json::json!({"scenarios": v, "rules": []})
+                        &serde_json::json!({"scenarios": v, "rules": rules})
                     )?
                 );
             } else {

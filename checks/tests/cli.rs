@@ -62,6 +62,24 @@ fn json_output_is_parseable() {
 }
 
 #[test]
+fn list_json_has_every_scenario_and_rule() {
+    let (code, out, _) = thpcheck(&["list", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let n_rules = v["rules"].as_array().unwrap().len();
+    assert_eq!(n_rules, thp_model::rules::Rule::ALL.len());
+    let names: Vec<_> = v["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    for s in thp_checks::scenarios::SCENARIOS {
+        assert!(names.iter().any(|n| n == s.name), "{}", s.name);
+    }
+}
+
+#[test]
 fn list_names_every_scenario() {
     let (code, out, _) = thpcheck(&["list"]);
     assert_eq!(code, 0);
