@@ -372,3 +372,77 @@ mod gup {
         }
     }
 }
+
+mod pmd_migration {
+    use thp_model::mm::filemap::{folio_lock, folio_unlock};
+    use thp_model::mm::huge_memory::{
+        __split_huge_pmd, do_huge_pmd_anonymous_page, set_pmd_migration_entry,
+    };
+    use thp_model::mm::migrate::remove_migration_ptes;
+    use thp_model::mm::page::PG_ANON_EXCLUSIVE;
+    use thp_model::mm::page_ref::{folio_get, folio_put};
+    use thp_model::mm::pgtable::F_WRITE;
+    use thp_model::mm::{check_quiescent, Machine, Pmd, Pte};
+
+    /// THP migration installs a PMD migration entry; a PMD split turns it into N PTE
+    /// migration entries without touching any count; removing them maps the folio by PTEs.
+    #[test]
+    fn split_of_a_pmd_migration_entry_moves_no_counts() {
+        for nr in [2usize, 4] {
+            let m = Machine::new(nr, 1, 1, 1);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                do_huge_pmd_anonymous_page(&m, 0, 0);
+            }
+            folio_get(&m.memmap, 0); // the migration caller's reference
+            folio_lock(&m.memmap, 0);
+            set_pmd_migration_entry(&m, 0).unwrap();
+            assert!(
+                matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Migration { pfn: 0, flags } if flags & F_WRITE != 0)
+            );
+            assert_eq!(
+                m.memmap.page(0)._refcount.read(),
+                1,
+                "only the caller's reference"
+            );
+            assert_eq!(m.memmap.meta[0]._large_mapcount.read(), -1);
+            assert_eq!(m.memmap.meta[0]._entire_mapcount.read(), -1);
+            assert_eq!(m.memmap.meta[0]._nr_pages_mapped.read(), 0);
+            assert_eq!(
+                m.mms[0].pmd_huge_pte.read(),
+                1,
+                "the deposit stays with the migration entry"
+            );
+
+            __split_huge_pmd(&m, 0, false);
+            assert_eq!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(0));
+            assert_eq!(m.mms[0].pmd_huge_pte.read(), 0);
+            assert_eq!(m.mms[0].nr_ptes.read(), 1);
+            for i in 0..nr {
+                assert!(
+                    matches!(Pte::decode(m.mms[0].tables[0].ptes[i].read()), Pte::Migration { pfn, .. } if pfn == i)
+                );
+                assert_eq!(m.memmap.page(i)._mapcount.read(), -1);
+            }
+            assert_eq!(
+                m.memmap.page(0)._refcount.read(),
+                1,
+                "a split of a migration entry moves no reference"
+            );
+
+            remove_migration_ptes(&m, 0, nr);
+            folio_unlock(&m.memmap, 0);
+            folio_put(&m.memmap, 0, nr);
+            assert_eq!(m.memmap.page(0)._refcount.read(), nr as i32);
+            assert_eq!(m.memmap.meta[0]._large_mapcount.read(), nr as i32 - 1);
+            assert_eq!(m.memmap.meta[0]._nr_pages_mapped.read(), nr as i32);
+            for i in 0..nr {
+                assert!(
+                    m.memmap.page(i).flags.test_bit(PG_ANON_EXCLUSIVE),
+                    "writable entry remaps exclusive"
+                );
+            }
+            check_quiescent(&m, &[]);
+        }
+    }
+}

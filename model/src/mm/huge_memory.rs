@@ -176,10 +176,34 @@ pub fn __split_huge_pmd(m: &Machine, mm_id: usize, freeze: bool) {
 pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze: bool) {
     mm.pmd_lock.assert_held("__split_huge_pmd_locked");
     let cur = Pmd::decode(mm.pmd.read());
-    if cur.migration() {
-        crate::model_bug!(
-            "splitting a PMD migration entry is not modelled yet (THP migration is part 2)"
+    if let Pmd::Migration { pfn: folio, flags } = cur {
+        // PMD migration entry (§4.2 "pmd_migration"): no invalidate (the entry is not
+        // present), no rmap or refcount change (migration entries hold neither); every PTE
+        // becomes a migration entry for its page, carrying the entry's bits.
+        let t = pgtable_trans_huge_withdraw(mm, ptl);
+        let table = m.table(mm, t, "__split_huge_pmd_locked");
+        for (i, pte) in table.ptes.iter().enumerate() {
+            vm_warn_on!(
+                pte.read() != 0,
+                Inv::I13DepositBalance,
+                "deposited table {t} PTE {i} not none"
+            );
+            pte.set(
+                Pte::Migration {
+                    pfn: folio + i,
+                    flags,
+                }
+                .encode(),
+            );
+        }
+        smp_wmb(); // make the PTEs visible before the PMD
+        mm.pmd.set(Pmd::Table(t).encode()); // pmd_populate
+        trace!(
+            "__split_huge_pmd_locked",
+            "PMD migration entry for folio {folio} -> {} PTE migration entries in table {t}",
+            m.nr
         );
+        return;
     }
     let old = if rule_on(Rule::SplitPmdInvalidateNotClear) {
         pmdp_invalidate(m, mm)
@@ -477,4 +501,55 @@ pub fn change_huge_pmd(m: &Machine, mm_id: usize) -> bool {
     trace!("change_huge_pmd", "pmd {old:?} -> {new:?}");
     drop(ptl);
     true
+}
+
+/// `set_pmd_migration_entry` (mm/huge_memory.c, THP migration; called from
+/// `try_to_migrate_one` with the folio locked and referenced, PMD lock held): invalidate, try to
+/// share the AnonExclusive head (a pin refuses: restore, -EBUSY), then install the PMD
+/// migration entry, drop the PMD mapping and its reference.
+pub fn set_pmd_migration_entry(m: &Machine, mm_id: usize) -> Result<(), SplitError> {
+    let mm = &m.mms[mm_id];
+    let ptl = mm.pmd_lock.lock();
+    let Pmd::Huge { pfn: folio, flags } = Pmd::decode(mm.pmd.read()) else {
+        crate::model_bug!("set_pmd_migration_entry of a non-huge PMD");
+    };
+    vm_bug_on!(
+        !crate::mm::filemap::folio_test_locked(&m.memmap, folio),
+        Inv::I10MigrationEntryLocked,
+        "set_pmd_migration_entry on unlocked folio {folio}"
+    );
+    let old = pmdp_invalidate(m, mm);
+    let anon_exclusive = m.memmap.page(folio).flags.test_bit(PG_ANON_EXCLUSIVE);
+    if anon_exclusive && !folio_try_share_anon_rmap(m, folio, folio) {
+        mm.pmd.set(old.encode()); // set_pmd_at(pmdval): restore
+        drop(ptl);
+        return Err(SplitError::Busy);
+    }
+    if flags & F_DIRTY != 0 {
+        m.memmap
+            .page(folio)
+            .flags
+            .set_bit(crate::mm::page::PG_DIRTY);
+    }
+    let mut f = flags & (F_YOUNG | F_DIRTY | crate::mm::pgtable::F_SOFT_DIRTY);
+    if flags & F_WRITE != 0 {
+        f |= F_WRITE;
+    } else if anon_exclusive {
+        f |= crate::mm::pgtable::F_EXCLUSIVE;
+    }
+    mm.pmd.set(
+        Pmd::Migration {
+            pfn: folio,
+            flags: f,
+        }
+        .encode(),
+    ); // set_pmd_at
+    folio_remove_rmap_pmd(&m.memmap, folio);
+    folio_put(&m.memmap, folio, m.nr);
+    trace!(
+        "set_pmd_migration_entry",
+        "pmd {old:?} -> migration entry for folio {folio}"
+    );
+    drop(ptl);
+    Ok(())
 }
