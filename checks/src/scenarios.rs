@@ -16,7 +16,7 @@ use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::memory_failure::__get_hwpoison_page;
 use thp_model::mm::migrate::{migration_entry_wait, EntryWait};
 use thp_model::mm::page_ref::folio_put;
-use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large};
+use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large, pfn_walker_get_put};
 use thp_model::mm::zap::{zap_pmd_range, ZapRange, Zapped};
 use thp_model::mm::{check_quiescent, Machine};
 use thp_model::mm::{Pmd, Pte};
@@ -556,6 +556,36 @@ fn pte_fault_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &held);
 }
 
+/// `split_huge_page` ∥ a speculative PFN walker doing `get_page_unless_zero(tail)` …
+/// `put_page(tail)` on the last tail.
+fn folio_split_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    folio_get(&m.memmap, 0);
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let walker = spawn(move || pfn_walker_get_put(&m2, nr - 1));
+    let split = splitter.join();
+    let got = walker.join();
+    record(
+        outcomes,
+        if split.is_ok() {
+            "split-ok"
+        } else {
+            "split-eagain"
+        },
+    );
+    record(
+        outcomes,
+        if got {
+            "walker-got-split-page"
+        } else {
+            "walker-get-failed"
+        },
+    );
+    check_quiescent(&m, &[]);
+}
+
 /// The catalogue of model scenarios.
 pub const SCENARIOS: &[Scenario] = &[Scenario {
     name: "split-pmd-vs-aware-walker",
@@ -577,6 +607,16 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["split-ok", "split-eagain", "scanner-ref-on-split-page", "scanner-ref-on-large-folio"],
     body: folio_split_vs_scanner,
+}, Scenario {
+    name: "folio-split-vs-pfn-walker",
+    description: "split_huge_page of a PMD-mapped THP vs a PFN walker doing get_page_unless_zero(tail) ... put_page(tail)",
+    threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: get_page_unless_zero(tail pfn); put_page"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["split-ok", "walker-got-split-page", "walker-get-failed"],
+    body: folio_split_vs_pfn_walker,
 }, Scenario {
     name: "folio-split-vs-gup-fast",
     description: "split_huge_page of a PTE-mapped THP vs GUP-fast (FOLL_PIN|FOLL_WRITE) on sub-page 1",

@@ -57,6 +57,9 @@ pub enum Rule {
     GupFastPinMb,
     /// `__pte_offset_map_lock` re-checks `pmd_same` after taking the PTE lock.
     PteOffsetMapLockPmdSame,
+    /// A new folio's refcount is unfrozen only after its flags and compound link are final
+    /// (Z15).
+    SplitUnfreezeAfterMetadata,
 }
 
 /// What the catalogue says about a rule.
@@ -102,6 +105,7 @@ impl Rule {
         Rule::GupFastPmdPteRecheck,
         Rule::GupFastPinMb,
         Rule::PteOffsetMapLockPmdSame,
+        Rule::SplitUnfreezeAfterMetadata,
     ];
 
     /// The catalogue entry.
@@ -235,6 +239,13 @@ impl Rule {
                 "mm/pgtable-generic.c __pte_offset_map_lock (pmd_same); mm/pt_reclaim.c try_to_free_pte; Documentation/mm/process_addrs.rst \"Page table installation\"",
                 "mm::memory::pte_offset_map_lock",
                 Any, &[Inv::I4MapcountMismatch, Inv::I17TableLifetime], &["pte-fault-vs-dontneed-reclaim"],
+            ),
+            Rule::SplitUnfreezeAfterMetadata => (
+                "split-unfreeze-after-metadata",
+                "A split unfreezes a new folio's refcount only after its flags are copied and its compound link cleared, so a speculative getter that succeeds never sees (or puts through) the old tail link",
+                "mm/huge_memory.c __split_folio_to_order and __folio_split step 12; historical race Z15 (605ca5ede764, 4.17)",
+                "mm::huge_memory::__split_folio_to_order, mm::huge_memory::__folio_split",
+                Any, &[Inv::I6RefOnFrozen, Inv::I8UseAfterFree], &["folio-split-vs-pfn-walker"],
             ),
         };
         RuleInfo {

@@ -343,6 +343,11 @@ fn __split_folio_to_order(m: &Machine, folio: usize) {
             "splitting a tail pfn {} that is still mapped",
             folio + i
         );
+        if !rule_on(Rule::SplitUnfreezeAfterMetadata) {
+            // Defect (before 4.17, historical race Z15): the tail's count is published
+            // first, while its flags and compound link are still the tail's.
+            crate::mm::page_ref::folio_ref_unfreeze(mm, folio + i, 1);
+        }
         // new_folio->flags &= ~PAGE_FLAGS_CHECK_AT_PREP; new_folio->flags |= head bits:
         // plain (non-atomic) updates of a page nobody else may write yet.
         // `&= ~PAGE_FLAGS_CHECK_AT_PREP` reads the word and clears every flag of the tail
@@ -439,7 +444,9 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
     __split_folio_to_order(m, folio);
     // 12. unfreeze the new folios except the origin, ascending; lru_add_split_folio
     for i in 1..nr {
-        folio_ref_unfreeze(mm, folio + i, 1);
+        if rule_on(Rule::SplitUnfreezeAfterMetadata) {
+            folio_ref_unfreeze(mm, folio + i, 1);
+        }
         mm.page(folio + i).flags.set_bit(PG_LRU);
     }
     // 13. the origin last

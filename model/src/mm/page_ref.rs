@@ -127,3 +127,22 @@ pub fn folio_ref_unfreeze(mm: &Memmap, folio: usize, count: i32) {
     }
     trace!("folio_ref_unfreeze", "folio {folio} 0 -> {count}");
 }
+
+/// A speculative PFN walker's reference (transhuge.rst "get_page_unless_zero"; the
+/// `get_page_unless_zero(page)` ... `put_page(page)` pattern of historical race Z15): a
+/// successful get can only be on a head or small page, so `page_folio(page)` must be the page
+/// itself (I6), and `put_page` drops the reference through that same compound link.
+pub fn pfn_walker_get_put(m: &crate::mm::Machine, pfn: usize) -> bool {
+    let mm = &m.memmap;
+    if !get_page_unless_zero(mm, pfn) {
+        return false;
+    }
+    let folio = mm.page_folio(pfn); // put_page → page_folio(page)
+    vm_bug_on!(
+        folio != pfn,
+        Inv::I6RefOnFrozen,
+        "get_page_unless_zero({pfn}) succeeded while its compound link still says tail of {folio}"
+    );
+    folio_put_small_or_large(m, folio);
+    true
+}
