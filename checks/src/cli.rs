@@ -29,6 +29,14 @@ pub enum Command {
     },
     /// Run scenarios under one or more engines and print the verdict table.
     Check(CheckArgs),
+    /// The rule-off matrix: each rule switched off in turn, run in the scenarios that must catch
+    /// it, under loom (default bound) and shuttle PCT; exit 1 if any rule is not caught with
+    /// one of its expected invariants.
+    Defects {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Regenerate docs/locking-rules.md and docs/bounds.md from the catalogue (runs the checks).
     Docs {
         /// Write the files (default: report whether they are up to date, exit 1 if stale).
@@ -466,6 +474,44 @@ pub fn run(cli: Cli) -> Result<u8> {
                 );
             } else {
                 print_table(&rows);
+            }
+            Ok(code)
+        }
+        Command::Defects { json } => {
+            let rows = crate::defects::matrix()?;
+            let code = if rows.iter().all(|r| r.ok()) { 0 } else { 1 };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"defects": rows, "exit_code": code})
+                    )?
+                );
+            } else {
+                println!(
+                    "{:<38} {:<30} {:<12} {:>10} {:>8}  result",
+                    "rule", "scenario", "engine", "executions", "secs"
+                );
+                for r in &rows {
+                    let result = match (r.caught, r.must_catch) {
+                        (true, _) => format!(
+                            "caught: {}",
+                            r.message
+                                .split(']')
+                                .next()
+                                .unwrap_or("")
+                                .trim_start_matches('[')
+                        ),
+                        (false, true) => format!("NOT CAUGHT: {}", r.message),
+                        (false, false) => {
+                            "not caught (expected: barrier rule, shuttle is SC)".to_string()
+                        }
+                    };
+                    println!(
+                        "{:<38} {:<30} {:<12} {:>10} {:>8.3}  {result}",
+                        r.rule, r.scenario, r.engine, r.executions, r.secs
+                    );
+                }
             }
             Ok(code)
         }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod defects;
 pub mod docs;
 pub mod engine;
 pub mod fuzz;

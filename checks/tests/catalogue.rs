@@ -2,46 +2,35 @@
 //! that exist, each of them catches the rule (with the rule's invariant) under the engine the
 //! rule names, and docs/locking-rules.md has a section for it.
 
-use thp_checks::engine::{EngineSpec, LOOM_MAX_BRANCHES};
-use thp_checks::scenarios::{config, find, run_scenario};
-use thp_model::rules::{CatchingEngine, Rule, RuleSet};
+use thp_model::rules::Rule;
 
+/// The rule-off matrix (`thpcheck defects`): every rule is caught, with one of its expected
+/// invariants, by every engine that must catch it, in every scenario it names.
 #[test]
 fn every_rule_is_caught_by_its_scenarios() {
+    let rows = thp_checks::defects::matrix().unwrap();
     for r in Rule::ALL {
-        let info = r.info();
         assert!(
-            !info.scenarios.is_empty(),
+            !r.info().scenarios.is_empty(),
             "{}: no catching scenario",
-            info.id
+            r.id()
         );
-        for name in info.scenarios {
-            let s = find(name).unwrap_or_else(|| panic!("{}: unknown scenario {name}", info.id));
-            let mut engines = vec![EngineSpec::Loom {
-                preemption_bound: s.loom_bound,
-                max_branches: LOOM_MAX_BRANCHES,
-            }];
-            if info.engine == CatchingEngine::Any {
-                engines.push(EngineSpec::ShuttlePct {
-                    seed: 0,
-                    depth: 3,
-                    iterations: 2000,
-                });
-            }
-            for e in engines {
-                let res = run_scenario(s, &config(e.clone(), RuleSet::without(*r)), None);
-                let m = res.run.message().unwrap_or_else(|| {
-                    panic!("{} not caught by {name} under {}", info.id, e.name())
-                });
-                assert!(
-                    info.invariants.iter().any(|i| i.matches(m)),
-                    "{} under {}: expected one of {:?}, got {m}",
-                    info.id,
-                    e.name(),
-                    info.invariants.iter().map(|i| i.tag()).collect::<Vec<_>>()
-                );
-            }
-        }
+        assert!(
+            rows.iter().any(|row| row.rule == r.id() && row.caught),
+            "{} is never caught",
+            r.id()
+        );
+    }
+    for row in &rows {
+        assert!(
+            row.ok(),
+            "{} not caught by {} under {} ({}): {:?}",
+            row.rule,
+            row.scenario,
+            row.engine,
+            row.bound,
+            row.message
+        );
     }
 }
 
