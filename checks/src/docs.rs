@@ -142,8 +142,10 @@ such path.\n\
 - **`smp_mb` in `folio_try_share_anon_rmap_*`**: on x86 the preceding `ptep_get_and_clear` \
 / `pmdp_invalidate` is an `xchg`, already a full barrier; the GUP-fast side of the pairing \
 is the switch `gup-fast-pin-mb`.\n\
-- **`split_queue_lock` around the freeze and the deferred-list unlink**: the deferred split \
-queue and `deferred_split_scan` are not modelled yet.\n\
+- **`split_queue_lock` around the freeze and the deferred-list unlink**: the queue, \
+`deferred_split_folio` on partial unmap, the unlink in `__folio_split` and at the final put \
+are modelled; the shrinker `deferred_split_scan`, whose `folio_try_get` the lock excludes, is \
+not yet, so turning the lock off could not be caught.\n\
 - **Collapse (`vma_start_write`, `tlb_remove_table_sync_one`), `folio_trylock` under a \
 ptl, HVO (`page_count_writable`, `synchronize_rcu`)**: khugepaged, COW reuse and HVO are \
 not modelled yet.\n";

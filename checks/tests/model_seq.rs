@@ -446,3 +446,65 @@ mod pmd_migration {
         }
     }
 }
+
+mod deferred_split {
+    use thp_model::mm::filemap::{folio_lock, folio_unlock};
+    use thp_model::mm::huge_memory::{
+        __split_huge_pmd, do_huge_pmd_anonymous_page, split_huge_page,
+    };
+    use thp_model::mm::page::PG_PARTIALLY_MAPPED;
+    use thp_model::mm::page_ref::{folio_get, folio_put};
+    use thp_model::mm::zap::{zap_pmd_range, ZapRange};
+    use thp_model::mm::{check_quiescent, Machine};
+
+    fn pte_mapped(nr: usize) -> Machine {
+        let m = Machine::new(nr, 1, 1, 1);
+        let _r = m.mms[0].mmap_lock.down_read();
+        do_huge_pmd_anonymous_page(&m, 0, 0);
+        __split_huge_pmd(&m, 0, false);
+        drop(_r);
+        m
+    }
+
+    /// A partial unmap queues the folio (PG_partially_mapped); a split unlinks it; a full
+    /// unmap frees it and the final put unlinks it.
+    #[test]
+    fn partial_unmap_queues_split_and_free_unqueue() {
+        for nr in [2usize, 4] {
+            let m = pte_mapped(nr);
+            let q = |m: &Machine| m.memmap.split_queue.lock().unwrap().clone();
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                let z = zap_pmd_range(&m, 0, ZapRange::Page(1));
+                assert_eq!(z.present_ptes, 1);
+            }
+            assert_eq!(q(&m), vec![0]);
+            assert!(m.memmap.page(0).flags.test_bit(PG_PARTIALLY_MAPPED));
+            assert_eq!(m.memmap.meta[0]._nr_pages_mapped.read(), nr as i32 - 1);
+            check_quiescent(&m, &[]);
+
+            folio_get(&m.memmap, 0);
+            folio_lock(&m.memmap, 0);
+            assert_eq!(split_huge_page(&m, 0), Ok(()));
+            folio_unlock(&m.memmap, 0);
+            folio_put(&m.memmap, 0, 1);
+            assert!(q(&m).is_empty(), "the split unlinked it");
+            assert!(
+                !m.memmap.is_allocated(1),
+                "the zapped sub-page was freed by the split"
+            );
+            check_quiescent(&m, &[]);
+
+            // Full unmap of another folio that was queued: the last put unqueues it.
+            let m = pte_mapped(nr);
+            let _r = m.mms[0].mmap_lock.down_read();
+            zap_pmd_range(&m, 0, ZapRange::Page(0));
+            assert_eq!(q(&m), vec![0]);
+            zap_pmd_range(&m, 0, ZapRange::Full);
+            drop(_r);
+            assert!(q(&m).is_empty(), "freed folios leave the queue");
+            assert!(!m.memmap.is_allocated(0));
+            check_quiescent(&m, &[]);
+        }
+    }
+}

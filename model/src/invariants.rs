@@ -40,6 +40,8 @@ pub enum Inv {
     I12PmdTransientlyNone,
     /// I13: deposit balance.
     I13DepositBalance,
+    /// I14: deferred-list discipline.
+    I14DeferredList,
     /// I15: GUP-fast soundness (the returned page is covered by the reference taken).
     I15GupFast,
     /// I16: AnonExclusive vs pins (a pinned anon page stays AnonExclusive).
@@ -70,6 +72,7 @@ impl Inv {
             Inv::I11SplitEndsClean => "I11 split-ends-clean",
             Inv::I12PmdTransientlyNone => "I12 pmd-transiently-none",
             Inv::I13DepositBalance => "I13 deposit-balance",
+            Inv::I14DeferredList => "I14 deferred-list",
             Inv::I15GupFast => "I15 gup-fast-unsound",
             Inv::I16PinnedNotExclusive => "I16 pinned-not-exclusive",
             Inv::I17TableLifetime => "I17 table-lifetime",

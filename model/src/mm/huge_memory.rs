@@ -423,7 +423,7 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
     // 5.-7. IRQs off, split_queue_lock ("prevent deferred_split_scan() touching ->_refcount"),
     // freeze: the authoritative "no extra references" check.
     let irq = local_irq_save(&m.rcu);
-    let sq = m.split_queue_lock.lock();
+    let sq = mm.split_queue_lock.lock();
     if !folio_ref_freeze(mm, folio, 1) {
         drop(sq);
         drop(irq);
@@ -436,7 +436,11 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
         put_anon_vma(m);
         return Err(SplitError::Again);
     }
-    // 8. (deferred list: not modelled in part 1) unlock the queue
+    // 8. unlink from the deferred split queue in the same split_queue_lock section as the
+    // freeze: from here on deferred_split_scan cannot find the folio.
+    if mm.deferred[folio].read() != 0 {
+        unqueue_locked(mm, folio);
+    }
     drop(sq);
     // 10. lru lock ("lock lru list/PageCompound, ref frozen by page_ref_freeze")
     let lru = m.lru_lock.lock();
@@ -559,4 +563,74 @@ pub fn set_pmd_migration_entry(m: &Machine, mm_id: usize) -> Result<(), SplitErr
     );
     drop(ptl);
     Ok(())
+}
+
+/// Remove `folio` from the split queue and clear PG_partially_mapped (`split_queue_lock` held).
+fn unqueue_locked(mm: &crate::mm::Memmap, folio: usize) {
+    mm.split_queue_lock.assert_held("unqueue from split_queue");
+    let mut q = mm.split_queue.lock().unwrap_or_else(|e| e.into_inner());
+    match q.iter().position(|f| *f == folio) {
+        Some(i) => {
+            q.remove(i);
+        }
+        None => crate::model_bug!("folio {folio} marked queued but not on the split queue"),
+    }
+    mm.deferred[folio].set(0);
+    mm.page(folio)
+        .flags
+        .clear_bit(crate::mm::page::PG_PARTIALLY_MAPPED);
+    trace!(
+        "split_queue",
+        "folio {folio} unqueued (split_queue_len {})",
+        q.len()
+    );
+}
+
+/// `deferred_split_folio(folio, partially_mapped)` (mm/huge_memory.c): queue a partially
+/// mapped anonymous THP for the deferred split shrinker, under `split_queue_lock` (taken inside
+/// the ptl by the rmap removal that detected the partial mapping). Queuing of fully mapped
+/// folios for the "underused THP" shrinker is not modelled.
+pub fn deferred_split_folio(mm: &crate::mm::Memmap, folio: usize, partially_mapped: bool) {
+    if !partially_mapped {
+        return;
+    }
+    let _sq = mm.split_queue_lock.lock();
+    if !mm
+        .page(folio)
+        .flags
+        .test_bit(crate::mm::page::PG_PARTIALLY_MAPPED)
+    {
+        mm.page(folio)
+            .flags
+            .set_bit(crate::mm::page::PG_PARTIALLY_MAPPED);
+    }
+    if mm.deferred[folio].read() == 0 {
+        let mut q = mm.split_queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.push(folio);
+        mm.deferred[folio].set(1);
+        trace!(
+            "deferred_split_folio",
+            "folio {folio} queued (split_queue_len {})",
+            q.len()
+        );
+    }
+}
+
+/// `folio_unqueue_deferred_split` (mm/internal.h → `__folio_unqueue_deferred_split`), from the
+/// final put: a lockless emptiness test, then under `split_queue_lock` unlink; it warns unless
+/// the refcount is 0 (I14: a non-empty `_deferred_list` may be in use on the scanner's list).
+pub fn folio_unqueue_deferred_split(mm: &crate::mm::Memmap, folio: usize) {
+    if mm.deferred[folio].read() == 0 {
+        return;
+    }
+    let _sq = mm.split_queue_lock.lock();
+    let rc = mm.page(folio)._refcount.read();
+    vm_warn_on!(
+        rc != 0,
+        Inv::I14DeferredList,
+        "folio_unqueue_deferred_split of folio {folio} with refcount {rc}"
+    );
+    if mm.deferred[folio].read() != 0 {
+        unqueue_locked(mm, folio);
+    }
 }

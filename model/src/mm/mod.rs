@@ -72,8 +72,6 @@ pub struct Machine {
     pub anon_vma: AnonVma,
     /// `lruvec->lru_lock` of the one node/memcg.
     pub lru_lock: spinlock_t,
-    /// `ds_queue->split_queue_lock` (mm/huge_memory.c).
-    pub split_queue_lock: spinlock_t,
 }
 
 /// `struct anon_vma` (mm/rmap.c): the root rwsem and the refcount `folio_get_anon_vma` takes.
@@ -118,7 +116,6 @@ impl Machine {
                 refcount: atomic_t::new(1),
             },
             lru_lock: spinlock_t::new(LRU_LOCK),
-            split_queue_lock: spinlock_t::new(SPLIT_QUEUE_LOCK),
         }
     }
 

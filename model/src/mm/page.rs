@@ -67,6 +67,15 @@ pub struct Memmap {
     pub lock_ids: Vec<usize>,
     /// `folio->mapping` of each head: anon_vma id + 1 (ANON) or 0 (model: one anon_vma).
     pub mapping: Vec<atomic_long_t>,
+    /// `ds_queue->split_queue_lock` (mm/huge_memory.c) of the one node/memcg.
+    pub split_queue_lock: crate::kernel::spinlock_t,
+    /// `ds_queue->split_queue`: the queued folio heads, in order. Touched only under
+    /// `split_queue_lock` (the std mutex is only for Rust; it never contends).
+    pub split_queue: std::sync::Mutex<Vec<usize>>,
+    /// Per head, `!list_empty(&folio->_deferred_list)`: 0 = not queued, 1 = on the split queue.
+    /// Written under `split_queue_lock`; read locklessly by `folio_unqueue_deferred_split`'s
+    /// first test (`data_race(list_empty(...))`), hence an atomic.
+    pub deferred: Vec<atomic_t>,
 }
 
 impl Memmap {
@@ -96,6 +105,9 @@ impl Memmap {
                 .map(|_| crate::kernel::lockdep::new_instance_id())
                 .collect(),
             mapping: (0..n).map(|_| atomic_long_t::new(0)).collect(),
+            split_queue_lock: crate::kernel::spinlock_t::new(crate::mm::SPLIT_QUEUE_LOCK),
+            split_queue: std::sync::Mutex::new(Vec::new()),
+            deferred: (0..n).map(|_| atomic_t::new(0)).collect(),
         }
     }
 
@@ -166,6 +178,11 @@ impl Memmap {
     /// Return a folio's pages to the allocator (`free_frozen_pages` path). I8: only with
     /// refcount 0, unmapped, unlocked.
     pub fn free_folio(&self, head: usize, nr: usize) {
+        crate::vm_bug_on!(
+            self.deferred[head].read() != 0,
+            crate::invariants::Inv::I14DeferredList,
+            "freeing folio {head} while it is still on the deferred split queue"
+        );
         for i in 0..nr {
             let p = &self.pages[head + i];
             crate::vm_bug_on!(

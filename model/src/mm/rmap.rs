@@ -104,7 +104,18 @@ pub fn folio_remove_rmap_pte(mm: &Memmap, folio: usize, page: usize, large: bool
     let p = mm.page(page);
     let last = p._mapcount.add_return(-1) < 0;
     if large && last {
-        mm.meta[folio]._nr_pages_mapped.sub_return_relaxed(1);
+        // __folio_remove_rmap: the page became unmapped; the folio is partially mapped if
+        // pages remain mapped and it is not also PMD-mapped (ENTIRELY_MAPPED).
+        let left = mm.meta[folio]._nr_pages_mapped.sub_return_relaxed(1);
+        let partially_mapped = left > 0 && left < ENTIRELY_MAPPED;
+        if partially_mapped
+            && !mm
+                .page(folio)
+                .flags
+                .test_bit(crate::mm::page::PG_PARTIALLY_MAPPED)
+        {
+            crate::mm::huge_memory::deferred_split_folio(mm, folio, true);
+        }
     }
     trace!(
         "folio_remove_rmap_pte",
