@@ -131,9 +131,11 @@ const NOT_SWITCHABLE: &str = "## Rules kept but not switchable, and why\n\n\
 The model keeps every step below; it does not offer a switch for it, because switching it off \
 could not produce a counterexample in this model (a test must be able to fail), or because \
 the code that would catch it is not modelled yet.\n\n\
-- **`smp_wmb` before `pmd_populate` in `__split_huge_pmd_locked`**: the fully ordered \
-`atomic_add_negative` in `folio_remove_rmap_pmd` already orders the PTE stores before the \
-PMD store, in the kernel and in the model; removing the barrier changes nothing observable.\n\
+- **`smp_wmb` before `pmd_populate` in `__split_huge_pmd_locked`**: on the present-PMD path \
+the fully ordered `atomic_add_negative` in `folio_remove_rmap_pmd` already orders the PTE \
+stores before the PMD store, in the kernel and in the model. On the PMD-migration-entry path \
+there is no rmap call and the `smp_wmb` is the only ordering; no concurrent scenario splits a \
+migration PMD yet, so it is not a switch.\n\
 - **Withdraw the deposited table only after `pmdp_invalidate`**: matters only where the \
 deposit lives in the PMD page itself (Power); the x86 classifier cannot observe it.\n\
 - **Origin unfrozen last** (`__folio_split` step 13): matters only when a page-cache or \

@@ -442,6 +442,7 @@ fn split_pmd_vs_dontneed(nr: usize, outcomes: &Outcomes) {
     splitter.join();
     let z = zapper.join();
     record_zap(outcomes, &z);
+    check_dontneed_unmapped(&m); // nobody may re-map the range after the zap returned
     check_quiescent(&m, &[]);
 }
 
@@ -463,6 +464,7 @@ fn dontneed_vs_change_huge_pmd(nr: usize, outcomes: &Outcomes) {
     let changed = changer.join();
     let z = zapper.join();
     record_zap(outcomes, &z);
+    check_dontneed_unmapped(&m); // nobody may re-map the range after the zap returned
     record(
         outcomes,
         if changed {
@@ -586,6 +588,45 @@ fn folio_split_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
+/// MADV_DONTNEED of the whole PMD that reclaims the emptied PTE table (`try_to_free_pte`) ∥
+/// GUP-fast on sub-page 0, which walks that table with IRQs off and no lock.
+fn gup_fast_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
+    let m = Arc::new(Machine::new(nr, 2, 1, 1));
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        assert!(
+            do_anonymous_page(&m, 0, 0, nr) == PteFault::Mapped,
+            "[model bug] setup fault"
+        );
+    }
+    let m1 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        zap_pmd_range(&m1, 0, ZapRange::Full)
+    });
+    let m2 = m.clone();
+    let gup = spawn(move || {
+        let r = gup_fast(&m2, 0, 0, Foll::Get, false);
+        if let Some(fp) = r {
+            gup_put_folio(&m2, fp.folio, 1, Foll::Get);
+        }
+        r.is_some()
+    });
+    zapper.join();
+    record(
+        outcomes,
+        if gup.join() {
+            "gup-got"
+        } else {
+            "gup-fell-back"
+        },
+    );
+    if Pmd::decode(m.mms[0].pmd.read()).none() {
+        record(outcomes, "table-reclaimed");
+    }
+    check_quiescent(&m, &[]);
+}
+
 /// The catalogue of model scenarios.
 pub const SCENARIOS: &[Scenario] = &[Scenario {
     name: "split-pmd-vs-aware-walker",
@@ -687,6 +728,16 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["fault-mapped-in-live-table", "fault-refaulted", "table-reclaimed"],
     body: pte_fault_vs_dontneed_reclaim,
+}, Scenario {
+    name: "gup-fast-vs-dontneed-reclaim",
+    description: "MADV_DONTNEED of the whole PMD reclaiming the PTE table (try_to_free_pte) vs GUP-fast walking that table with IRQs off",
+    threads: &["cpu1: mmap_read_lock; zap_pmd_range(full); try_to_free_pte", "cpu2: gup_fast(FOLL_GET, sub-page 0); put"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["gup-got", "gup-fell-back", "table-reclaimed"],
+    body: gup_fast_vs_dontneed_reclaim,
 }, Scenario {
     name: "split-pmd-vs-dontneed",
     description: "an rmap-driven split_huge_pmd (no mmap_lock) vs MADV_DONTNEED of the whole PMD (zap_pmd_range, mmap_lock read)",

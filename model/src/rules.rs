@@ -60,6 +60,9 @@ pub enum Rule {
     /// A new folio's refcount is unfrozen only after its flags and compound link are final
     /// (Z15).
     SplitUnfreezeAfterMetadata,
+    /// A page table is freed only after a grace period that also waits for IRQs-off sections
+    /// (GUP-fast).
+    TableFreeWaitsForGupFast,
 }
 
 /// What the catalogue says about a rule.
@@ -106,6 +109,7 @@ impl Rule {
         Rule::GupFastPinMb,
         Rule::PteOffsetMapLockPmdSame,
         Rule::SplitUnfreezeAfterMetadata,
+        Rule::TableFreeWaitsForGupFast,
     ];
 
     /// The catalogue entry.
@@ -246,6 +250,13 @@ impl Rule {
                 "mm/huge_memory.c __split_folio_to_order and __folio_split step 12; historical race Z15 (605ca5ede764, 4.17)",
                 "mm::huge_memory::__split_folio_to_order, mm::huge_memory::__folio_split",
                 Any, &[Inv::I6RefOnFrozen, Inv::I8UseAfterFree], &["folio-split-vs-pfn-walker"],
+            ),
+            Rule::TableFreeWaitsForGupFast => (
+                "table-free-waits-for-gup-fast",
+                "A PTE table unlinked under mmap_lock read (PT_RECLAIM) is freed only after a grace period that also waits for IRQs-off sections, because GUP-fast walks the table with IRQs off and no lock",
+                "mm/mmu_gather.c tlb_remove_table (RCU table freeing; GUP-fast disables IRQs); mm/pt_reclaim.c; kernel-protocol.md invariant 17; historical race Z01 (2ba99c5e0881)",
+                "mm::zap::try_to_free_pte",
+                Any, &[Inv::I17TableLifetime], &["gup-fast-vs-dontneed-reclaim"],
             ),
         };
         RuleInfo {

@@ -131,6 +131,14 @@ pub fn synchronize_rcu(s: &RcuState) {
     s.irqs.wait_for_readers();
 }
 
+/// A grace period that waits only for `rcu_read_lock` sections, not for IRQs-off sections:
+/// the defect of rule `table-free-waits-for-gup-fast` (a page table freed while a GUP-fast
+/// walk with IRQs off may still read it).
+pub fn synchronize_rcu_readers_only(s: &RcuState) {
+    lockdep::might_sleep("synchronize_rcu");
+    s.rcu.wait_for_readers();
+}
+
 /// A TLB flush (`flush_tlb_range`, `flush_pmd_tlb_range`): on IPI hardware it cannot complete
 /// while another CPU has IRQs off.
 pub fn flush_tlb_ipi(s: &RcuState) {

@@ -277,6 +277,9 @@ pub fn gup_fast(
     // while IRQs are off (IPI / RCU-deferred freeing).
     let table = m.table(mm, t, "gup_fast_pte_range");
     let ptev = table.ptes[idx].read_dep(); // ptep_get_lockless
+                                           // The read itself must not touch freed memory: check the table's lifetime again after it
+                                           // (a free between the PMD read and the PTE read is the use-after-free).
+    m.table(mm, t, "gup_fast_pte_range");
     let pte = Pte::decode(ptev);
     trace!("gup_fast", "lockless pte[{idx}] {pte:?}");
     let Pte::Present { pfn, flags } = pte else {

@@ -176,7 +176,9 @@ pub fn __split_huge_pmd(m: &Machine, mm_id: usize, freeze: bool) {
 pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze: bool) {
     mm.pmd_lock.assert_held("__split_huge_pmd_locked");
     let cur = Pmd::decode(mm.pmd.read());
-    if let Pmd::Migration { pfn: folio, flags } = cur {
+    if let Pmd::Migration { pfn, flags } = cur {
+        // pfn_swap_entry_to_page: the folio of a migration entry must be locked (I10).
+        let folio = crate::mm::migrate::pfn_swap_entry_folio(m, pfn);
         // PMD migration entry (§4.2 "pmd_migration"): no invalidate (the entry is not
         // present), no rmap or refcount change (migration entries hold neither); every PTE
         // becomes a migration entry for its page, carrying the entry's bits.
@@ -503,7 +505,6 @@ pub fn change_huge_pmd(m: &Machine, mm_id: usize) -> bool {
     } else {
         Pmd::decode(mm.pmd.xchg(0)) // defect: pmdp_huge_get_and_clear, as before ced108037c2a
     };
-    flush_tlb_ipi(&m.rcu);
     let new = Pmd::Huge {
         pfn,
         flags: flags & !(F_WRITE | F_YOUNG),
@@ -511,6 +512,7 @@ pub fn change_huge_pmd(m: &Machine, mm_id: usize) -> bool {
     mm.pmd.set(new.encode()); // set_pmd_at
     trace!("change_huge_pmd", "pmd {old:?} -> {new:?}");
     drop(ptl);
+    flush_tlb_ipi(&m.rcu); // the mmu_gather flush, after the PMD lock is dropped
     true
 }
 

@@ -3,8 +3,9 @@
 //! `zap_huge_pmd`, `zap_deposited_table`. The folio references of zapped mappings are dropped
 //! only after the TLB flush (mmu_gather). Paraphrased.
 //!
-//! Not modelled here (part 2): PT_RECLAIM table freeing, PMD migration entries, the
-//! deferred-split queueing of a partially unmapped folio.
+//! PT_RECLAIM is modelled by its fallback path `try_to_free_pte` (after the flush and puts);
+//! the common `try_get_and_clear_pmd` path (PMD trylock under the PTE lock) is not. A PMD
+//! migration entry is not zapped yet (`zap_huge_pmd` reports a model bug).
 
 use crate::kernel::flush_tlb_ipi;
 use crate::mm::huge_memory::{
@@ -170,7 +171,14 @@ fn try_to_free_pte(m: &Machine, mm_id: usize, t: usize) {
     trace!("try_to_free_pte", "pmd Table({t}) -> none");
     drop(ptl);
     drop(pml);
-    crate::kernel::synchronize_rcu(&m.rcu); // tlb_remove_table: RCU-deferred free
+    // tlb_remove_table: the free is deferred past a grace period that also covers IRQs-off
+    // sections, which is what keeps a GUP-fast walk's table alive (rule
+    // `table-free-waits-for-gup-fast`).
+    if crate::rules::rule_on(crate::rules::Rule::TableFreeWaitsForGupFast) {
+        crate::kernel::synchronize_rcu(&m.rcu);
+    } else {
+        crate::kernel::rcu::synchronize_rcu_readers_only(&m.rcu);
+    }
     pte_free(mm, t);
     trace!("try_to_free_pte", "table {t} freed after the grace period");
 }
