@@ -155,6 +155,28 @@ fn pmdp_invalidate(m: &Machine, mm: &Mm) -> Pmd {
     old
 }
 
+/// `pgtable_trans_huge_withdraw`, then fill every entry of the withdrawn table (each must be
+/// none, `VM_WARN_ON`) with `entry(i)`: steps 5-6 of §4.2, shared by the present and the
+/// migration-entry paths. Returns the table.
+fn fill_withdrawn_table(
+    m: &Machine,
+    mm: &Mm,
+    ptl: &SpinGuard<'_>,
+    entry: impl Fn(usize) -> Pte,
+) -> usize {
+    let t = pgtable_trans_huge_withdraw(mm, ptl);
+    let table = m.table(mm, t, "__split_huge_pmd_locked");
+    for (i, pte) in table.ptes.iter().enumerate() {
+        vm_warn_on!(
+            pte.read() != 0,
+            Inv::I13DepositBalance,
+            "deposited table {t} PTE {i} not none"
+        );
+        pte.set(entry(i).encode());
+    }
+    t
+}
+
 /// `__split_huge_pmd` (mm/huge_memory.c): take the PMD lock, re-test, split.
 pub fn __split_huge_pmd(m: &Machine, mm_id: usize, freeze: bool) {
     let mm = &m.mms[mm_id];
@@ -182,22 +204,10 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
         // PMD migration entry (§4.2 "pmd_migration"): no invalidate (the entry is not
         // present), no rmap or refcount change (migration entries hold neither); every PTE
         // becomes a migration entry for its page, carrying the entry's bits.
-        let t = pgtable_trans_huge_withdraw(mm, ptl);
-        let table = m.table(mm, t, "__split_huge_pmd_locked");
-        for (i, pte) in table.ptes.iter().enumerate() {
-            vm_warn_on!(
-                pte.read() != 0,
-                Inv::I13DepositBalance,
-                "deposited table {t} PTE {i} not none"
-            );
-            pte.set(
-                Pte::Migration {
-                    pfn: folio + i,
-                    flags,
-                }
-                .encode(),
-            );
-        }
+        let t = fill_withdrawn_table(m, mm, ptl, |i| Pte::Migration {
+            pfn: folio + i,
+            flags,
+        });
         smp_wmb(); // make the PTEs visible before the PMD
         mm.pmd.set(Pmd::Table(t).encode()); // pmd_populate
         trace!(
@@ -245,33 +255,20 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
         folio_add_anon_rmap_ptes(&m.memmap, folio, folio, nr, anon_exclusive);
     }
     // Withdraw only after the PMD is invalid (Power needs it; harmless on x86).
-    let t = pgtable_trans_huge_withdraw(mm, ptl);
-    let table = m.table(mm, t, "__split_huge_pmd_locked");
-    for (i, pte) in table.ptes.iter().enumerate() {
-        vm_warn_on!(
-            pte.read() != 0,
-            Inv::I13DepositBalance,
-            "deposited table {t} PTE {i} not none"
-        );
-        let v = if freeze {
-            let mut f = flags & (F_YOUNG | F_DIRTY | crate::mm::pgtable::F_SOFT_DIRTY);
-            if flags & F_WRITE != 0 {
-                f |= F_WRITE;
-            } else if anon_exclusive {
-                f |= crate::mm::pgtable::F_EXCLUSIVE;
-            }
+    let mflags = crate::mm::pgtable::migration_entry_flags(flags, anon_exclusive);
+    let t = fill_withdrawn_table(m, mm, ptl, |i| {
+        if freeze {
             Pte::Migration {
                 pfn: folio + i,
-                flags: f,
+                flags: mflags,
             }
         } else {
             Pte::Present {
                 pfn: folio + i,
                 flags,
             }
-        };
-        pte.set(v.encode());
-    }
+        }
+    });
     trace!(
         "set_ptes",
         "table {t}: {nr} {} -> pfn {folio}..",
@@ -544,12 +541,7 @@ pub fn set_pmd_migration_entry(m: &Machine, mm_id: usize) -> Result<(), SplitErr
             .flags
             .set_bit(crate::mm::page::PG_DIRTY);
     }
-    let mut f = flags & (F_YOUNG | F_DIRTY | crate::mm::pgtable::F_SOFT_DIRTY);
-    if flags & F_WRITE != 0 {
-        f |= F_WRITE;
-    } else if anon_exclusive {
-        f |= crate::mm::pgtable::F_EXCLUSIVE;
-    }
+    let f = crate::mm::pgtable::migration_entry_flags(flags, anon_exclusive);
     mm.pmd.set(
         Pmd::Migration {
             pfn: folio,

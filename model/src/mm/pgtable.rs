@@ -161,3 +161,17 @@ impl Pte {
         matches!(self, Pte::Present { .. })
     }
 }
+
+/// The bits of a migration entry made from a present entry with `flags`: writable if the entry
+/// was writable, else readable-exclusive if the page was AnonExclusive, else readable; young,
+/// dirty and soft-dirty carried (`try_to_migrate_one`, `set_pmd_migration_entry`,
+/// `__split_huge_pmd_locked` freeze).
+pub fn migration_entry_flags(flags: i64, anon_exclusive: bool) -> i64 {
+    let mut f = flags & (F_YOUNG | F_DIRTY | F_SOFT_DIRTY);
+    if flags & F_WRITE != 0 {
+        f |= F_WRITE;
+    } else if anon_exclusive {
+        f |= F_EXCLUSIVE;
+    }
+    f
+}

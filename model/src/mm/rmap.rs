@@ -188,7 +188,7 @@ pub fn try_to_migrate(m: &crate::mm::Machine, folio: usize) {
 pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) -> bool {
     use crate::mm::memory::pte_offset_map_lock;
     use crate::mm::page::PG_DIRTY;
-    use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_EXCLUSIVE, F_SOFT_DIRTY, F_WRITE, F_YOUNG};
+    use crate::mm::pgtable::{Pmd, Pte, F_DIRTY};
     let mm = &m.mms[mm_id];
     let nr = m.nr;
     // page_vma_mapped_walk(PVMW_SYNC)
@@ -242,12 +242,7 @@ pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) ->
             );
             return false;
         }
-        let mut f = oflags & (F_YOUNG | F_DIRTY | F_SOFT_DIRTY);
-        if oflags & F_WRITE != 0 {
-            f |= F_WRITE;
-        } else if anon_exclusive {
-            f |= F_EXCLUSIVE;
-        }
+        let f = crate::mm::pgtable::migration_entry_flags(oflags, anon_exclusive);
         slot.set(Pte::Migration { pfn, flags: f }.encode());
         trace!(
             "try_to_migrate_one",
