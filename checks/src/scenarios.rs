@@ -205,6 +205,10 @@ fn folio_split_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
     match got {
         Some(fp) => {
             check_getter_covers_page(&m, "gup_fast", fp.page, fp.folio, &split, Inv::I15GupFast);
+            assert!(
+                !fp.via_pmd,
+                "[model bug] a PTE-mapped folio was pinned through a PMD leaf"
+            );
             record(
                 outcomes,
                 if fp.folio == fp.page {
@@ -253,7 +257,14 @@ fn folio_split_vs_gup_fast_pmd(nr: usize, outcomes: &Outcomes) {
     match got {
         Some(fp) => {
             check_getter_covers_page(&m, "gup_fast", fp.page, fp.folio, &split, Inv::I15GupFast);
-            record(outcomes, "gup-pinned-through-huge-pmd");
+            record(
+                outcomes,
+                if fp.via_pmd {
+                    "gup-pinned-through-huge-pmd"
+                } else {
+                    "gup-pinned-through-pte"
+                },
+            );
             let held = if m
                 .memmap
                 .page(fp.folio)

@@ -141,7 +141,14 @@ mod folio_split {
         for (nr, pte_mapped) in [(2, false), (4, false), (2, true), (4, true)] {
             let m = machine(nr, pte_mapped);
             let pin = gup_fast(&m, 0, 1, Foll::Pin, true).expect("gup-fast pins a mapped page");
-            assert_eq!(pin, FastPage { page: 1, folio: 0 });
+            assert_eq!(
+                pin,
+                FastPage {
+                    page: 1,
+                    folio: 0,
+                    via_pmd: !pte_mapped
+                }
+            );
             assert_eq!(m.memmap.meta[0]._pincount.read(), 1);
             assert_eq!(split(&m), Err(SplitError::Again));
             // can_split_folio sees the pin: nothing was changed (a pin that lands after the
@@ -272,7 +279,8 @@ mod gup {
                 gup_fast(&m, 0, nr - 1, Foll::Get, false),
                 Some(FastPage {
                     page: nr - 1,
-                    folio: 0
+                    folio: 0,
+                    via_pmd: true
                 })
             );
             assert_eq!(m.memmap.page(0)._refcount.read(), 2);
@@ -280,7 +288,11 @@ mod gup {
             gup_put_folio(&m, 0, 1, Foll::Get);
             assert_eq!(
                 gup_fast(&m, 0, 0, Foll::Pin, true),
-                Some(FastPage { page: 0, folio: 0 })
+                Some(FastPage {
+                    page: 0,
+                    folio: 0,
+                    via_pmd: true
+                })
             );
             assert_eq!(
                 m.memmap.page(0)._refcount.read(),
@@ -333,7 +345,11 @@ mod gup {
         }
         assert_eq!(
             gup_fast(&m, 0, 1, Foll::Get, true),
-            Some(FastPage { page: 1, folio: 0 })
+            Some(FastPage {
+                page: 1,
+                folio: 0,
+                via_pmd: false
+            })
         );
         assert_eq!(m.memmap.page(0)._refcount.read(), 3);
         gup_put_folio(&m, 0, 1, Foll::Get);

@@ -228,6 +228,8 @@ fn try_grab_folio_fast(m: &Machine, page: usize, refs: i32, foll: Foll) -> Optio
 pub struct FastPage {
     pub page: usize,
     pub folio: usize,
+    /// Found through a huge PMD leaf (`gup_fast_pmd_leaf`), not a PTE.
+    pub via_pmd: bool,
 }
 
 /// `gup_fast` for one page (`idx`) of the PMD range (mm/gup.c `gup_fast_pmd_range`,
@@ -270,7 +272,11 @@ pub fn gup_fast(
         if foll == Foll::Pin {
             sanity_check_pinned_pages(m, folio, page);
         }
-        return Some(FastPage { page, folio });
+        return Some(FastPage {
+            page,
+            folio,
+            via_pmd: true,
+        });
     }
     let Pmd::Table(t) = pmd else { return None };
     // gup_fast_pte_range: pte_offset_map on the value already read; the table cannot be freed
@@ -300,7 +306,11 @@ pub fn gup_fast(
         gup_put_folio(m, folio, 1, foll);
         return None;
     }
-    Some(FastPage { page: pfn, folio })
+    Some(FastPage {
+        page: pfn,
+        folio,
+        via_pmd: false,
+    })
 }
 
 /// `!pte_write && gup_must_unshare` (include/linux/mm.h): a pin through a read-only entry of
