@@ -257,20 +257,14 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
             (Verdict::Holds, None) => ("holds".to_string(), 0, None),
         };
         let brk = extra.rules.map(|r| r.id()).unwrap_or("");
-        let (trace, replay) =
-            trace_and_token(&r.run.verdict, &format!("thp1:{name}:{brk}:{}", r.nr));
-        let row = Row {
-            scenario: name.to_string(),
-            engine: r.run.engine.name().to_string(),
-            bound: format!("{} nr={}", r.run.engine.bound(), r.nr),
-            executions: r.run.executions,
-            secs: r.run.wall.as_secs_f64(),
-            verdict,
-            message,
-            trace,
-            replay,
-            observed: r.reached.iter().map(|s| s.to_string()).collect(),
-        };
+        let row = Row::new(
+            name,
+            &r.run,
+            format!("{} nr={}", r.run.engine.bound(), r.nr),
+            (verdict, message),
+            &format!("thp1:{name}:{brk}:{}", r.nr),
+            r.reached.iter().map(|s| s.to_string()).collect(),
+        );
         return Ok((row, code));
     }
     let l = litmus::find(name).context("resolved above")?;
@@ -289,20 +283,42 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
             ("model-bug".to_string(), 4, Some(message.clone()))
         }
     };
-    let (trace, replay) = trace_and_token(&r.run.verdict, &format!("thp1:{name}::"));
-    let row = Row {
-        scenario: name.to_string(),
-        engine: r.run.engine.name().to_string(),
-        bound: r.run.engine.bound(),
-        executions: r.run.executions,
-        secs: r.run.wall.as_secs_f64(),
-        verdict,
-        message,
-        trace,
-        replay,
-        observed: r.observed.iter().cloned().collect(),
-    };
+    let row = Row::new(
+        name,
+        &r.run,
+        r.run.engine.bound(),
+        (verdict, message),
+        &format!("thp1:{name}::"),
+        r.observed.iter().cloned().collect(),
+    );
     Ok((row, code))
+}
+
+impl Row {
+    /// A row for `run`: its verdict label and message, the failing trace, and the replay token
+    /// `<token_prefix>:<schedule>` when the engine recorded a schedule.
+    fn new(
+        name: &str,
+        run: &crate::engine::RunResult,
+        bound: String,
+        (verdict, message): (String, Option<String>),
+        token_prefix: &str,
+        observed: Vec<String>,
+    ) -> Row {
+        let (trace, replay) = trace_and_token(&run.verdict, token_prefix);
+        Row {
+            scenario: name.to_string(),
+            engine: run.engine.name().to_string(),
+            bound,
+            executions: run.executions,
+            secs: run.wall.as_secs_f64(),
+            verdict,
+            message,
+            trace,
+            replay,
+            observed,
+        }
+    }
 }
 
 /// The printable trace of a failing run, and its replay token `<prefix>:<schedule>` when the

@@ -54,11 +54,12 @@ pub fn folio_add_anon_rmap_ptes(
 pub fn folio_remove_rmap_pmd(mm: &Memmap, folio: usize) {
     let m = &mm.meta[folio];
     m._large_mapcount.dec();
+    // atomic_add_negative: fully ordered (what orders a split's PTE stores before its
+    // pmd_populate); the _nr_pages_mapped update is atomic_sub_return_relaxed.
     let last = m._entire_mapcount.add_return(-1) < 0;
     if last {
-        m._nr_pages_mapped.sub(ENTIRELY_MAPPED);
+        m._nr_pages_mapped.sub_return_relaxed(ENTIRELY_MAPPED);
     }
-    smp_mb(); // value-returning RMW above is fully ordered; keep the accounting before what follows
     trace!(
         "folio_remove_rmap_pmd",
         "folio {folio}: entire_mapcount -1 (last PMD mapping: {last})"
