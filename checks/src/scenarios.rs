@@ -9,12 +9,13 @@ use thp_model::kernel::{cpu_relax, spawn};
 use thp_model::mm::filemap::{folio_lock, folio_unlock};
 use thp_model::mm::gup::{follow_pmd_mask, Follow};
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll, GUP_PIN_COUNTING_BIAS};
-use thp_model::mm::huge_memory::change_huge_pmd;
 use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page, FaultResult};
+use thp_model::mm::huge_memory::{change_huge_pmd, deferred_split_scan, DeferredScan};
 use thp_model::mm::huge_memory::{split_huge_page, SplitError};
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::memory_failure::__get_hwpoison_page;
 use thp_model::mm::migrate::{migration_entry_wait, EntryWait};
+use thp_model::mm::page::DEFERRED_QUEUED;
 use thp_model::mm::page_ref::folio_put;
 use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large, pfn_walker_get_put};
 use thp_model::mm::zap::{zap_pmd_range, ZapRange, Zapped};
@@ -108,7 +109,8 @@ fn split_caller(m: &Machine) -> Result<(), SplitError> {
     let r = split_huge_page(m, 0);
     folio_unlock(&m.memmap, 0);
     // The caller's reference now belongs to the folio at the old head (order 0 on success).
-    folio_put(&m.memmap, 0, if r.is_ok() { 1 } else { m.nr });
+    // (order 0 on success, or if somebody else split it first and this split was -EINVAL)
+    folio_put_small_or_large(m, 0);
     r
 }
 
@@ -779,7 +781,110 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["split-ok", "split-eagain", "zapped-present-ptes", "zapped-migration-entry"],
     body: folio_split_vs_zap,
+}, Scenario {
+    name: "deferred-split-scan-vs-zap",
+    description: "deferred_split_scan (the shrinker) vs MADV_DONTNEED of the rest of a partially mapped, queued THP (the final put frees and unqueues it)",
+    threads: &["cpu1: mmap_read_lock; zap_pmd_range(full)", "cpu2: deferred_split_scan"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: Some(4), // none: > 860k executions in 2 min; 5: ~30 s
+    ipi_flush: false,
+    must_reach: &["scan-split", "scan-lost-race", "scan-found-nothing", "zapped-present-ptes"],
+    body: deferred_split_scan_vs_zap,
+}, Scenario {
+    name: "deferred-split-scan-vs-folio-split",
+    description: "deferred_split_scan vs split_huge_page (caller's reference + folio lock) of the same partially mapped, queued THP",
+    threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: deferred_split_scan"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: Some(4), // none: > 860k executions in 2 min; 5: ~30 s
+    ipi_flush: false,
+    must_reach: &["split-ok", "split-eagain", "scan-requeued", "scan-found-nothing"],
+    body: deferred_split_scan_vs_folio_split,
 }];
+
+/// A PMD-mapped THP of which MADV_DONTNEED unmapped sub-page 1 (PMD split, then the PTE
+/// zapped): PTE-mapped, partially mapped, on the deferred split queue.
+fn setup_partially_mapped(nr: usize) -> Arc<Machine> {
+    let m = setup_huge_pmd(nr);
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        zap_pmd_range(&m, 0, ZapRange::Page(1));
+    }
+    assert!(
+        m.memmap.deferred[0].read() == DEFERRED_QUEUED,
+        "[model bug] partial unmap did not queue the folio for deferred split"
+    );
+    m
+}
+
+fn record_scan(outcomes: &Outcomes, s: &DeferredScan) {
+    if s.split > 0 {
+        record(outcomes, "scan-split");
+    }
+    if s.lost_race > 0 {
+        record(outcomes, "scan-lost-race");
+    }
+    if s.removed > 0 {
+        record(outcomes, "scan-removed");
+    }
+    if s.requeued > 0 {
+        record(outcomes, "scan-requeued");
+    }
+    if *s == DeferredScan::default() {
+        record(outcomes, "scan-found-nothing");
+    }
+}
+
+/// The deferred split shrinker ∥ MADV_DONTNEED of the rest of the partially mapped THP (the
+/// final zap: its last `folio_put` frees the folio and unqueues it).
+fn deferred_split_scan_vs_zap(nr: usize, outcomes: &Outcomes) {
+    let m = setup_partially_mapped(nr);
+    let m1 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        zap_pmd_range(&m1, 0, ZapRange::Full)
+    });
+    let m2 = m.clone();
+    let scanner = spawn(move || deferred_split_scan(&m2, 1));
+    let z = zapper.join();
+    let s = scanner.join();
+    record_zap(outcomes, &z);
+    record_scan(outcomes, &s);
+    check_dontneed_unmapped(&m);
+    // Nothing is mapped and nobody holds a reference: every page went back to the allocator.
+    for pfn in 0..nr {
+        assert!(
+            !m.memmap.is_allocated(pfn),
+            "[{}] pfn {pfn} is unmapped and unreferenced but was never freed",
+            Inv::I8UseAfterFree.tag()
+        );
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// The deferred split shrinker ∥ another splitter of the same queued folio (memory-failure's
+/// `split_huge_page` with its own reference and the folio lock).
+fn deferred_split_scan_vs_folio_split(nr: usize, outcomes: &Outcomes) {
+    let m = setup_partially_mapped(nr);
+    folio_get(&m.memmap, 0);
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let scanner = spawn(move || deferred_split_scan(&m2, 1));
+    let split = splitter.join();
+    let s = scanner.join();
+    record(
+        outcomes,
+        match split {
+            Ok(()) => "split-ok",
+            Err(SplitError::Again) => "split-eagain",
+            Err(_) => "split-other",
+        },
+    );
+    record_scan(outcomes, &s);
+    check_quiescent(&m, &[]);
+}
 
 /// Look a scenario up by name.
 pub fn find(name: &str) -> Option<&'static Scenario> {

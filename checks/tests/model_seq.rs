@@ -523,4 +523,81 @@ mod deferred_split {
             check_quiescent(&m, &[]);
         }
     }
+
+    /// `deferred_split_scan` with exact outcomes: a queued partially mapped folio is split
+    /// (every sub-page becomes an order-0 folio, the zapped one freed); a locked one is put
+    /// back on the queue with its reference dropped; one whose trylock succeeds but whose
+    /// split fails (-EAGAIN, extra reference) is put back too; an unqueued one is not touched.
+    #[test]
+    fn deferred_split_scan_exact() {
+        use thp_model::mm::filemap::folio_trylock;
+        use thp_model::mm::huge_memory::{deferred_split_scan, DeferredScan};
+        use thp_model::mm::page::{DEFERRED_NONE, DEFERRED_QUEUED, PG_HEAD};
+        for nr in [2usize, 4] {
+            let partial = |nr| {
+                let m = pte_mapped(nr);
+                let _r = m.mms[0].mmap_lock.down_read();
+                zap_pmd_range(&m, 0, ZapRange::Page(1));
+                drop(_r);
+                m
+            };
+            let q = |m: &Machine| m.memmap.split_queue.lock().unwrap().clone();
+
+            // Split by the shrinker.
+            let m = partial(nr);
+            let s = deferred_split_scan(&m, 8);
+            assert_eq!(
+                s,
+                DeferredScan {
+                    split: 1,
+                    ..Default::default()
+                }
+            );
+            assert!(q(&m).is_empty());
+            assert_eq!(m.memmap.deferred[0].read(), DEFERRED_NONE);
+            assert!(!m.memmap.page(0).flags.test_bit(PG_HEAD));
+            assert!(!m.memmap.is_allocated(1), "the unmapped sub-page was freed");
+            for pfn in (0..nr).filter(|p| *p != 1) {
+                assert_eq!(
+                    m.memmap.page(pfn)._refcount.read(),
+                    1,
+                    "pfn {pfn}: its PTE only"
+                );
+            }
+            check_quiescent(&m, &[]);
+
+            // Folio locked by somebody else: trylock fails, requeued, reference dropped.
+            let m = partial(nr);
+            assert!(folio_trylock(&m.memmap, 0));
+            let s = deferred_split_scan(&m, 8);
+            assert_eq!(
+                s,
+                DeferredScan {
+                    requeued: 1,
+                    ..Default::default()
+                }
+            );
+            assert_eq!(q(&m), vec![0]);
+            assert_eq!(m.memmap.deferred[0].read(), DEFERRED_QUEUED);
+            assert_eq!(m.memmap.page(0)._refcount.read(), nr as i32 - 1);
+            folio_unlock(&m.memmap, 0);
+            check_quiescent(&m, &[]);
+
+            // An extra reference: the shrinker's split fails with -EAGAIN, requeued.
+            folio_get(&m.memmap, 0);
+            let s = deferred_split_scan(&m, 8);
+            assert_eq!(s.requeued, 1);
+            assert_eq!(s.split, 0);
+            assert_eq!(q(&m), vec![0]);
+            assert!(m.memmap.page(0).flags.test_bit(PG_HEAD));
+            check_quiescent(&m, &[(0, 1)]);
+            folio_put(&m.memmap, 0, nr);
+
+            // nr_to_scan = 0 looks at nothing; an empty queue finds nothing.
+            assert_eq!(deferred_split_scan(&m, 0), DeferredScan::default());
+            let m = pte_mapped(nr);
+            assert_eq!(deferred_split_scan(&m, 8), DeferredScan::default());
+            check_quiescent(&m, &[]);
+        }
+    }
 }

@@ -63,6 +63,13 @@ pub enum Rule {
     /// A page table is freed only after a grace period that also waits for IRQs-off sections
     /// (GUP-fast).
     TableFreeWaitsForGupFast,
+    /// `deferred_split_scan` references queued folios with `folio_try_get`, never a plain get.
+    DeferredSplitScanTryGet,
+    /// `__folio_split` unlinks the folio from the deferred list in its freeze's
+    /// `split_queue_lock` section.
+    SplitUnqueueWithFreeze,
+    /// The final put of a large folio unlinks it from the deferred list before freeing it.
+    FolioPutUnqueuesDeferred,
 }
 
 /// What the catalogue says about a rule.
@@ -110,6 +117,9 @@ impl Rule {
         Rule::PteOffsetMapLockPmdSame,
         Rule::SplitUnfreezeAfterMetadata,
         Rule::TableFreeWaitsForGupFast,
+        Rule::DeferredSplitScanTryGet,
+        Rule::SplitUnqueueWithFreeze,
+        Rule::FolioPutUnqueuesDeferred,
     ];
 
     /// The catalogue entry.
@@ -257,6 +267,27 @@ impl Rule {
                 "mm/mmu_gather.c tlb_remove_table (RCU table freeing; GUP-fast disables IRQs); mm/pt_reclaim.c; kernel-protocol.md invariant 17; historical race Z01 (2ba99c5e0881)",
                 "mm::zap::try_to_free_pte",
                 Any, &[Inv::I17TableLifetime], &["gup-fast-vs-dontneed-reclaim"],
+            ),
+            Rule::DeferredSplitScanTryGet => (
+                "deferred-split-scan-try-get",
+                "The deferred split shrinker references a queued folio with folio_try_get and, when that fails, only unlinks it, because a queued folio may be at refcount 0 on its way through the final folio_put",
+                "mm/huge_memory.c deferred_split_scan (\"Take pin on all head pages to avoid freeing them under us\", \"We lost race with folio_put()\"); kernel-protocol.md section 9",
+                "mm::huge_memory::deferred_split_scan",
+                Any, &[Inv::I2IncOfZero, Inv::I8UseAfterFree], &["deferred-split-scan-vs-zap"],
+            ),
+            Rule::SplitUnqueueWithFreeze => (
+                "split-unqueue-with-freeze",
+                "A folio split unlinks the folio from the deferred split list in the same split_queue_lock section as its successful folio_ref_freeze, so the shrinker never finds an already split (order-0) folio on the queue",
+                "mm/huge_memory.c __folio_split (list_del_init under split_queue_lock after folio_ref_freeze: \"prevent deferred_split_scan() touching ->_refcount\"); kernel-protocol.md sections 5.2 step 8 and 9",
+                "mm::huge_memory::__folio_split",
+                Any, &[Inv::I14DeferredList], &["deferred-split-scan-vs-folio-split"],
+            ),
+            Rule::FolioPutUnqueuesDeferred => (
+                "folio-put-unqueues-deferred",
+                "The final put of a large folio unlinks it from the deferred split list (under split_queue_lock, at refcount 0) before the pages go back to the allocator",
+                "mm/swap.c __folio_put; mm/internal.h folio_unqueue_deferred_split; mm/huge_memory.c __folio_unqueue_deferred_split; kernel-protocol.md invariant 8",
+                "mm::page_ref::folio_put_refs, mm::huge_memory::folio_unqueue_deferred_split",
+                Any, &[Inv::I14DeferredList], &["deferred-split-scan-vs-zap"],
             ),
         };
         RuleInfo {

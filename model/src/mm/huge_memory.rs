@@ -3,7 +3,7 @@
 
 use crate::invariants::Inv;
 use crate::kernel::{flush_tlb_ipi, smp_mb, smp_wmb, SpinGuard};
-use crate::mm::page::PG_ANON_EXCLUSIVE;
+use crate::mm::page::{DEFERRED_NONE, DEFERRED_PRIVATE, DEFERRED_QUEUED, PG_ANON_EXCLUSIVE};
 use crate::mm::page_ref::{folio_put, folio_ref_add};
 use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_WRITE, F_YOUNG};
 use crate::mm::rmap::folio_try_share_anon_rmap;
@@ -435,9 +435,11 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
         put_anon_vma(m);
         return Err(SplitError::Again);
     }
-    // 8. unlink from the deferred split queue in the same split_queue_lock section as the
-    // freeze: from here on deferred_split_scan cannot find the folio.
-    if mm.deferred[folio].read() != 0 {
+    // 8. unlink from the deferred split queue (or the shrinker's private list) in the same
+    // split_queue_lock section as the freeze: from here on deferred_split_scan cannot find
+    // the folio (rule split-unqueue-with-freeze).
+    let unqueue_with_freeze = rule_on(Rule::SplitUnqueueWithFreeze);
+    if unqueue_with_freeze && mm.deferred[folio].read() != DEFERRED_NONE {
         unqueue_locked(mm, folio);
     }
     drop(sq);
@@ -471,6 +473,14 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
     // 17.
     drop(anon_vma_lock);
     put_anon_vma(m);
+    if !unqueue_with_freeze {
+        // The broken protocol: the old head is unlinked only now, in a section of its own,
+        // after the new folios were unfrozen and published.
+        let _sq = mm.split_queue_lock.lock();
+        if mm.deferred[folio].read() != DEFERRED_NONE {
+            unqueue_locked(mm, folio);
+        }
+    }
     trace!(
         "__folio_split",
         "folio {folio}: split into {nr} order-0 folios"
@@ -559,23 +569,44 @@ pub fn set_pmd_migration_entry(m: &Machine, mm_id: usize) -> Result<(), SplitErr
     Ok(())
 }
 
-/// Remove `folio` from the split queue and clear PG_partially_mapped (`split_queue_lock` held).
+/// `list_del_init(&folio->_deferred_list)` with `split_queue_lock` held, from whichever list
+/// the folio is on (the split queue, or the shrinker's private list), and clear
+/// PG_partially_mapped.
 fn unqueue_locked(mm: &crate::mm::Memmap, folio: usize) {
     mm.split_queue_lock.assert_held("unqueue from split_queue");
-    let mut q = mm.split_queue.lock().unwrap_or_else(|e| e.into_inner());
+    list_del_init_deferred(mm, folio);
+    mm.page(folio)
+        .flags
+        .clear_bit(crate::mm::page::PG_PARTIALLY_MAPPED);
+}
+
+/// `list_del_init(&folio->_deferred_list)`: the caller holds `split_queue_lock`, or is the
+/// shrinker unlinking from its own private list while it holds a reference. Deleting an empty
+/// (self-linked) entry is a no-op, as in the kernel.
+fn list_del_init_deferred(mm: &crate::mm::Memmap, folio: usize) {
+    let on = mm.deferred[folio].read();
+    let list = match on {
+        DEFERRED_NONE => return,
+        DEFERRED_QUEUED => &mm.split_queue,
+        DEFERRED_PRIVATE => &mm.split_private,
+        _ => crate::model_bug!("folio {folio} has _deferred_list state {on}"),
+    };
+    let mut q = list.lock().unwrap_or_else(|e| e.into_inner());
     match q.iter().position(|f| *f == folio) {
         Some(i) => {
             q.remove(i);
         }
-        None => crate::model_bug!("folio {folio} marked queued but not on the split queue"),
+        None => crate::model_bug!("folio {folio} marked on list {on} but not there"),
     }
-    mm.deferred[folio].set(0);
-    mm.page(folio)
-        .flags
-        .clear_bit(crate::mm::page::PG_PARTIALLY_MAPPED);
+    mm.deferred[folio].set(DEFERRED_NONE);
     trace!(
-        "split_queue",
-        "folio {folio} unqueued (split_queue_len {})",
+        "list_del_init",
+        "folio {folio} _deferred_list unlinked from {} (now {} entries)",
+        if on == DEFERRED_QUEUED {
+            "split_queue"
+        } else {
+            "the shrinker's private list"
+        },
         q.len()
     );
 }
@@ -598,10 +629,10 @@ pub fn deferred_split_folio(mm: &crate::mm::Memmap, folio: usize, partially_mapp
             .flags
             .set_bit(crate::mm::page::PG_PARTIALLY_MAPPED);
     }
-    if mm.deferred[folio].read() == 0 {
+    if mm.deferred[folio].read() == DEFERRED_NONE {
         let mut q = mm.split_queue.lock().unwrap_or_else(|e| e.into_inner());
         q.push(folio);
-        mm.deferred[folio].set(1);
+        mm.deferred[folio].set(DEFERRED_QUEUED);
         trace!(
             "deferred_split_folio",
             "folio {folio} queued (split_queue_len {})",
@@ -614,17 +645,153 @@ pub fn deferred_split_folio(mm: &crate::mm::Memmap, folio: usize, partially_mapp
 /// final put: a lockless emptiness test, then under `split_queue_lock` unlink; it warns unless
 /// the refcount is 0 (I14: a non-empty `_deferred_list` may be in use on the scanner's list).
 pub fn folio_unqueue_deferred_split(mm: &crate::mm::Memmap, folio: usize) {
-    if mm.deferred[folio].read() == 0 {
+    if mm.deferred[folio].read() == DEFERRED_NONE {
         return;
     }
-    let _sq = mm.split_queue_lock.lock();
     let rc = mm.page(folio)._refcount.read();
     vm_warn_on!(
         rc != 0,
         Inv::I14DeferredList,
         "folio_unqueue_deferred_split of folio {folio} with refcount {rc}"
     );
-    if mm.deferred[folio].read() != 0 {
-        unqueue_locked(mm, folio);
+    let _sq = mm.split_queue_lock.lock();
+    unqueue_locked(mm, folio);
+}
+
+/// What one `deferred_split_scan` pass did (the shrinker's return value, broken down).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeferredScan {
+    /// Folios split (`split`).
+    pub split: usize,
+    /// Queued folios whose `folio_try_get` failed: racing with their final put, unlinked here.
+    pub lost_race: usize,
+    /// Folios no longer partially mapped, dropped from the queue (`removed`).
+    pub removed: usize,
+    /// Partially mapped folios whose trylock or split failed, spliced back onto the queue.
+    pub requeued: usize,
+}
+
+/// `deferred_split_scan` (mm/huge_memory.c), the deferred split shrinker, for the one queue:
+/// 1. under `split_queue_lock` (IRQs off), for up to `nr_to_scan` queued folios:
+///    `folio_try_get` and move to the on-stack list, or, if the count is already 0 (racing
+///    with the final `folio_put`), clear PG_partially_mapped and unlink;
+/// 2. without the lock, for each folio on the private list: partially mapped → `folio_trylock`,
+///    `split_folio` (the scan's reference is the caller's), `folio_unlock`;
+/// 3. not split and no longer partially mapped → unlocked `list_del_init` (safe: the
+///    reference is held); not split but partially mapped → kept, and the scan keeps the
+///    reference of the last such folio (`prev`) until the list is spliced back; put the rest;
+/// 4. relock, splice the private list back onto the queue, unlock, put `prev`.
+///
+/// The "underused THP" path (`thp_underused` on a fully mapped folio) is not modelled: a
+/// folio that is not partially mapped is treated as not underused.
+pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
+    use crate::mm::filemap::{folio_trylock, folio_unlock};
+    use crate::mm::page::PG_PARTIALLY_MAPPED;
+    let mm = &m.memmap;
+    let mut res = DeferredScan::default();
+    let mut list = Vec::new();
+    {
+        let irq = crate::kernel::local_irq_save(&m.rcu);
+        let sq = mm.split_queue_lock.lock();
+        let queued: Vec<usize> = mm
+            .split_queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .take(nr_to_scan)
+            .collect();
+        for folio in queued {
+            // "Take pin on all head pages to avoid freeing them under us" (rule
+            // deferred-split-scan-try-get; the broken protocol takes a plain reference).
+            let got = if rule_on(Rule::DeferredSplitScanTryGet) {
+                crate::mm::page_ref::folio_try_get(mm, folio)
+            } else {
+                crate::mm::page_ref::folio_get(mm, folio);
+                true
+            };
+            if got {
+                // The entry lives in the folio's second/third struct page: an entry on the
+                // shared queue of a folio that is no longer large is a corrupted list.
+                vm_bug_on!(
+                    !mm.page(folio).flags.test_bit(crate::mm::page::PG_HEAD),
+                    Inv::I14DeferredList,
+                    "deferred_split_scan found order-0 folio {folio} on the split queue"
+                );
+                list_del_init_deferred(mm, folio); // list_move to the private list
+                mm.split_private
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(folio);
+                mm.deferred[folio].set(DEFERRED_PRIVATE);
+                trace!(
+                    "deferred_split_scan",
+                    "folio {folio} referenced, moved to the private list"
+                );
+                list.push(folio);
+            } else {
+                // "We lost race with folio_put()"
+                mm.page(folio).flags.clear_bit(PG_PARTIALLY_MAPPED);
+                list_del_init_deferred(mm, folio);
+                trace!(
+                    "deferred_split_scan",
+                    "folio {folio} at refcount 0: unlinked"
+                );
+                res.lost_race += 1;
+            }
+        }
+        drop(sq);
+        drop(irq);
     }
+    let mut prev = None;
+    for folio in list {
+        let mut did_split = false;
+        if mm.page(folio).flags.test_bit(PG_PARTIALLY_MAPPED) && folio_trylock(mm, folio) {
+            match split_huge_page(m, folio) {
+                Ok(()) => {
+                    did_split = true;
+                    res.split += 1;
+                }
+                Err(e) => trace!("deferred_split_scan", "folio {folio}: split_folio {e:?}"),
+            }
+            folio_unlock(mm, folio);
+        }
+        let put = if did_split {
+            Some(folio) // split_folio unlinked it (step 8); the reference is on the old head
+        } else if !mm.page(folio).flags.test_bit(PG_PARTIALLY_MAPPED) {
+            list_del_init_deferred(mm, folio);
+            res.removed += 1;
+            Some(folio)
+        } else {
+            res.requeued += 1;
+            std::mem::replace(&mut prev, Some(folio))
+        };
+        if let Some(f) = put {
+            crate::mm::page_ref::folio_put_small_or_large(m, f);
+        }
+    }
+    {
+        let irq = crate::kernel::local_irq_save(&m.rcu);
+        let _sq = mm.split_queue_lock.lock();
+        // list_splice_tail(&list, &split_queue)
+        let mut private = mm.split_private.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = mm.split_queue.lock().unwrap_or_else(|e| e.into_inner());
+        for f in private.drain(..) {
+            mm.deferred[f].set(DEFERRED_QUEUED);
+            q.push(f);
+        }
+        trace!(
+            "deferred_split_scan",
+            "private list spliced back (split_queue_len {})",
+            q.len()
+        );
+        drop(q);
+        drop(private);
+        drop(_sq);
+        drop(irq);
+    }
+    if let Some(f) = prev {
+        crate::mm::page_ref::folio_put_small_or_large(m, f);
+    }
+    res
 }

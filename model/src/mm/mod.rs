@@ -217,6 +217,7 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
             );
         }
     }
+    check_deferred_lists(m);
     for pfn in 0..n {
         let p = m.memmap.page(pfn);
         let mapped = pte_maps[pfn] + pmd_maps[pfn];
@@ -312,6 +313,50 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                 Inv::I3RefsCoverMappings,
                 "folio {folio}: refcount {rc}, expected {} mappings + {held} held",
                 pmds + ptes
+            );
+        }
+    }
+}
+
+/// I14 at a quiescent point: no shrinker private list is left, the split queue holds exactly
+/// the folios marked queued, and each of them is an allocated, partially mapped large folio.
+fn check_deferred_lists(m: &Machine) {
+    use crate::invariants::Inv;
+    use crate::vm_bug_on;
+    let mm = &m.memmap;
+    let private = mm
+        .split_private
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    vm_bug_on!(
+        !private.is_empty(),
+        Inv::I14DeferredList,
+        "folios {private:?} left on a deferred_split_scan private list"
+    );
+    let queue = mm
+        .split_queue
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for pfn in 0..mm.pages.len() {
+        let d = mm.deferred[pfn].read();
+        let listed = queue.iter().filter(|f| **f == pfn).count();
+        vm_bug_on!(
+            (d == page::DEFERRED_QUEUED) != (listed == 1)
+                || listed > 1
+                || d == page::DEFERRED_PRIVATE,
+            Inv::I14DeferredList,
+            "pfn {pfn}: _deferred_list state {d} but listed {listed} time(s) on split_queue"
+        );
+        if d != page::DEFERRED_NONE {
+            let p = mm.page(pfn);
+            vm_bug_on!(
+                !mm.is_allocated(pfn)
+                    || !p.flags.test_bit(page::PG_HEAD)
+                    || !p.flags.test_bit(page::PG_PARTIALLY_MAPPED),
+                Inv::I14DeferredList,
+                "pfn {pfn} is on the deferred split queue but is not an allocated, partially mapped large folio"
             );
         }
     }

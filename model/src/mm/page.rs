@@ -72,11 +72,24 @@ pub struct Memmap {
     /// `ds_queue->split_queue`: the queued folio heads, in order. Touched only under
     /// `split_queue_lock` (the std mutex is only for Rust; it never contends).
     pub split_queue: std::sync::Mutex<Vec<usize>>,
-    /// Per head, `!list_empty(&folio->_deferred_list)`: 0 = not queued, 1 = on the split queue.
-    /// Written under `split_queue_lock`; read locklessly by `folio_unqueue_deferred_split`'s
-    /// first test (`data_race(list_empty(...))`), hence an atomic.
+    /// The on-stack private list of the (one) running `deferred_split_scan`: folios it moved
+    /// off `split_queue` while holding a reference. Another thread may unlink from it only
+    /// under `split_queue_lock` (a successful split's step 8, or the final put's unqueue).
+    pub split_private: std::sync::Mutex<Vec<usize>>,
+    /// Per head, `!list_empty(&folio->_deferred_list)`: [`DEFERRED_NONE`], [`DEFERRED_QUEUED`]
+    /// (on the split queue) or [`DEFERRED_PRIVATE`] (on the scanner's private list).
+    /// Written under `split_queue_lock` (or by the scanner on its own list); read locklessly by
+    /// `folio_unqueue_deferred_split`'s first test (`data_race(list_empty(...))`), hence an
+    /// atomic.
     pub deferred: Vec<atomic_t>,
 }
+
+/// `_deferred_list` is empty (`list_empty`).
+pub const DEFERRED_NONE: i32 = 0;
+/// `_deferred_list` is linked on `ds_queue->split_queue`.
+pub const DEFERRED_QUEUED: i32 = 1;
+/// `_deferred_list` is linked on `deferred_split_scan`'s on-stack list.
+pub const DEFERRED_PRIVATE: i32 = 2;
 
 impl Memmap {
     pub fn new(nr: usize, folios: usize) -> Memmap {
@@ -107,6 +120,7 @@ impl Memmap {
             mapping: (0..n).map(|_| atomic_long_t::new(0)).collect(),
             split_queue_lock: crate::kernel::spinlock_t::new(crate::mm::SPLIT_QUEUE_LOCK),
             split_queue: std::sync::Mutex::new(Vec::new()),
+            split_private: std::sync::Mutex::new(Vec::new()),
             deferred: (0..n).map(|_| atomic_t::new(0)).collect(),
         }
     }

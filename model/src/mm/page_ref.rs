@@ -42,7 +42,7 @@ pub fn folio_put_refs(mm: &Memmap, folio: usize, refs: i32, nr_pages: usize) {
         "folio {folio} refcount underflow to {v}"
     );
     if v == 0 {
-        if nr_pages > 1 {
+        if nr_pages > 1 && crate::rules::rule_on(crate::rules::Rule::FolioPutUnqueuesDeferred) {
             crate::mm::huge_memory::folio_unqueue_deferred_split(mm, folio); // __folio_put
         }
         mm.free_folio(folio, nr_pages);
