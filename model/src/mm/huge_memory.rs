@@ -764,7 +764,7 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
             Some(folio)
         } else {
             res.requeued += 1;
-            std::mem::replace(&mut prev, Some(folio))
+            prev.replace(folio) // swap(folio, prev)
         };
         if let Some(f) = put {
             crate::mm::page_ref::folio_put_small_or_large(m, f);
