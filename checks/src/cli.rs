@@ -76,9 +76,10 @@ pub struct CheckArgs {
     /// Stop a run after this many seconds (it is then reported incomplete).
     #[arg(long, value_parser = parse_positive)]
     pub time_budget: Option<usize>,
-    /// Switch one locking rule off (see `thpcheck list`); model scenarios only.
+    /// Switch a locking rule off (see `thpcheck list`); repeat to switch several off (e.g. both
+    /// fixes of a historical race); model scenarios only.
     #[arg(long = "break", value_name = "RULE")]
-    pub break_rule: Option<String>,
+    pub break_rule: Vec<String>,
     /// Sub-pages per THP for model scenarios (a power of two >= 2; default per scenario).
     #[arg(long, value_parser = parse_subpages)]
     pub subpages: Option<usize>,
@@ -229,7 +230,8 @@ fn resolve_rule(id: &str) -> Result<Rule> {
 #[derive(Clone, Debug, Default)]
 pub struct Extra {
     pub budget: Option<Duration>,
-    pub rules: Option<Rule>,
+    /// Rules switched off (empty: the real protocol).
+    pub rules: Vec<Rule>,
     pub subpages: Option<usize>,
 }
 
@@ -238,8 +240,8 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
     resolve(name)?;
     let mut cfg = RunConfig::new(spec);
     cfg.time_budget = extra.budget;
-    if let Some(r) = extra.rules {
-        cfg.rules = RuleSet::without(r);
+    if !extra.rules.is_empty() {
+        cfg.rules = RuleSet::without_all(&extra.rules);
     }
     if let Some(s) = scenarios::find(name) {
         let r = scenarios::run_scenario(s, &cfg, extra.subpages);
@@ -256,7 +258,12 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
             }
             (Verdict::Holds, None) => ("holds".to_string(), 0, None),
         };
-        let brk = extra.rules.map(|r| r.id()).unwrap_or("");
+        let brk = extra
+            .rules
+            .iter()
+            .map(|r| r.id())
+            .collect::<Vec<_>>()
+            .join(",");
         let row = Row::new(
             name,
             &r.run,
@@ -268,7 +275,7 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
         return Ok((row, code));
     }
     let l = litmus::find(name).context("resolved above")?;
-    if extra.rules.is_some() {
+    if !extra.rules.is_empty() {
         bail!("--break applies to model scenarios, not to litmus test '{name}'");
     }
     let r = litmus::run_litmus(l, &cfg);
@@ -463,7 +470,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             };
             let extra = Extra {
                 budget: a.time_budget.map(|s| Duration::from_secs(s as u64)),
-                rules: a.break_rule.as_deref().map(resolve_rule).transpose()?,
+                rules: a
+                    .break_rule
+                    .iter()
+                    .map(|r| resolve_rule(r))
+                    .collect::<Result<_>>()?,
                 subpages: a.subpages,
             };
             let mut rows = Vec::new();
@@ -559,9 +570,9 @@ pub fn run(cli: Cli) -> Result<u8> {
             let extra = Extra {
                 budget: None,
                 rules: if t.rule.is_empty() {
-                    None
+                    Vec::new()
                 } else {
-                    Some(resolve_rule(t.rule)?)
+                    t.rule.split(',').map(resolve_rule).collect::<Result<_>>()?
                 },
                 subpages: t.subpages,
             };
@@ -592,7 +603,8 @@ fn worst(a: u8, b: u8) -> u8 {
     }
 }
 
-/// A parsed replay token `thp1:<scenario>:<broken rule or empty>:<sub-pages or empty>:<schedule>`.
+/// A parsed replay token `thp1:<scenario>:<broken rules, comma-separated, or empty>:<sub-pages
+/// or empty>:<schedule>`.
 #[derive(Debug)]
 pub struct Token<'a> {
     pub scenario: &'a str,

@@ -144,13 +144,24 @@ such path.\n\
 - **`smp_mb` in `folio_try_share_anon_rmap_*`**: on x86 the preceding `ptep_get_and_clear` \
 / `pmdp_invalidate` is an `xchg`, already a full barrier; the GUP-fast side of the pairing \
 is the switch `gup-fast-pin-mb`.\n\
-- **`split_queue_lock` around the freeze and the deferred-list unlink**: the queue, \
-`deferred_split_folio` on partial unmap, the unlink in `__folio_split` and at the final put \
-are modelled; the shrinker `deferred_split_scan`, whose `folio_try_get` the lock excludes, is \
-not yet, so turning the lock off could not be caught.\n\
-- **Collapse (`vma_start_write`, `tlb_remove_table_sync_one`), `folio_trylock` under a \
-ptl, HVO (`page_count_writable`, `synchronize_rcu`)**: khugepaged, COW reuse and HVO are \
-not modelled yet.\n";
+- **`split_queue_lock` itself**: the shrinker's walk, every unlink and the freeze run under \
+it, and the switch `split-unqueue-with-freeze` covers the part the freeze depends on. Dropping \
+the lock altogether would corrupt the list; the model keeps each list as a vector behind a \
+Rust mutex and cannot observe a torn list update.\n\
+- **GUP-fast's PMD re-check on the PTE path, against collapse** (70cbc3cc78a9, the first fix \
+of Z01): since `tlb_remove_table_sync_one` (the second fix) waits for every IRQs-off walker \
+between `pmdp_collapse_flush` and the pin check, the re-check is redundant against anonymous \
+collapse: `collapse-vs-gup-fast` holds with either fix reverted and fails (I15) only with both \
+(`thpcheck check collapse-vs-gup-fast --break gup-fast-pmd-pte-recheck --break \
+collapse-table-sync-one`, a test keeps this). The re-check stays a switch (`gup-fast-pmd-pte-recheck`) \
+for the split paths that do need it.\n\
+- **`vma_start_write` in collapse**: every other path of this model takes `mmap_lock`, which \
+collapse holds for write; per-VMA-lock faults are not modelled.\n\
+- **HVO (`page_count_writable`, `synchronize_rcu`)**: not modelled yet.\n\
+- **`try_to_migrate_one` ends the rmap walk after splitting a PMD** (6.18.2 as released; fixed \
+later by 939080834fef): not a safety rule, so not a switch. The model keeps the 6.18.2 \
+behaviour: a folio split of a fork-shared PMD-mapped THP fails with -EAGAIN on the first \
+attempt and succeeds on the retry (a sequential test asserts both).\n";
 
 /// Generate docs/bounds.md: one line a scenario, from the default runs.
 pub fn bounds_md() -> String {

@@ -11,7 +11,9 @@ use thp_model::mm::gup::{follow_pmd_mask, Follow};
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll, GUP_PIN_COUNTING_BIAS};
 use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page, FaultResult};
 use thp_model::mm::huge_memory::{change_huge_pmd, deferred_split_scan, DeferredScan};
+use thp_model::mm::huge_memory::{copy_huge_pmd, do_huge_pmd_wp_page, WpResult};
 use thp_model::mm::huge_memory::{split_huge_page, SplitError};
+use thp_model::mm::khugepaged::{collapse_huge_page, ScanResult};
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::memory_failure::__get_hwpoison_page;
 use thp_model::mm::migrate::{migration_entry_wait, EntryWait};
@@ -801,6 +803,36 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["split-ok", "split-eagain", "scan-requeued", "scan-found-nothing"],
     body: deferred_split_scan_vs_folio_split,
+}, Scenario {
+    name: "collapse-vs-gup-fast",
+    description: "khugepaged collapse_huge_page of a table of small folios vs GUP-fast (FOLL_PIN|FOLL_WRITE) on sub-page 1 (historical race Z01)",
+    threads: &["cpu1: collapse_huge_page (mmap_lock write, anon_vma write, pmdp_collapse_flush, sync, isolate, copy, set_pmd_at)", "cpu2: gup_fast(FOLL_PIN); (main) unpin_user_page"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["collapse-ok", "collapse-page-count", "gup-pinned-small-page", "gup-pinned-huge-pmd", "gup-fell-back"],
+    body: collapse_vs_gup_fast,
+}, Scenario {
+    name: "collapse-then-zap-vs-gup-fast",
+    description: "collapse_huge_page then MADV_DONTNEED of the new huge PMD (zap_huge_pmd frees the deposited old table at once) vs GUP-fast on sub-page 1 (Z01 follow-up)",
+    threads: &["cpu1: collapse_huge_page; mmap_read_lock; zap_pmd_range(full)", "cpu2: gup_fast(FOLL_PIN); (main) unpin_user_page"],
+    loom_nr: 2,
+    shuttle_nr: 2, // N = 4 is caught at PCT iteration 1402 of 2000 (seed 0) with the rule off; 2 at 234
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["collapse-ok", "collapse-page-count", "gup-pinned-small-page", "gup-fell-back"],
+    body: collapse_then_zap_vs_gup_fast,
+}, Scenario {
+    name: "cow-reuse-vs-split-pmd-other-mm",
+    description: "write fault (do_huge_pmd_wp_page: reuse or split) on a fork-shared THP in mm0 vs split_huge_pmd of the same folio in mm1 (historical race Z14, CVE-2020-29368)",
+    threads: &["cpu1: mmap_read_lock(mm0); do_huge_pmd_wp_page", "cpu2: mmap_read_lock(mm1); __split_huge_pmd(mm1)"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: Some(5), // 5: 22,482 executions, 3.2 s; none: > 440k executions in 2 min
+    ipi_flush: false,
+    must_reach: &["wp-fallback"],
+    body: cow_reuse_vs_split_pmd_other_mm,
 }];
 
 /// A PMD-mapped THP of which MADV_DONTNEED unmapped sub-page 1 (PMD split, then the PTE
@@ -883,6 +915,169 @@ fn deferred_split_scan_vs_folio_split(nr: usize, outcomes: &Outcomes) {
         },
     );
     record_scan(outcomes, &s);
+    check_quiescent(&m, &[]);
+}
+
+/// `nr` small anonymous folios (pfns nr..2nr) mapped by the PTEs of one table; memmap slot 0
+/// is free for khugepaged's new huge folio.
+fn setup_small_ptes(nr: usize) -> Arc<Machine> {
+    let m = Arc::new(Machine::new(nr, 2, 1, 1));
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        for idx in 0..nr {
+            assert!(
+                do_anonymous_page(&m, 0, idx, nr + idx) == PteFault::Mapped,
+                "[model bug] setup fault"
+            );
+        }
+    }
+    m
+}
+
+fn record_collapse(outcomes: &Outcomes, r: ScanResult) {
+    record(
+        outcomes,
+        match r {
+            ScanResult::Succeed => "collapse-ok",
+            ScanResult::PageCount => "collapse-page-count",
+            _ => "collapse-other-failure",
+        },
+    );
+}
+
+/// What a pin GUP-fast returned must still be what the address maps while the pin is held
+/// (I15): a collapse that replaced a pinned page breaks it (Z01).
+fn check_pin_still_mapped(m: &Machine, fp: &thp_model::mm::gup::FastPage, idx: usize) {
+    let now = match Pmd::decode(m.mms[0].pmd.read()) {
+        Pmd::Table(t) => match Pte::decode(m.mms[0].tables[t].ptes[idx].read()) {
+            Pte::Present { pfn, .. } => Some(pfn),
+            _ => None,
+        },
+        Pmd::Huge { pfn, .. } => Some(pfn + idx),
+        _ => None,
+    };
+    assert!(
+        now == Some(fp.page),
+        "[{}] GUP-fast pinned pfn {} for sub-page {idx}, but while the pin is held sub-page {idx} maps {now:?}: the pinned page was replaced",
+        Inv::I15GupFast.tag(),
+        fp.page
+    );
+}
+
+fn record_pin(outcomes: &Outcomes, got: &Option<thp_model::mm::gup::FastPage>) {
+    record(
+        outcomes,
+        match got {
+            Some(fp) if fp.via_pmd => "gup-pinned-huge-pmd",
+            Some(_) => "gup-pinned-small-page",
+            None => "gup-fell-back",
+        },
+    );
+}
+
+fn pin_held(m: &Machine, folio: usize) -> i32 {
+    if m.memmap
+        .page(folio)
+        .flags
+        .test_bit(thp_model::mm::page::PG_HEAD)
+    {
+        1
+    } else {
+        GUP_PIN_COUNTING_BIAS
+    }
+}
+
+/// khugepaged `collapse_huge_page` of a PTE table of small folios ∥ GUP-fast (FOLL_PIN |
+/// FOLL_WRITE) on sub-page 1 (historical race Z01).
+fn collapse_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
+    let m = setup_small_ptes(nr);
+    let m1 = m.clone();
+    let collapser = spawn(move || collapse_huge_page(&m1, 0, 0));
+    let m2 = m.clone();
+    let gup = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
+    let r = collapser.join();
+    let got = gup.join();
+    record_collapse(outcomes, r);
+    record_pin(outcomes, &got);
+    if let Some(fp) = got {
+        check_pin_still_mapped(&m, &fp, 1);
+        check_quiescent(&m, &[(fp.folio, pin_held(&m, fp.folio))]);
+        gup_put_folio(&m, fp.folio, 1, Foll::Pin);
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// khugepaged `collapse_huge_page` followed by MADV_DONTNEED of the new huge PMD (whose
+/// `zap_huge_pmd` frees the deposited table, the old PTE table, at once) ∥ GUP-fast on
+/// sub-page 1, which may still be walking the old table (Z01 follow-up).
+fn collapse_then_zap_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
+    let m = setup_small_ptes(nr);
+    let m1 = m.clone();
+    let collapser = spawn(move || {
+        let r = collapse_huge_page(&m1, 0, 0);
+        let _r = m1.mms[0].mmap_lock.down_read();
+        zap_pmd_range(&m1, 0, ZapRange::Full);
+        r
+    });
+    let m2 = m.clone();
+    let gup = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
+    let r = collapser.join();
+    let got = gup.join();
+    record_collapse(outcomes, r);
+    record_pin(outcomes, &got);
+    check_dontneed_unmapped(&m);
+    if let Some(fp) = got {
+        gup_put_folio(&m, fp.folio, 1, Foll::Pin);
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// mm0 took a huge anonymous fault and forked: mm1's PMD maps the same folio, both
+/// read-only, AnonExclusive cleared, refcount 2, entire mapcount 2.
+pub fn setup_forked_huge_pmd(nr: usize) -> Arc<Machine> {
+    let m = Arc::new(Machine::new(nr, 1, 2, 1));
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        assert_eq!(
+            do_huge_pmd_anonymous_page(&m, 0, 0),
+            FaultResult::Done,
+            "[model bug] initial huge fault failed"
+        );
+    }
+    {
+        // dup_mmap: the parent's mmap_lock, then the child's (nested)
+        let _w0 = m.mms[0].mmap_lock.down_write();
+        let _w1 = m.mms[1].mmap_lock.down_write_nested(1);
+        assert!(copy_huge_pmd(&m, 0, 1), "[model bug] fork failed");
+    }
+    m
+}
+
+/// A write fault on mm0's read-only huge PMD (COW: reuse or split and copy) ∥ split_huge_pmd
+/// of the same folio's PMD in the forked mm1 (historical race Z14, CVE-2020-29368).
+fn cow_reuse_vs_split_pmd_other_mm(nr: usize, outcomes: &Outcomes) {
+    let m = setup_forked_huge_pmd(nr);
+    let m1 = m.clone();
+    let writer = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        do_huge_pmd_wp_page(&m1, 0)
+    });
+    let m2 = m.clone();
+    let splitter = spawn(move || {
+        let _r = m2.mms[1].mmap_lock.down_read();
+        __split_huge_pmd(&m2, 1, false)
+    });
+    let w = writer.join();
+    splitter.join();
+    record(
+        outcomes,
+        match w {
+            WpResult::Reused => "wp-reused",
+            WpResult::Fallback => "wp-fallback",
+            WpResult::Retry => "wp-retry",
+        },
+    );
+    // mm1 still maps every page: a reuse would leave an AnonExclusive page mapped twice (I21).
     check_quiescent(&m, &[]);
 }
 

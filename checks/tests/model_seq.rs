@@ -601,3 +601,152 @@ mod deferred_split {
         }
     }
 }
+
+/// Fork of a PMD-mapped THP (`copy_huge_pmd`), the COW write fault (`do_huge_pmd_wp_page`)
+/// while shared and after the other mm unmapped, and a folio split walking both mms.
+mod fork {
+    use thp_checks::scenarios::setup_forked_huge_pmd;
+    use thp_model::mm::filemap::{folio_lock, folio_unlock};
+    use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
+    use thp_model::mm::huge_memory::{
+        copy_huge_pmd, do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, split_huge_page,
+        FaultResult, WpResult,
+    };
+    use thp_model::mm::page::{ENTIRELY_MAPPED, PG_ANON_EXCLUSIVE};
+    use thp_model::mm::page_ref::{folio_get, folio_put};
+    use thp_model::mm::pgtable::F_WRITE;
+    use thp_model::mm::zap::{zap_pmd_range, ZapRange};
+    use thp_model::mm::{check_quiescent, Machine, Pmd, Pte};
+
+    fn huge_flags(m: &Machine, mm: usize) -> Option<(usize, i64)> {
+        match Pmd::decode(m.mms[mm].pmd.read()) {
+            Pmd::Huge { pfn, flags } => Some((pfn, flags)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn fork_shares_the_pmd_exact_counts() {
+        for nr in [2usize, 4] {
+            let m = setup_forked_huge_pmd(nr);
+            let meta = &m.memmap.meta[0];
+            assert_eq!(m.memmap.page(0)._refcount.read(), 2);
+            assert_eq!(meta._entire_mapcount.read(), 1, "two PMD mappings");
+            assert_eq!(meta._large_mapcount.read(), 1);
+            assert_eq!(meta._nr_pages_mapped.read(), ENTIRELY_MAPPED);
+            assert!(!m.memmap.page(0).flags.test_bit(PG_ANON_EXCLUSIVE));
+            for mm in 0..2 {
+                let (pfn, flags) = huge_flags(&m, mm).expect("huge");
+                assert_eq!(pfn, 0);
+                assert_eq!(flags & F_WRITE, 0, "mm{mm} is write-protected");
+                assert_eq!(m.mms[mm].nr_ptes.read(), 1, "mm{mm}: one deposited table");
+            }
+            check_quiescent(&m, &[]);
+
+            // Shared: the write fault splits mm0's PMD and falls back to the PTE-level copy.
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                assert_eq!(do_huge_pmd_wp_page(&m, 0), WpResult::Fallback);
+            }
+            assert!(matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(_)));
+            assert_eq!(m.memmap.page(0)._refcount.read(), 1 + nr as i32);
+            assert_eq!(meta._entire_mapcount.read(), 0, "mm1's PMD only");
+            assert_eq!(meta._large_mapcount.read(), nr as i32);
+            assert_eq!(meta._nr_pages_mapped.read(), ENTIRELY_MAPPED + nr as i32);
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    #[test]
+    fn cow_reuses_once_the_other_mm_unmapped() {
+        for nr in [2usize, 4] {
+            let m = setup_forked_huge_pmd(nr);
+            {
+                let _r = m.mms[1].mmap_lock.down_read();
+                let z = zap_pmd_range(&m, 1, ZapRange::Full);
+                assert!(z.huge_pmd);
+            }
+            assert_eq!(m.memmap.page(0)._refcount.read(), 1);
+            let _r = m.mms[0].mmap_lock.down_read();
+            assert_eq!(do_huge_pmd_wp_page(&m, 0), WpResult::Reused);
+            let (pfn, flags) = huge_flags(&m, 0).expect("still huge");
+            assert_eq!(pfn, 0);
+            assert_ne!(flags & F_WRITE, 0, "reused: writable");
+            assert!(m.memmap.page(0).flags.test_bit(PG_ANON_EXCLUSIVE));
+            assert_eq!(m.memmap.page(0)._refcount.read(), 1);
+            // Exclusive now: the next write fault reuses at once, without the folio lock.
+            assert_eq!(do_huge_pmd_wp_page(&m, 0), WpResult::Reused);
+            drop(_r);
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    #[test]
+    fn fork_of_a_pinned_thp_splits_the_parent_and_does_not_share() {
+        for nr in [2usize, 4] {
+            let m = Machine::new(nr, 1, 2, 1);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+            }
+            let pin = gup_fast(&m, 0, 1, Foll::Pin, false).expect("pinned via the PMD");
+            {
+                let _w0 = m.mms[0].mmap_lock.down_write();
+                let _w1 = m.mms[1].mmap_lock.down_write_nested(1);
+                assert!(!copy_huge_pmd(&m, 0, 1), "-EAGAIN: maybe pinned");
+            }
+            assert!(matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(_)));
+            assert_eq!(Pmd::decode(m.mms[1].pmd.read()), Pmd::None);
+            assert_eq!(m.mms[1].nr_ptes.read(), 0, "the child's table was freed");
+            assert!(m.memmap.page(0).flags.test_bit(PG_ANON_EXCLUSIVE));
+            check_quiescent(&m, &[(0, 1)]);
+            gup_put_folio(&m, pin.folio, 1, Foll::Pin);
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    /// A folio split of a fork-shared PMD-mapped THP, as 6.18.2 does it: `try_to_migrate_one`
+    /// returns false after splitting the first mm's PMD frozen, which ends the whole rmap walk
+    /// (fixed after 6.18 by 939080834fef, "fix early failure try_to_migrate() when split huge
+    /// pmd for shared THP"), so the second mm still maps the folio, the freeze fails and the
+    /// first attempt returns -EAGAIN with mm0 now PTE-mapped. The retry walks mm0's PTEs and
+    /// mm1's PMD and succeeds; every page ends mapped by a PTE in both mms.
+    #[test]
+    fn folio_split_of_a_fork_shared_thp_needs_two_walks_in_6_18() {
+        use thp_model::mm::huge_memory::SplitError;
+        for nr in [2usize, 4] {
+            let m = setup_forked_huge_pmd(nr);
+            folio_get(&m.memmap, 0);
+            folio_lock(&m.memmap, 0);
+            assert_eq!(split_huge_page(&m, 0), Err(SplitError::Again));
+            assert!(matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(_)));
+            assert!(matches!(
+                Pmd::decode(m.mms[1].pmd.read()),
+                Pmd::Huge { pfn: 0, .. }
+            ));
+            assert_eq!(m.memmap.page(0)._refcount.read(), 2 + nr as i32);
+            folio_unlock(&m.memmap, 0);
+            check_quiescent(&m, &[(0, 1)]);
+            folio_lock(&m.memmap, 0);
+            assert_eq!(split_huge_page(&m, 0), Ok(()));
+            folio_unlock(&m.memmap, 0);
+            folio_put(&m.memmap, 0, 1);
+            for mm in 0..2 {
+                let Pmd::Table(t) = Pmd::decode(m.mms[mm].pmd.read()) else {
+                    panic!("mm{mm}: not a table");
+                };
+                for i in 0..nr {
+                    assert!(matches!(
+                        Pte::decode(m.mms[mm].tables[t].ptes[i].read()),
+                        Pte::Present { pfn, .. } if pfn == i
+                    ));
+                }
+            }
+            for pfn in 0..nr {
+                assert_eq!(m.memmap.page(pfn)._refcount.read(), 2, "pfn {pfn}");
+                assert_eq!(m.memmap.page(pfn)._mapcount.read(), 1, "pfn {pfn}");
+            }
+            check_quiescent(&m, &[]);
+        }
+    }
+}

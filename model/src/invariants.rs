@@ -52,6 +52,9 @@ pub enum Inv {
     I19LockOrder,
     /// I20: every sleeper is eventually woken.
     I20LostWakeup,
+    /// I21 (model extension, the COW contract): a page marked AnonExclusive is mapped by one
+    /// mm only (fork clears the flag; COW reuse sets it only for the last mapper).
+    I21ExclusiveShared,
 }
 
 impl Inv {
@@ -78,6 +81,7 @@ impl Inv {
             Inv::I17TableLifetime => "I17 table-lifetime",
             Inv::I19LockOrder => "I19 lock-order",
             Inv::I20LostWakeup => "I20 lost-wakeup",
+            Inv::I21ExclusiveShared => "I21 anon-exclusive-shared",
         }
     }
 

@@ -70,6 +70,14 @@ pub enum Rule {
     SplitUnqueueWithFreeze,
     /// The final put of a large folio unlinks it from the deferred list before freeing it.
     FolioPutUnqueuesDeferred,
+    /// Collapse isolates a folio only if its refcount equals its mappings (no pin).
+    CollapseIsolateRefCheck,
+    /// Collapse waits for IRQs-off GUP-fast walkers (`tlb_remove_table_sync_one`) before it
+    /// reuses the old PTE table.
+    CollapseTableSyncOne,
+    /// COW reuse of a huge PMD is decided by `folio_ref_count == 1` under the folio lock, not
+    /// by summing mapcounts (Z14).
+    CowReuseByRefcount,
 }
 
 /// What the catalogue says about a rule.
@@ -120,6 +128,9 @@ impl Rule {
         Rule::DeferredSplitScanTryGet,
         Rule::SplitUnqueueWithFreeze,
         Rule::FolioPutUnqueuesDeferred,
+        Rule::CollapseIsolateRefCheck,
+        Rule::CollapseTableSyncOne,
+        Rule::CowReuseByRefcount,
     ];
 
     /// The catalogue entry.
@@ -289,6 +300,27 @@ impl Rule {
                 "mm::page_ref::folio_put_refs, mm::huge_memory::folio_unqueue_deferred_split",
                 Any, &[Inv::I14DeferredList], &["deferred-split-scan-vs-zap"],
             ),
+            Rule::CollapseIsolateRefCheck => (
+                "collapse-isolate-ref-check",
+                "khugepaged collapses a range only if every source folio's refcount equals its mappings, checked after the PMD was cleared, so a page pinned by GUP(-fast) is never replaced under the pin",
+                "mm/khugepaged.c __collapse_huge_page_isolate (folio_expected_ref_count != folio_ref_count: SCAN_PAGE_COUNT); historical race Z01",
+                "mm::khugepaged::__collapse_huge_page_isolate",
+                Any, &[Inv::I15GupFast], &["collapse-vs-gup-fast"],
+            ),
+            Rule::CollapseTableSyncOne => (
+                "collapse-table-sync-one",
+                "After clearing the PMD, collapse waits for every IRQs-off GUP-fast walk (tlb_remove_table_sync_one) before it reuses the old PTE table as the deposited table, which a later zap frees at once",
+                "mm/khugepaged.c collapse_huge_page (tlb_remove_table_sync_one); mm/huge_memory.c zap_deposited_table (pte_free, no RCU); historical race Z01 follow-up (2ba99c5e0881)",
+                "mm::khugepaged::collapse_huge_page",
+                Any, &[Inv::I17TableLifetime], &["collapse-then-zap-vs-gup-fast"],
+            ),
+            Rule::CowReuseByRefcount => (
+                "cow-reuse-by-refcount",
+                "A write fault reuses a fork-shared THP in place only if, under the PMD lock and the folio lock, its refcount is exactly 1; a mapcount summed from several counters can be read while a PMD split in the other mm moves that mm's mapping between them",
+                "mm/huge_memory.c do_huge_pmd_wp_page (folio_ref_count check, \"See do_wp_page()\"); historical race Z14 (CVE-2020-29368, c444eb564fb1), later replaced by PageAnonExclusive and refcount-based reuse",
+                "mm::huge_memory::do_huge_pmd_wp_page",
+                Any, &[Inv::I21ExclusiveShared], &["cow-reuse-vs-split-pmd-other-mm"],
+            ),
         };
         RuleInfo {
             rule: self,
@@ -326,6 +358,14 @@ impl RuleSet {
     /// The real protocol with `rule` switched off.
     pub fn without(rule: Rule) -> Self {
         RuleSet { off: vec![rule] }
+    }
+    /// The real protocol with every rule of `rules` switched off (a historical race may need
+    /// two fixes reverted: see `collapse-vs-gup-fast`).
+    pub fn without_all(rules: &[Rule]) -> Self {
+        let mut off = rules.to_vec();
+        off.sort();
+        off.dedup();
+        RuleSet { off }
     }
     pub fn is_on(&self, rule: Rule) -> bool {
         !self.off.contains(&rule)

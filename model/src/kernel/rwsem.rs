@@ -106,6 +106,22 @@ impl rw_semaphore {
         RwsemWriteGuard(self)
     }
 
+    /// `down_write_nested(sem, subclass)` (as `mmap_write_lock_nested` for fork's child mm):
+    /// the same lock class at another nesting level, so lockdep does not call it recursion.
+    pub fn down_write_nested(&self, subclass: u8) -> RwsemWriteGuard<'_> {
+        lockdep::might_sleep("down_write_nested");
+        let class = LockClass::nested(self.class.name, subclass);
+        lockdep::lock_acquire(class, self.id, "down_write_nested", true);
+        let mut g = self.state.lock();
+        g.waiting_writers += 1;
+        while g.writer || g.readers > 0 {
+            g = self.sleep(g, "down_write_nested");
+        }
+        g.waiting_writers -= 1;
+        g.writer = true;
+        RwsemWriteGuard(self)
+    }
+
     /// `down_write_trylock`.
     pub fn down_write_trylock(&self) -> Option<RwsemWriteGuard<'_>> {
         let mut g = self.state.lock();

@@ -795,3 +795,149 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
     }
     res
 }
+
+/// `copy_huge_pmd` (mm/huge_memory.c) at fork, `src`'s and `dst`'s mmap_lock held for write:
+/// allocate the child's deposit table; under the child's PMD lock and the parent's (nested):
+/// take a reference, `folio_try_dup_anon_rmap_pmd` (a maybe-pinned folio is not shared: put,
+/// split the parent's PMD, -EAGAIN), deposit, write-protect the parent's PMD and install the
+/// same, write-protected and old, in the child. Returns false on -EAGAIN (or no table).
+pub fn copy_huge_pmd(m: &Machine, src: usize, dst: usize) -> bool {
+    let (smm, dmm) = (&m.mms[src], &m.mms[dst]);
+    smm.mmap_lock.assert_held("copy_huge_pmd (src)");
+    dmm.mmap_lock.assert_held("copy_huge_pmd (dst)");
+    let Some(t) = pte_alloc_one(dmm) else {
+        return false;
+    };
+    let dst_ptl = dmm.pmd_lock.lock();
+    let src_ptl = smm.pmd_lock.lock_nested(1);
+    let pmd = Pmd::decode(smm.pmd.read());
+    let Pmd::Huge { pfn: folio, flags } = pmd else {
+        drop(src_ptl);
+        drop(dst_ptl);
+        pte_free(dmm, t);
+        return false;
+    };
+    crate::mm::page_ref::folio_get(&m.memmap, folio);
+    if !crate::mm::rmap::folio_try_dup_anon_rmap_pmd(m, folio) {
+        folio_put(&m.memmap, folio, m.nr);
+        pte_free(dmm, t);
+        drop(src_ptl);
+        drop(dst_ptl);
+        __split_huge_pmd(m, src, false);
+        return false;
+    }
+    dmm.nr_ptes.inc();
+    pgtable_trans_huge_deposit(dmm, &dst_ptl, t);
+    // pmdp_set_wrprotect on the parent (an atomic clear of the write bit)
+    let wp = flags & !F_WRITE;
+    smm.pmd.set(
+        Pmd::Huge {
+            pfn: folio,
+            flags: wp,
+        }
+        .encode(),
+    );
+    let child = Pmd::Huge {
+        pfn: folio,
+        flags: wp & !F_YOUNG,
+    };
+    dmm.pmd.set(child.encode()); // set_pmd_at
+    trace!(
+        "copy_huge_pmd",
+        "folio {folio} shared: mm{src} and mm{dst} map it read-only"
+    );
+    drop(src_ptl);
+    drop(dst_ptl);
+    true
+}
+
+/// What a huge-PMD write fault did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WpResult {
+    /// The folio was reused in place: the PMD is writable now.
+    Reused,
+    /// The PMD changed under the fault: return, the access refaults.
+    Retry,
+    /// Shared: the PMD was split (`VM_FAULT_FALLBACK`), the PTE-level COW copies one page.
+    Fallback,
+}
+
+/// `do_huge_pmd_wp_page` (mm/huge_memory.c), write fault on a read-only anonymous huge PMD of
+/// `mm_id` (mmap_lock or VMA lock read held): under the PMD lock re-check the PMD; reuse at
+/// once if the head is AnonExclusive; else take the folio lock (trylock, or drop the ptl,
+/// sleep, retake and re-check), re-check AnonExclusive, and reuse only if the folio's
+/// refcount is exactly 1 (rule `cow-reuse-by-refcount`: no other mapping, pin or reference
+/// can exist then); otherwise split the PMD and fall back to a PTE-level copy.
+pub fn do_huge_pmd_wp_page(m: &Machine, mm_id: usize) -> WpResult {
+    use crate::mm::filemap::{folio_lock, folio_trylock, folio_unlock};
+    let mm = &m.mms[mm_id];
+    mm.mmap_lock.assert_held("do_huge_pmd_wp_page");
+    let orig = mm.pmd.read(); // vmf->orig_pmd
+    let Pmd::Huge { pfn: folio, flags } = Pmd::decode(orig) else {
+        return WpResult::Retry;
+    };
+    let mut ptl = mm.pmd_lock.lock();
+    if mm.pmd.read() != orig {
+        return WpResult::Retry;
+    }
+    let memmap = &m.memmap;
+    let exclusive = |f: usize| memmap.page(f).flags.test_bit(PG_ANON_EXCLUSIVE);
+    if !exclusive(folio) {
+        if !folio_trylock(memmap, folio) {
+            crate::mm::page_ref::folio_get(memmap, folio);
+            drop(ptl);
+            folio_lock(memmap, folio);
+            ptl = mm.pmd_lock.lock();
+            if mm.pmd.read() != orig {
+                drop(ptl);
+                folio_unlock(memmap, folio);
+                folio_put(memmap, folio, m.nr);
+                return WpResult::Retry;
+            }
+            folio_put(memmap, folio, m.nr);
+        }
+        let reuse = if exclusive(folio) {
+            true
+        } else if rule_on(Rule::CowReuseByRefcount) {
+            // "we can only reuse the folio exclusively if there are no additional references"
+            let rc = crate::mm::page_ref::folio_ref_count(memmap, folio);
+            trace!("do_huge_pmd_wp_page", "folio {folio}: refcount {rc}");
+            rc == 1
+        } else {
+            // The pre-2022 decision (page_trans_huge_mapcount, historical race Z14): the
+            // per-page mapcounts, then the entire mapcount, each read once; a PMD split in
+            // another mm moves its mapping between them meanwhile.
+            let subs: i32 = (0..m.nr)
+                .map(|i| memmap.page(folio + i)._mapcount.read() + 1)
+                .sum();
+            let entire = memmap.meta[folio]._entire_mapcount.read() + 1;
+            trace!(
+                "do_huge_pmd_wp_page",
+                "folio {folio}: mapcount {subs} (pages) + {entire} (entire)"
+            );
+            subs + entire == 1
+        };
+        if !reuse {
+            folio_unlock(memmap, folio);
+            drop(ptl);
+            trace!(
+                "do_huge_pmd_wp_page",
+                "folio {folio} shared: split, fallback"
+            );
+            __split_huge_pmd(m, mm_id, false);
+            return WpResult::Fallback;
+        }
+        // folio_move_anon_rmap (one anon_vma in this model); SetPageAnonExclusive
+        memmap.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
+        folio_unlock(memmap, folio);
+    }
+    // reuse: pmdp_set_access_flags with the PMD made young, dirty and writable
+    let v = Pmd::Huge {
+        pfn: folio,
+        flags: flags | F_WRITE | F_YOUNG | F_DIRTY,
+    };
+    mm.pmd.set(v.encode());
+    trace!("do_huge_pmd_wp_page", "folio {folio} reused: pmd = {v:?}");
+    drop(ptl);
+    WpResult::Reused
+}

@@ -14,6 +14,7 @@ pub mod compaction;
 pub mod filemap;
 pub mod gup;
 pub mod huge_memory;
+pub mod khugepaged;
 pub mod memory;
 pub mod memory_failure;
 pub mod migrate;
@@ -148,12 +149,20 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
     let n = m.memmap.pages.len();
     let mut pte_maps = vec![0i32; n];
     let mut pmd_maps = vec![0i32; n];
+    // Per pfn: which mms map it, and whether one maps it through a PTE / through a PMD.
+    let mut by_mm = vec![0u32; n];
+    let mut via_pte = vec![false; n];
+    let mut via_pmd = vec![false; n];
     for (i, mm) in m.mms.iter().enumerate() {
         let deposited = mm.pmd_huge_pte.read();
         let mut linked = None;
         match Pmd::decode(mm.pmd.read()) {
             Pmd::Huge { pfn, .. } => {
                 pmd_maps[pfn] += 1;
+                for p in pfn..pfn + m.nr {
+                    by_mm[p] |= 1 << i;
+                    via_pmd[p] = true;
+                }
                 vm_bug_on!(
                     deposited == 0,
                     Inv::I13DepositBalance,
@@ -179,7 +188,11 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                 let table = m.table(mm, t, "check_quiescent");
                 for (k, pte) in table.ptes.iter().enumerate() {
                     match Pte::decode(pte.read()) {
-                        Pte::Present { pfn, .. } => pte_maps[pfn] += 1,
+                        Pte::Present { pfn, .. } => {
+                            pte_maps[pfn] += 1;
+                            by_mm[pfn] |= 1 << i;
+                            via_pte[pfn] = true;
+                        }
                         Pte::Migration { pfn, .. } => crate::vm_bug_on!(true, Inv::I11SplitEndsClean,
                             "mm{i}: migration entry for pfn {pfn} left in pte[{k}] at a quiescent point"),
                         Pte::None => {}
@@ -218,6 +231,21 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
         }
     }
     check_deferred_lists(m);
+    // I21: the AnonExclusive flag that governs a mapping (the page's own for a PTE, the
+    // head's for a PMD) is never set on a page that two mms map.
+    for pfn in 0..n {
+        if by_mm[pfn].count_ones() < 2 {
+            continue;
+        }
+        let head = m.memmap.page_folio(pfn);
+        let excl = |p: usize| m.memmap.page(p).flags.test_bit(page::PG_ANON_EXCLUSIVE);
+        vm_bug_on!(
+            (via_pte[pfn] && excl(pfn)) || (via_pmd[pfn] && excl(head)),
+            Inv::I21ExclusiveShared,
+            "pfn {pfn} is mapped by mms {:#b} but marked AnonExclusive (COW reuse while shared)",
+            by_mm[pfn]
+        );
+    }
     for pfn in 0..n {
         let p = m.memmap.page(pfn);
         let mapped = pte_maps[pfn] + pmd_maps[pfn];

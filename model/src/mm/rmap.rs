@@ -254,3 +254,28 @@ pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) ->
     }
     true
 }
+
+/// `folio_try_dup_anon_rmap_pmd` (include/linux/rmap.h `__folio_try_dup_anon_rmap`, PMD level)
+/// at fork, both PMD locks held: a page that may be pinned cannot be shared (-EBUSY: the
+/// caller splits and copies at PTE level); otherwise clear PageAnonExclusive (the head's
+/// flag stands for a PMD mapping) and count the child's PMD mapping.
+pub fn folio_try_dup_anon_rmap_pmd(m: &crate::mm::Machine, folio: usize) -> bool {
+    let mm = &m.memmap;
+    if mm.page(folio).flags.test_bit(PG_ANON_EXCLUSIVE) {
+        if crate::mm::gup::folio_maybe_dma_pinned(m, folio) {
+            trace!(
+                "folio_try_dup_anon_rmap_pmd",
+                "folio {folio} may be pinned: -EBUSY"
+            );
+            return false;
+        }
+        mm.page(folio).flags.clear_bit(PG_ANON_EXCLUSIVE);
+    }
+    mm.meta[folio]._entire_mapcount.inc();
+    mm.meta[folio]._large_mapcount.inc();
+    trace!(
+        "folio_try_dup_anon_rmap_pmd",
+        "folio {folio}: shared with the child, entire_mapcount +1"
+    );
+    true
+}
