@@ -91,7 +91,7 @@ fn __collapse_huge_page_isolate(m: &Machine, table: &crate::mm::PteTable) -> Sca
         let pfn = match v {
             Pte::None => {
                 none += 1;
-                if none <= m.nr - 1 {
+                if none < m.nr {
                     continue;
                 }
                 // SCAN_EXCEED_NONE_PTE: an empty range is not collapsed (reported as PMD_NULL)
