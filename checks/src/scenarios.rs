@@ -16,7 +16,7 @@ use thp_model::mm::huge_memory::{split_huge_page, SplitError};
 use thp_model::mm::khugepaged::{collapse_huge_page, ScanResult};
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::memory_failure::__get_hwpoison_page;
-use thp_model::mm::migrate::{migration_entry_wait, EntryWait};
+use thp_model::mm::migrate::{huge_pmd_access, migrate_huge_page, migration_entry_wait, EntryWait};
 use thp_model::mm::page::DEFERRED_QUEUED;
 use thp_model::mm::page_ref::folio_put;
 use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large, pfn_walker_get_put};
@@ -439,6 +439,9 @@ fn record_zap(outcomes: &Outcomes, z: &Zapped) {
     if z.migration_entries > 0 {
         record(outcomes, "zapped-migration-entry");
     }
+    if z.migration_pmd {
+        record(outcomes, "zapped-migration-pmd");
+    }
 }
 
 /// An rmap-driven `split_huge_pmd` (no mmap lock) ∥ MADV_DONTNEED of the whole PMD
@@ -833,6 +836,26 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["wp-fallback"],
     body: cow_reuse_vs_split_pmd_other_mm,
+}, Scenario {
+    name: "thp-migration-vs-zap",
+    description: "THP migration of a PMD-mapped THP (set_pmd_migration_entry, freeze, remove_migration_pmd to a new folio) vs MADV_DONTNEED of the whole PMD (historical race Z07)",
+    threads: &["cpu1: folio_trylock; try_to_migrate; __folio_migrate_mapping; remove_migration_pmd; unlock; put", "cpu2: mmap_read_lock; zap_pmd_range(full)"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["migrated", "migration-eagain", "zapped-huge-pmd", "zapped-migration-pmd"],
+    body: thp_migration_vs_zap,
+}, Scenario {
+    name: "thp-migration-vs-fault",
+    description: "THP migration of a PMD-mapped THP vs a read fault through the PMD that may wait on the PMD migration entry (pmd_migration_entry_wait)",
+    threads: &["cpu1: folio_trylock; try_to_migrate; __folio_migrate_mapping; remove_migration_pmd; unlock; put", "cpu2: mmap_read_lock; huge_pmd_access (pmd_migration_entry_wait, refault)"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["migrated", "fault-waited-on-migration-entry", "fault-saw-old-folio", "fault-saw-new-folio"],
+    body: thp_migration_vs_fault,
 }];
 
 /// A PMD-mapped THP of which MADV_DONTNEED unmapped sub-page 1 (PMD split, then the PTE
@@ -1078,6 +1101,105 @@ fn cow_reuse_vs_split_pmd_other_mm(nr: usize, outcomes: &Outcomes) {
         },
     );
     // mm1 still maps every page: a reuse would leave an AnonExclusive page mapped twice (I21).
+    check_quiescent(&m, &[]);
+}
+
+/// THP migration of a PMD-mapped THP (PMD migration entry, copy, `remove_migration_pmd` to the
+/// new folio) ∥ MADV_DONTNEED of the whole PMD (historical race Z07).
+fn thp_migration_vs_zap(nr: usize, outcomes: &Outcomes) {
+    let m = {
+        let m = Arc::new(Machine::new(nr, 2, 1, 1));
+        let _r = m.mms[0].mmap_lock.down_read();
+        assert_eq!(
+            do_huge_pmd_anonymous_page(&m, 0, 0),
+            FaultResult::Done,
+            "[model bug] setup fault"
+        );
+        drop(_r);
+        m
+    };
+    folio_get(&m.memmap, 0); // isolate_lru_folio's reference, the migration caller's
+    let m1 = m.clone();
+    let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
+    let m2 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        zap_pmd_range(&m2, 0, ZapRange::Full)
+    });
+    let r = migrator.join();
+    let z = zapper.join();
+    record(
+        outcomes,
+        if r.is_ok() {
+            "migrated"
+        } else {
+            "migration-eagain"
+        },
+    );
+    record_zap(outcomes, &z);
+    check_dontneed_unmapped(&m);
+    if r.is_err() {
+        folio_put(&m.memmap, 0, nr); // putback_movable_pages
+    }
+    // Nothing maps either folio and nobody holds a reference: both were freed.
+    for pfn in 0..2 * nr {
+        assert!(
+            !m.memmap.is_allocated(pfn),
+            "[{}] pfn {pfn} is unmapped and unreferenced but was never freed",
+            Inv::I8UseAfterFree.tag()
+        );
+    }
+    check_quiescent(&m, &[]);
+}
+
+fn setup_huge_pmd_two_slots(nr: usize) -> Arc<Machine> {
+    let m = Arc::new(Machine::new(nr, 2, 1, 1));
+    let _r = m.mms[0].mmap_lock.down_read();
+    assert_eq!(
+        do_huge_pmd_anonymous_page(&m, 0, 0),
+        FaultResult::Done,
+        "[model bug] setup fault"
+    );
+    drop(_r);
+    m
+}
+
+/// THP migration of a PMD-mapped THP ∥ a read access through the PMD that may find the PMD
+/// migration entry and sleep on the folio lock (`pmd_migration_entry_wait`).
+fn thp_migration_vs_fault(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd_two_slots(nr);
+    folio_get(&m.memmap, 0); // the migration caller's isolation reference
+    let m1 = m.clone();
+    let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
+    let m2 = m.clone();
+    let faulter = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        huge_pmd_access(&m2, 0)
+    });
+    let r = migrator.join();
+    let a = faulter.join();
+    record(
+        outcomes,
+        if r.is_ok() {
+            "migrated"
+        } else {
+            "migration-eagain"
+        },
+    );
+    if a.waits > 0 {
+        record(outcomes, "fault-waited-on-migration-entry");
+    }
+    record(
+        outcomes,
+        match a.folio {
+            Some(0) => "fault-saw-old-folio",
+            Some(_) => "fault-saw-new-folio",
+            None => "fault-found-nothing",
+        },
+    );
+    if r.is_err() {
+        folio_put(&m.memmap, 0, nr);
+    }
     check_quiescent(&m, &[]);
 }
 

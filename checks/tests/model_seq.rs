@@ -412,7 +412,7 @@ mod pmd_migration {
             }
             folio_get(&m.memmap, 0); // the migration caller's reference
             folio_lock(&m.memmap, 0);
-            set_pmd_migration_entry(&m, 0).unwrap();
+            assert_eq!(set_pmd_migration_entry(&m, 0, 0), Ok(true));
             assert!(
                 matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Migration { pfn: 0, flags } if flags & F_WRITE != 0)
             );
@@ -747,6 +747,114 @@ mod fork {
                 assert_eq!(m.memmap.page(pfn)._mapcount.read(), 1, "pfn {pfn}");
             }
             check_quiescent(&m, &[]);
+        }
+    }
+}
+
+/// THP migration with PMD migration entries: success (one and two mms), and the failure paths
+/// (a GUP pin refuses the unmap; an extra reference fails the freeze), each restoring exactly.
+mod thp_migration {
+    use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
+    use thp_model::mm::huge_memory::{do_huge_pmd_anonymous_page, FaultResult};
+    use thp_model::mm::migrate::{migrate_huge_page, MigrateError};
+    use thp_model::mm::page::{ENTIRELY_MAPPED, PG_ANON_EXCLUSIVE};
+    use thp_model::mm::page_ref::{folio_get, folio_put};
+    use thp_model::mm::{check_quiescent, Machine, Pmd};
+
+    fn huge(nr: usize) -> Machine {
+        let m = Machine::new(nr, 2, 1, 1);
+        let _r = m.mms[0].mmap_lock.down_read();
+        assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+        drop(_r);
+        m
+    }
+
+    #[test]
+    fn migrate_moves_the_pmd_to_the_new_folio() {
+        for nr in [2usize, 4] {
+            let m = huge(nr);
+            folio_get(&m.memmap, 0);
+            assert_eq!(migrate_huge_page(&m, 0, 1), Ok(nr));
+            assert!(matches!(
+                Pmd::decode(m.mms[0].pmd.read()),
+                Pmd::Huge { pfn, .. } if pfn == nr
+            ));
+            for pfn in 0..nr {
+                assert!(!m.memmap.is_allocated(pfn), "the source was freed");
+            }
+            let meta = &m.memmap.meta[nr];
+            assert_eq!(m.memmap.page(nr)._refcount.read(), 1);
+            assert_eq!(meta._entire_mapcount.read(), 0);
+            assert_eq!(meta._nr_pages_mapped.read(), ENTIRELY_MAPPED);
+            assert!(m.memmap.page(nr).flags.test_bit(PG_ANON_EXCLUSIVE));
+            assert_eq!(m.mms[0].nr_ptes.read(), 1, "the deposit stays");
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    #[test]
+    fn migrate_of_a_fork_shared_thp_remaps_both_mms_read_only() {
+        for nr in [2usize, 4] {
+            // A huge fault in mm0, forked into mm1; a second folio slot for the destination.
+            let m = Machine::new(nr, 2, 2, 1);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+            }
+            {
+                let _w0 = m.mms[0].mmap_lock.down_write();
+                let _w1 = m.mms[1].mmap_lock.down_write_nested(1);
+                assert!(thp_model::mm::huge_memory::copy_huge_pmd(&m, 0, 1));
+            }
+            folio_get(&m.memmap, 0);
+            assert_eq!(migrate_huge_page(&m, 0, 1), Ok(nr));
+            for mm in 0..2 {
+                assert!(matches!(
+                    Pmd::decode(m.mms[mm].pmd.read()),
+                    Pmd::Huge { pfn, flags } if pfn == nr && flags & thp_model::mm::pgtable::F_WRITE == 0
+                ));
+            }
+            assert_eq!(m.memmap.page(nr)._refcount.read(), 2);
+            assert_eq!(m.memmap.meta[nr]._entire_mapcount.read(), 1);
+            assert!(!m.memmap.page(nr).flags.test_bit(PG_ANON_EXCLUSIVE));
+            assert!(!m.memmap.is_allocated(0));
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    #[test]
+    fn migrate_fails_and_restores_with_a_pin_or_an_extra_reference() {
+        for nr in [2usize, 4] {
+            // A pin: set_pmd_migration_entry cannot share the AnonExclusive head.
+            let m = huge(nr);
+            let pin = gup_fast(&m, 0, 1, Foll::Pin, false).expect("pin");
+            folio_get(&m.memmap, 0);
+            assert_eq!(migrate_huge_page(&m, 0, 1), Err(MigrateError::Again));
+            assert!(matches!(
+                Pmd::decode(m.mms[0].pmd.read()),
+                Pmd::Huge { pfn: 0, .. }
+            ));
+            assert!(!m.memmap.is_allocated(nr), "the new folio was freed");
+            check_quiescent(&m, &[(0, 2)]);
+            gup_put_folio(&m, pin.folio, 1, Foll::Pin);
+            folio_put(&m.memmap, 0, nr);
+            check_quiescent(&m, &[]);
+
+            // An extra (non-pin) reference: unmapped, then the freeze fails; remapped.
+            let m = huge(nr);
+            folio_get(&m.memmap, 0);
+            folio_get(&m.memmap, 0);
+            assert_eq!(migrate_huge_page(&m, 0, 1), Err(MigrateError::Again));
+            assert!(matches!(
+                Pmd::decode(m.mms[0].pmd.read()),
+                Pmd::Huge { pfn: 0, .. }
+            ));
+            assert!(
+                m.memmap.page(0).flags.test_bit(PG_ANON_EXCLUSIVE),
+                "exclusive restored"
+            );
+            assert!(!m.memmap.is_allocated(nr));
+            check_quiescent(&m, &[(0, 2)]);
         }
     }
 }

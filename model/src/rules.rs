@@ -78,6 +78,10 @@ pub enum Rule {
     /// COW reuse of a huge PMD is decided by `folio_ref_count == 1` under the folio lock, not
     /// by summing mapcounts (Z14).
     CowReuseByRefcount,
+    /// `zap_huge_pmd` handles a PMD migration entry as non-present (Z07).
+    ZapHugePmdNonPresent,
+    /// Migration replaces its entries by the new folio's mapping before unlocking the folios.
+    MigrateRemovePtesBeforeUnlock,
 }
 
 /// What the catalogue says about a rule.
@@ -131,6 +135,8 @@ impl Rule {
         Rule::CollapseIsolateRefCheck,
         Rule::CollapseTableSyncOne,
         Rule::CowReuseByRefcount,
+        Rule::ZapHugePmdNonPresent,
+        Rule::MigrateRemovePtesBeforeUnlock,
     ];
 
     /// The catalogue entry.
@@ -320,6 +326,20 @@ impl Rule {
                 "mm/huge_memory.c do_huge_pmd_wp_page (folio_ref_count check, \"See do_wp_page()\"); historical race Z14 (CVE-2020-29368, c444eb564fb1), later replaced by PageAnonExclusive and refcount-based reuse",
                 "mm::huge_memory::do_huge_pmd_wp_page",
                 Any, &[Inv::I21ExclusiveShared], &["cow-reuse-vs-split-pmd-other-mm"],
+            ),
+            Rule::ZapHugePmdNonPresent => (
+                "zap-huge-pmd-non-present",
+                "zap_huge_pmd (MADV_DONTNEED / munmap, which see huge and non-present PMDs alike) treats a PMD migration entry as non-present: no rmap, no reference, only the deposited table is freed",
+                "mm/huge_memory.c zap_huge_pmd (pmd_present / is_pmd_migration_entry branch); historical race Z07 (CVE-2026-53108, bbcbf045d6c7)",
+                "mm::zap::zap_huge_pmd",
+                Any, &[Inv::I22NonPresentAsPresent], &["thp-migration-vs-zap"],
+            ),
+            Rule::MigrateRemovePtesBeforeUnlock => (
+                "migrate-remove-ptes-before-unlock",
+                "THP migration replaces every migration entry by the new folio's mapping (remove_migration_ptes) before it unlocks the source, because a migration entry may only be decoded while its folio is locked",
+                "mm/migrate.c migrate_folio_move (remove_migration_ptes, then folio_unlock(dst), folio_unlock(src)); include/linux/swapops.h pfn_swap_entry_folio (BUG_ON unlocked); kernel-protocol.md invariant 10",
+                "mm::migrate::migrate_huge_page",
+                Any, &[Inv::I10MigrationEntryLocked], &["thp-migration-vs-fault", "thp-migration-vs-zap"],
             ),
         };
         RuleInfo {

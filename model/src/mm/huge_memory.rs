@@ -524,14 +524,20 @@ pub fn change_huge_pmd(m: &Machine, mm_id: usize) -> bool {
 }
 
 /// `set_pmd_migration_entry` (mm/huge_memory.c, THP migration; called from
-/// `try_to_migrate_one` with the folio locked and referenced, PMD lock held): invalidate, try to
+/// `try_to_migrate_one` with the folio locked and referenced): under the PMD lock re-check that
+/// the PMD still maps `folio` (`page_vma_mapped_walk`; Ok(false) if not), invalidate, try to
 /// share the AnonExclusive head (a pin refuses: restore, -EBUSY), then install the PMD
 /// migration entry, drop the PMD mapping and its reference.
-pub fn set_pmd_migration_entry(m: &Machine, mm_id: usize) -> Result<(), SplitError> {
+pub fn set_pmd_migration_entry(
+    m: &Machine,
+    mm_id: usize,
+    folio: usize,
+) -> Result<bool, SplitError> {
     let mm = &m.mms[mm_id];
     let ptl = mm.pmd_lock.lock();
-    let Pmd::Huge { pfn: folio, flags } = Pmd::decode(mm.pmd.read()) else {
-        crate::model_bug!("set_pmd_migration_entry of a non-huge PMD");
+    let flags = match Pmd::decode(mm.pmd.read()) {
+        Pmd::Huge { pfn, flags } if pfn == folio => flags,
+        _ => return Ok(false),
     };
     vm_bug_on!(
         !crate::mm::filemap::folio_test_locked(&m.memmap, folio),
@@ -566,7 +572,7 @@ pub fn set_pmd_migration_entry(m: &Machine, mm_id: usize) -> Result<(), SplitErr
         "pmd {old:?} -> migration entry for folio {folio}"
     );
     drop(ptl);
-    Ok(())
+    Ok(true)
 }
 
 /// `list_del_init(&folio->_deferred_list)` with `split_queue_lock` held, from whichever list

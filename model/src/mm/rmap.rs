@@ -279,3 +279,21 @@ pub fn folio_try_dup_anon_rmap_pmd(m: &crate::mm::Machine, folio: usize) -> bool
     );
     true
 }
+
+/// `folio_add_anon_rmap_pmd(folio, page, vma, addr, flags)` for an existing anonymous folio
+/// (`remove_migration_pmd`): the entire mapcount +1 (`_nr_pages_mapped` gains ENTIRELY_MAPPED
+/// on the first), `_large_mapcount` +1, and AnonExclusive on the head if RMAP_EXCLUSIVE.
+pub fn folio_add_anon_rmap_pmd(mm: &Memmap, folio: usize, exclusive: bool) {
+    let m = &mm.meta[folio];
+    m._large_mapcount.inc();
+    if m._entire_mapcount.inc_return() == 0 {
+        m._nr_pages_mapped.add_return_relaxed(ENTIRELY_MAPPED);
+    }
+    if exclusive {
+        mm.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
+    }
+    trace!(
+        "folio_add_anon_rmap_pmd",
+        "folio {folio}: entire_mapcount +1, exclusive {exclusive}"
+    );
+}

@@ -4,8 +4,7 @@
 //! only after the TLB flush (mmu_gather). Paraphrased.
 //!
 //! PT_RECLAIM is modelled by its fallback path `try_to_free_pte` (after the flush and puts);
-//! the common `try_get_and_clear_pmd` path (PMD trylock under the PTE lock) is not. A PMD
-//! migration entry is not zapped yet (`zap_huge_pmd` reports a model bug).
+//! the common `try_get_and_clear_pmd` path (PMD trylock under the PTE lock) is not.
 
 use crate::kernel::flush_tlb_ipi;
 use crate::mm::huge_memory::{
@@ -34,6 +33,8 @@ pub struct Zapped {
     pub present_ptes: usize,
     pub migration_entries: usize,
     pub skipped_none: bool,
+    /// A PMD migration entry was zapped (no rmap, no reference: only the deposited table).
+    pub migration_pmd: bool,
 }
 
 /// `zap_huge_pmd`: under `__pmd_trans_huge_lock`, clear the PMD, drop the PMD mapping, free the
@@ -45,9 +46,30 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
         return false;
     };
     let orig = Pmd::decode(mm.pmd.xchg(0)); // pmdp_huge_get_and_clear_full
+    if let Pmd::Migration { pfn, .. } = orig {
+        // Rule zap-huge-pmd-non-present (Z07): the broken protocol hands the entry to a
+        // helper that assumes a present huge PMD (powerpc's get-and-clear, before bbcbf045d6c7).
+        crate::vm_bug_on!(
+            !crate::rules::rule_on(crate::rules::Rule::ZapHugePmdNonPresent),
+            crate::invariants::Inv::I22NonPresentAsPresent,
+            "zap_huge_pmd: pmdp_huge_get_and_clear_full on the non-present PMD {orig:?}"
+        );
+        // A migration entry holds no mapcount and no reference: only the deposited table goes.
+        let folio = pfn_swap_entry_folio(m, pfn);
+        let t = pgtable_trans_huge_withdraw(mm, &ptl);
+        pte_free(mm, t);
+        mm.nr_ptes.dec();
+        trace!(
+            "zap_huge_pmd",
+            "migration entry for folio {folio} -> none; deposited table {t} freed"
+        );
+        drop(ptl);
+        z.migration_pmd = true;
+        return true;
+    }
     let folio = match orig {
         Pmd::Huge { pfn, .. } | Pmd::HugeInvalid { pfn, .. } => pfn,
-        o => crate::model_bug!("zap_huge_pmd of {o:?} (PMD migration entries are part 2)"),
+        o => crate::model_bug!("zap_huge_pmd of {o:?}"),
     };
     folio_remove_rmap_pmd(&m.memmap, folio);
     // zap_deposited_table
