@@ -856,6 +856,16 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["migrated", "fault-waited-on-migration-entry", "fault-saw-old-folio", "fault-saw-new-folio"],
     body: thp_migration_vs_fault,
+}, Scenario {
+    name: "folio-split-vs-thp-migration-other-mm",
+    description: "split_huge_page of folio F (PTE-mapped in mm0; the anon_vma rmap walk visits mm1 too) vs THP migration of folio G, PMD-mapped in mm1 (historical race Z19)",
+    threads: &["cpu1: folio_lock(F); split_huge_page(F); folio_unlock; folio_put", "cpu2: migrate_huge_page(G) in mm1"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["split-ok", "migrated"],
+    body: folio_split_vs_thp_migration_other_mm,
 }];
 
 /// A PMD-mapped THP of which MADV_DONTNEED unmapped sub-page 1 (PMD split, then the PTE
@@ -1199,6 +1209,49 @@ fn thp_migration_vs_fault(nr: usize, outcomes: &Outcomes) {
     );
     if r.is_err() {
         folio_put(&m.memmap, 0, nr);
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// Folio F (pfn 0) PTE-mapped in mm0 is split (its rmap walk visits every mm of the shared
+/// anon_vma) ∥ THP migration of another folio G (pfn nr) PMD-mapped in mm1, whose PMD holds a
+/// migration entry for G while the walk passes (historical race Z19, CVE-2025-37958).
+fn folio_split_vs_thp_migration_other_mm(nr: usize, outcomes: &Outcomes) {
+    let m = Arc::new(Machine::new(nr, 3, 2, 1));
+    {
+        let _r0 = m.mms[0].mmap_lock.down_read();
+        assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+        __split_huge_pmd(&m, 0, false);
+        drop(_r0);
+        let _r1 = m.mms[1].mmap_lock.down_read();
+        assert_eq!(do_huge_pmd_anonymous_page(&m, 1, 1), FaultResult::Done);
+    }
+    folio_get(&m.memmap, 0); // the splitter's reference
+    folio_get(&m.memmap, nr); // the migration caller's isolation reference
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let migrator = spawn(move || migrate_huge_page(&m2, nr, 2));
+    let split = splitter.join();
+    let r = migrator.join();
+    record(
+        outcomes,
+        if split.is_ok() {
+            "split-ok"
+        } else {
+            "split-eagain"
+        },
+    );
+    record(
+        outcomes,
+        if r.is_ok() {
+            "migrated"
+        } else {
+            "migration-eagain"
+        },
+    );
+    if r.is_err() {
+        folio_put(&m.memmap, nr, nr);
     }
     check_quiescent(&m, &[]);
 }

@@ -82,6 +82,8 @@ pub enum Rule {
     ZapHugePmdNonPresent,
     /// Migration replaces its entries by the new folio's mapping before unlocking the folios.
     MigrateRemovePtesBeforeUnlock,
+    /// An rmap walk for a folio split treats a PMD migration entry as not found (Z19).
+    RmapWalkSkipsMigrationPmd,
 }
 
 /// What the catalogue says about a rule.
@@ -137,6 +139,7 @@ impl Rule {
         Rule::CowReuseByRefcount,
         Rule::ZapHugePmdNonPresent,
         Rule::MigrateRemovePtesBeforeUnlock,
+        Rule::RmapWalkSkipsMigrationPmd,
     ];
 
     /// The catalogue entry.
@@ -340,6 +343,13 @@ impl Rule {
                 "mm/migrate.c migrate_folio_move (remove_migration_ptes, then folio_unlock(dst), folio_unlock(src)); include/linux/swapops.h pfn_swap_entry_folio (BUG_ON unlocked); kernel-protocol.md invariant 10",
                 "mm::migrate::migrate_huge_page",
                 Any, &[Inv::I10MigrationEntryLocked], &["thp-migration-vs-fault", "thp-migration-vs-zap"],
+            ),
+            Rule::RmapWalkSkipsMigrationPmd => (
+                "rmap-walk-skips-migration-pmd",
+                "The rmap walk of a folio split (try_to_migrate, no PVMW_MIGRATION) treats a PMD migration entry as not found: the anon_vma only says where the folio may be, and a migration entry there belongs to another, locked folio that must not be decoded as a present PMD",
+                "mm/page_vma_mapped.c page_vma_mapped_walk (!pmd_present: not_found without PVMW_MIGRATION); mm/rmap.c try_to_migrate_one; historical race Z19 (CVE-2025-37958, be6e843fc51a)",
+                "mm::rmap::try_to_migrate_one",
+                Any, &[Inv::I22NonPresentAsPresent], &["folio-split-vs-thp-migration-other-mm"],
             ),
         };
         RuleInfo {

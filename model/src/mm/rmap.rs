@@ -205,6 +205,16 @@ pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) ->
             crate::mm::huge_memory::__split_huge_pmd_locked(m, mm, &ptl, true);
             return false; // page_vma_mapped_walk_done; ret = false
         }
+        if let Pmd::Migration { pfn, .. } = v {
+            // page_vma_mapped_walk without PVMW_MIGRATION: a non-present PMD is not_found,
+            // whichever folio its entry names (rule rmap-walk-skips-migration-pmd). The broken
+            // protocol (before be6e843fc51a, Z19) asked the entry for its folio as if present.
+            crate::vm_bug_on!(
+                !crate::rules::rule_on(crate::rules::Rule::RmapWalkSkipsMigrationPmd),
+                crate::invariants::Inv::I22NonPresentAsPresent,
+                "rmap walk for folio {folio}: pmd_folio() of the PMD migration entry for pfn {pfn} (decoded as present)"
+            );
+        }
         drop(ptl);
         if v.migration() || v.none() {
             return true;
