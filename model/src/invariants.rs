@@ -55,9 +55,9 @@ pub enum Inv {
     /// I21 (model extension, the COW contract): a page marked AnonExclusive is mapped by one
     /// mm only (fork clears the flag; COW reuse sets it only for the last mapper).
     I21ExclusiveShared,
-    /// I22 (model extension; historical races Z07, Z12, Z19): a non-present PMD (a migration
+    /// I26 (model extension; historical races Z07, Z12, Z19): a non-present PMD (a migration
     /// entry) is never handled as a present huge mapping.
-    I22NonPresentAsPresent,
+    I26NonPresentAsPresent,
 }
 
 impl Inv {
@@ -85,7 +85,7 @@ impl Inv {
             Inv::I19LockOrder => "I19 lock-order",
             Inv::I20LostWakeup => "I20 lost-wakeup",
             Inv::I21ExclusiveShared => "I21 anon-exclusive-shared",
-            Inv::I22NonPresentAsPresent => "I22 non-present-pmd-as-present",
+            Inv::I26NonPresentAsPresent => "I26 non-present-pmd-as-present",
         }
     }
 

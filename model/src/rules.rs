@@ -335,7 +335,7 @@ impl Rule {
                 "zap_huge_pmd (MADV_DONTNEED / munmap, which see huge and non-present PMDs alike) treats a PMD migration entry as non-present: no rmap, no reference, only the deposited table is freed",
                 "mm/huge_memory.c zap_huge_pmd (pmd_present / is_pmd_migration_entry branch); historical race Z07 (CVE-2026-53108, bbcbf045d6c7)",
                 "mm::zap::zap_huge_pmd",
-                Any, &[Inv::I22NonPresentAsPresent], &["thp-migration-vs-zap"],
+                Any, &[Inv::I26NonPresentAsPresent], &["thp-migration-vs-zap"],
             ),
             Rule::MigrateRemovePtesBeforeUnlock => (
                 "migrate-remove-ptes-before-unlock",
@@ -349,7 +349,7 @@ impl Rule {
                 "The rmap walk of a folio split (try_to_migrate, no PVMW_MIGRATION) treats a PMD migration entry as not found: the anon_vma only says where the folio may be, and a migration entry there belongs to another, locked folio that must not be decoded as a present PMD",
                 "mm/page_vma_mapped.c page_vma_mapped_walk (!pmd_present: not_found without PVMW_MIGRATION); mm/rmap.c try_to_migrate_one; historical race Z19 (CVE-2025-37958, be6e843fc51a)",
                 "mm::rmap::try_to_migrate_one",
-                Any, &[Inv::I22NonPresentAsPresent], &["folio-split-vs-thp-migration-other-mm"],
+                Any, &[Inv::I26NonPresentAsPresent], &["folio-split-vs-thp-migration-other-mm"],
             ),
         };
         RuleInfo {

@@ -211,7 +211,7 @@ pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) ->
             // protocol (before be6e843fc51a, Z19) asked the entry for its folio as if present.
             crate::vm_bug_on!(
                 !crate::rules::rule_on(crate::rules::Rule::RmapWalkSkipsMigrationPmd),
-                crate::invariants::Inv::I22NonPresentAsPresent,
+                crate::invariants::Inv::I26NonPresentAsPresent,
                 "rmap walk for folio {folio}: pmd_folio() of the PMD migration entry for pfn {pfn} (decoded as present)"
             );
         }

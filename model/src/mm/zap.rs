@@ -51,7 +51,7 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
         // helper that assumes a present huge PMD (powerpc's get-and-clear, before bbcbf045d6c7).
         crate::vm_bug_on!(
             !crate::rules::rule_on(crate::rules::Rule::ZapHugePmdNonPresent),
-            crate::invariants::Inv::I22NonPresentAsPresent,
+            crate::invariants::Inv::I26NonPresentAsPresent,
             "zap_huge_pmd: pmdp_huge_get_and_clear_full on the non-present PMD {orig:?}"
         );
         // A migration entry holds no mapcount and no reference: only the deposited table goes.
