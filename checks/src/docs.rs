@@ -149,8 +149,16 @@ is the switch `gup-fast-pin-mb`.\n\
 are modelled; the shrinker `deferred_split_scan`, whose `folio_try_get` the lock excludes, is \
 not yet, so turning the lock off could not be caught.\n\
 - **Collapse (`vma_start_write`, `tlb_remove_table_sync_one`), `folio_trylock` under a \
-ptl, HVO (`page_count_writable`, `synchronize_rcu`)**: khugepaged, COW reuse and HVO are \
-not modelled yet.\n";
+ptl**: khugepaged and COW reuse are not modelled yet.\n\
+- **HVO: the `pmd_leaf` re-check under `init_mm.page_table_lock` in `vmemmap_split_pmd`**: \
+kept, but no scenario runs two HVOs whose vmemmap shares a PMD, so turning it off could not \
+be caught yet.\n\
+- **HVO: `synchronize_rcu` in `hugetlb_vmemmap_restore_folio`**: kept; in the model a \
+speculative getter racing with a restore always reads a frozen (0) count or a fake head, \
+with or without it, so no counterexample exists here.\n\
+- **HVO: the optimized flag set before the remap (\"Very Subtle\")**: it matters only for \
+accesses through a stale TLB entry after a deferred flush; the model does not simulate a TLB \
+(a stale translation is a debt that `flush_tlb_kernel_range` pays, invariant I25).\n";
 
 /// Generate docs/bounds.md: one line a scenario, from the default runs.
 pub fn bounds_md() -> String {

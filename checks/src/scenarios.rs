@@ -12,6 +12,10 @@ use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll, GUP_PIN_COUNTING_BIAS};
 use thp_model::mm::huge_memory::change_huge_pmd;
 use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page, FaultResult};
 use thp_model::mm::huge_memory::{split_huge_page, SplitError};
+use thp_model::mm::hugetlb_vmemmap::{
+    check_folio_view, check_mapping, get_page_unless_zero, hugetlb_vmemmap_optimize_folio,
+    hugetlb_vmemmap_restore_folio, AllocFail, Hvo, NotWritable, SpecGet, SpecGetResult,
+};
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::memory_failure::__get_hwpoison_page;
 use thp_model::mm::migrate::{migration_entry_wait, EntryWait};
@@ -638,6 +642,115 @@ fn gup_fast_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
+/// The speculative walker of the HVO scenarios targets pfn 2: the first struct page of the
+/// first tail vmemmap page, a fake head once HVO has aliased that page to the head's.
+const HVO_WALKER_PFN: usize = 2;
+
+fn record_spec_get(outcomes: &Outcomes, hv: &Hvo, r: SpecGetResult) {
+    record(
+        outcomes,
+        match r.what {
+            SpecGet::KeyOffReadZero => "walker-key-off",
+            SpecGet::NotWritable(NotWritable::Count) => "walker-count-zero",
+            SpecGet::NotWritable(NotWritable::FakeHead) => "walker-fake-head",
+            SpecGet::Got => "walker-got-ref",
+        },
+    );
+    if let Some(p) = r.count_phys {
+        record(
+            outcomes,
+            if p < hv.nr_vmemmap() {
+                "walker-read-original-page"
+            } else {
+                "walker-read-new-page"
+            },
+        );
+    }
+}
+
+/// `hugetlb_vmemmap_optimize_folio` of a frozen HugeTLB folio, then `folio_ref_unfreeze(1)`
+/// (it leaves the pool) ∥ a speculative `get_page_unless_zero` on pfn 2 (historical race Z09).
+/// `nr` struct pages: 4 = two vmemmap pages under one vmemmap PMD, a leaf until HVO splits it.
+fn hvo_optimize_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
+    hvo_optimize_vs_walker(nr, outcomes, false)
+}
+
+/// As `hvo_optimize_vs_pfn_walker`, with the vmemmap PMD already split (the batch form splits
+/// every PMD first; or a neighbour's HVO did): no split barrier publishes the head copy.
+fn hvo_optimize_presplit_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
+    hvo_optimize_vs_walker(nr, outcomes, true)
+}
+
+fn hvo_optimize_vs_walker(nr: usize, outcomes: &Outcomes, presplit: bool) {
+    let hv = Arc::new(Hvo::new(nr, nr, AllocFail::None, presplit));
+    let h1 = hv.clone();
+    let optimizer = spawn(move || {
+        let r = hugetlb_vmemmap_optimize_folio(&h1);
+        h1.folio_ref_unfreeze(1);
+        r
+    });
+    let h2 = hv.clone();
+    let walker = spawn(move || get_page_unless_zero(&h2, HVO_WALKER_PFN));
+    let r = optimizer.join();
+    let w = walker.join();
+    assert!(
+        r.is_ok(),
+        "[model bug] optimize without injected failure: {r:?}"
+    );
+    record_spec_get(outcomes, &hv, w);
+    check_folio_view(&hv, 1);
+    check_mapping(&hv);
+}
+
+/// `hugetlb_vmemmap_optimize_folio` of a gigantic folio whose vmemmap spans two vmemmap PMDs,
+/// with `-ENOMEM` injected at the split of the second (after the first PMD's PTEs were
+/// remapped: the rollback case), then `folio_ref_unfreeze(1)` ∥ `get_page_unless_zero(pfn 2)`.
+fn hvo_optimize_enomem_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
+    // allocations: #0 the new head vmemmap page, #1 PMD 0's PTE table, #2 PMD 1's
+    let hv = Arc::new(Hvo::new(nr, nr, AllocFail::Nth(2), false));
+    let h1 = hv.clone();
+    let optimizer = spawn(move || {
+        let r = hugetlb_vmemmap_optimize_folio(&h1);
+        h1.folio_ref_unfreeze(1);
+        r
+    });
+    let h2 = hv.clone();
+    let walker = spawn(move || get_page_unless_zero(&h2, HVO_WALKER_PFN));
+    let r = optimizer.join();
+    let w = walker.join();
+    assert!(
+        r.is_err(),
+        "[model bug] the injected -ENOMEM did not fail the optimize"
+    );
+    record(outcomes, "optimize-enomem");
+    record_spec_get(outcomes, &hv, w);
+    check_folio_view(&hv, 1);
+    check_mapping(&hv);
+}
+
+/// `hugetlb_vmemmap_restore_folio` of an optimized, frozen folio (it goes back to buddy) ∥
+/// `get_page_unless_zero(pfn 2)`.
+fn hvo_restore_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
+    let hv = Arc::new(Hvo::new(nr, 2 * nr, AllocFail::None, false));
+    assert!(
+        hugetlb_vmemmap_optimize_folio(&hv).is_ok(),
+        "[model bug] setup optimize failed"
+    );
+    let h1 = hv.clone();
+    let restorer = spawn(move || hugetlb_vmemmap_restore_folio(&h1));
+    let h2 = hv.clone();
+    let walker = spawn(move || get_page_unless_zero(&h2, HVO_WALKER_PFN));
+    let r = restorer.join();
+    let w = walker.join();
+    assert!(
+        r.is_ok(),
+        "[model bug] restore without injected failure: {r:?}"
+    );
+    record_spec_get(outcomes, &hv, w);
+    check_folio_view(&hv, 0);
+    check_mapping(&hv);
+}
+
 /// The catalogue of model scenarios.
 pub const SCENARIOS: &[Scenario] = &[Scenario {
     name: "split-pmd-vs-aware-walker",
@@ -779,6 +892,46 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["split-ok", "split-eagain", "zapped-present-ptes", "zapped-migration-entry"],
     body: folio_split_vs_zap,
+}, Scenario {
+    name: "hvo-optimize-vs-pfn-walker",
+    description: "hugetlb_vmemmap_optimize_folio (split the vmemmap PMD, remap tails read-only) then folio_ref_unfreeze vs a speculative get_page_unless_zero on the future fake head (Z09); nr = struct pages",
+    threads: &["cpu1: hugetlb_vmemmap_optimize_folio; folio_ref_unfreeze(1)", "cpu2: get_page_unless_zero(pfn 2): rcu_read_lock; page_count_writable; atomic_add_unless"],
+    loom_nr: 4,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-new-page"],
+    body: hvo_optimize_vs_pfn_walker,
+}, Scenario {
+    name: "hvo-optimize-presplit-vs-pfn-walker",
+    description: "hvo-optimize-vs-pfn-walker with the vmemmap PMD already split into PTEs (batch form / neighbour's HVO): only vmemmap_remap_pte's smp_wmb publishes the head copy",
+    threads: &["cpu1: hugetlb_vmemmap_optimize_folio; folio_ref_unfreeze(1)", "cpu2: get_page_unless_zero(pfn 2)"],
+    loom_nr: 4,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-new-page"],
+    body: hvo_optimize_presplit_vs_pfn_walker,
+}, Scenario {
+    name: "hvo-optimize-enomem-vs-pfn-walker",
+    description: "hugetlb_vmemmap_optimize_folio of a folio spanning two vmemmap PMDs, -ENOMEM injected splitting the second (rollback of the remapped PTEs), then folio_ref_unfreeze vs get_page_unless_zero(pfn 2)",
+    threads: &["cpu1: hugetlb_vmemmap_optimize_folio (-ENOMEM at allocation #2); folio_ref_unfreeze(1)", "cpu2: get_page_unless_zero(pfn 2)"],
+    loom_nr: 8,
+    shuttle_nr: 8,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["optimize-enomem", "walker-key-off", "walker-count-zero", "walker-read-new-page"],
+    body: hvo_optimize_enomem_vs_pfn_walker,
+}, Scenario {
+    name: "hvo-restore-vs-pfn-walker",
+    description: "hugetlb_vmemmap_restore_folio of an optimized frozen folio vs get_page_unless_zero(pfn 2)",
+    threads: &["cpu1: hugetlb_vmemmap_restore_folio", "cpu2: get_page_unless_zero(pfn 2)"],
+    loom_nr: 4,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["walker-key-off", "walker-count-zero", "walker-read-new-page"],
+    body: hvo_restore_vs_pfn_walker,
 }];
 
 /// Look a scenario up by name.

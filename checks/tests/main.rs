@@ -4,6 +4,7 @@
 mod catalogue;
 mod cli;
 mod fuzz_seeds;
+mod hvo;
 mod litmus;
 mod lockdep;
 mod model_seq;

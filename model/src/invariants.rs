@@ -5,8 +5,9 @@
 //! nothing else. A harness or model inconsistency says `[model bug]` instead and never counts
 //! as a counterexample.
 //!
-//! Ids I1-I20 are kernel-protocol.md §A; L1-L3 are the litmus-test properties of the primitive
-//! layer.
+//! Ids I1-I20 are kernel-protocol.md §A; I21-I25 are the HugeTLB vmemmap optimization's
+//! (kernel-protocol.md §12, historical race Z09); L1-L3 are the litmus-test properties of the
+//! primitive layer.
 
 /// An invariant the checks assert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,6 +53,20 @@ pub enum Inv {
     I19LockOrder,
     /// I20: every sleeper is eventually woken.
     I20LostWakeup,
+    /// I21: no write (nor a locked RMW, which writes even when its compare fails) ever reaches a
+    /// struct page through a read-only vmemmap mapping (HVO, Z09).
+    I21WriteToReadOnlyVmemmap,
+    /// I22: every struct page stays mapped: a vmemmap walk never meets an empty PTE.
+    I22VmemmapUnmapped,
+    /// I23: every struct page reads the same through the vmemmap before, during and after
+    /// optimize / restore (nothing lost, nothing read before it was copied).
+    I23StructPageContent,
+    /// I24: optimized ⇔ tails mapped read-only to the reuse page; a failed optimize leaves the
+    /// mapping exactly as before.
+    I24HvoRollback,
+    /// I25: no TLB flush owed is skipped: a vmemmap page is freed only after every translation
+    /// to it was flushed.
+    I25TlbFlushOwed,
 }
 
 impl Inv {
@@ -78,6 +93,11 @@ impl Inv {
             Inv::I17TableLifetime => "I17 table-lifetime",
             Inv::I19LockOrder => "I19 lock-order",
             Inv::I20LostWakeup => "I20 lost-wakeup",
+            Inv::I21WriteToReadOnlyVmemmap => "I21 write-to-read-only-vmemmap",
+            Inv::I22VmemmapUnmapped => "I22 vmemmap-unmapped",
+            Inv::I23StructPageContent => "I23 struct-page-content-lost",
+            Inv::I24HvoRollback => "I24 hvo-mapping-not-restored",
+            Inv::I25TlbFlushOwed => "I25 tlb-flush-owed",
         }
     }
 

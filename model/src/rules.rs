@@ -63,6 +63,25 @@ pub enum Rule {
     /// A page table is freed only after a grace period that also waits for IRQs-off sections
     /// (GUP-fast).
     TableFreeWaitsForGupFast,
+    /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
+    /// `pmd_populate_kernel`.
+    VmemmapSplitPmdWmb,
+    /// `vmemmap_remap_pte`: `smp_wmb` between copying the head vmemmap page and the
+    /// `set_pte_at` that maps the copy.
+    VmemmapRemapWmb,
+    /// `vmemmap_restore_pte`: `smp_wmb` between filling a restored vmemmap page and its
+    /// `set_pte_at`.
+    VmemmapRestoreWmb,
+    /// `__hugetlb_vmemmap_optimize_folio`: `synchronize_rcu` after `static_branch_inc`, before
+    /// the remap (Z09).
+    HvoSynchronizeRcu,
+    /// `page_count_writable`: the refcount check before the fake-head check (Z09).
+    PageCountWritableRefcountFirst,
+    /// `vmemmap_remap_free`: on failure, restore exactly the PTEs already remapped.
+    HvoRollback,
+    /// `vmemmap_remap_range`: flush the kernel TLB after remapping, before the old vmemmap pages
+    /// are freed.
+    HvoTlbFlush,
 }
 
 /// What the catalogue says about a rule.
@@ -110,6 +129,13 @@ impl Rule {
         Rule::PteOffsetMapLockPmdSame,
         Rule::SplitUnfreezeAfterMetadata,
         Rule::TableFreeWaitsForGupFast,
+        Rule::VmemmapSplitPmdWmb,
+        Rule::VmemmapRemapWmb,
+        Rule::VmemmapRestoreWmb,
+        Rule::HvoSynchronizeRcu,
+        Rule::PageCountWritableRefcountFirst,
+        Rule::HvoRollback,
+        Rule::HvoTlbFlush,
     ];
 
     /// The catalogue entry.
@@ -257,6 +283,55 @@ impl Rule {
                 "mm/mmu_gather.c tlb_remove_table (RCU table freeing; GUP-fast disables IRQs); mm/pt_reclaim.c; kernel-protocol.md invariant 17; historical race Z01 (2ba99c5e0881)",
                 "mm::zap::try_to_free_pte",
                 Any, &[Inv::I17TableLifetime], &["gup-fast-vs-dontneed-reclaim"],
+            ),
+            Rule::VmemmapSplitPmdWmb => (
+                "vmemmap-split-pmd-wmb",
+                "vmemmap_split_pmd fills the new kernel PTE table, then smp_wmb, then pmd_populate_kernel, so a CPU that reaches a struct page through the new table never meets an empty PTE",
+                "mm/hugetlb_vmemmap.c vmemmap_split_pmd (\"Make pte visible before pmd. See comment in pmd_install()\")",
+                "mm::hugetlb_vmemmap::vmemmap_split_pmd",
+                Loom, &[Inv::I22VmemmapUnmapped], &["hvo-optimize-vs-pfn-walker"],
+            ),
+            Rule::VmemmapRemapWmb => (
+                "vmemmap-remap-wmb",
+                "vmemmap_remap_pte issues smp_wmb after the head vmemmap page was copied into the new reuse page and before the set_pte_at that maps it, so no struct page is read from the copy before the copy is complete",
+                "mm/hugetlb_vmemmap.c vmemmap_remap_pte (\"preceding stores to the page contents from vmemmap_remap_free() become visible before the set_pte_at() write\")",
+                "mm::hugetlb_vmemmap::vmemmap_remap_pte",
+                Loom, &[Inv::I23StructPageContent], &["hvo-optimize-presplit-vs-pfn-walker"],
+            ),
+            Rule::VmemmapRestoreWmb => (
+                "vmemmap-restore-wmb",
+                "vmemmap_restore_pte fills a fresh vmemmap page (copy of the reuse page, reset_struct_pages), then smp_wmb, then set_pte_at, so no struct page is read from the fresh page before it is filled",
+                "mm/hugetlb_vmemmap.c vmemmap_restore_pte (\"preceding stores to the page contents become visible before the set_pte_at() write\")",
+                "mm::hugetlb_vmemmap::vmemmap_restore_pte",
+                Loom, &[Inv::I23StructPageContent], &["hvo-restore-vs-pfn-walker"],
+            ),
+            Rule::HvoSynchronizeRcu => (
+                "hvo-synchronize-rcu",
+                "HVO turns the static key on, then synchronize_rcu, and only then remaps the tail struct pages read-only (refcount frozen at 0 throughout), so a speculative get_page_unless_zero that saw the key off has finished before any struct page becomes read-only",
+                "mm/hugetlb_vmemmap.c __hugetlb_vmemmap_optimize_folio (VMEMMAP_SYNCHRONIZE_RCU); include/linux/page_ref.h page_ref_add_unless (rcu_read_lock); historical race Z09 (bd225530a4c7)",
+                "mm::hugetlb_vmemmap::__hugetlb_vmemmap_optimize_folio",
+                Any, &[Inv::I21WriteToReadOnlyVmemmap], &["hvo-optimize-vs-pfn-walker"],
+            ),
+            Rule::PageCountWritableRefcountFirst => (
+                "page-count-writable-refcount-first",
+                "page_count_writable reads the refcount (acquire) before the fake-head check, so a walker that saw a real struct page before the remap and a non-zero count after the unfreeze (through the fake head) never attempts the atomic on the read-only alias",
+                "include/linux/page-flags.h page_count_writable (comment: CPU 1 HVO / CPU 2 speculative PFN walker); historical race Z09",
+                "mm::hugetlb_vmemmap::page_count_writable",
+                Any, &[Inv::I21WriteToReadOnlyVmemmap], &["hvo-optimize-vs-pfn-walker"],
+            ),
+            Rule::HvoRollback => (
+                "hvo-rollback",
+                "When vmemmap_remap_free fails part-way (-ENOMEM splitting a later vmemmap PMD), it walks the nr_walked PTEs it already remapped again with vmemmap_restore_pte, so a failed optimize leaves every struct page mapped read-write to its own page",
+                "mm/hugetlb_vmemmap.c vmemmap_remap_free (ret && walk.nr_walked), __hugetlb_vmemmap_optimize_folio (static_branch_dec, clear the flag)",
+                "mm::hugetlb_vmemmap::vmemmap_remap_free",
+                Any, &[Inv::I24HvoRollback, Inv::I21WriteToReadOnlyVmemmap, Inv::I25TlbFlushOwed], &["hvo-optimize-enomem-vs-pfn-walker"],
+            ),
+            Rule::HvoTlbFlush => (
+                "hvo-tlb-flush",
+                "vmemmap_remap_range flushes the kernel TLB over the remapped range (unless a batch caller flushes once for all) before the old vmemmap pages are freed",
+                "mm/hugetlb_vmemmap.c vmemmap_remap_range (flush_tlb_kernel_range unless VMEMMAP_REMAP_NO_TLB_FLUSH), hugetlb_vmemmap_optimize_folio (free_vmemmap_page_list after)",
+                "mm::hugetlb_vmemmap::vmemmap_remap_range",
+                Any, &[Inv::I25TlbFlushOwed], &["hvo-optimize-vs-pfn-walker"],
             ),
         };
         RuleInfo {

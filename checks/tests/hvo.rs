@@ -1,0 +1,217 @@
+//! HugeTLB vmemmap optimization (mm/hugetlb_vmemmap.c), sequentially, with exact states:
+//! optimize and restore of a folio whose vmemmap spans one or two vmemmap PMDs (leaf or
+//! already split), `-ENOMEM` injected at every allocation point of both, and the speculative
+//! getter's answers before and after.
+
+use std::sync::atomic::Ordering;
+
+use thp_model::mm::hugetlb_vmemmap::{
+    check_folio_view, check_mapping, get_page_unless_zero, hugetlb_vmemmap_optimize_folio,
+    hugetlb_vmemmap_restore_folio, AllocFail, Hvo, HvoError, NotWritable, SpecGet, VPmd,
+    PTRS_PER_PTE, STRUCT_PAGES_PER_VMEMMAP_PAGE,
+};
+
+/// (struct pages, presplit) shapes: one vmemmap PMD, two vmemmap PMDs; leaf or already split.
+const SHAPES: &[(usize, bool)] = &[(4, false), (4, true), (8, false), (8, true)];
+
+fn nv(nr: usize) -> usize {
+    nr / STRUCT_PAGES_PER_VMEMMAP_PAGE
+}
+
+fn allocated(hv: &Hvo, p: usize) -> bool {
+    hv.phys[p].allocated.load(Ordering::Relaxed)
+}
+
+/// Allocations an optimize makes: the new head vmemmap page, then one PTE table per leaf PMD.
+fn optimize_allocs(nr: usize, presplit: bool) -> usize {
+    1 + if presplit { 0 } else { nv(nr) / PTRS_PER_PTE }
+}
+
+/// The state of a folio whose optimize failed before touching a PTE, or never ran.
+fn assert_unoptimized_original(hv: &Hvo, split_pmds: usize) {
+    for v in 0..nv(hv.nr) {
+        assert_eq!(hv.translate(v), (v, false), "vmemmap page {v}");
+        assert!(allocated(hv, v), "original vmemmap page {v} freed");
+    }
+    for (k, pmd) in hv.pmds.iter().enumerate() {
+        let want = if k < split_pmds {
+            VPmd::Table(k)
+        } else {
+            VPmd::Leaf(k * PTRS_PER_PTE)
+        };
+        assert_eq!(VPmd::decode(pmd.read()), want, "pmd {k}");
+    }
+    assert_eq!(hv.key.read(), 0);
+    assert!(!hv.folio_test_hugetlb_vmemmap_optimized());
+    check_folio_view(hv, 0);
+    check_mapping(hv);
+}
+
+/// The state after a successful optimize: the head vmemmap page is `reuse` (read-write), every
+/// tail vmemmap page maps it read-only, every PMD is split, the old pages are freed.
+fn assert_optimized(hv: &Hvo, reuse: usize) {
+    let n = nv(hv.nr);
+    assert_eq!(hv.translate(0), (reuse, false));
+    for v in 1..n {
+        assert_eq!(hv.translate(v), (reuse, true), "vmemmap page {v}");
+    }
+    for v in 0..n {
+        assert_eq!(allocated(hv, v), v == reuse, "original vmemmap page {v}");
+    }
+    for (k, pmd) in hv.pmds.iter().enumerate() {
+        assert_eq!(VPmd::decode(pmd.read()), VPmd::Table(k), "pmd {k}");
+    }
+    assert_eq!(hv.key.read(), 1);
+    assert!(hv.folio_test_hugetlb_vmemmap_optimized());
+    assert!(hv.tlb_owed.lock().unwrap().is_empty());
+    check_folio_view(hv, 0);
+    check_mapping(hv);
+}
+
+#[test]
+fn optimize_then_restore_exact_state() {
+    for &(nr, presplit) in SHAPES {
+        let hv = Hvo::new(nr, 2 * nr, AllocFail::None, presplit);
+        assert_unoptimized_original(&hv, if presplit { nv(nr) / PTRS_PER_PTE } else { 0 });
+        assert_eq!(hugetlb_vmemmap_optimize_folio(&hv), Ok(()));
+        assert_eq!(hv.nr_allocs(), optimize_allocs(nr, presplit));
+        let copy = nv(nr); // the first never-used page
+        assert_optimized(&hv, copy);
+        // Optimizing again is a no-op.
+        assert_eq!(hugetlb_vmemmap_optimize_folio(&hv), Ok(()));
+        assert_eq!(hv.nr_allocs(), optimize_allocs(nr, presplit));
+
+        assert_eq!(hugetlb_vmemmap_restore_folio(&hv), Ok(()));
+        assert_eq!(hv.nr_allocs(), optimize_allocs(nr, presplit) + nv(nr) - 1);
+        assert_eq!(hv.key.read(), 0);
+        assert!(!hv.folio_test_hugetlb_vmemmap_optimized());
+        assert_eq!(hv.translate(0), (copy, false), "the head copy stays");
+        let mut seen = vec![copy];
+        for v in 1..nv(nr) {
+            let (p, ro) = hv.translate(v);
+            assert!(
+                !ro && p > copy && !seen.contains(&p),
+                "vmemmap page {v} -> {p}"
+            );
+            seen.push(p);
+        }
+        check_folio_view(&hv, 0);
+        check_mapping(&hv);
+        // Restoring again is a no-op.
+        assert_eq!(hugetlb_vmemmap_restore_folio(&hv), Ok(()));
+    }
+}
+
+/// `-ENOMEM` at every allocation point of `vmemmap_remap_free`.
+#[test]
+fn optimize_with_enomem_at_every_allocation_point() {
+    for &(nr, presplit) in SHAPES {
+        for fail in 0..optimize_allocs(nr, presplit) {
+            let hv = Hvo::new(nr, 2 * nr, AllocFail::Nth(fail), presplit);
+            let r = hugetlb_vmemmap_optimize_folio(&hv);
+            let what = format!("nr {nr} presplit {presplit} fail #{fail}");
+            if fail == 0 {
+                // No new head page: the head vmemmap page is reused in place.
+                assert_eq!(r, Ok(()), "{what}");
+                assert_optimized(&hv, 0);
+                continue;
+            }
+            assert_eq!(r, Err(HvoError::NoMem), "{what}");
+            let failed_pmd = fail - 1;
+            let copy = nv(nr);
+            if failed_pmd == 0 {
+                // Nothing walked: the mapping is untouched, the head copy freed.
+                assert!(!allocated(&hv, copy), "{what}: the head copy must be freed");
+                assert_unoptimized_original(&hv, 0);
+            } else {
+                // PMD 0 was split and its PTEs remapped, then rolled back: the head vmemmap page
+                // stays on the copy (same contents), every other page is its own again.
+                assert_eq!(hv.translate(0), (copy, false), "{what}");
+                assert!(
+                    !allocated(&hv, 0),
+                    "{what}: the old head vmemmap page is freed"
+                );
+                for v in 1..nv(nr) {
+                    assert_eq!(hv.translate(v), (v, false), "{what}: vmemmap page {v}");
+                    assert!(allocated(&hv, v));
+                }
+                for k in 0..hv.pmds.len() {
+                    let want = if k < failed_pmd {
+                        VPmd::Table(k)
+                    } else {
+                        VPmd::Leaf(k * PTRS_PER_PTE)
+                    };
+                    assert_eq!(VPmd::decode(hv.pmds[k].read()), want, "{what}: pmd {k}");
+                }
+                assert_eq!(hv.key.read(), 0);
+                assert!(!hv.folio_test_hugetlb_vmemmap_optimized());
+                assert!(hv.tlb_owed.lock().unwrap().is_empty());
+                check_folio_view(&hv, 0);
+                check_mapping(&hv);
+            }
+            // A later optimize (no failure left) succeeds.
+            assert_eq!(hugetlb_vmemmap_optimize_folio(&hv), Ok(()), "{what}: retry");
+            check_folio_view(&hv, 0);
+            check_mapping(&hv);
+        }
+    }
+}
+
+/// `-ENOMEM` at every allocation point of `alloc_vmemmap_page_list` (restore): the folio stays
+/// optimized, exactly as before, and the pages taken are given back.
+#[test]
+fn restore_with_enomem_at_every_allocation_point() {
+    for &(nr, presplit) in SHAPES {
+        let base = optimize_allocs(nr, presplit);
+        for i in 0..nv(nr) - 1 {
+            let hv = Hvo::new(nr, 2 * nr, AllocFail::Nth(base + i), presplit);
+            assert_eq!(hugetlb_vmemmap_optimize_folio(&hv), Ok(()));
+            let copy = nv(nr);
+            assert_eq!(hugetlb_vmemmap_restore_folio(&hv), Err(HvoError::NoMem));
+            assert_optimized(&hv, copy);
+            for p in copy + 1..hv.phys.len() {
+                assert!(
+                    !allocated(&hv, p),
+                    "restore page {p} leaked after -ENOMEM #{i}"
+                );
+            }
+            assert_eq!(hugetlb_vmemmap_restore_folio(&hv), Ok(()), "retry");
+            assert_eq!(hv.key.read(), 0);
+            check_folio_view(&hv, 0);
+            check_mapping(&hv);
+        }
+    }
+}
+
+/// What `get_page_unless_zero` answers on each struct page before HVO, after HVO with the folio
+/// in use (refcount 1), and after restore.
+#[test]
+fn speculative_getter_answers() {
+    for &(nr, presplit) in SHAPES {
+        let hv = Hvo::new(nr, 2 * nr, AllocFail::None, presplit);
+        for pfn in 0..nr {
+            assert_eq!(get_page_unless_zero(&hv, pfn).what, SpecGet::KeyOffReadZero);
+        }
+        assert_eq!(hugetlb_vmemmap_optimize_folio(&hv), Ok(()));
+        hv.folio_ref_unfreeze(1);
+        for pfn in 0..nr {
+            let got = get_page_unless_zero(&hv, pfn).what;
+            let want = if pfn == 0 {
+                SpecGet::Got
+            } else if pfn % STRUCT_PAGES_PER_VMEMMAP_PAGE == 0 {
+                SpecGet::NotWritable(NotWritable::FakeHead) // aliases the head: count 1
+            } else {
+                SpecGet::NotWritable(NotWritable::Count)
+            };
+            assert_eq!(got, want, "nr {nr} pfn {pfn}");
+        }
+        check_folio_view(&hv, 1);
+        assert!(hv.folio_ref_freeze(1));
+        assert_eq!(hugetlb_vmemmap_restore_folio(&hv), Ok(()));
+        for pfn in 0..nr {
+            assert_eq!(get_page_unless_zero(&hv, pfn).what, SpecGet::KeyOffReadZero);
+        }
+        check_folio_view(&hv, 0);
+        check_mapping(&hv);
+    }
+}
