@@ -702,12 +702,12 @@ fn hvo_optimize_vs_walker(nr: usize, outcomes: &Outcomes, presplit: bool) {
     check_mapping(&hv);
 }
 
-/// `hugetlb_vmemmap_optimize_folio` of a gigantic folio whose vmemmap spans two vmemmap PMDs,
-/// with `-ENOMEM` injected at the split of the second (after the first PMD's PTEs were
-/// remapped: the rollback case), then `folio_ref_unfreeze(1)` ∥ `get_page_unless_zero(pfn 2)`.
-fn hvo_optimize_enomem_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
-    // allocations: #0 the new head vmemmap page, #1 PMD 0's PTE table, #2 PMD 1's
-    let hv = Arc::new(Hvo::new(nr, nr, AllocFail::Nth(2), false));
+/// `hugetlb_vmemmap_optimize_folio` with the allocation `fail` injected (`-ENOMEM`), then
+/// `folio_ref_unfreeze(1)` ∥ `get_page_unless_zero(pfn 2)`. Allocations: #0 the new head
+/// vmemmap page (failure: reuse the head vmemmap page in place, not an error), #1 + k the PTE
+/// table splitting vmemmap PMD k.
+fn hvo_optimize_fail_vs_walker(nr: usize, outcomes: &Outcomes, fail: usize) {
+    let hv = Arc::new(Hvo::new(nr, nr, AllocFail::Nth(fail), false));
     let h1 = hv.clone();
     let optimizer = spawn(move || {
         let r = hugetlb_vmemmap_optimize_folio(&h1);
@@ -719,13 +719,32 @@ fn hvo_optimize_enomem_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
     let r = optimizer.join();
     let w = walker.join();
     assert!(
-        r.is_err(),
-        "[model bug] the injected -ENOMEM did not fail the optimize"
+        r.is_err() == (fail > 0),
+        "[model bug] -ENOMEM at allocation #{fail}: optimize returned {r:?}"
     );
-    record(outcomes, "optimize-enomem");
+    if r.is_err() {
+        record(outcomes, "optimize-enomem");
+    }
     record_spec_get(outcomes, &hv, w);
     check_folio_view(&hv, 1);
     check_mapping(&hv);
+}
+
+/// The new head vmemmap page cannot be allocated: the head vmemmap page is reused in place, so
+/// the fake heads alias the very page the unfreeze writes.
+fn hvo_optimize_nocopy_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
+    hvo_optimize_fail_vs_walker(nr, outcomes, 0)
+}
+
+/// `-ENOMEM` splitting the first vmemmap PMD: nothing was remapped, nothing to roll back.
+fn hvo_optimize_enomem_split_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
+    hvo_optimize_fail_vs_walker(nr, outcomes, 1)
+}
+
+/// A gigantic folio whose vmemmap spans two vmemmap PMDs, `-ENOMEM` splitting the second,
+/// after the first PMD's PTEs were remapped: the rollback case.
+fn hvo_optimize_enomem_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
+    hvo_optimize_fail_vs_walker(nr, outcomes, 2)
 }
 
 /// `hugetlb_vmemmap_restore_folio` of an optimized, frozen folio (it goes back to buddy) ∥
@@ -912,6 +931,26 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-new-page"],
     body: hvo_optimize_presplit_vs_pfn_walker,
+}, Scenario {
+    name: "hvo-optimize-nocopy-vs-pfn-walker",
+    description: "hvo-optimize-vs-pfn-walker with the new head vmemmap page's allocation failing (allocation #0): the head vmemmap page is reused in place",
+    threads: &["cpu1: hugetlb_vmemmap_optimize_folio (allocation #0 fails); folio_ref_unfreeze(1)", "cpu2: get_page_unless_zero(pfn 2)"],
+    loom_nr: 4,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page"],
+    body: hvo_optimize_nocopy_vs_pfn_walker,
+}, Scenario {
+    name: "hvo-optimize-enomem-split-vs-pfn-walker",
+    description: "hugetlb_vmemmap_optimize_folio with -ENOMEM splitting the (only) vmemmap PMD (allocation #1): nothing remapped, the optimize fails cleanly, then folio_ref_unfreeze vs get_page_unless_zero(pfn 2)",
+    threads: &["cpu1: hugetlb_vmemmap_optimize_folio (-ENOMEM at allocation #1); folio_ref_unfreeze(1)", "cpu2: get_page_unless_zero(pfn 2)"],
+    loom_nr: 4,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["optimize-enomem", "walker-key-off", "walker-count-zero", "walker-read-original-page"],
+    body: hvo_optimize_enomem_split_vs_pfn_walker,
 }, Scenario {
     name: "hvo-optimize-enomem-vs-pfn-walker",
     description: "hugetlb_vmemmap_optimize_folio of a folio spanning two vmemmap PMDs, -ENOMEM injected splitting the second (rollback of the remapped PTEs), then folio_ref_unfreeze vs get_page_unless_zero(pfn 2)",

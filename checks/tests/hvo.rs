@@ -215,3 +215,45 @@ fn speculative_getter_answers() {
         check_mapping(&hv);
     }
 }
+
+/// Historical race Z09 (bd225530a4c7, "mm/hugetlb_vmemmap: fix race with speculative PFN
+/// walkers"): without `synchronize_rcu` a walker that saw the static key off goes straight to
+/// `atomic_add_unless`, and after the remap and the unfreeze it reads the head's count through
+/// the read-only fake head and writes to it. Both engines find it; with the fix it holds.
+#[test]
+fn z09_hvo_vs_speculative_get_page_unless_zero() {
+    use thp_checks::docs::DOC_PCT;
+    use thp_checks::engine::Verdict;
+    use thp_checks::scenarios::{config, default_loom, find, run_scenario};
+    use thp_model::invariants::Inv;
+    use thp_model::rules::{Rule, RuleSet};
+
+    let s = find("hvo-optimize-vs-pfn-walker").unwrap();
+    for e in [default_loom(s), DOC_PCT] {
+        let r = run_scenario(
+            s,
+            &config(e.clone(), RuleSet::without(Rule::HvoSynchronizeRcu)),
+            None,
+        );
+        match &r.run.verdict {
+            Verdict::Counterexample { message, trace, .. } => {
+                assert!(Inv::I21WriteToReadOnlyVmemmap.matches(message), "{message}");
+                let text: Vec<String> = trace.iter().map(|ev| ev.to_string()).collect();
+                // The walker took the key-off path; the remap and the unfreeze happened. (Under
+                // loom the log is in execution order, and the walker's relaxed view of the key
+                // may be stale, so only the events are asserted, not their order.)
+                for what in ["static key off", "ro: true", "folio_ref_unfreeze"] {
+                    assert!(
+                        text.iter().any(|l| l.contains(what)),
+                        "{}: no `{what}` in {text:#?}",
+                        e.name()
+                    );
+                }
+            }
+            v => panic!("{} did not find Z09: {}", e.name(), v.label()),
+        }
+        let fixed = run_scenario(s, &config(e, RuleSet::all_on()), None);
+        assert!(matches!(fixed.run.verdict, Verdict::Holds));
+        assert!(fixed.vacuous.is_none(), "{:?}", fixed.vacuous);
+    }
+}

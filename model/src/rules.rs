@@ -289,7 +289,7 @@ impl Rule {
                 "vmemmap_split_pmd fills the new kernel PTE table, then smp_wmb, then pmd_populate_kernel, so a CPU that reaches a struct page through the new table never meets an empty PTE",
                 "mm/hugetlb_vmemmap.c vmemmap_split_pmd (\"Make pte visible before pmd. See comment in pmd_install()\")",
                 "mm::hugetlb_vmemmap::vmemmap_split_pmd",
-                Loom, &[Inv::I22VmemmapUnmapped], &["hvo-optimize-vs-pfn-walker"],
+                Loom, &[Inv::I22VmemmapUnmapped], &["hvo-optimize-vs-pfn-walker", "hvo-optimize-nocopy-vs-pfn-walker"],
             ),
             Rule::VmemmapRemapWmb => (
                 "vmemmap-remap-wmb",
@@ -310,14 +310,14 @@ impl Rule {
                 "HVO turns the static key on, then synchronize_rcu, and only then remaps the tail struct pages read-only (refcount frozen at 0 throughout), so a speculative get_page_unless_zero that saw the key off has finished before any struct page becomes read-only",
                 "mm/hugetlb_vmemmap.c __hugetlb_vmemmap_optimize_folio (VMEMMAP_SYNCHRONIZE_RCU); include/linux/page_ref.h page_ref_add_unless (rcu_read_lock); historical race Z09 (bd225530a4c7)",
                 "mm::hugetlb_vmemmap::__hugetlb_vmemmap_optimize_folio",
-                Any, &[Inv::I21WriteToReadOnlyVmemmap], &["hvo-optimize-vs-pfn-walker"],
+                Any, &[Inv::I21WriteToReadOnlyVmemmap], &["hvo-optimize-vs-pfn-walker", "hvo-optimize-nocopy-vs-pfn-walker"],
             ),
             Rule::PageCountWritableRefcountFirst => (
                 "page-count-writable-refcount-first",
                 "page_count_writable reads the refcount (acquire) before the fake-head check, so a walker that saw a real struct page before the remap and a non-zero count after the unfreeze (through the fake head) never attempts the atomic on the read-only alias",
                 "include/linux/page-flags.h page_count_writable (comment: CPU 1 HVO / CPU 2 speculative PFN walker); historical race Z09",
                 "mm::hugetlb_vmemmap::page_count_writable",
-                Any, &[Inv::I21WriteToReadOnlyVmemmap], &["hvo-optimize-vs-pfn-walker"],
+                Any, &[Inv::I21WriteToReadOnlyVmemmap], &["hvo-optimize-vs-pfn-walker", "hvo-optimize-nocopy-vs-pfn-walker"],
             ),
             Rule::HvoRollback => (
                 "hvo-rollback",
@@ -331,7 +331,7 @@ impl Rule {
                 "vmemmap_remap_range flushes the kernel TLB over the remapped range (unless a batch caller flushes once for all) before the old vmemmap pages are freed",
                 "mm/hugetlb_vmemmap.c vmemmap_remap_range (flush_tlb_kernel_range unless VMEMMAP_REMAP_NO_TLB_FLUSH), hugetlb_vmemmap_optimize_folio (free_vmemmap_page_list after)",
                 "mm::hugetlb_vmemmap::vmemmap_remap_range",
-                Any, &[Inv::I25TlbFlushOwed], &["hvo-optimize-vs-pfn-walker"],
+                Any, &[Inv::I25TlbFlushOwed], &["hvo-optimize-vs-pfn-walker", "hvo-optimize-nocopy-vs-pfn-walker"],
             ),
         };
         RuleInfo {
