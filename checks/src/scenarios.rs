@@ -15,6 +15,7 @@ use thp_model::mm::huge_memory::{split_huge_page, SplitError};
 use thp_model::mm::hugetlb_vmemmap::{
     check_folio_view, check_mapping, get_page_unless_zero, hugetlb_vmemmap_optimize_folio,
     hugetlb_vmemmap_restore_folio, AllocFail, Hvo, NotWritable, SpecGet, SpecGetResult,
+    STRUCT_PAGES_PER_VMEMMAP_PAGE,
 };
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::memory_failure::__get_hwpoison_page;
@@ -656,13 +657,19 @@ fn record_spec_get(outcomes: &Outcomes, hv: &Hvo, r: SpecGetResult) {
             SpecGet::Got => "walker-got-ref",
         },
     );
+    // Which physical vmemmap page the walker's first refcount read went to: the folio's
+    // original one, the reuse page (the head copy, or the head page reused in place, that
+    // every tail vmemmap page aliases after HVO), or a page a restore filled.
     if let Some(p) = r.count_phys {
+        let reuse = hv.translate(0).0;
         record(
             outcomes,
-            if p < hv.nr_vmemmap() {
+            if p == HVO_WALKER_PFN / STRUCT_PAGES_PER_VMEMMAP_PAGE {
                 "walker-read-original-page"
+            } else if p == reuse {
+                "walker-read-reuse-page"
             } else {
-                "walker-read-new-page"
+                "walker-read-restored-page"
             },
         );
     }
@@ -765,6 +772,38 @@ fn hvo_restore_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
         r.is_ok(),
         "[model bug] restore without injected failure: {r:?}"
     );
+    record_spec_get(outcomes, &hv, w);
+    check_folio_view(&hv, 0);
+    check_mapping(&hv);
+}
+
+/// `hugetlb_vmemmap_restore_folio` with `-ENOMEM` at its first page allocation
+/// (`alloc_vmemmap_page_list`): the folio stays optimized, exactly as before ∥
+/// `get_page_unless_zero(pfn 2)`.
+fn hvo_restore_enomem_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
+    // the setup optimize allocates the head copy and one table per vmemmap PMD
+    let first_restore_alloc = 1 + nr / STRUCT_PAGES_PER_VMEMMAP_PAGE / 2;
+    let hv = Arc::new(Hvo::new(
+        nr,
+        2 * nr,
+        AllocFail::Nth(first_restore_alloc),
+        false,
+    ));
+    assert!(
+        hugetlb_vmemmap_optimize_folio(&hv).is_ok(),
+        "[model bug] setup optimize failed"
+    );
+    let h1 = hv.clone();
+    let restorer = spawn(move || hugetlb_vmemmap_restore_folio(&h1));
+    let h2 = hv.clone();
+    let walker = spawn(move || get_page_unless_zero(&h2, HVO_WALKER_PFN));
+    let r = restorer.join();
+    let w = walker.join();
+    assert!(
+        r.is_err(),
+        "[model bug] the injected -ENOMEM did not fail the restore"
+    );
+    record(outcomes, "restore-enomem");
     record_spec_get(outcomes, &hv, w);
     check_folio_view(&hv, 0);
     check_mapping(&hv);
@@ -919,7 +958,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     loom_bound: None,
     ipi_flush: false,
-    must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-new-page"],
+    must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-reuse-page"],
     body: hvo_optimize_vs_pfn_walker,
 }, Scenario {
     name: "hvo-optimize-presplit-vs-pfn-walker",
@@ -929,7 +968,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     loom_bound: None,
     ipi_flush: false,
-    must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-new-page"],
+    must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-reuse-page"],
     body: hvo_optimize_presplit_vs_pfn_walker,
 }, Scenario {
     name: "hvo-optimize-nocopy-vs-pfn-walker",
@@ -939,7 +978,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     loom_bound: None,
     ipi_flush: false,
-    must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page"],
+    must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-reuse-page"],
     body: hvo_optimize_nocopy_vs_pfn_walker,
 }, Scenario {
     name: "hvo-optimize-enomem-split-vs-pfn-walker",
@@ -959,7 +998,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 8,
     loom_bound: None,
     ipi_flush: false,
-    must_reach: &["optimize-enomem", "walker-key-off", "walker-count-zero", "walker-read-new-page"],
+    must_reach: &["optimize-enomem", "walker-key-off", "walker-count-zero", "walker-read-reuse-page"],
     body: hvo_optimize_enomem_vs_pfn_walker,
 }, Scenario {
     name: "hvo-restore-vs-pfn-walker",
@@ -969,8 +1008,18 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     loom_bound: None,
     ipi_flush: false,
-    must_reach: &["walker-key-off", "walker-count-zero", "walker-read-new-page"],
+    must_reach: &["walker-key-off", "walker-count-zero", "walker-read-reuse-page", "walker-read-restored-page"],
     body: hvo_restore_vs_pfn_walker,
+}, Scenario {
+    name: "hvo-restore-enomem-vs-pfn-walker",
+    description: "hugetlb_vmemmap_restore_folio with -ENOMEM at its first page allocation (the folio stays optimized) vs get_page_unless_zero(pfn 2)",
+    threads: &["cpu1: hugetlb_vmemmap_restore_folio (-ENOMEM in alloc_vmemmap_page_list)", "cpu2: get_page_unless_zero(pfn 2)"],
+    loom_nr: 4,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["restore-enomem", "walker-count-zero", "walker-read-reuse-page"],
+    body: hvo_restore_enomem_vs_pfn_walker,
 }];
 
 /// Look a scenario up by name.

@@ -198,7 +198,6 @@ struct RemapWalk<'a> {
     reuse_page: Option<usize>,
     reuse_addr: usize,
     vmemmap_pages: &'a mut Vec<usize>,
-    no_tlb_flush: bool,
 }
 
 impl Hvo {
@@ -635,12 +634,7 @@ fn reset_struct_pages(hv: &Hvo, page: usize) {
 /// `vmemmap_split_pmd`: build a PTE table mapping the leaf's pages, then under
 /// `init_mm.page_table_lock` re-check the leaf, `smp_wmb` (rule `vmemmap-split-pmd-wmb`) and
 /// populate.
-fn vmemmap_split_pmd(
-    hv: &Hvo,
-    k: usize,
-    base: usize,
-    walk: &RemapWalk<'_>,
-) -> Result<(), HvoError> {
+fn vmemmap_split_pmd(hv: &Hvo, k: usize, base: usize) -> Result<(), HvoError> {
     // pte_alloc_one_kernel: the table comes zeroed.
     if hv.alloc_fails("pte_alloc_one_kernel") {
         return Err(HvoError::NoMem);
@@ -668,8 +662,8 @@ fn vmemmap_split_pmd(
         }
         hv.pmds[k].set(VPmd::Table(t).encode());
         trace!("pmd_populate_kernel", "vmemmap pmd {k} -> table {t}");
-        let _ = walk; // VMEMMAP_SPLIT_NO_TLB_FLUSH is only the batch form's
-                      // The old leaf translation maps the same physical pages: nothing owed.
+        // The old leaf translation maps the same physical pages: nothing is owed, but the
+        // kernel flushes (unless the batch form's VMEMMAP_SPLIT_NO_TLB_FLUSH).
         flush_tlb_kernel_range(hv, k * PTRS_PER_PTE, (k + 1) * PTRS_PER_PTE);
     } else {
         hv.tables[t].allocated.store(false, Ordering::Relaxed); // pte_free_kernel
@@ -679,7 +673,7 @@ fn vmemmap_split_pmd(
 }
 
 /// `vmemmap_pmd_entry`: under `init_mm.page_table_lock`, is the PMD a leaf? Then split it.
-fn vmemmap_pmd_entry(hv: &Hvo, k: usize, walk: &RemapWalk<'_>) -> Result<(), HvoError> {
+fn vmemmap_pmd_entry(hv: &Hvo, k: usize) -> Result<(), HvoError> {
     let ptl = hv.page_table_lock.lock();
     let head = match VPmd::decode(hv.pmds[k].read()) {
         VPmd::Leaf(b) => Some(b),
@@ -687,7 +681,7 @@ fn vmemmap_pmd_entry(hv: &Hvo, k: usize, walk: &RemapWalk<'_>) -> Result<(), Hvo
     };
     drop(ptl);
     match head {
-        Some(base) => vmemmap_split_pmd(hv, k, base, walk),
+        Some(base) => vmemmap_split_pmd(hv, k, base),
         None => Ok(()),
     }
 }
@@ -773,7 +767,7 @@ fn vmemmap_remap_range(
     let lock = hv.init_mm_mmap_lock.down_read();
     let mut ret = Ok(());
     'pmds: for k in start / PTRS_PER_PTE..end.div_ceil(PTRS_PER_PTE) {
-        if let Err(e) = vmemmap_pmd_entry(hv, k, walk) {
+        if let Err(e) = vmemmap_pmd_entry(hv, k) {
             ret = Err(e);
             break 'pmds;
         }
@@ -787,7 +781,8 @@ fn vmemmap_remap_range(
     }
     drop(lock);
     ret?;
-    if !walk.no_tlb_flush && rule_on(Rule::HvoTlbFlush) {
+    // VMEMMAP_REMAP_NO_TLB_FLUSH belongs to the batch form, not modelled: always flush here.
+    if rule_on(Rule::HvoTlbFlush) {
         flush_tlb_kernel_range(hv, start, end);
     }
     Ok(())
@@ -809,7 +804,6 @@ fn vmemmap_remap_free(
         reuse_page: None,
         reuse_addr: reuse,
         vmemmap_pages: list,
-        no_tlb_flush: false,
     };
     if let Some(p) = hv.alloc_vmemmap_page("alloc_pages_node (new head vmemmap page)") {
         copy_page(hv, p, reuse);
@@ -834,7 +828,6 @@ fn vmemmap_remap_free(
                 reuse_page: None,
                 reuse_addr: reuse,
                 vmemmap_pages: walk.vmemmap_pages,
-                no_tlb_flush: false,
             };
             // Cannot fail: the tables exist and the pages come from the list.
             let _ = vmemmap_remap_range(hv, reuse, end, &mut back);
@@ -925,7 +918,6 @@ fn vmemmap_remap_alloc(hv: &Hvo, start: usize, end: usize, reuse: usize) -> Resu
         reuse_page: None,
         reuse_addr: reuse,
         vmemmap_pages: &mut list,
-        no_tlb_flush: false,
     };
     vmemmap_remap_range(hv, reuse, end, &mut walk)
 }
