@@ -150,9 +150,6 @@ are modelled; the shrinker `deferred_split_scan`, whose `folio_try_get` the lock
 not yet, so turning the lock off could not be caught.\n\
 - **Collapse (`vma_start_write`, `tlb_remove_table_sync_one`), `folio_trylock` under a \
 ptl**: khugepaged and COW reuse are not modelled yet.\n\
-- **HVO: the `pmd_leaf` re-check under `init_mm.page_table_lock` in `vmemmap_split_pmd`**: \
-kept, but no scenario runs two HVOs whose vmemmap shares a PMD, so turning it off could not \
-be caught yet.\n\
 - **HVO: `synchronize_rcu` in `hugetlb_vmemmap_restore_folio`**: kept; in the model a \
 speculative getter racing with a restore always reads a frozen (0) count or a fake head, \
 with or without it, so no counterexample exists here.\n\

@@ -14,8 +14,8 @@ use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page, F
 use thp_model::mm::huge_memory::{split_huge_page, SplitError};
 use thp_model::mm::hugetlb_vmemmap::{
     check_folio_view, check_mapping, get_page_unless_zero, hugetlb_vmemmap_optimize_folio,
-    hugetlb_vmemmap_restore_folio, AllocFail, Hvo, NotWritable, SpecGet, SpecGetResult,
-    STRUCT_PAGES_PER_VMEMMAP_PAGE,
+    hugetlb_vmemmap_restore_folio, vmemmap_remap_split, AllocFail, Hvo, NotWritable, PmdSplit,
+    SpecGet, SpecGetResult, STRUCT_PAGES_PER_VMEMMAP_PAGE,
 };
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::memory_failure::__get_hwpoison_page;
@@ -809,6 +809,51 @@ fn hvo_restore_enomem_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
     check_mapping(&hv);
 }
 
+/// `hugetlb_vmemmap_optimize_folio` then `folio_ref_unfreeze(1)` ∥ the batch pre-split
+/// (`vmemmap_remap_split`) of a neighbouring folio whose vmemmap shares the (leaf) vmemmap PMD.
+/// Exactly one table may end up populated, holding this folio's remaps.
+fn hvo_optimize_vs_neighbour_split(nr: usize, outcomes: &Outcomes) {
+    let hv = Arc::new(Hvo::new(nr, nr, AllocFail::None, false));
+    let h1 = hv.clone();
+    let optimizer = spawn(move || {
+        let r = hugetlb_vmemmap_optimize_folio(&h1);
+        h1.folio_ref_unfreeze(1);
+        r
+    });
+    let h2 = hv.clone();
+    let neighbour = spawn(move || vmemmap_remap_split(&h2));
+    let r = optimizer.join();
+    let n = neighbour.join();
+    assert!(
+        r.is_ok(),
+        "[model bug] optimize without injected failure: {r:?}"
+    );
+    let n = n.unwrap_or_else(|e| thp_model::model_bug!("neighbour split failed: {e:?}"));
+    for split in n {
+        record(
+            outcomes,
+            match split {
+                PmdSplit::Populated => "neighbour-split-the-pmd",
+                PmdSplit::LostRace => "neighbour-lost-the-race",
+                PmdSplit::AlreadySplit => "neighbour-found-it-split",
+            },
+        );
+    }
+    check_folio_view(&hv, 1);
+    check_mapping(&hv);
+    let tables = hv
+        .tables
+        .iter()
+        .filter(|t| t.allocated.load(std::sync::atomic::Ordering::Relaxed))
+        .count();
+    assert!(
+        tables == hv.pmds.len(),
+        "[{}] {tables} vmemmap PTE tables allocated for {} split PMDs: a table leaked",
+        Inv::I17TableLifetime.tag(),
+        hv.pmds.len()
+    );
+}
+
 /// The catalogue of model scenarios.
 pub const SCENARIOS: &[Scenario] = &[Scenario {
     name: "split-pmd-vs-aware-walker",
@@ -960,6 +1005,16 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     ipi_flush: false,
     must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-reuse-page"],
     body: hvo_optimize_vs_pfn_walker,
+}, Scenario {
+    name: "hvo-optimize-vs-neighbour-split",
+    description: "hugetlb_vmemmap_optimize_folio then folio_ref_unfreeze vs a neighbouring folio's batch pre-split (vmemmap_remap_split) of the shared, still-leaf vmemmap PMD",
+    threads: &["cpu1: hugetlb_vmemmap_optimize_folio; folio_ref_unfreeze(1)", "cpu2: vmemmap_remap_split (neighbour folio, same vmemmap PMD)"],
+    loom_nr: 4,
+    shuttle_nr: 4,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["neighbour-split-the-pmd", "neighbour-lost-the-race", "neighbour-found-it-split"],
+    body: hvo_optimize_vs_neighbour_split,
 }, Scenario {
     name: "hvo-optimize-presplit-vs-pfn-walker",
     description: "hvo-optimize-vs-pfn-walker with the vmemmap PMD already split into PTEs (batch form / neighbour's HVO): only vmemmap_remap_pte's smp_wmb publishes the head copy",

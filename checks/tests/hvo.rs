@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 
 use thp_model::mm::hugetlb_vmemmap::{
     check_folio_view, check_mapping, get_page_unless_zero, hugetlb_vmemmap_optimize_folio,
-    hugetlb_vmemmap_restore_folio, AllocFail, Hvo, HvoError, NotWritable, SpecGet, VPmd,
-    PTRS_PER_PTE, STRUCT_PAGES_PER_VMEMMAP_PAGE,
+    hugetlb_vmemmap_restore_folio, vmemmap_remap_split, AllocFail, Hvo, HvoError, NotWritable,
+    PmdSplit, SpecGet, VPmd, PTRS_PER_PTE, STRUCT_PAGES_PER_VMEMMAP_PAGE,
 };
 
 /// (struct pages, presplit) shapes: one vmemmap PMD, two vmemmap PMDs; leaf or already split.
@@ -255,5 +255,42 @@ fn z09_hvo_vs_speculative_get_page_unless_zero() {
         let fixed = run_scenario(s, &config(e, RuleSet::all_on()), None);
         assert!(matches!(fixed.run.verdict, Verdict::Holds));
         assert!(fixed.vacuous.is_none(), "{:?}", fixed.vacuous);
+    }
+}
+
+/// The batch form's pre-split (`vmemmap_remap_split`, e.g. for a neighbour sharing the vmemmap
+/// PMD) splits every leaf PMD once, with one table each; a later optimize finds them split and
+/// allocates only the head copy; `-ENOMEM` in the pre-split leaves the PMD a leaf.
+#[test]
+fn presplit_then_optimize_exact_state() {
+    for nr in [4usize, 8] {
+        let npmd = nv(nr) / PTRS_PER_PTE;
+        let hv = Hvo::new(nr, 2 * nr, AllocFail::None, false);
+        assert_eq!(
+            vmemmap_remap_split(&hv),
+            Ok(vec![PmdSplit::Populated; npmd])
+        );
+        assert_eq!(
+            vmemmap_remap_split(&hv),
+            Ok(vec![PmdSplit::AlreadySplit; npmd])
+        );
+        assert_unoptimized_original(&hv, npmd);
+        let allocated_tables = |hv: &Hvo| {
+            hv.tables
+                .iter()
+                .filter(|t| t.allocated.load(Ordering::Relaxed))
+                .count()
+        };
+        assert_eq!(allocated_tables(&hv), npmd);
+        assert_eq!(hv.nr_allocs(), npmd);
+        assert_eq!(hugetlb_vmemmap_optimize_folio(&hv), Ok(()));
+        assert_eq!(hv.nr_allocs(), npmd + 1);
+        assert_eq!(allocated_tables(&hv), npmd);
+        assert_optimized(&hv, nv(nr));
+
+        let hv = Hvo::new(nr, 2 * nr, AllocFail::Nth(0), false);
+        assert_eq!(vmemmap_remap_split(&hv), Err(HvoError::NoMem));
+        assert_unoptimized_original(&hv, 0);
+        assert_eq!(allocated_tables(&hv), 0);
     }
 }

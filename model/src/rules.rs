@@ -66,6 +66,9 @@ pub enum Rule {
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
+    /// `vmemmap_split_pmd` re-checks `pmd_leaf` under `init_mm.page_table_lock` before
+    /// populating.
+    VmemmapSplitPmdRecheck,
     /// `vmemmap_remap_pte`: `smp_wmb` between copying the head vmemmap page and the
     /// `set_pte_at` that maps the copy.
     VmemmapRemapWmb,
@@ -130,6 +133,7 @@ impl Rule {
         Rule::SplitUnfreezeAfterMetadata,
         Rule::TableFreeWaitsForGupFast,
         Rule::VmemmapSplitPmdWmb,
+        Rule::VmemmapSplitPmdRecheck,
         Rule::VmemmapRemapWmb,
         Rule::VmemmapRestoreWmb,
         Rule::HvoSynchronizeRcu,
@@ -290,6 +294,13 @@ impl Rule {
                 "mm/hugetlb_vmemmap.c vmemmap_split_pmd (\"Make pte visible before pmd. See comment in pmd_install()\")",
                 "mm::hugetlb_vmemmap::vmemmap_split_pmd",
                 Loom, &[Inv::I22VmemmapUnmapped], &["hvo-optimize-vs-pfn-walker", "hvo-optimize-nocopy-vs-pfn-walker"],
+            ),
+            Rule::VmemmapSplitPmdRecheck => (
+                "vmemmap-split-pmd-recheck",
+                "vmemmap_split_pmd re-tests that the vmemmap PMD is still a leaf under init_mm.page_table_lock, and frees its table if another CPU (a neighbour folio's HVO or batch pre-split) split it first, so a populated table, with the remaps already made in it, is never replaced",
+                "mm/hugetlb_vmemmap.c vmemmap_split_pmd (pmd_leaf under init_mm.page_table_lock, else pte_free_kernel), vmemmap_pmd_entry",
+                "mm::hugetlb_vmemmap::vmemmap_split_pmd",
+                Any, &[Inv::I24HvoRollback, Inv::I23StructPageContent, Inv::I8UseAfterFree, Inv::I17TableLifetime], &["hvo-optimize-vs-neighbour-split"],
             ),
             Rule::VmemmapRemapWmb => (
                 "vmemmap-remap-wmb",

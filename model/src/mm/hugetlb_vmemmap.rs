@@ -25,7 +25,12 @@
 //!
 //! # What is coarser than the kernel
 //!
-//! * One folio; no batch form (`__hugetlb_vmemmap_optimize_folios`, `vmemmap_remap_split`).
+//! * One folio. Of the batch form (`__hugetlb_vmemmap_optimize_folios`) only its first pass,
+//!   `vmemmap_remap_split`, is modelled, as a neighbouring folio's pre-split of the shared
+//!   vmemmap PMD; `VMEMMAP_REMAP_NO_TLB_FLUSH` and the one-RCU-sync-per-batch are not.
+//! * Struct page numbers are tiny: 2 struct pages per vmemmap page, 2 PTEs per vmemmap PMD, so
+//!   a 4-page folio has one vmemmap PMD and an 8-page one (the gigantic-page case, where a
+//!   failed split leaves PTEs to roll back) has two.
 //! * The TLB is not simulated: a stale translation is a recorded debt ([`Hvo::tlb_owed`]) that
 //!   `flush_tlb_kernel_range` pays; freeing a page a stale translation may still reach is I25.
 //!   A CPU never reads through a stale TLB entry in the model.
@@ -173,7 +178,8 @@ pub struct Hvo {
     pub nr: usize,
     /// Physical vmemmap pages (the folio's first, then the free pool).
     pub phys: Vec<VmemmapPage>,
-    /// Kernel PTE tables the splits may allocate.
+    /// Kernel PTE tables the splits may allocate (two per vmemmap PMD: two CPUs may race to
+    /// split one PMD, each with its own table).
     pub tables: Vec<KernelPteTable>,
     /// The vmemmap PMDs covering the folio.
     pub pmds: Vec<atomic_long_t>,
@@ -256,7 +262,7 @@ impl Hvo {
         Hvo {
             nr,
             phys,
-            tables: (0..npmd)
+            tables: (0..2 * npmd)
                 .map(|k| KernelPteTable {
                     ptes: (0..PTRS_PER_PTE)
                         .map(|i| {
@@ -267,7 +273,7 @@ impl Hvo {
                             atomic_long_t::new(if presplit { pte.encode() } else { 0 })
                         })
                         .collect(),
-                    allocated: AtomicBool::new(presplit),
+                    allocated: AtomicBool::new(presplit && k < npmd),
                 })
                 .collect(),
             pmds: (0..npmd)
@@ -631,20 +637,31 @@ fn reset_struct_pages(hv: &Hvo, page: usize) {
     p[0].compound_head.set(p[1].compound_head.read());
 }
 
+/// How `vmemmap_pmd_entry` left a vmemmap PMD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PmdSplit {
+    /// It was already a table.
+    AlreadySplit,
+    /// This CPU populated it with its table.
+    Populated,
+    /// Another CPU split it between the lockless look and the lock: the table was freed.
+    LostRace,
+}
+
 /// `vmemmap_split_pmd`: build a PTE table mapping the leaf's pages, then under
-/// `init_mm.page_table_lock` re-check the leaf, `smp_wmb` (rule `vmemmap-split-pmd-wmb`) and
-/// populate.
-fn vmemmap_split_pmd(hv: &Hvo, k: usize, base: usize) -> Result<(), HvoError> {
+/// `init_mm.page_table_lock` re-check that the PMD is still a leaf (rule
+/// `vmemmap-split-pmd-recheck`), `smp_wmb` (rule `vmemmap-split-pmd-wmb`) and populate; else
+/// free the table.
+fn vmemmap_split_pmd(hv: &Hvo, k: usize, base: usize, flush: bool) -> Result<PmdSplit, HvoError> {
     // pte_alloc_one_kernel: the table comes zeroed.
     if hv.alloc_fails("pte_alloc_one_kernel") {
         return Err(HvoError::NoMem);
     }
-    let t = k; // one table per PMD in the model
-    vm_bug_on!(
-        hv.tables[t].allocated.swap(true, Ordering::Relaxed),
-        Inv::I17TableLifetime,
-        "vmemmap PTE table {t} allocated twice"
-    );
+    let t = hv
+        .tables
+        .iter()
+        .position(|t| !t.allocated.swap(true, Ordering::Relaxed))
+        .unwrap_or_else(|| crate::model_bug!("no free vmemmap PTE table"));
     for i in 0..PTRS_PER_PTE {
         hv.tables[t].ptes[i].set(
             VPte::Present {
@@ -655,7 +672,8 @@ fn vmemmap_split_pmd(hv: &Hvo, k: usize, base: usize) -> Result<(), HvoError> {
         );
     }
     let ptl = hv.page_table_lock.lock();
-    if let VPmd::Leaf(_) = VPmd::decode(hv.pmds[k].read()) {
+    let still_leaf = matches!(VPmd::decode(hv.pmds[k].read()), VPmd::Leaf(_));
+    let r = if still_leaf || !rule_on(Rule::VmemmapSplitPmdRecheck) {
         trace!("split_page", "physical vmemmap block {base}");
         if rule_on(Rule::VmemmapSplitPmdWmb) {
             smp_wmb(); // PTEs visible before the PMD (as pmd_install)
@@ -664,16 +682,24 @@ fn vmemmap_split_pmd(hv: &Hvo, k: usize, base: usize) -> Result<(), HvoError> {
         trace!("pmd_populate_kernel", "vmemmap pmd {k} -> table {t}");
         // The old leaf translation maps the same physical pages: nothing is owed, but the
         // kernel flushes (unless the batch form's VMEMMAP_SPLIT_NO_TLB_FLUSH).
-        flush_tlb_kernel_range(hv, k * PTRS_PER_PTE, (k + 1) * PTRS_PER_PTE);
+        if flush {
+            flush_tlb_kernel_range(hv, k * PTRS_PER_PTE, (k + 1) * PTRS_PER_PTE);
+        }
+        PmdSplit::Populated
     } else {
         hv.tables[t].allocated.store(false, Ordering::Relaxed); // pte_free_kernel
-    }
+        trace!(
+            "pte_free_kernel",
+            "vmemmap pmd {k} was split meanwhile: table {t} freed"
+        );
+        PmdSplit::LostRace
+    };
     drop(ptl);
-    Ok(())
+    Ok(r)
 }
 
 /// `vmemmap_pmd_entry`: under `init_mm.page_table_lock`, is the PMD a leaf? Then split it.
-fn vmemmap_pmd_entry(hv: &Hvo, k: usize) -> Result<(), HvoError> {
+fn vmemmap_pmd_entry(hv: &Hvo, k: usize, flush: bool) -> Result<PmdSplit, HvoError> {
     let ptl = hv.page_table_lock.lock();
     let head = match VPmd::decode(hv.pmds[k].read()) {
         VPmd::Leaf(b) => Some(b),
@@ -681,9 +707,22 @@ fn vmemmap_pmd_entry(hv: &Hvo, k: usize) -> Result<(), HvoError> {
     };
     drop(ptl);
     match head {
-        Some(base) => vmemmap_split_pmd(hv, k, base),
-        None => Ok(()),
+        Some(base) => vmemmap_split_pmd(hv, k, base, flush),
+        None => Ok(PmdSplit::AlreadySplit),
     }
+}
+
+/// `vmemmap_remap_split` (`hugetlb_vmemmap_split_folio`, the batch form's first pass): split
+/// every vmemmap PMD of the range, with `VMEMMAP_SPLIT_NO_TLB_FLUSH`, remapping nothing. Run
+/// for a neighbouring folio whose vmemmap shares the PMD, it races with this folio's HVO.
+pub fn vmemmap_remap_split(hv: &Hvo) -> Result<Vec<PmdSplit>, HvoError> {
+    let lock = hv.init_mm_mmap_lock.down_read();
+    let mut r = Vec::new();
+    for k in 0..hv.pmds.len() {
+        r.push(vmemmap_pmd_entry(hv, k, false)?);
+    }
+    drop(lock);
+    Ok(r)
 }
 
 /// `vmemmap_remap_pte`: remap a tail vmemmap page read-only to the reuse page, or the reuse
@@ -767,7 +806,7 @@ fn vmemmap_remap_range(
     let lock = hv.init_mm_mmap_lock.down_read();
     let mut ret = Ok(());
     'pmds: for k in start / PTRS_PER_PTE..end.div_ceil(PTRS_PER_PTE) {
-        if let Err(e) = vmemmap_pmd_entry(hv, k) {
+        if let Err(e) = vmemmap_pmd_entry(hv, k, true) {
             ret = Err(e);
             break 'pmds;
         }
