@@ -33,7 +33,8 @@
 //!   failed split leaves PTEs to roll back) has two.
 //! * The TLB is not simulated: a stale translation is a recorded debt ([`Hvo::tlb_owed`]) that
 //!   `flush_tlb_kernel_range` pays; freeing a page a stale translation may still reach is I25.
-//!   A CPU never reads through a stale TLB entry in the model.
+//!   A CPU reads through the page tables on every access (no TLB hit), and a flush waits for
+//!   every access in flight ([`Hvo::access`]).
 //! * Memory-hotplug self-hosted vmemmap (`-ENOTSUPP`) and `PageReserved` bootmem pages are left
 //!   out; `split_page` is a trace event.
 //! * A struct page has three fields (flags, `_refcount`, `compound_head`); `reset_struct_pages`
@@ -46,8 +47,8 @@ use std::sync::Mutex;
 
 use crate::invariants::Inv;
 use crate::kernel::{
-    atomic_long_t, atomic_t, rcu_read_lock, rw_semaphore, smp_wmb, spinlock_t, synchronize_rcu,
-    LockClass, RcuState,
+    atomic_long_t, atomic_t, local_irq_save, rcu_read_lock, rw_semaphore, smp_wmb, spinlock_t,
+    synchronize_rcu, tlb_remove_table_sync_one, LockClass, RcuState,
 };
 use crate::rules::{rule_on, Rule};
 use crate::{trace, vm_bug_on};
@@ -373,24 +374,35 @@ impl Hvo {
         }
     }
 
-    /// The struct page of `pfn` as a CPU reaches it, and whether the mapping is read-only.
-    pub fn struct_page(&self, pfn: usize) -> (&VStructPage, bool) {
+    /// One access by a CPU to the struct page of `pfn` through the vmemmap: `f` runs on the
+    /// struct page the MMU reaches; returns its result and the physical vmemmap page. `write`
+    /// names a writer (or a locked RMW, which writes even when its compare fails): I21 if the
+    /// mapping is read-only. The access is an in-flight translation: a kernel TLB flush waits
+    /// for it (modelled as an IRQs-off section, [`flush_tlb_kernel_range`]), so after a flush
+    /// no CPU still uses the old translation, and reaching a freed vmemmap page is I8.
+    pub fn access<R>(
+        &self,
+        pfn: usize,
+        write: Option<&str>,
+        f: impl FnOnce(&VStructPage) -> R,
+    ) -> (R, usize) {
         let sp = STRUCT_PAGES_PER_VMEMMAP_PAGE;
+        let irq = local_irq_save(&self.rcu);
         let (p, ro) = self.translate(pfn / sp);
-        (&self.phys[p].sp[pfn % sp], ro)
-    }
-
-    /// A write (or a locked RMW, which writes even when its compare fails) to `pfn`'s struct
-    /// page: I21 if the mapping is read-only.
-    fn struct_page_for_write(&self, pfn: usize, who: &str) -> &VStructPage {
-        let (s, ro) = self.struct_page(pfn);
-        if ro {
+        if let (Some(who), true) = (write, ro) {
             panic!(
                 "[{}] {who}: write to the struct page of pfn {pfn} through a read-only vmemmap mapping",
                 Inv::I21WriteToReadOnlyVmemmap.tag()
             );
         }
-        s
+        vm_bug_on!(
+            !self.phys[p].allocated.load(Ordering::Relaxed),
+            Inv::I8UseAfterFree,
+            "pfn {pfn}: struct page access reaches freed vmemmap page {p}"
+        );
+        let r = f(&self.phys[p].sp[pfn % sp]);
+        drop(irq);
+        (r, p)
     }
 
     /// `PF_POISONED_CHECK`: a struct page read as the poison pattern was never initialized
@@ -411,34 +423,36 @@ impl Hvo {
 
     /// Is the folio's `HPG_vmemmap_optimized` set?
     pub fn folio_test_hugetlb_vmemmap_optimized(&self) -> bool {
-        self.struct_page(0).0.flags.test_bit(HPG_VMEMMAP_OPTIMIZED)
+        self.access(0, None, |s| s.flags.test_bit(HPG_VMEMMAP_OPTIMIZED))
+            .0
     }
 
     /// `folio_ref_count(folio)`.
     pub fn folio_ref_count(&self) -> i32 {
-        self.struct_page(0).0._refcount.read()
+        self.access(0, None, |s| s._refcount.read()).0
     }
 
     /// `folio_ref_unfreeze(folio, count)` (e.g. when the folio leaves the free pool):
     /// release store to the head's `_refcount`.
     pub fn folio_ref_unfreeze(&self, count: i32) {
-        let s = self.struct_page_for_write(0, "folio_ref_unfreeze");
-        s._refcount.set_release(count);
+        self.access(0, Some("folio_ref_unfreeze"), |s| {
+            s._refcount.set_release(count)
+        });
         trace!("folio_ref_unfreeze", "hugetlb folio 0 -> {count}");
     }
 
     /// `folio_ref_freeze(folio, count)`: one cmpxchg on the head.
     pub fn folio_ref_freeze(&self, count: i32) -> bool {
-        let s = self.struct_page_for_write(0, "folio_ref_freeze");
-        let ok = s._refcount.cmpxchg(count, 0) == count;
+        let (ok, _) = self.access(0, Some("folio_ref_freeze"), |s| {
+            s._refcount.cmpxchg(count, 0) == count
+        });
         trace!("folio_ref_freeze", "hugetlb folio 0 {count} -> 0: {ok}");
         ok
     }
 
     /// `folio_put` by a holder (the last reference is not dropped in the model's scenarios).
     pub fn folio_put_ref(&self, pfn: usize) {
-        let s = self.struct_page_for_write(pfn, "put_page");
-        let v = s._refcount.sub_return(1);
+        let (v, _) = self.access(pfn, Some("put_page"), |s| s._refcount.sub_return(1));
         vm_bug_on!(v < 0, Inv::I8UseAfterFree, "pfn {pfn} refcount underflow");
     }
 }
@@ -454,11 +468,11 @@ pub fn page_fixed_fake_head(hv: &Hvo, pfn: usize) -> usize {
         return pfn;
     }
     if pfn.is_multiple_of(STRUCT_PAGES_PER_VMEMMAP_PAGE) {
-        let flags = hv.struct_page(pfn).0.flags.read();
+        let (flags, _) = hv.access(pfn, None, |s| s.flags.read());
         hv.check_not_poisoned(pfn, flags, "page_fixed_fake_head");
         if flags & (1 << PG_HEAD) != 0 {
             // page[1] is in the same vmemmap page: the folio has at least two pages.
-            let head = hv.struct_page(pfn + 1).0.compound_head.read();
+            let (head, _) = hv.access(pfn + 1, None, |s| s.compound_head.read());
             if head & 1 != 0 {
                 return (head >> 1) as usize;
             }
@@ -495,10 +509,7 @@ pub fn page_count_writable_why(
     }
     let count_first = rule_on(Rule::PageCountWritableRefcountFirst);
     let mut count_is_u = || {
-        let (p, _) = hv.translate(pfn / STRUCT_PAGES_PER_VMEMMAP_PAGE);
-        let c = hv.phys[p].sp[pfn % STRUCT_PAGES_PER_VMEMMAP_PAGE]
-            ._refcount
-            .read_acquire();
+        let (c, p) = hv.access(pfn, None, |s| s._refcount.read_acquire());
         *count_phys = Some(p);
         trace!(
             "page_count_writable",
@@ -555,10 +566,7 @@ pub fn get_page_unless_zero(hv: &Hvo, pfn: usize) -> SpecGetResult {
             // atomic_add_unless: a plain read, then (unless it read u) a locked cmpxchg, which
             // on x86 writes the line even when the compare fails.
             let key_off = count_phys.is_none(); // page_count_writable read no count
-            let (p, _) = hv.translate(pfn / STRUCT_PAGES_PER_VMEMMAP_PAGE);
-            let c = hv.phys[p].sp[pfn % STRUCT_PAGES_PER_VMEMMAP_PAGE]
-                ._refcount
-                .read();
+            let (c, p) = hv.access(pfn, None, |s| s._refcount.read());
             count_phys.get_or_insert(p);
             hv.check_not_poisoned(pfn, c as i64, "atomic_add_unless");
             if c == 0 {
@@ -569,8 +577,11 @@ pub fn get_page_unless_zero(hv: &Hvo, pfn: usize) -> SpecGetResult {
                     SpecGet::NotWritable(NotWritable::Count)
                 }
             } else {
-                let s = hv.struct_page_for_write(pfn, "get_page_unless_zero (atomic_add_unless)");
-                if s._refcount.add_unless(1, 0) {
+                let (got, _) =
+                    hv.access(pfn, Some("get_page_unless_zero (atomic_add_unless)"), |s| {
+                        s._refcount.add_unless(1, 0)
+                    });
+                if got {
                     trace!("atomic_add_unless", "pfn {pfn}: {c} -> {}", c + 1);
                     SpecGet::Got
                 } else {
@@ -592,6 +603,9 @@ pub fn get_page_unless_zero(hv: &Hvo, pfn: usize) -> SpecGetResult {
 /// `flush_tlb_kernel_range(start, end)` over vmemmap pages `[start, end)`: pays the debt of
 /// every stale translation in the range (rule `hvo-tlb-flush`).
 pub fn flush_tlb_kernel_range(hv: &Hvo, start: usize, end: usize) {
+    // Broadcast TLBI + DSB, or IPIs on x86: completes only once no CPU is in the middle of an
+    // access through the old translation (see `Hvo::access`).
+    tlb_remove_table_sync_one(&hv.rcu);
     hv.tlb_owed
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -616,11 +630,14 @@ fn set_pte_at(hv: &Hvo, t: usize, v: usize, new: VPte) {
 /// `copy_page(to, from)`: `from` is read through the vmemmap (vmemmap page `from_v`), `to` is
 /// written through the linear map.
 fn copy_page(hv: &Hvo, to: usize, from_v: usize) {
-    let (from, _) = hv.translate(from_v);
-    for (d, s) in hv.phys[to].sp.iter().zip(&hv.phys[from].sp) {
-        d.flags.set(s.flags.read());
-        d._refcount.set(s._refcount.read());
-        d.compound_head.set(s.compound_head.read());
+    let sp = STRUCT_PAGES_PER_VMEMMAP_PAGE;
+    let mut from = 0;
+    for (i, d) in hv.phys[to].sp.iter().enumerate() {
+        (_, from) = hv.access(from_v * sp + i, None, |s| {
+            d.flags.set(s.flags.read());
+            d._refcount.set(s._refcount.read());
+            d.compound_head.set(s.compound_head.read());
+        });
     }
     trace!(
         "copy_page",
@@ -924,16 +941,16 @@ pub fn __hugetlb_vmemmap_optimize_folio(hv: &Hvo, list: &mut Vec<usize>) -> Resu
         trace!("synchronize_rcu", "speculative walkers drained");
     }
     // Set before the copy, so the new head page carries it ("Very Subtle").
-    hv.struct_page_for_write(0, "folio_set_hugetlb_vmemmap_optimized")
-        .flags
-        .set_bit(HPG_VMEMMAP_OPTIMIZED);
+    hv.access(0, Some("folio_set_hugetlb_vmemmap_optimized"), |s| {
+        s.flags.set_bit(HPG_VMEMMAP_OPTIMIZED)
+    });
     let (reuse, start, end) = range(hv);
     let r = vmemmap_remap_free(hv, start, end, reuse, list);
     if r.is_err() {
         hv.key.dec_return(); // static_branch_dec
-        hv.struct_page_for_write(0, "folio_clear_hugetlb_vmemmap_optimized")
-            .flags
-            .clear_bit(HPG_VMEMMAP_OPTIMIZED);
+        hv.access(0, Some("folio_clear_hugetlb_vmemmap_optimized"), |s| {
+            s.flags.clear_bit(HPG_VMEMMAP_OPTIMIZED)
+        });
         trace!("__hugetlb_vmemmap_optimize_folio", "failed: {r:?}");
     }
     r
@@ -977,9 +994,9 @@ pub fn hugetlb_vmemmap_restore_folio(hv: &Hvo) -> Result<(), HvoError> {
     synchronize_rcu(&hv.rcu);
     let (reuse, start, end) = range(hv);
     vmemmap_remap_alloc(hv, start, end, reuse)?;
-    hv.struct_page_for_write(0, "folio_clear_hugetlb_vmemmap_optimized")
-        .flags
-        .clear_bit(HPG_VMEMMAP_OPTIMIZED);
+    hv.access(0, Some("folio_clear_hugetlb_vmemmap_optimized"), |s| {
+        s.flags.clear_bit(HPG_VMEMMAP_OPTIMIZED)
+    });
     hv.key.dec_return(); // static_branch_dec
     trace!("hugetlb_vmemmap_restore_folio", "restored");
     Ok(())
@@ -993,11 +1010,10 @@ pub fn hugetlb_vmemmap_restore_folio(hv: &Hvo) -> Result<(), HvoError> {
 /// head, the head's refcount is `head_refcount` and every real tail's is 0.
 pub fn check_folio_view(hv: &Hvo, head_refcount: i32) {
     for pfn in 0..hv.nr {
-        let (s, _) = hv.struct_page(pfn);
-        let flags = s.flags.read();
+        let ((flags, ch, refs), _) = hv.access(pfn, None, |s| {
+            (s.flags.read(), s.compound_head.read(), s._refcount.read())
+        });
         hv.check_not_poisoned(pfn, flags, "check_folio_view");
-        let ch = s.compound_head.read();
-        let refs = s._refcount.read();
         if pfn == 0 {
             vm_bug_on!(
                 ch != 0 || flags & (1 << PG_HEAD) == 0 || refs != head_refcount,
