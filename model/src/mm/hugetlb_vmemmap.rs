@@ -7,7 +7,7 @@
 //! live in `nr / STRUCT_PAGES_PER_VMEMMAP_PAGE` vmemmap pages. The vmemmap is mapped by kernel
 //! page tables (`init_mm`): one PMD per [`PTRS_PER_PTE`] vmemmap pages, each initially a leaf
 //! over a physically contiguous block, which HVO splits into a kernel PTE table. Every struct
-//! page access by a CPU goes through that mapping ([`Hvo::translate`]): a lockless MMU walk
+//! page access by a CPU goes through that mapping ([`Hvo::access`]): a lockless MMU walk
 //! (PMD, then PTE, with address dependencies), so a write through a read-only PTE is detected
 //! at the moment it is attempted (I21), a walk that meets an empty PTE is a kernel oops (I22),
 //! and a read of a struct page that was never written (poison) is lost content (I23).
@@ -40,7 +40,12 @@
 //! * A struct page has three fields (flags, `_refcount`, `compound_head`); `reset_struct_pages`
 //!   resets one struct page (the head-looking first slot of a copied page) instead of four.
 //! * `static_branch_inc/dec` (text patching, serializing on every CPU) is a fully ordered RMW
-//!   and its readers use an acquire load.
+//!   and its readers use an acquire load: weaker than the kernel, where no CPU runs the old
+//!   code once the patch is done. Only counterexamples notice: with rule `hvo-synchronize-rcu`
+//!   off, loom may show the walker reading the key as off after the whole optimize; shuttle
+//!   finds the same race in a sequentially consistent order.
+//! * `hugetlb_vmemmap_restore_folio`'s `synchronize_rcu` is kept but not a switch: in the
+//!   model a getter racing with a restore reads a frozen (0) count or a fake head either way.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
