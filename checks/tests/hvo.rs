@@ -294,3 +294,50 @@ fn presplit_then_optimize_exact_state() {
         assert_eq!(allocated_tables(&hv), 0);
     }
 }
+
+/// A shuttle counterexample of an HVO rule replays from its token to the same invariant and the
+/// same trace (rule `page-count-writable-refcount-first` off: the walker checks for a fake head
+/// before the remap and reads the unfrozen count through it after).
+#[test]
+fn hvo_counterexample_replays() {
+    use thp_checks::docs::DOC_PCT;
+    use thp_checks::engine::{EngineSpec, Verdict};
+    use thp_checks::scenarios::{config, find, run_scenario};
+    use thp_model::invariants::Inv;
+    use thp_model::rules::{Rule, RuleSet};
+
+    let s = find("hvo-optimize-vs-pfn-walker").unwrap();
+    let rules = RuleSet::without(Rule::PageCountWritableRefcountFirst);
+    let found = run_scenario(s, &config(DOC_PCT, rules.clone()), None);
+    let Verdict::Counterexample {
+        message,
+        trace,
+        schedule: Some(token),
+    } = found.run.verdict
+    else {
+        panic!(
+            "no replayable counterexample: {}",
+            found.run.verdict.label()
+        );
+    };
+    assert!(
+        Inv::I21WriteToReadOnlyVmemmap.matches(&message),
+        "{message}"
+    );
+    let replayed = run_scenario(
+        s,
+        &config(EngineSpec::ShuttleReplay { schedule: token }, rules),
+        None,
+    );
+    match replayed.run.verdict {
+        Verdict::Counterexample {
+            message: m,
+            trace: t,
+            ..
+        } => {
+            assert_eq!(m, message);
+            assert_eq!(t, trace);
+        }
+        v => panic!("replay did not reproduce it: {}", v.label()),
+    }
+}
