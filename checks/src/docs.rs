@@ -157,11 +157,16 @@ collapse-table-sync-one`, a test keeps this). The re-check stays a switch (`gup-
 for the split paths that do need it.\n\
 - **`vma_start_write` in collapse**: every other path of this model takes `mmap_lock`, which \
 collapse holds for write; per-VMA-lock faults are not modelled.\n\
-- **HVO (`page_count_writable`, `synchronize_rcu`)**: not modelled yet.\n\
 - **`try_to_migrate_one` ends the rmap walk after splitting a PMD** (6.18.2 as released; fixed \
 later by 939080834fef): not a safety rule, so not a switch. The model keeps the 6.18.2 \
 behaviour: a folio split of a fork-shared PMD-mapped THP fails with -EAGAIN on the first \
-attempt and succeeds on the retry (a sequential test asserts both).\n";
+attempt and succeeds on the retry (a sequential test asserts both).\n\
+- **HVO: `synchronize_rcu` in `hugetlb_vmemmap_restore_folio`**: kept; in the model a \
+speculative getter racing with a restore always reads a frozen (0) count or a fake head, \
+with or without it, so no counterexample exists here.\n\
+- **HVO: the optimized flag set before the remap (\"Very Subtle\")**: it matters only for \
+accesses through a stale TLB entry after a deferred flush; the model does not simulate a TLB \
+(a stale translation is a debt that `flush_tlb_kernel_range` pays, invariant I25).\n";
 
 /// Generate docs/bounds.md: one line a scenario, from the default runs.
 pub fn bounds_md() -> String {

@@ -5,6 +5,7 @@ mod catalogue;
 mod cli;
 mod fuzz_seeds;
 mod historical;
+mod hvo;
 mod litmus;
 mod lockdep;
 mod model_seq;

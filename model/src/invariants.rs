@@ -5,7 +5,10 @@
 //! nothing else. A harness or model inconsistency says `[model bug]` instead and never counts
 //! as a counterexample.
 //!
-//! Ids I1-I20 are kernel-protocol.md §A; L1-L3 are the litmus-test properties of the primitive
+//! Ids I1-I20 are kernel-protocol.md §A (I18 is HVO's read-only struct pages); I22-I25 are
+//! further HugeTLB vmemmap optimization invariants (kernel-protocol.md §12, historical race
+//! Z09); I21 (the COW contract) and I26 (a non-present PMD is never treated as present:
+//! Z07, Z12, Z19) are model extensions; L1-L3 are the litmus-test properties of the primitive
 //! layer.
 
 /// An invariant the checks assert.
@@ -48,6 +51,9 @@ pub enum Inv {
     I16PinnedNotExclusive,
     /// I17: page-table lifetime.
     I17TableLifetime,
+    /// I18: no write (nor a locked RMW, which writes even when its compare fails) ever reaches a
+    /// struct page through a read-only vmemmap mapping (HVO, Z09).
+    I18WriteToReadOnlyVmemmap,
     /// I19: lock order acyclic, no sleeping in atomic context, locks held where required.
     I19LockOrder,
     /// I20: every sleeper is eventually woken.
@@ -55,6 +61,17 @@ pub enum Inv {
     /// I21 (model extension, the COW contract): a page marked AnonExclusive is mapped by one
     /// mm only (fork clears the flag; COW reuse sets it only for the last mapper).
     I21ExclusiveShared,
+    /// I22: every struct page stays mapped: a vmemmap walk never meets an empty PTE.
+    I22VmemmapUnmapped,
+    /// I23: every struct page reads the same through the vmemmap before, during and after
+    /// optimize / restore (nothing lost, nothing read before it was copied).
+    I23StructPageContent,
+    /// I24: optimized ⇔ tails mapped read-only to the reuse page; a failed optimize leaves the
+    /// mapping exactly as before.
+    I24HvoRollback,
+    /// I25: no TLB flush owed is skipped: a vmemmap page is freed only after every translation
+    /// to it was flushed.
+    I25TlbFlushOwed,
     /// I26 (model extension; historical races Z07, Z12, Z19): a non-present PMD (a migration
     /// entry) is never handled as a present huge mapping.
     I26NonPresentAsPresent,
@@ -82,9 +99,14 @@ impl Inv {
             Inv::I15GupFast => "I15 gup-fast-unsound",
             Inv::I16PinnedNotExclusive => "I16 pinned-not-exclusive",
             Inv::I17TableLifetime => "I17 table-lifetime",
+            Inv::I18WriteToReadOnlyVmemmap => "I18 write-to-read-only-vmemmap",
             Inv::I19LockOrder => "I19 lock-order",
             Inv::I20LostWakeup => "I20 lost-wakeup",
             Inv::I21ExclusiveShared => "I21 anon-exclusive-shared",
+            Inv::I22VmemmapUnmapped => "I22 vmemmap-unmapped",
+            Inv::I23StructPageContent => "I23 struct-page-content-lost",
+            Inv::I24HvoRollback => "I24 hvo-mapping-not-restored",
+            Inv::I25TlbFlushOwed => "I25 tlb-flush-owed",
             Inv::I26NonPresentAsPresent => "I26 non-present-pmd-as-present",
         }
     }

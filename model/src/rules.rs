@@ -84,6 +84,28 @@ pub enum Rule {
     MigrateRemovePtesBeforeUnlock,
     /// An rmap walk for a folio split treats a PMD migration entry as not found (Z19).
     RmapWalkSkipsMigrationPmd,
+    /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
+    /// `pmd_populate_kernel`.
+    VmemmapSplitPmdWmb,
+    /// `vmemmap_split_pmd` re-checks `pmd_leaf` under `init_mm.page_table_lock` before
+    /// populating.
+    VmemmapSplitPmdRecheck,
+    /// `vmemmap_remap_pte`: `smp_wmb` between copying the head vmemmap page and the
+    /// `set_pte_at` that maps the copy.
+    VmemmapRemapWmb,
+    /// `vmemmap_restore_pte`: `smp_wmb` between filling a restored vmemmap page and its
+    /// `set_pte_at`.
+    VmemmapRestoreWmb,
+    /// `__hugetlb_vmemmap_optimize_folio`: `synchronize_rcu` after `static_branch_inc`, before
+    /// the remap (Z09).
+    HvoSynchronizeRcu,
+    /// `page_count_writable`: the refcount check before the fake-head check (Z09).
+    PageCountWritableRefcountFirst,
+    /// `vmemmap_remap_free`: on failure, restore exactly the PTEs already remapped.
+    HvoRollback,
+    /// `vmemmap_remap_range`: flush the kernel TLB after remapping, before the old vmemmap pages
+    /// are freed.
+    HvoTlbFlush,
 }
 
 /// What the catalogue says about a rule.
@@ -140,6 +162,14 @@ impl Rule {
         Rule::ZapHugePmdNonPresent,
         Rule::MigrateRemovePtesBeforeUnlock,
         Rule::RmapWalkSkipsMigrationPmd,
+        Rule::VmemmapSplitPmdWmb,
+        Rule::VmemmapSplitPmdRecheck,
+        Rule::VmemmapRemapWmb,
+        Rule::VmemmapRestoreWmb,
+        Rule::HvoSynchronizeRcu,
+        Rule::PageCountWritableRefcountFirst,
+        Rule::HvoRollback,
+        Rule::HvoTlbFlush,
     ];
 
     /// The catalogue entry.
@@ -350,6 +380,62 @@ impl Rule {
                 "mm/page_vma_mapped.c page_vma_mapped_walk (!pmd_present: not_found without PVMW_MIGRATION); mm/rmap.c try_to_migrate_one; historical race Z19 (CVE-2025-37958, be6e843fc51a)",
                 "mm::rmap::try_to_migrate_one",
                 Any, &[Inv::I26NonPresentAsPresent], &["folio-split-vs-thp-migration-other-mm"],
+            ),
+            Rule::VmemmapSplitPmdWmb => (
+                "vmemmap-split-pmd-wmb",
+                "vmemmap_split_pmd fills the new kernel PTE table, then smp_wmb, then pmd_populate_kernel, so a CPU that reaches a struct page through the new table never meets an empty PTE",
+                "mm/hugetlb_vmemmap.c vmemmap_split_pmd (\"Make pte visible before pmd. See comment in pmd_install()\")",
+                "mm::hugetlb_vmemmap::vmemmap_split_pmd",
+                Loom, &[Inv::I22VmemmapUnmapped], &["hvo-optimize-vs-pfn-walker", "hvo-optimize-nocopy-vs-pfn-walker"],
+            ),
+            Rule::VmemmapSplitPmdRecheck => (
+                "vmemmap-split-pmd-recheck",
+                "vmemmap_split_pmd re-tests that the vmemmap PMD is still a leaf under init_mm.page_table_lock, and frees its table if another CPU (a neighbour folio's HVO or batch pre-split) split it first, so a populated table, with the remaps already made in it, is never replaced",
+                "mm/hugetlb_vmemmap.c vmemmap_split_pmd (pmd_leaf under init_mm.page_table_lock, else pte_free_kernel), vmemmap_pmd_entry",
+                "mm::hugetlb_vmemmap::vmemmap_split_pmd",
+                Any, &[Inv::I24HvoRollback, Inv::I23StructPageContent, Inv::I8UseAfterFree, Inv::I17TableLifetime], &["hvo-optimize-vs-neighbour-split"],
+            ),
+            Rule::VmemmapRemapWmb => (
+                "vmemmap-remap-wmb",
+                "vmemmap_remap_pte issues smp_wmb after the head vmemmap page was copied into the new reuse page and before the set_pte_at that maps it, so no struct page is read from the copy before the copy is complete",
+                "mm/hugetlb_vmemmap.c vmemmap_remap_pte (\"preceding stores to the page contents from vmemmap_remap_free() become visible before the set_pte_at() write\")",
+                "mm::hugetlb_vmemmap::vmemmap_remap_pte",
+                Loom, &[Inv::I23StructPageContent], &["hvo-optimize-presplit-vs-pfn-walker"],
+            ),
+            Rule::VmemmapRestoreWmb => (
+                "vmemmap-restore-wmb",
+                "vmemmap_restore_pte fills a fresh vmemmap page (copy of the reuse page, reset_struct_pages), then smp_wmb, then set_pte_at, so no struct page is read from the fresh page before it is filled",
+                "mm/hugetlb_vmemmap.c vmemmap_restore_pte (\"preceding stores to the page contents become visible before the set_pte_at() write\")",
+                "mm::hugetlb_vmemmap::vmemmap_restore_pte",
+                Loom, &[Inv::I23StructPageContent], &["hvo-restore-vs-pfn-walker"],
+            ),
+            Rule::HvoSynchronizeRcu => (
+                "hvo-synchronize-rcu",
+                "HVO turns the static key on, then synchronize_rcu, and only then remaps the tail struct pages read-only (refcount frozen at 0 throughout), so a speculative get_page_unless_zero that saw the key off has finished before any struct page becomes read-only",
+                "mm/hugetlb_vmemmap.c __hugetlb_vmemmap_optimize_folio (VMEMMAP_SYNCHRONIZE_RCU); include/linux/page_ref.h page_ref_add_unless (rcu_read_lock); historical race Z09 (bd225530a4c7)",
+                "mm::hugetlb_vmemmap::__hugetlb_vmemmap_optimize_folio",
+                Any, &[Inv::I18WriteToReadOnlyVmemmap], &["hvo-optimize-vs-pfn-walker", "hvo-optimize-nocopy-vs-pfn-walker"],
+            ),
+            Rule::PageCountWritableRefcountFirst => (
+                "page-count-writable-refcount-first",
+                "page_count_writable reads the refcount (acquire) before the fake-head check, so a walker that saw a real struct page before the remap and a non-zero count after the unfreeze (through the fake head) never attempts the atomic on the read-only alias",
+                "include/linux/page-flags.h page_count_writable (comment: CPU 1 HVO / CPU 2 speculative PFN walker); historical race Z09",
+                "mm::hugetlb_vmemmap::page_count_writable",
+                Any, &[Inv::I18WriteToReadOnlyVmemmap], &["hvo-optimize-vs-pfn-walker", "hvo-optimize-nocopy-vs-pfn-walker"],
+            ),
+            Rule::HvoRollback => (
+                "hvo-rollback",
+                "When vmemmap_remap_free fails part-way (-ENOMEM splitting a later vmemmap PMD), it walks the nr_walked PTEs it already remapped again with vmemmap_restore_pte, so a failed optimize leaves every struct page mapped read-write to its own page",
+                "mm/hugetlb_vmemmap.c vmemmap_remap_free (ret && walk.nr_walked), __hugetlb_vmemmap_optimize_folio (static_branch_dec, clear the flag)",
+                "mm::hugetlb_vmemmap::vmemmap_remap_free",
+                Any, &[Inv::I24HvoRollback, Inv::I18WriteToReadOnlyVmemmap, Inv::I25TlbFlushOwed], &["hvo-optimize-enomem-vs-pfn-walker"],
+            ),
+            Rule::HvoTlbFlush => (
+                "hvo-tlb-flush",
+                "vmemmap_remap_range flushes the kernel TLB over the remapped range (unless a batch caller flushes once for all) before the old vmemmap pages are freed",
+                "mm/hugetlb_vmemmap.c vmemmap_remap_range (flush_tlb_kernel_range unless VMEMMAP_REMAP_NO_TLB_FLUSH), hugetlb_vmemmap_optimize_folio (free_vmemmap_page_list after)",
+                "mm::hugetlb_vmemmap::vmemmap_remap_range",
+                Any, &[Inv::I25TlbFlushOwed], &["hvo-optimize-vs-pfn-walker", "hvo-optimize-nocopy-vs-pfn-walker"],
             ),
         };
         RuleInfo {

@@ -9,11 +9,14 @@
 //! * [`memory`] — `pte_offset_map_lock` (mm/pgtable-generic.c).
 //! * [`huge_memory`] — huge fault, `__pmd_trans_huge_lock`, `split_huge_pmd` (mm/huge_memory.c).
 //! * [`gup`] — `follow_pmd_mask`, `follow_page_pte`, `try_grab_folio` (mm/gup.c).
+//! * [`hugetlb_vmemmap`] — HugeTLB vmemmap optimization and the speculative getters that race
+//!   with it (mm/hugetlb_vmemmap.c, include/linux/page-flags.h); self-contained.
 
 pub mod compaction;
 pub mod filemap;
 pub mod gup;
 pub mod huge_memory;
+pub mod hugetlb_vmemmap;
 pub mod khugepaged;
 pub mod memory;
 pub mod memory_failure;
