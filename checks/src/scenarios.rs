@@ -1080,7 +1080,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     loom_bound: None,
     ipi_flush: false,
-    must_reach: &["split-ok", "migrated"],
+    must_reach: &["split-ok", "migrated", "rmap-walk-met-migration-pmd"],
     body: folio_split_vs_thp_migration_other_mm,
 }, Scenario {
     name: "hvo-optimize-vs-pfn-walker",
@@ -1546,6 +1546,9 @@ fn folio_split_vs_thp_migration_other_mm(nr: usize, outcomes: &Outcomes) {
             "migration-eagain"
         },
     );
+    if m.observed("rmap-walk-met-migration-pmd") {
+        record(outcomes, "rmap-walk-met-migration-pmd");
+    }
     if r.is_err() {
         folio_put(&m.memmap, nr, nr);
     }

@@ -593,10 +593,33 @@ mod deferred_split {
             check_quiescent(&m, &[(0, 1)]);
             folio_put(&m.memmap, 0, nr);
 
-            // nr_to_scan = 0 looks at nothing; an empty queue finds nothing.
+            // nr_to_scan = 0 looks at nothing.
             assert_eq!(deferred_split_scan(&m, 0), DeferredScan::default());
+            // The huge fault queued every new THP (split_underused_thp); one that is fully
+            // mapped is not underused in this model (every page holds data), so the shrinker
+            // unlinks it without the lock (it holds the reference) and drops its reference.
             let m = pte_mapped(nr);
-            assert_eq!(deferred_split_scan(&m, 8), DeferredScan::default());
+            assert_eq!(q(&m), vec![0], "queued at the huge fault");
+            assert!(!m
+                .memmap
+                .page(0)
+                .flags
+                .test_bit(thp_model::mm::page::PG_PARTIALLY_MAPPED));
+            assert_eq!(
+                deferred_split_scan(&m, 8),
+                DeferredScan {
+                    removed: 1,
+                    ..Default::default()
+                }
+            );
+            assert!(q(&m).is_empty());
+            assert_eq!(m.memmap.deferred[0].read(), DEFERRED_NONE);
+            assert_eq!(m.memmap.page(0)._refcount.read(), nr as i32);
+            assert_eq!(
+                deferred_split_scan(&m, 8),
+                DeferredScan::default(),
+                "empty queue"
+            );
             check_quiescent(&m, &[]);
         }
     }

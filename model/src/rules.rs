@@ -342,7 +342,7 @@ impl Rule {
             Rule::CollapseIsolateRefCheck => (
                 "collapse-isolate-ref-check",
                 "khugepaged collapses a range only if every source folio's refcount equals its mappings, checked after the PMD was cleared, so a page pinned by GUP(-fast) is never replaced under the pin",
-                "mm/khugepaged.c __collapse_huge_page_isolate (folio_expected_ref_count != folio_ref_count: SCAN_PAGE_COUNT); historical race Z01",
+                "mm/khugepaged.c __collapse_huge_page_isolate (folio_expected_ref_count != folio_ref_count: SCAN_PAGE_COUNT). Not a historical revert but the check itself; Z01 is re-created by reverting its two fixes instead (gup-fast-pmd-pte-recheck with collapse-table-sync-one: see \"Rules kept but not switchable\")",
                 "mm::khugepaged::__collapse_huge_page_isolate",
                 Any, &[Inv::I15GupFast], &["collapse-vs-gup-fast"],
             ),
@@ -356,7 +356,7 @@ impl Rule {
             Rule::CowReuseByRefcount => (
                 "cow-reuse-by-refcount",
                 "A write fault reuses a fork-shared THP in place only if, under the PMD lock and the folio lock, its refcount is exactly 1; a mapcount summed from several counters can be read while a PMD split in the other mm moves that mm's mapping between them",
-                "mm/huge_memory.c do_huge_pmd_wp_page (folio_ref_count check, \"See do_wp_page()\"); historical race Z14 (CVE-2020-29368, c444eb564fb1), later replaced by PageAnonExclusive and refcount-based reuse",
+                "mm/huge_memory.c do_huge_pmd_wp_page (folio_ref_count check, \"See do_wp_page()\"); historical race Z14 (CVE-2020-29368). Off re-creates the pre-5.7.5 protocol: reuse decided by a mapcount read page by page then entire (after page_trans_huge_mapcount) with no folio lock in __split_huge_pmd; 6.18's split takes no folio lock either, so the Z14 fix (c444eb564fb1, folio lock around the PMD split) is not separately switchable",
                 "mm::huge_memory::do_huge_pmd_wp_page",
                 Any, &[Inv::I21ExclusiveShared], &["cow-reuse-vs-split-pmd-other-mm"],
             ),

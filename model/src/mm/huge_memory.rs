@@ -117,6 +117,7 @@ pub fn do_huge_pmd_anonymous_page(m: &Machine, mm_id: usize, slot: usize) -> Fau
     mm.pmd.set(v.encode()); // set_pmd_at: a plain WRITE_ONCE on x86-64
     mm.nr_ptes.inc();
     trace!("set_pmd_at", "pmd = {v:?}");
+    deferred_split_folio(&m.memmap, folio, false); // queued for the underused-THP shrinker
     drop(ptl);
     FaultResult::Done
 }
@@ -617,23 +618,28 @@ fn list_del_init_deferred(mm: &crate::mm::Memmap, folio: usize) {
     );
 }
 
-/// `deferred_split_folio(folio, partially_mapped)` (mm/huge_memory.c): queue a partially
-/// mapped anonymous THP for the deferred split shrinker, under `split_queue_lock` (taken inside
-/// the ptl by the rmap removal that detected the partial mapping). Queuing of fully mapped
-/// folios for the "underused THP" shrinker is not modelled.
+/// `/sys/kernel/mm/transparent_hugepage/shrink_underused` (mm/huge_memory.c
+/// `split_underused_thp`), on by default: every new anonymous THP is queued for the shrinker.
+pub const SPLIT_UNDERUSED_THP: bool = true;
+
+/// `deferred_split_folio(folio, partially_mapped)` (mm/huge_memory.c): queue an anonymous THP
+/// for the deferred split shrinker, under `split_queue_lock` (taken inside the ptl). A partial
+/// unmap queues it partially mapped (PG_partially_mapped); the huge fault and collapse queue
+/// every new THP (`partially_mapped` false, for the "underused THP" shrinker, on by default).
 pub fn deferred_split_folio(mm: &crate::mm::Memmap, folio: usize, partially_mapped: bool) {
-    if !partially_mapped {
+    use crate::mm::page::PG_PARTIALLY_MAPPED;
+    if !partially_mapped && !SPLIT_UNDERUSED_THP {
         return;
     }
     let _sq = mm.split_queue_lock.lock();
-    if !mm
-        .page(folio)
-        .flags
-        .test_bit(crate::mm::page::PG_PARTIALLY_MAPPED)
-    {
-        mm.page(folio)
-            .flags
-            .set_bit(crate::mm::page::PG_PARTIALLY_MAPPED);
+    if partially_mapped {
+        mm.page(folio).flags.set_bit(PG_PARTIALLY_MAPPED);
+    } else {
+        vm_warn_on!(
+            mm.page(folio).flags.test_bit(PG_PARTIALLY_MAPPED),
+            Inv::I14DeferredList,
+            "folio {folio}: partially mapped folios cannot become non-partially mapped"
+        );
     }
     if mm.deferred[folio].read() == DEFERRED_NONE {
         let mut q = mm.split_queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -641,7 +647,7 @@ pub fn deferred_split_folio(mm: &crate::mm::Memmap, folio: usize, partially_mapp
         mm.deferred[folio].set(DEFERRED_QUEUED);
         trace!(
             "deferred_split_folio",
-            "folio {folio} queued (split_queue_len {})",
+            "folio {folio} queued (partially mapped {partially_mapped}, split_queue_len {})",
             q.len()
         );
     }
@@ -752,6 +758,9 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
     let mut prev = None;
     for folio in list {
         let mut did_split = false;
+        // Not partially mapped: only an underused THP (thp_underused: more zero-filled pages
+        // than khugepaged_max_ptes_none) would be split; page contents are not modelled and
+        // every page counts as used, so such a folio goes to `next` and leaves the queue.
         if mm.page(folio).flags.test_bit(PG_PARTIALLY_MAPPED) && folio_trylock(mm, folio) {
             match split_huge_page(m, folio) {
                 Ok(()) => {

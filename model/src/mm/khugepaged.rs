@@ -280,6 +280,7 @@ pub fn collapse_huge_page(m: &Machine, mm_id: usize, slot: usize) -> ScanResult 
     };
     mm.pmd.set(v.encode()); // set_pmd_at
     trace!("set_pmd_at", "collapse: pmd = {v:?}");
+    crate::mm::huge_memory::deferred_split_folio(&m.memmap, folio, false);
     drop(ptl);
     drop(w);
     ScanResult::Succeed

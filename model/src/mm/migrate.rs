@@ -205,14 +205,19 @@ pub fn migrate_huge_page(m: &Machine, src: usize, dst_slot: usize) -> Result<usi
     );
     let anon = crate::mm::rmap::folio_get_anon_vma(m, src);
     let mut was_mapped = false;
-    for mm_id in 0..m.mms.len() {
-        match crate::mm::huge_memory::set_pmd_migration_entry(m, mm_id, src) {
-            Ok(mapped) => was_mapped |= mapped,
-            Err(_) => break, // try_to_migrate_one returned false: the walk stops
+    {
+        // try_to_migrate(src, 0): an rmap_walk the caller did not lock: anon_vma read lock
+        let _av = m.anon_vma.rwsem.down_read();
+        for mm_id in 0..m.mms.len() {
+            match crate::mm::huge_memory::set_pmd_migration_entry(m, mm_id, src) {
+                Ok(mapped) => was_mapped |= mapped,
+                Err(_) => break, // try_to_migrate_one returned false: the walk stops
+            }
         }
     }
     let restore = |m: &Machine| {
         if was_mapped {
+            let _av = m.anon_vma.rwsem.down_read(); // remove_migration_ptes: rmap_walk
             for mm_id in 0..m.mms.len() {
                 remove_migration_pmd(m, mm_id, src, src);
             }
@@ -255,6 +260,7 @@ pub fn migrate_huge_page(m: &Machine, src: usize, dst_slot: usize) -> Result<usi
         folio_unlock(mm, src);
     }
     if was_mapped {
+        let _av = m.anon_vma.rwsem.down_read(); // remove_migration_ptes: rmap_walk
         for mm_id in 0..m.mms.len() {
             remove_migration_pmd(m, mm_id, src, dst);
         }

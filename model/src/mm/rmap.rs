@@ -208,7 +208,10 @@ pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) ->
         if let Pmd::Migration { pfn, .. } = v {
             // page_vma_mapped_walk without PVMW_MIGRATION: a non-present PMD is not_found,
             // whichever folio its entry names (rule rmap-walk-skips-migration-pmd). The broken
-            // protocol (before be6e843fc51a, Z19) asked the entry for its folio as if present.
+            // protocol (Z19, before be6e843fc51a) asked the entry for its folio as if present;
+            // that happened in split_huge_pmd_locked's folio check, which 6.18 no longer has, so
+            // the switch re-creates the decode at the point where 6.18's walk meets the entry.
+            m.observe("rmap-walk-met-migration-pmd");
             crate::vm_bug_on!(
                 !crate::rules::rule_on(crate::rules::Rule::RmapWalkSkipsMigrationPmd),
                 crate::invariants::Inv::I26NonPresentAsPresent,
