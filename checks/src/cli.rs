@@ -244,6 +244,14 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
         cfg.rules = RuleSet::without_all(&extra.rules);
     }
     if let Some(s) = scenarios::find(name) {
+        if let Some(n) = extra.subpages {
+            if n < s.min_subpages {
+                bail!(
+                    "scenario '{name}' needs at least {} sub-pages, got --subpages {n}",
+                    s.min_subpages
+                );
+            }
+        }
         let r = scenarios::run_scenario(s, &cfg, extra.subpages);
         let (verdict, code, message) = match (&r.run.verdict, &r.vacuous) {
             (Verdict::Incomplete { reason }, _) => {

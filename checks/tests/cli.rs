@@ -26,6 +26,8 @@ fn bad_input_exits_2_with_one_line() {
         &["replay", "not-a-token"],
         &["replay", "thp1:litmus-sb:@@@"],
         &["frobnicate"],
+        &["check", "hvo-optimize-vs-pfn-walker", "--subpages", "2"],
+        &["check", "collapse-vs-gup-fast", "--break", "no-such-rule"],
     ] {
         let (code, _out, err) = thpcheck(args);
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -135,4 +137,35 @@ fn unknown_rule_exits_2() {
     assert!(err.contains("unknown rule 'no-such-rule'"), "{err}");
     let (code, _, err) = thpcheck(&["check", "split-pmd-vs-aware-walker", "--subpages", "3"]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// `--break` repeats (a historical race may need two fixes reverted); the replay token carries
+/// both rules and replays to the same counterexample.
+#[test]
+fn two_rules_off_and_the_token_replays() {
+    let (code, out, err) = thpcheck(&[
+        "check",
+        "collapse-vs-gup-fast",
+        "--engine",
+        "shuttle-pct",
+        "--break",
+        "gup-fast-pmd-pte-recheck",
+        "--break",
+        "collapse-table-sync-one",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("I15"), "{out}");
+    let token = out
+        .split_whitespace()
+        .find(|w| {
+            w.trim_matches('\'').starts_with(
+                "thp1:collapse-vs-gup-fast:gup-fast-pmd-pte-recheck,collapse-table-sync-one:",
+            )
+        })
+        .expect("a replay token with both rules")
+        .trim_matches('\'')
+        .to_string();
+    let (code, out2, err2) = thpcheck(&["replay", &token]);
+    assert_eq!(code, 1, "{out2}{err2}");
+    assert!(out2.contains("I15"), "{out2}");
 }
