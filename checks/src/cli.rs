@@ -37,6 +37,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the speed budgets: every scenario at its default bounds (loom and shuttle PCT:
+    /// executions, seconds, executions/s) and every rule's time to its first counterexample
+    /// under its fastest engine; exit 1 if a budget is missed (a rule over 10 s, a scenario run
+    /// over 60 s, or a rule not caught at all).
+    Bench {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Regenerate docs/locking-rules.md and docs/bounds.md from the catalogue (runs the checks).
     Docs {
         /// Write the files (default: report whether they are up to date, exit 1 if stale).
@@ -509,6 +518,60 @@ pub fn run(cli: Cli) -> Result<u8> {
                 );
             } else {
                 print_table(&rows);
+            }
+            Ok(code)
+        }
+        Command::Bench { json } => {
+            let b = crate::bench::bench()?;
+            let code = if b.ok() { 0 } else { 1 };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"bench": b, "exit_code": code})
+                    )?
+                );
+            } else {
+                println!(
+                    "{:<42} {:<12} {:<38} {:>10} {:>8} {:>12}",
+                    "scenario", "engine", "bound", "executions", "secs", "exec/s"
+                );
+                for s in &b.scenarios {
+                    println!(
+                        "{:<42} {:<12} {:<38} {:>10} {:>8.3} {:>12.0}{}",
+                        s.scenario,
+                        s.engine,
+                        s.bound,
+                        s.executions,
+                        s.secs,
+                        s.executions_per_sec,
+                        if s.within_budget { "" } else { "  OVER BUDGET" }
+                    );
+                }
+                println!();
+                println!(
+                    "{:<38} {:<12} {:<40} {:>8}  (budget {} s)",
+                    "rule",
+                    "fastest",
+                    "scenario",
+                    "secs",
+                    crate::bench::RULE_BUDGET_SECS
+                );
+                for r in &b.rules {
+                    println!(
+                        "{:<38} {:<12} {:<40} {:>8.3}{}",
+                        r.rule,
+                        r.fastest_engine,
+                        r.scenario,
+                        r.secs,
+                        if r.within_budget { "" } else { "  OVER BUDGET" }
+                    );
+                }
+                println!(
+                    "\ntotal {:.1} s; budgets {}",
+                    b.total_secs,
+                    if code == 0 { "met" } else { "MISSED" }
+                );
             }
             Ok(code)
         }

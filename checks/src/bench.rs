@@ -1,0 +1,101 @@
+//! `thpcheck bench`: the speed budgets of the catalogue, measured (not asserted by timed
+//! tests, which would flake on a slow machine). Each scenario runs at its default bounds under
+//! loom and shuttle PCT; each rule of the matrix is timed to its first counterexample under
+//! the fastest engine that caught it. A budget missed is reported and makes the exit code 1.
+
+use anyhow::Result;
+use serde::Serialize;
+use std::time::Instant;
+use thp_model::rules::RuleSet;
+
+use crate::docs::DOC_PCT;
+use crate::scenarios::{config, default_loom, run_scenario, SCENARIOS};
+
+/// Budgets (issue "Prove it"): a rule-off counterexample within this many seconds by its
+/// fastest engine, and every default scenario run within this many seconds.
+pub const RULE_BUDGET_SECS: f64 = 10.0;
+pub const SCENARIO_BUDGET_SECS: f64 = 60.0;
+
+#[derive(Serialize, Debug, Clone)]
+pub struct ScenarioBench {
+    pub scenario: &'static str,
+    pub engine: &'static str,
+    pub bound: String,
+    pub executions: u64,
+    pub secs: f64,
+    pub executions_per_sec: f64,
+    pub within_budget: bool,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct RuleBench {
+    pub rule: &'static str,
+    pub fastest_engine: String,
+    pub scenario: &'static str,
+    pub secs: f64,
+    pub within_budget: bool,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Bench {
+    pub scenarios: Vec<ScenarioBench>,
+    pub rules: Vec<RuleBench>,
+    pub total_secs: f64,
+}
+
+/// Run the benchmark.
+pub fn bench() -> Result<Bench> {
+    let t0 = Instant::now();
+    let mut scenarios = Vec::new();
+    for s in SCENARIOS {
+        for e in [default_loom(s), DOC_PCT] {
+            let r = run_scenario(s, &config(e.clone(), RuleSet::all_on()), None);
+            let secs = r.run.wall.as_secs_f64();
+            scenarios.push(ScenarioBench {
+                scenario: s.name,
+                engine: e.name(),
+                bound: e.bound(),
+                executions: r.run.executions,
+                secs,
+                executions_per_sec: r.run.executions as f64 / secs.max(1e-9),
+                within_budget: secs <= SCENARIO_BUDGET_SECS,
+            });
+        }
+    }
+    let mut rules: Vec<RuleBench> = Vec::new();
+    for row in crate::defects::matrix()? {
+        if !row.caught {
+            continue;
+        }
+        match rules.iter_mut().find(|r| r.rule == row.rule) {
+            Some(r) if r.secs <= row.secs => {}
+            Some(r) => {
+                r.fastest_engine = row.engine.to_string();
+                r.scenario = row.scenario;
+                r.secs = row.secs;
+                r.within_budget = row.secs <= RULE_BUDGET_SECS;
+            }
+            None => rules.push(RuleBench {
+                rule: row.rule,
+                fastest_engine: row.engine.to_string(),
+                scenario: row.scenario,
+                secs: row.secs,
+                within_budget: row.secs <= RULE_BUDGET_SECS,
+            }),
+        }
+    }
+    Ok(Bench {
+        scenarios,
+        rules,
+        total_secs: t0.elapsed().as_secs_f64(),
+    })
+}
+
+impl Bench {
+    /// Every budget met (and every rule caught at all: a rule missing from `rules` was not).
+    pub fn ok(&self) -> bool {
+        self.scenarios.iter().all(|s| s.within_budget)
+            && self.rules.iter().all(|r| r.within_budget)
+            && self.rules.len() == thp_model::rules::Rule::ALL.len()
+    }
+}
