@@ -1108,6 +1108,17 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     must_reach: &["split-ok", "migrated", "rmap-walk-met-migration-pmd"],
     body: folio_split_vs_thp_migration_other_mm,
 }, Scenario {
+    name: "folio-split-vs-gup-fast-vs-scanner",
+    description: "three CPUs: split_huge_page of a PTE-mapped THP vs GUP-fast (FOLL_PIN|FOLL_WRITE) on sub-page 1 vs a physical scanner (__get_hwpoison_page) on the last tail pfn",
+    threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: gup_fast(FOLL_PIN); (main) unpin_user_page", "cpu3: __get_hwpoison_page(tail pfn); (main) folio_put"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: Some(2), // 2: 188,507 executions, 29 s; 3: > 1.2M executions in 200 s
+    ipi_flush: false,
+    must_reach: &["split-ok", "split-eagain", "gup-pinned", "scanner-got-ref", "both-held-split-eagain"],
+    body: folio_split_vs_gup_fast_vs_scanner,
+}, Scenario {
     name: "hvo-optimize-vs-pfn-walker",
     description: "hugetlb_vmemmap_optimize_folio (split the vmemmap PMD, remap tails read-only) then folio_ref_unfreeze vs a speculative get_page_unless_zero on the future fake head (Z09); nr = struct pages",
     threads: &["cpu1: hugetlb_vmemmap_optimize_folio; folio_ref_unfreeze(1)", "cpu2: get_page_unless_zero(pfn 2): rcu_read_lock; page_count_writable; atomic_add_unless"],
@@ -1584,6 +1595,66 @@ fn folio_split_vs_thp_migration_other_mm(nr: usize, outcomes: &Outcomes) {
     }
     if r.is_err() {
         folio_put(&m.memmap, nr, nr);
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// Three CPUs: `split_huge_page` of a PTE-mapped THP ∥ GUP-fast (FOLL_PIN | FOLL_WRITE) on
+/// sub-page 1 ∥ a physical scanner (`__get_hwpoison_page`) on the last tail pfn. Either
+/// speculative reference (a pin or the scanner's) fails the freeze; each getter must end up
+/// holding the folio its page belongs to.
+fn folio_split_vs_gup_fast_vs_scanner(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        __split_huge_pmd(&m, 0, false); // PTE-mapped: GUP-fast takes the PTE path
+    }
+    folio_get(&m.memmap, 0);
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let gup = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
+    let m3 = m.clone();
+    let pfn = nr - 1;
+    let scanner = spawn(move || __get_hwpoison_page(&m3, pfn));
+    let split = splitter.join();
+    let pinned = gup.join();
+    let got = scanner.join();
+    record(
+        outcomes,
+        if split.is_ok() {
+            "split-ok"
+        } else {
+            "split-eagain"
+        },
+    );
+    let mut held = Vec::new();
+    if let Some(fp) = pinned {
+        check_getter_covers_page(&m, "gup_fast", fp.page, fp.folio, &split, Inv::I15GupFast);
+        record(outcomes, "gup-pinned");
+        held.push((fp.folio, pin_held(&m, fp.folio)));
+    }
+    if let Some(f) = got {
+        check_getter_covers_page(
+            &m,
+            "__get_hwpoison_page",
+            pfn,
+            f,
+            &split,
+            Inv::I7RecheckAfterGet,
+        );
+        record(outcomes, "scanner-got-ref");
+        held.push((f, 1));
+    }
+    if pinned.is_some() && got.is_some() && split.is_err() {
+        record(outcomes, "both-held-split-eagain");
+    }
+    check_quiescent(&m, &held);
+    if let Some(fp) = pinned {
+        gup_put_folio(&m, fp.folio, 1, Foll::Pin);
+    }
+    if let Some(f) = got {
+        folio_put_small_or_large(&m, f);
     }
     check_quiescent(&m, &[]);
 }
