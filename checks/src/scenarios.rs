@@ -1119,6 +1119,17 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     must_reach: &["split-ok", "split-eagain", "gup-pinned", "scanner-got-ref", "both-held-split-eagain"],
     body: folio_split_vs_gup_fast_vs_scanner,
 }, Scenario {
+    name: "split-pmd-vs-gup-fast",
+    description: "split_huge_pmd (mmap_lock read) vs GUP-fast (FOLL_PIN|FOLL_WRITE) on sub-page 1: the invalidated PMD is rejected, the pin lands on the same folio through the PMD or the new PTE",
+    threads: &["cpu1: mmap_read_lock; __split_huge_pmd", "cpu2: gup_fast(FOLL_PIN); (main) unpin_user_page"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    ipi_flush: false,
+    must_reach: &["gup-pinned-huge-pmd", "gup-pinned-small-page", "gup-fell-back"],
+    body: split_pmd_vs_gup_fast,
+}, Scenario {
     name: "hvo-optimize-vs-pfn-walker",
     description: "hugetlb_vmemmap_optimize_folio (split the vmemmap PMD, remap tails read-only) then folio_ref_unfreeze vs a speculative get_page_unless_zero on the future fake head (Z09); nr = struct pages",
     threads: &["cpu1: hugetlb_vmemmap_optimize_folio; folio_ref_unfreeze(1)", "cpu2: get_page_unless_zero(pfn 2): rcu_read_lock; page_count_writable; atomic_add_unless"],
@@ -1655,6 +1666,36 @@ fn folio_split_vs_gup_fast_vs_scanner(nr: usize, outcomes: &Outcomes) {
     }
     if let Some(f) = got {
         folio_put_small_or_large(&m, f);
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// `split_huge_pmd` (mmap_lock read, e.g. an unaware walker) ∥ GUP-fast (FOLL_PIN |
+/// FOLL_WRITE) on sub-page 1: the invalidated PMD is rejected (not access-permitted), a pin
+/// through the huge PMD or through the new PTE lands on the same folio and stays mapped.
+fn split_pmd_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    let m1 = m.clone();
+    let splitter = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        __split_huge_pmd(&m1, 0, false)
+    });
+    let m2 = m.clone();
+    let gup = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
+    splitter.join();
+    let got = gup.join();
+    record_pin(outcomes, &got);
+    if let Some(fp) = got {
+        assert!(
+            fp.folio == 0 && fp.page == 1,
+            "[{}] GUP-fast pinned page {} of folio {} for sub-page 1",
+            Inv::I15GupFast.tag(),
+            fp.page,
+            fp.folio
+        );
+        check_pin_still_mapped(&m, &fp, 1);
+        check_quiescent(&m, &[(fp.folio, pin_held(&m, fp.folio))]);
+        gup_put_folio(&m, fp.folio, 1, Foll::Pin);
     }
     check_quiescent(&m, &[]);
 }
