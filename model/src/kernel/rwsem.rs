@@ -94,28 +94,25 @@ impl rw_semaphore {
 
     /// `down_write`.
     pub fn down_write(&self) -> RwsemWriteGuard<'_> {
-        lockdep::might_sleep("down_write");
-        lockdep::lock_acquire(self.class, self.id, "down_write", true);
-        let mut g = self.state.lock();
-        g.waiting_writers += 1;
-        while g.writer || g.readers > 0 {
-            g = self.sleep(g, "down_write");
-        }
-        g.waiting_writers -= 1;
-        g.writer = true;
-        RwsemWriteGuard(self)
+        self.down_write_class(self.class, "down_write")
     }
 
     /// `down_write_nested(sem, subclass)` (as `mmap_write_lock_nested` for fork's child mm):
     /// the same lock class at another nesting level, so lockdep does not call it recursion.
     pub fn down_write_nested(&self, subclass: u8) -> RwsemWriteGuard<'_> {
-        lockdep::might_sleep("down_write_nested");
-        let class = LockClass::nested(self.class.name, subclass);
-        lockdep::lock_acquire(class, self.id, "down_write_nested", true);
+        self.down_write_class(
+            LockClass::nested(self.class.name, subclass),
+            "down_write_nested",
+        )
+    }
+
+    fn down_write_class(&self, class: LockClass, how: &'static str) -> RwsemWriteGuard<'_> {
+        lockdep::might_sleep(how);
+        lockdep::lock_acquire(class, self.id, how, true);
         let mut g = self.state.lock();
         g.waiting_writers += 1;
         while g.writer || g.readers > 0 {
-            g = self.sleep(g, "down_write_nested");
+            g = self.sleep(g, how);
         }
         g.waiting_writers -= 1;
         g.writer = true;

@@ -37,6 +37,17 @@ pub struct Zapped {
     pub migration_pmd: bool,
 }
 
+/// `zap_deposited_table` (mm/huge_memory.c): withdraw the deposited PTE table and free it at
+/// once (`pte_free`, no RCU deferral: nothing can reach a deposited table locklessly except a
+/// walker that read it before it was deposited, which collapse's `tlb_remove_table_sync_one`
+/// excludes). PMD lock held. Returns the table freed.
+fn zap_deposited_table(mm: &crate::mm::Mm, ptl: &crate::kernel::SpinGuard<'_>) -> usize {
+    let t = pgtable_trans_huge_withdraw(mm, ptl);
+    pte_free(mm, t);
+    mm.nr_ptes.dec();
+    t
+}
+
 /// `zap_huge_pmd`: under `__pmd_trans_huge_lock`, clear the PMD, drop the PMD mapping, free the
 /// deposited table; the folio reference is dropped after the TLB flush. Returns false if the
 /// PMD is no longer huge (the caller zaps at PTE level).
@@ -56,9 +67,7 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
         );
         // A migration entry holds no mapcount and no reference: only the deposited table goes.
         let folio = pfn_swap_entry_folio(m, pfn);
-        let t = pgtable_trans_huge_withdraw(mm, &ptl);
-        pte_free(mm, t);
-        mm.nr_ptes.dec();
+        let t = zap_deposited_table(mm, &ptl);
         trace!(
             "zap_huge_pmd",
             "migration entry for folio {folio} -> none; deposited table {t} freed"
@@ -72,10 +81,7 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
         o => crate::model_bug!("zap_huge_pmd of {o:?}"),
     };
     folio_remove_rmap_pmd(&m.memmap, folio);
-    // zap_deposited_table
-    let t = pgtable_trans_huge_withdraw(mm, &ptl);
-    pte_free(mm, t);
-    mm.nr_ptes.dec();
+    let t = zap_deposited_table(mm, &ptl);
     trace!(
         "zap_huge_pmd",
         "pmd {orig:?} -> none; deposited table {t} freed"
