@@ -122,7 +122,61 @@ What each scenario proves, with its bounds, is in [bounds.md](bounds.md); what t
         }
         o.push('\n');
     }
+    o.push_str(&historical_races_md());
     o.push_str(NOT_SWITCHABLE);
+    o
+}
+
+/// A historical race of ../shared/historical-races.md and how the model re-creates it.
+pub struct HistoricalRace {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// The scenario that re-creates it (None: not modelled).
+    pub scenario: Option<&'static str>,
+    /// The rules whose switching off re-creates the pre-fix protocol.
+    pub rules: &'static [&'static str],
+    /// Notes (why two rules, or why not modelled).
+    pub note: &'static str,
+}
+
+/// The historical races and their re-creation (checked by a test: every scenario and rule
+/// named exists, and the command fails with the rule's invariant).
+pub const HISTORICAL_RACES: &[HistoricalRace] = &[
+    HistoricalRace { id: "Z01", title: "GUP-fast vs khugepaged collapse (stale page pinned)", scenario: Some("collapse-vs-gup-fast"), rules: &["gup-fast-pmd-pte-recheck", "collapse-table-sync-one"], note: "needs both fixes reverted: either one alone holds (loom, unbounded); the table-lifetime half of the follow-up fix is `collapse-table-sync-one` in `collapse-then-zap-vs-gup-fast`" },
+    HistoricalRace { id: "Z02", title: "MADV_DONTNEED misses a THP because another path clears the PMD transiently", scenario: Some("dontneed-vs-change-huge-pmd"), rules: &["change-huge-pmd-invalidate-not-clear"], note: "" },
+    HistoricalRace { id: "Z06", title: "Folio split vs zap of a migration entry: missing read barrier (CVE-2026-31466)", scenario: Some("folio-split-vs-migration-wait"), rules: &["migration-entry-decode-rmb"], note: "loom only (a barrier); Linux 6.18.2 as released is this rule off" },
+    HistoricalRace { id: "Z07", title: "munmap zap vs PMD migration entry (CVE-2026-53108)", scenario: Some("thp-migration-vs-zap"), rules: &["zap-huge-pmd-non-present"], note: "" },
+    HistoricalRace { id: "Z09", title: "HVO vs speculative get_page_unless_zero", scenario: Some("hvo-optimize-vs-pfn-walker"), rules: &["hvo-synchronize-rcu"], note: "also `page-count-writable-refcount-first`" },
+    HistoricalRace { id: "Z12", title: "split_huge_pmd on a PMD migration entry invalidates it into a fake-present PMD", scenario: None, rules: &[], note: "not modelled: needs the arm64 classifier, under which an invalidated migration entry reads as present (or as a table); the model classifies PMDs as x86 does" },
+    HistoricalRace { id: "Z13", title: "GUP-fast takes a reference on the head after the compound page was split", scenario: Some("folio-split-vs-gup-fast"), rules: &["gup-fast-recheck-folio"], note: "" },
+    HistoricalRace { id: "Z14", title: "COW on a huge PMD reads mapcount while another process splits its PMD (CVE-2020-29368)", scenario: Some("cow-reuse-vs-split-pmd-other-mm"), rules: &["cow-reuse-by-refcount"], note: "" },
+    HistoricalRace { id: "Z15", title: "Split publishes a tail before its metadata is final", scenario: Some("folio-split-vs-pfn-walker"), rules: &["split-unfreeze-after-metadata"], note: "the barrier halves are `split-flags-wmb` and `split-unfreeze-release` (loom); the lost-PG_waiters hang is not modelled" },
+    HistoricalRace { id: "Z19", title: "Split's rmap walk meets another folio's PMD migration entry (CVE-2025-37958)", scenario: Some("folio-split-vs-thp-migration-other-mm"), rules: &["rmap-walk-skips-migration-pmd"], note: "" },
+    HistoricalRace { id: "Z20", title: "Walkers under mmap_lock read vs a PMD flipping none / huge / table", scenario: Some("pte-fault-vs-dontneed-reclaim"), rules: &["pte-offset-map-lock-pmd-same"], note: "the modern form (pte_offset_map_lock's pmd_same re-check, 0d940a9b270b); the fault-side re-checks are `huge-fault-pmd-none-recheck` and `pmd-install-pmd-none-recheck` in `huge-fault-vs-pte-fault`; the 2012/2016/2018 pre-fix walker shapes are not modelled" },
+];
+
+fn historical_races_md() -> String {
+    let mut o = String::from(
+        "## Historical races
+
+Each race of `../shared/historical-races.md`, the scenario that re-creates it, and the \
+rules to switch off (all of them at once) to get the pre-fix protocol back.\n\n\
+| race | what | reproduce | note |\n|---|---|---|---|\n",
+    );
+    for h in HISTORICAL_RACES {
+        let how = match h.scenario {
+            Some(s) => format!(
+                "`thpcheck check {s}{}`",
+                h.rules
+                    .iter()
+                    .map(|r| format!(" --break {r}"))
+                    .collect::<String>()
+            ),
+            None => "not modelled".to_string(),
+        };
+        let _ = writeln!(o, "| {} | {} | {} | {} |", h.id, h.title, how, h.note);
+    }
+    o.push('\n');
     o
 }
 

@@ -71,3 +71,39 @@ fn generated_docs_are_fresh() {
         );
     }
 }
+
+/// Every historical race the docs say the model re-creates: its scenario holds with the real
+/// protocol (the scenario tests) and fails under loom, at its default bound, with all the named
+/// rules switched off together.
+#[test]
+fn historical_races_are_recreated() {
+    use thp_checks::docs::HISTORICAL_RACES;
+    use thp_checks::engine::Verdict;
+    use thp_checks::scenarios::{config, default_loom, find, run_scenario};
+    use thp_model::rules::RuleSet;
+    for h in HISTORICAL_RACES {
+        let Some(name) = h.scenario else {
+            assert!(h.rules.is_empty(), "{}", h.id);
+            continue;
+        };
+        let s = find(name).unwrap_or_else(|| panic!("{}: no scenario {name}", h.id));
+        let rules: Vec<Rule> = h
+            .rules
+            .iter()
+            .map(|r| Rule::from_id(r).unwrap_or_else(|| panic!("{}: no rule {r}", h.id)))
+            .collect();
+        assert!(!rules.is_empty(), "{}", h.id);
+        let r = run_scenario(
+            s,
+            &config(default_loom(s), RuleSet::without_all(&rules)),
+            None,
+        );
+        assert!(
+            matches!(r.run.verdict, Verdict::Counterexample { .. }),
+            "{} ({name} without {:?}): {:?}",
+            h.id,
+            h.rules,
+            r.run.verdict
+        );
+    }
+}
