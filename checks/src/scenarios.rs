@@ -60,7 +60,13 @@ pub struct Scenario {
 }
 
 fn setup_huge_pmd(nr: usize) -> Arc<Machine> {
-    let m = Arc::new(Machine::new(nr, 1, 1, 1));
+    setup_huge_pmd_slots(nr, 1)
+}
+
+/// A huge anonymous fault in mm0 at memmap slot 0, with `folios` folio slots in all (the others
+/// free, e.g. for a migration destination).
+fn setup_huge_pmd_slots(nr: usize, folios: usize) -> Arc<Machine> {
+    let m = Arc::new(Machine::new(nr, folios, 1, 1));
     {
         let _r = m.mms[0].mmap_lock.down_read();
         let r = do_huge_pmd_anonymous_page(&m, 0, 0);
@@ -1468,17 +1474,7 @@ fn cow_reuse_vs_split_pmd_other_mm(nr: usize, outcomes: &Outcomes) {
 /// THP migration of a PMD-mapped THP (PMD migration entry, copy, `remove_migration_pmd` to the
 /// new folio) ∥ MADV_DONTNEED of the whole PMD (historical race Z07).
 fn thp_migration_vs_zap(nr: usize, outcomes: &Outcomes) {
-    let m = {
-        let m = Arc::new(Machine::new(nr, 2, 1, 1));
-        let _r = m.mms[0].mmap_lock.down_read();
-        assert_eq!(
-            do_huge_pmd_anonymous_page(&m, 0, 0),
-            FaultResult::Done,
-            "[model bug] setup fault"
-        );
-        drop(_r);
-        m
-    };
+    let m = setup_huge_pmd_slots(nr, 2);
     folio_get(&m.memmap, 0); // isolate_lru_folio's reference, the migration caller's
     let m1 = m.clone();
     let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
@@ -1513,22 +1509,10 @@ fn thp_migration_vs_zap(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
-fn setup_huge_pmd_two_slots(nr: usize) -> Arc<Machine> {
-    let m = Arc::new(Machine::new(nr, 2, 1, 1));
-    let _r = m.mms[0].mmap_lock.down_read();
-    assert_eq!(
-        do_huge_pmd_anonymous_page(&m, 0, 0),
-        FaultResult::Done,
-        "[model bug] setup fault"
-    );
-    drop(_r);
-    m
-}
-
 /// THP migration of a PMD-mapped THP ∥ a read access through the PMD that may find the PMD
 /// migration entry and sleep on the folio lock (`pmd_migration_entry_wait`).
 fn thp_migration_vs_fault(nr: usize, outcomes: &Outcomes) {
-    let m = setup_huge_pmd_two_slots(nr);
+    let m = setup_huge_pmd_slots(nr, 2);
     folio_get(&m.memmap, 0); // the migration caller's isolation reference
     let m1 = m.clone();
     let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));

@@ -221,14 +221,15 @@ pub fn collapse_huge_page(m: &Machine, mm_id: usize, slot: usize) -> ScanResult 
         }
     };
     let av = m.anon_vma.rwsem.down_write();
-    // pmdp_collapse_flush: get-and-clear, then flush the range. "Parallel GUP-fast is fine
-    // since GUP-fast will back off when it detects PMD is changed."
+    // pmdp_collapse_flush, under the PMD lock: get-and-clear, then flush the range (the flush
+    // is inside the lock, as in the kernel). "Parallel GUP-fast is fine since GUP-fast will
+    // back off when it detects PMD is changed."
     let orig = {
         let ptl = mm.pmd_lock.lock();
         let orig = mm.pmd.xchg(0);
         trace!("pmdp_collapse_flush", "pmd {:?} -> none", Pmd::decode(orig));
-        drop(ptl);
         flush_tlb_ipi(&m.rcu);
+        drop(ptl);
         orig
     };
     vm_bug_on!(
