@@ -201,7 +201,7 @@ fn our_hook() -> Box<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send + 'static> 
                 None => false,
             }
         });
-        if !quiet {
+        if !quiet || std::env::var_os("THPCHECK_DEBUG_PANICS").is_some() {
             eprintln!("{info}");
         }
     })
@@ -376,6 +376,13 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
             config.failure_persistence = shuttle::FailurePersistence::None;
             config.max_time = cfg.time_budget;
             config.silence_warnings = true;
+            // Stop scheduling at the first panic: by default shuttle keeps running the other
+            // CPUs while the failing one unwinds (its lock guards' drops are scheduling
+            // points), so they run with `std::thread::panicking()` set and a second violation
+            // there would abort the process instead of reporting the first.
+            config
+                .ungraceful_shutdown_config
+                .immediately_return_on_panic = true;
             let r = panic::catch_unwind(AssertUnwindSafe(|| match shuttle_spec {
                 EngineSpec::ShuttleRandom { seed, iterations } => {
                     let s = shuttle::scheduler::RandomScheduler::new_from_seed(*seed, *iterations);

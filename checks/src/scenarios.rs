@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use thp_model::invariants::Inv;
-use thp_model::kernel::{cpu_relax, spawn};
+use thp_model::kernel::{cpu_relax, spawn, Arch};
 use thp_model::mm::filemap::{folio_lock, folio_unlock};
 use thp_model::mm::gup::{follow_pmd_mask, Follow};
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll, GUP_PIN_COUNTING_BIAS};
@@ -50,9 +50,11 @@ pub struct Scenario {
     pub min_subpages: usize,
     /// Default loom preemption bound (None = unbounded) and measured cost.
     pub loom_bound: Option<usize>,
-    /// Does a TLB flush wait for IRQs-off sections (x86 IPI)? false = the weaker hardware
-    /// (arm64 / broadcast TLBI), a superset of x86's interleavings.
-    pub ipi_flush: bool,
+    /// The hardware: x86 (a TLB flush is an IPI that waits for IRQs-off sections) or arm64
+    /// (broadcast TLBI, a superset of x86's interleavings for IRQs-off walkers; and
+    /// `pmd_mkinvalid` makes any value read as present, historical race Z12). The PMD and PTE
+    /// classifiers agree on both for every value the real protocol writes.
+    pub arch: Arch,
     /// Outcomes every holding run must have reached.
     pub must_reach: &'static [&'static str],
     /// One execution.
@@ -879,7 +881,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["walker-used-huge-pmd", "walker-used-pte"],
     body: split_pmd_vs_aware_walker,
 }, Scenario {
@@ -890,7 +892,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "scanner-ref-on-split-page", "scanner-ref-on-large-folio"],
     body: folio_split_vs_scanner,
 }, Scenario {
@@ -901,7 +903,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["split-ok", "walker-got-split-page", "walker-get-failed"],
     body: folio_split_vs_pfn_walker,
 }, Scenario {
@@ -912,7 +914,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: Some(4), // unbounded does not finish in 6 min (non-IPI flush); 4: 53,732 executions, 6.3 s
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "gup-pinned-split-page", "gup-pinned-large-folio"],
     body: folio_split_vs_gup_fast,
 }, Scenario {
@@ -923,7 +925,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: Some(4),
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "gup-pinned-through-huge-pmd", "gup-fell-back"],
     body: folio_split_vs_gup_fast_pmd,
 }, Scenario {
@@ -934,7 +936,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: Some(4),
-    ipi_flush: true,
+    arch: Arch::X86,
     must_reach: &["split-ok", "split-eagain", "gup-pinned-split-page", "gup-pinned-large-folio"],
     body: folio_split_vs_gup_fast,
 }, Scenario {
@@ -945,7 +947,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["split-ok", "fault-saw-huge", "fault-saw-pte", "fault-waited-on-migration-entry"],
     body: folio_split_vs_migration_wait,
 }, Scenario {
@@ -956,7 +958,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["huge-won", "pte-won"],
     body: huge_fault_vs_pte_fault,
 }, Scenario {
@@ -967,7 +969,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["walker-saw-none-pmd", "walker-saw-empty-pte"],
     body: pte_fault_vs_walker,
 }, Scenario {
@@ -978,7 +980,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["fault-mapped-in-live-table", "fault-refaulted", "table-reclaimed"],
     body: pte_fault_vs_dontneed_reclaim,
 }, Scenario {
@@ -989,7 +991,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["gup-got", "gup-fell-back", "table-reclaimed"],
     body: gup_fast_vs_dontneed_reclaim,
 }, Scenario {
@@ -1000,7 +1002,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["zapped-huge-pmd", "zapped-present-ptes"],
     body: split_pmd_vs_dontneed,
 }, Scenario {
@@ -1011,7 +1013,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["zapped-huge-pmd", "changed-before-zap", "changed-nothing"],
     body: dontneed_vs_change_huge_pmd,
 }, Scenario {
@@ -1022,7 +1024,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: Some(4),
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "zapped-present-ptes", "zapped-migration-entry"],
     body: folio_split_vs_zap,
 }, Scenario {
@@ -1033,7 +1035,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: Some(4), // none: > 860k executions in 2 min; 5: ~30 s
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["scan-split", "scan-lost-race", "scan-found-nothing", "zapped-present-ptes"],
     body: deferred_split_scan_vs_zap,
 }, Scenario {
@@ -1044,7 +1046,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: Some(4), // none: > 860k executions in 2 min; 5: ~30 s
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "scan-requeued", "scan-found-nothing"],
     body: deferred_split_scan_vs_folio_split,
 }, Scenario {
@@ -1055,7 +1057,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["collapse-ok", "collapse-page-count", "gup-pinned-small-page", "gup-pinned-huge-pmd", "gup-fell-back"],
     body: collapse_vs_gup_fast,
 }, Scenario {
@@ -1066,7 +1068,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 2, // N = 4 is caught at PCT iteration 1402 of 2000 (seed 0) with the rule off; 2 at 234
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["collapse-ok", "collapse-page-count", "gup-pinned-small-page", "gup-fell-back"],
     body: collapse_then_zap_vs_gup_fast,
 }, Scenario {
@@ -1077,7 +1079,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: Some(5), // 5: 22,482 executions, 3.2 s; none: > 440k executions in 2 min
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["wp-fallback"],
     body: cow_reuse_vs_split_pmd_other_mm,
 }, Scenario {
@@ -1088,7 +1090,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["migrated", "migration-eagain", "zapped-huge-pmd", "zapped-migration-pmd"],
     body: thp_migration_vs_zap,
 }, Scenario {
@@ -1099,7 +1101,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["migrated", "fault-waited-on-migration-entry", "fault-saw-old-folio", "fault-saw-new-folio"],
     body: thp_migration_vs_fault,
 }, Scenario {
@@ -1110,7 +1112,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["split-ok", "migrated", "rmap-walk-met-migration-pmd"],
     body: folio_split_vs_thp_migration_other_mm,
 }, Scenario {
@@ -1121,7 +1123,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: Some(2), // 2: 188,507 executions, 29 s; 3: > 1.2M executions in 200 s
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "gup-pinned", "scanner-got-ref", "both-held-split-eagain"],
     body: folio_split_vs_gup_fast_vs_scanner,
 }, Scenario {
@@ -1132,9 +1134,31 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 2,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["gup-pinned-huge-pmd", "gup-pinned-small-page", "gup-fell-back"],
     body: split_pmd_vs_gup_fast,
+}, Scenario {
+    name: "split-pmd-migration-entry-vs-gup-fast",
+    description: "on arm64: split_huge_pmd of a PMD holding a THP migration entry (the migration is between migrate_folio_unmap and migrate_folio_move) vs GUP-fast on sub-page 1, which must never take the entry for a present PMD (historical race Z12)",
+    threads: &["(main) migrate_folio_unmap", "cpu1: mmap_read_lock; __split_huge_pmd", "cpu2: gup_fast(FOLL_PIN|FOLL_WRITE)", "(main) migrate_folio_move"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    arch: Arch::Arm64,
+    must_reach: &["split-pmd-migration-entry", "gup-fast-met-migration-pmd", "gup-fast-met-migration-pte", "migrated-to-pte-mapped-folio"],
+    body: split_pmd_migration_entry_vs_gup_fast,
+}, Scenario {
+    name: "thp-migration-vs-split-pmd",
+    description: "THP migration of a PMD-mapped THP vs split_huge_pmd (mmap_lock read) of the same PMD: the split meets the present PMD (the migration then unmaps PTEs), the PMD migration entry (the migration finishes at PTE level), or the new folio's PMD",
+    threads: &["cpu1: folio_trylock; try_to_migrate; __folio_migrate_mapping; remove_migration_ptes; unlock; put", "cpu2: mmap_read_lock; __split_huge_pmd"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    arch: Arch::Arm64,
+    must_reach: &["migrated", "migration-unmapped-pmd", "migration-unmapped-ptes", "split-pmd-migration-entry", "split-new-folio-pmd"],
+    body: thp_migration_vs_split_pmd,
 }, Scenario {
     name: "hvo-optimize-vs-pfn-walker",
     description: "hugetlb_vmemmap_optimize_folio (split the vmemmap PMD, remap tails read-only) then folio_ref_unfreeze vs a speculative get_page_unless_zero on the future fake head (Z09); nr = struct pages",
@@ -1143,7 +1167,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 4,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-reuse-page"],
     body: hvo_optimize_vs_pfn_walker,
 }, Scenario {
@@ -1154,7 +1178,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 4,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["neighbour-split-the-pmd", "neighbour-lost-the-race", "neighbour-found-it-split"],
     body: hvo_optimize_vs_neighbour_split,
 }, Scenario {
@@ -1165,7 +1189,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 4,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-reuse-page"],
     body: hvo_optimize_presplit_vs_pfn_walker,
 }, Scenario {
@@ -1176,7 +1200,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 4,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-reuse-page"],
     body: hvo_optimize_nocopy_vs_pfn_walker,
 }, Scenario {
@@ -1187,7 +1211,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 4,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["optimize-enomem", "walker-key-off", "walker-count-zero", "walker-read-original-page"],
     body: hvo_optimize_enomem_split_vs_pfn_walker,
 }, Scenario {
@@ -1198,7 +1222,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 8,
     min_subpages: 8,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["optimize-enomem", "walker-key-off", "walker-count-zero", "walker-read-reuse-page"],
     body: hvo_optimize_enomem_vs_pfn_walker,
 }, Scenario {
@@ -1209,7 +1233,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 4,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["walker-key-off", "walker-count-zero", "walker-read-reuse-page", "walker-read-restored-page"],
     body: hvo_restore_vs_pfn_walker,
 }, Scenario {
@@ -1220,7 +1244,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_nr: 4,
     min_subpages: 4,
     loom_bound: None,
-    ipi_flush: false,
+    arch: Arch::Arm64,
     must_reach: &["restore-enomem", "walker-count-zero", "walker-read-reuse-page"],
     body: hvo_restore_enomem_vs_pfn_walker,
 }];
@@ -1548,6 +1572,106 @@ fn thp_migration_vs_fault(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
+/// A THP migration stopped between its two halves (`migrate_pages_batch` unmaps a whole batch,
+/// then moves it: the window is real) leaves a PMD migration entry; `split_huge_pmd` of that
+/// PMD (e.g. mprotect of part of the range) ∥ GUP-fast on sub-page 1. Every value GUP-fast can
+/// read is non-present (the migration entry, then a table of PTE migration entries), unless
+/// the split invalidates the entry first (historical race Z12: on arm64 it then reads as a
+/// present huge PMD). The migration then finishes at PTE level.
+fn split_pmd_migration_entry_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
+    use thp_model::mm::migrate::{migrate_folio_move, migrate_folio_unmap, try_to_unmap_flush};
+    let m = setup_huge_pmd_slots(nr, 2);
+    folio_get(&m.memmap, 0); // the migration caller's isolation reference
+    let u = migrate_folio_unmap(&m, 0, 1).expect("[model bug] unmap of an unpinned THP");
+    let m1 = m.clone();
+    let splitter = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        __split_huge_pmd(&m1, 0, false);
+    });
+    let m2 = m.clone();
+    let gup = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
+    splitter.join();
+    let got = gup.join();
+    assert!(
+        got.is_none(),
+        "[{}] GUP-fast pinned {got:?} while every mapping was a migration entry",
+        Inv::I15GupFast.tag()
+    );
+    for o in [
+        "split-pmd-migration-entry",
+        "gup-fast-met-migration-pmd",
+        "gup-fast-met-migration-pte",
+    ] {
+        if m.observed(o) {
+            record(outcomes, o);
+        }
+    }
+    try_to_unmap_flush(&m, &u);
+    assert_eq!(
+        migrate_folio_move(&m, u),
+        Ok(nr),
+        "[model bug] the move of an unreferenced, unmapped THP failed"
+    );
+    if matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(_)) {
+        record(outcomes, "migrated-to-pte-mapped-folio");
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// THP migration of a PMD-mapped THP ∥ `split_huge_pmd` of its PMD under mmap_lock read. The
+/// split may meet the source's huge PMD (the migration then unmaps a PTE-mapped THP), the PMD
+/// migration entry (the migration's `remove_migration_ptes` then finds PTE migration entries:
+/// "THP pmd was split under us"), or the destination's huge PMD.
+fn thp_migration_vs_split_pmd(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd_slots(nr, 2);
+    folio_get(&m.memmap, 0); // the migration caller's isolation reference
+    let m1 = m.clone();
+    let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
+    let m2 = m.clone();
+    let splitter = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        __split_huge_pmd(&m2, 0, false);
+    });
+    let r = migrator.join();
+    splitter.join();
+    assert_eq!(
+        r,
+        Ok(nr),
+        "[{}] migration of an unpinned THP failed",
+        Inv::I9SplitRefs.tag()
+    );
+    record(outcomes, "migrated");
+    for o in [
+        "migration-unmapped-pmd",
+        "migration-unmapped-ptes",
+        "split-pmd-migration-entry",
+    ] {
+        if m.observed(o) {
+            record(outcomes, o);
+        }
+    }
+    if m.observed("migration-unmapped-pmd") && !m.observed("split-pmd-migration-entry") {
+        record(outcomes, "split-new-folio-pmd");
+    }
+    // Whatever the order, the PMD was split: the new folio is mapped by N PTEs.
+    let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) else {
+        panic!(
+            "[{}] PMD is {:?} after split_huge_pmd",
+            Inv::I4MapcountMismatch.tag(),
+            Pmd::decode(m.mms[0].pmd.read())
+        )
+    };
+    for i in 0..nr {
+        let pte = Pte::decode(m.mms[0].tables[t].ptes[i].read());
+        assert!(
+            matches!(pte, Pte::Present { pfn, .. } if pfn == nr + i),
+            "[{}] pte[{i}] is {pte:?} after the migration to folio {nr}",
+            Inv::I4MapcountMismatch.tag()
+        );
+    }
+    check_quiescent(&m, &[]);
+}
+
 /// Folio F (pfn 0) PTE-mapped in mm0 is split (its rmap walk visits every mm of the shared
 /// anon_vma) ∥ THP migration of another folio G (pfn nr) PMD-mapped in mm1, whose PMD holds a
 /// migration entry for G while the walk passes (historical race Z19, CVE-2025-37958).
@@ -1717,7 +1841,7 @@ pub fn run_scenario(s: &'static Scenario, cfg: &RunConfig, nr: Option<usize>) ->
     let o = outcomes.clone();
     let body = Arc::new(move || (s.body)(nr, &o));
     let mut cfg = cfg.clone();
-    cfg.hardware.tlb_flush_waits_for_irqs_off = s.ipi_flush;
+    cfg.hardware = s.arch.hardware();
     let run = run(&cfg, body);
     let reached = outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let missing: Vec<_> = s

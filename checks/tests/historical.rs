@@ -33,3 +33,37 @@ fn z01_stale_pin_needs_both_fixes_reverted() {
         r.run.verdict
     );
 }
+
+/// Z12 (split_huge_pmd invalidates a PMD migration entry): an architecture-dependent race.
+/// With the fix reverted, arm64's `pmd_mkinvalid` makes the entry read as present and loom
+/// (unbounded) finds GUP-fast classifying it as present (I26); on x86 the same broken split
+/// leaves the entry non-present, and loom (unbounded) finds no counterexample.
+#[test]
+fn z12_needs_arm64_pmd_mkinvalid() {
+    use thp_model::kernel::Arch;
+    let s = find("split-pmd-migration-entry-vs-gup-fast").expect("scenario");
+    assert_eq!(s.arch, Arch::Arm64);
+    let rules = RuleSet::without(Rule::SplitPmdInvalidatePresentOnly);
+    let r = run_scenario(s, &config(default_loom(s), rules.clone()), None);
+    let msg = r.run.message().unwrap_or("").to_string();
+    assert!(
+        matches!(r.run.verdict, Verdict::Counterexample { .. })
+            && Inv::I26NonPresentAsPresent.matches(&msg),
+        "arm64: {:?} {msg}",
+        r.run.verdict
+    );
+    let x86: &'static thp_checks::scenarios::Scenario = Box::leak(Box::new({
+        let mut x = *s;
+        x.arch = Arch::X86;
+        x.must_reach = &["split-pmd-migration-entry", "gup-fast-met-migration-pmd"];
+        x
+    }));
+    let r = run_scenario(x86, &config(default_loom(x86), rules), None);
+    assert!(
+        matches!(r.run.verdict, Verdict::Holds) && r.vacuous.is_none(),
+        "x86: {:?} {:?} {:?}",
+        r.run.verdict,
+        r.run.message(),
+        r.vacuous
+    );
+}

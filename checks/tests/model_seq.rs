@@ -390,29 +390,26 @@ mod gup {
 }
 
 mod pmd_migration {
-    use thp_model::mm::filemap::{folio_lock, folio_unlock};
-    use thp_model::mm::huge_memory::{
-        __split_huge_pmd, do_huge_pmd_anonymous_page, set_pmd_migration_entry,
-    };
-    use thp_model::mm::migrate::remove_migration_ptes;
+    use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page};
+    use thp_model::mm::migrate::{migrate_folio_move, migrate_folio_unmap, try_to_unmap_flush};
     use thp_model::mm::page::PG_ANON_EXCLUSIVE;
-    use thp_model::mm::page_ref::{folio_get, folio_put};
+    use thp_model::mm::page_ref::folio_get;
     use thp_model::mm::pgtable::F_WRITE;
     use thp_model::mm::{check_quiescent, Machine, Pmd, Pte};
 
     /// THP migration installs a PMD migration entry; a PMD split turns it into N PTE
-    /// migration entries without touching any count; removing them maps the folio by PTEs.
+    /// migration entries without touching any count; the migration then finishes at PTE level
+    /// and the new folio is mapped by N PTEs.
     #[test]
     fn split_of_a_pmd_migration_entry_moves_no_counts() {
         for nr in [2usize, 4] {
-            let m = Machine::new(nr, 1, 1, 1);
+            let m = Machine::new(nr, 2, 1, 1);
             {
                 let _r = m.mms[0].mmap_lock.down_read();
                 do_huge_pmd_anonymous_page(&m, 0, 0);
             }
-            folio_get(&m.memmap, 0); // the migration caller's reference
-            folio_lock(&m.memmap, 0);
-            assert_eq!(set_pmd_migration_entry(&m, 0, 0), Ok(true));
+            folio_get(&m.memmap, 0); // the migration caller's (isolation) reference
+            let u = migrate_folio_unmap(&m, 0, 1).expect("unmap");
             assert!(
                 matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Migration { pfn: 0, flags } if flags & F_WRITE != 0)
             );
@@ -430,7 +427,10 @@ mod pmd_migration {
                 "the deposit stays with the migration entry"
             );
 
-            __split_huge_pmd(&m, 0, false);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                __split_huge_pmd(&m, 0, false);
+            }
             assert_eq!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(0));
             assert_eq!(m.mms[0].pmd_huge_pte.read(), 0);
             assert_eq!(m.mms[0].nr_ptes.read(), 1);
@@ -446,15 +446,23 @@ mod pmd_migration {
                 "a split of a migration entry moves no reference"
             );
 
-            remove_migration_ptes(&m, 0, nr);
-            folio_unlock(&m.memmap, 0);
-            folio_put(&m.memmap, 0, nr);
-            assert_eq!(m.memmap.page(0)._refcount.read(), nr as i32);
-            assert_eq!(m.memmap.meta[0]._large_mapcount.read(), nr as i32 - 1);
-            assert_eq!(m.memmap.meta[0]._nr_pages_mapped.read(), nr as i32);
+            try_to_unmap_flush(&m, &u);
+            assert_eq!(migrate_folio_move(&m, u), Ok(nr));
+            let dst = nr;
+            for pfn in 0..nr {
+                assert!(!m.memmap.is_allocated(pfn), "the source was freed");
+            }
+            assert_eq!(m.memmap.page(dst)._refcount.read(), nr as i32);
+            assert_eq!(m.memmap.meta[dst]._large_mapcount.read(), nr as i32 - 1);
+            assert_eq!(m.memmap.meta[dst]._entire_mapcount.read(), -1);
+            assert_eq!(m.memmap.meta[dst]._nr_pages_mapped.read(), nr as i32);
             for i in 0..nr {
                 assert!(
-                    m.memmap.page(i).flags.test_bit(PG_ANON_EXCLUSIVE),
+                    matches!(Pte::decode(m.mms[0].tables[0].ptes[i].read()), Pte::Present { pfn, flags } if pfn == dst + i && flags & F_WRITE != 0)
+                );
+                assert_eq!(m.memmap.page(dst + i)._mapcount.read(), 0);
+                assert!(
+                    m.memmap.page(dst + i).flags.test_bit(PG_ANON_EXCLUSIVE),
                     "writable entry remaps exclusive"
                 );
             }
@@ -878,6 +886,92 @@ mod thp_migration {
             );
             assert!(!m.memmap.is_allocated(nr));
             check_quiescent(&m, &[(0, 2)]);
+        }
+    }
+
+    /// A THP whose PMD was split before the migration (PTE-mapped): `try_to_migrate(src, 0)`
+    /// replaces each PTE by a migration entry (one reference and one mapping dropped per
+    /// PTE), the freeze succeeds at the caller's reference, and `remove_migration_ptes(src,
+    /// dst)` maps each page of the new folio by its PTE.
+    #[test]
+    fn migrate_of_a_pte_mapped_thp_maps_the_new_folio_by_ptes() {
+        use thp_model::mm::huge_memory::__split_huge_pmd;
+        use thp_model::mm::migrate::migrate_folio_unmap;
+        use thp_model::mm::Pte;
+        for nr in [2usize, 4] {
+            let m = huge(nr);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                __split_huge_pmd(&m, 0, false);
+            }
+            assert_eq!(m.memmap.page(0)._refcount.read(), nr as i32);
+            folio_get(&m.memmap, 0);
+            let u = migrate_folio_unmap(&m, 0, 1).expect("unmap");
+            for i in 0..nr {
+                assert!(matches!(
+                    Pte::decode(m.mms[0].tables[0].ptes[i].read()),
+                    Pte::Migration { pfn, flags } if pfn == i && flags & thp_model::mm::pgtable::F_WRITE != 0
+                ));
+                assert_eq!(m.memmap.page(i)._mapcount.read(), -1);
+            }
+            assert_eq!(
+                m.memmap.page(0)._refcount.read(),
+                1,
+                "the isolation reference"
+            );
+            assert_eq!(m.memmap.meta[0]._large_mapcount.read(), -1);
+            assert_eq!(m.memmap.meta[0]._nr_pages_mapped.read(), 0);
+            thp_model::mm::migrate::try_to_unmap_flush(&m, &u);
+            assert_eq!(thp_model::mm::migrate::migrate_folio_move(&m, u), Ok(nr));
+            for i in 0..nr {
+                assert!(matches!(
+                    Pte::decode(m.mms[0].tables[0].ptes[i].read()),
+                    Pte::Present { pfn, .. } if pfn == nr + i
+                ));
+                assert_eq!(m.memmap.page(nr + i)._mapcount.read(), 0);
+                assert!(m.memmap.page(nr + i).flags.test_bit(PG_ANON_EXCLUSIVE));
+                assert!(!m.memmap.is_allocated(i));
+            }
+            assert_eq!(m.memmap.page(nr)._refcount.read(), nr as i32);
+            assert_eq!(m.memmap.meta[nr]._large_mapcount.read(), nr as i32 - 1);
+            assert_eq!(m.memmap.meta[nr]._nr_pages_mapped.read(), nr as i32);
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    /// A PTE-mapped THP with its last page pinned: the walk replaces the PTEs before it and
+    /// stops at the pinned one (AnonExclusive cannot be shared); the folio is still mapped,
+    /// so `migrate_folio_unmap` undoes: the migration entries become the same PTEs again,
+    /// with the same counts and AnonExclusive bits.
+    #[test]
+    fn migrate_of_a_pte_mapped_thp_with_a_pin_restores_every_pte() {
+        use thp_model::mm::huge_memory::__split_huge_pmd;
+        use thp_model::mm::Pte;
+        for nr in [2usize, 4] {
+            let m = huge(nr);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                __split_huge_pmd(&m, 0, false);
+            }
+            let pin = gup_fast(&m, 0, nr - 1, Foll::Pin, true).expect("pin");
+            assert!(!pin.via_pmd);
+            folio_get(&m.memmap, 0);
+            assert_eq!(migrate_huge_page(&m, 0, 1), Err(MigrateError::Again));
+            for i in 0..nr {
+                assert!(matches!(
+                    Pte::decode(m.mms[0].tables[0].ptes[i].read()),
+                    Pte::Present { pfn, flags } if pfn == i && flags & thp_model::mm::pgtable::F_WRITE != 0
+                ));
+                assert_eq!(m.memmap.page(i)._mapcount.read(), 0);
+                assert!(m.memmap.page(i).flags.test_bit(PG_ANON_EXCLUSIVE));
+            }
+            assert_eq!(m.memmap.page(0)._refcount.read(), nr as i32 + 2);
+            assert_eq!(m.memmap.meta[0]._pincount.read(), 1);
+            assert!(!m.memmap.is_allocated(nr), "the new folio was freed");
+            check_quiescent(&m, &[(0, 2)]);
+            gup_put_folio(&m, pin.folio, 1, Foll::Pin);
+            folio_put(&m.memmap, 0, nr);
+            check_quiescent(&m, &[]);
         }
     }
 }

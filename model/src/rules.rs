@@ -84,6 +84,15 @@ pub enum Rule {
     MigrateRemovePtesBeforeUnlock,
     /// An rmap walk for a folio split treats a PMD migration entry as not found (Z19).
     RmapWalkSkipsMigrationPmd,
+    /// `__split_huge_pmd_locked` applies `pmdp_invalidate` only to a present PMD; a PMD
+    /// migration entry is read as it is (Z12).
+    SplitPmdInvalidatePresentOnly,
+    /// `lru_add_split_folio` sets PG_lru on an unfrozen new folio with an atomic bit
+    /// operation (Z15, the lost-PG_waiters hang).
+    SplitLruFlagAtomic,
+    /// `page_vma_mapped_walk(PVMW_SYNC)` takes and drops the PMD lock on a none PMD of a
+    /// PMD-sized folio (waits for a zap in progress).
+    PvmwSyncPmdLock,
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
@@ -162,6 +171,9 @@ impl Rule {
         Rule::ZapHugePmdNonPresent,
         Rule::MigrateRemovePtesBeforeUnlock,
         Rule::RmapWalkSkipsMigrationPmd,
+        Rule::SplitPmdInvalidatePresentOnly,
+        Rule::SplitLruFlagAtomic,
+        Rule::PvmwSyncPmdLock,
         Rule::VmemmapSplitPmdWmb,
         Rule::VmemmapSplitPmdRecheck,
         Rule::VmemmapRemapWmb,
@@ -380,6 +392,27 @@ impl Rule {
                 "mm/page_vma_mapped.c page_vma_mapped_walk (!pmd_present: not_found without PVMW_MIGRATION); mm/rmap.c try_to_migrate_one; historical race Z19 (CVE-2025-37958, be6e843fc51a)",
                 "mm::rmap::try_to_migrate_one",
                 Any, &[Inv::I26NonPresentAsPresent], &["folio-split-vs-thp-migration-other-mm"],
+            ),
+            Rule::SplitPmdInvalidatePresentOnly => (
+                "split-pmd-invalidate-present-only",
+                "__split_huge_pmd_locked invalidates a PMD only when it is present; a PMD migration entry is read and replaced as it is, because on arm64 pmd_mkinvalid sets PMD_PRESENT_INVALID and any value it is applied to then reads as a present huge PMD to lockless walkers",
+                "mm/huge_memory.c __split_huge_pmd_locked (is_pmd_migration_entry tested before pmdp_invalidate); historical race Z12 (3a5a8d343e1c, 2024; bug since 84c3fc4e9c56)",
+                "mm::huge_memory::__split_huge_pmd_locked",
+                Any, &[Inv::I26NonPresentAsPresent], &["split-pmd-migration-entry-vs-gup-fast"],
+            ),
+            Rule::SplitLruFlagAtomic => (
+                "split-lru-flag-atomic",
+                "Once a new folio of a split is unfrozen (and its compound link cleared), the split changes its flags only with atomic bit operations (lru_add_split_folio's folio_set_lru): a CPU waiting for the new folio's lock may be setting PG_waiters in the same word, and a plain read-modify-write would erase it, so the unlock wakes nobody",
+                "mm/huge_memory.c lru_add_split_folio (folio_set_lru); include/linux/page-flags.h (atomic vs __ non-atomic flag ops); historical race Z15 (Hugh Dickins 2018, \"__split_huge_page() use atomic ClearPageDirty()\")",
+                "mm::huge_memory::__folio_split",
+                Any, &[Inv::I20LostWakeup], &["folio-split-vs-migration-wait"],
+            ),
+            Rule::PvmwSyncPmdLock => (
+                "pvmw-sync-pmd-lock",
+                "An rmap walk with PVMW_SYNC that finds a none PMD where a PMD-sized folio may be mapped takes and drops the PMD lock before going on: a zap_huge_pmd that cleared the PMD under that lock may still be decoding the migration entry it took, which requires the folio to stay locked until it is done",
+                "mm/page_vma_mapped.c page_vma_mapped_walk (PVMW_SYNC: \"serialize against zap_huge_pmd\"); mm/migrate.c remove_migration_ptes / mm/rmap.c try_to_migrate (PVMW_SYNC); include/linux/swapops.h pfn_swap_entry_folio",
+                "mm::rmap::page_vma_mapped_walk_sync",
+                Any, &[Inv::I10MigrationEntryLocked], &["thp-migration-vs-zap"],
             ),
             Rule::VmemmapSplitPmdWmb => (
                 "vmemmap-split-pmd-wmb",

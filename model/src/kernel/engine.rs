@@ -32,13 +32,47 @@ pub struct Hardware {
     /// x86: a TLB flush is an IPI and cannot complete while another CPU has IRQs off.
     /// false: arm64 / broadcast TLBI, the flush does not wait for IRQs-off sections.
     pub tlb_flush_waits_for_irqs_off: bool,
+    /// arm64: `pmd_mkinvalid` sets PMD_PRESENT_INVALID (and clears the valid bit), so
+    /// whatever value `pmdp_invalidate` is applied to reads as present afterwards, a swap /
+    /// migration entry included (historical race Z12). x86: `pmd_mkinvalid` clears
+    /// PRESENT | PROTNONE, which leaves a non-present entry non-present.
+    pub pmd_mkinvalid_sets_present: bool,
+}
+
+/// The architectures whose page-table and TLB behaviour the model distinguishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// x86-64: IPI TLB flush, `pmd_mkinvalid` keeps a non-present entry non-present.
+    X86,
+    /// arm64: broadcast TLBI (a superset of x86's interleavings for IRQs-off walkers) and
+    /// PMD_PRESENT_INVALID.
+    Arm64,
+}
+
+impl Arch {
+    pub fn hardware(self) -> Hardware {
+        match self {
+            Arch::X86 => Hardware {
+                tlb_flush_waits_for_irqs_off: true,
+                pmd_mkinvalid_sets_present: false,
+            },
+            Arch::Arm64 => Hardware {
+                tlb_flush_waits_for_irqs_off: false,
+                pmd_mkinvalid_sets_present: true,
+            },
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86 => "x86-64",
+            Arch::Arm64 => "arm64",
+        }
+    }
 }
 
 impl Default for Hardware {
     fn default() -> Self {
-        Hardware {
-            tlb_flush_waits_for_irqs_off: true,
-        }
+        Arch::X86.hardware()
     }
 }
 

@@ -31,7 +31,9 @@ pub mod thread;
 pub mod wait;
 
 pub use atomic::*;
-pub use engine::{current_engine, with_execution, Engine, Execution, ExecutionOptions, Hardware};
+pub use engine::{
+    current_engine, with_execution, Arch, Engine, Execution, ExecutionOptions, Hardware,
+};
 pub use lockdep::{LockClass, LockGraph};
 pub use rcu::{
     flush_tlb_ipi, local_irq_save, rcu_read_lock, synchronize_rcu, tlb_remove_table_sync_one,

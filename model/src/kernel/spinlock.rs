@@ -24,7 +24,7 @@ impl std::fmt::Debug for spinlock_t {
 #[must_use = "dropping the guard unlocks the spinlock"]
 pub struct SpinGuard<'a> {
     lock: &'a spinlock_t,
-    _inner: EGuard<'a, ()>,
+    inner: Option<EGuard<'a, ()>>,
 }
 
 impl spinlock_t {
@@ -48,7 +48,7 @@ impl spinlock_t {
         lockdep::atomic_enter(self.class.name);
         SpinGuard {
             lock: self,
-            _inner: g,
+            inner: Some(g),
         }
     }
 
@@ -61,7 +61,7 @@ impl spinlock_t {
         lockdep::atomic_enter(self.class.name);
         SpinGuard {
             lock: self,
-            _inner: g,
+            inner: Some(g),
         }
     }
 
@@ -72,7 +72,7 @@ impl spinlock_t {
         lockdep::atomic_enter(self.class.name);
         Some(SpinGuard {
             lock: self,
-            _inner: g,
+            inner: Some(g),
         })
     }
 
@@ -99,7 +99,14 @@ impl SpinGuard<'_> {
 impl Drop for SpinGuard<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            return; // leave lockdep alone while unwinding a counterexample
+            // Unwinding a counterexample: leave lockdep alone, and under shuttle keep the lock
+            // (the execution is over): releasing it is a scheduling point, and switching away
+            // from a CPU that is still unwinding would run the others with
+            // `std::thread::panicking()` set, where a second violation aborts the process.
+            if let Some(g @ EGuard::Shuttle(_)) = self.inner.take() {
+                std::mem::forget(g);
+            }
+            return;
         }
         lockdep::atomic_exit(self.lock.class.name);
         lockdep::lock_release(self.lock.id);

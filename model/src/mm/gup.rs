@@ -248,6 +248,9 @@ pub fn gup_fast(
     let pmd = Pmd::decode(pmdv);
     trace!("gup_fast", "lockless pmd {pmd:?}");
     if !pmd.present() {
+        if pmd.migration() {
+            m.observe("gup-fast-met-migration-pmd");
+        }
         return None;
     }
     if pmd.leaf() {
@@ -289,6 +292,9 @@ pub fn gup_fast(
     let pte = Pte::decode(ptev);
     trace!("gup_fast", "lockless pte[{idx}] {pte:?}");
     let Pte::Present { pfn, flags } = pte else {
+        if matches!(pte, Pte::Migration { .. }) {
+            m.observe("gup-fast-met-migration-pte");
+        }
         return None;
     };
     if write && flags & crate::mm::pgtable::F_WRITE == 0 {

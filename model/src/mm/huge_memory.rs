@@ -144,14 +144,31 @@ pub fn __pmd_trans_huge_lock<'a>(mm: &'a Mm) -> Option<SpinGuard<'a>> {
 
 /// `pmdp_invalidate` (mm/pgtable-generic.c): atomically replace the huge PMD by its invalid
 /// form (present bit clear, PSE kept; `pmdp_establish` is an xchg on x86 SMP), then flush.
+///
+/// `pmd_mkinvalid` of a migration entry (only the broken protocol of rule
+/// `split-pmd-invalidate-present-only` does that) depends on the architecture: arm64 sets
+/// PMD_PRESENT_INVALID (kind 5, reads as present), x86 leaves the entry non-present.
 fn pmdp_invalidate(m: &Machine, mm: &Mm) -> Pmd {
     let cur = Pmd::decode(mm.pmd.read());
-    let (pfn, flags) = match cur {
-        Pmd::Huge { pfn, flags } | Pmd::HugeInvalid { pfn, flags } => (pfn, flags),
+    let new = match cur {
+        Pmd::Huge { pfn, flags } | Pmd::HugeInvalid { pfn, flags } => {
+            Pmd::HugeInvalid { pfn, flags }
+        }
+        Pmd::Migration { pfn, flags } => {
+            if crate::kernel::engine::current()
+                .options
+                .hardware
+                .pmd_mkinvalid_sets_present
+            {
+                Pmd::MigrationInvalid { pfn, flags }
+            } else {
+                cur
+            }
+        }
         other => crate::model_bug!("pmdp_invalidate of {other:?}"),
     };
-    let old = Pmd::decode(mm.pmd.xchg(Pmd::HugeInvalid { pfn, flags }.encode()));
-    trace!("pmdp_invalidate", "pmd {old:?} -> HugeInvalid");
+    let old = Pmd::decode(mm.pmd.xchg(new.encode()));
+    trace!("pmdp_invalidate", "pmd {old:?} -> {new:?}");
     flush_tlb_ipi(&m.rcu); // flush_pmd_tlb_range: A/D bits in old are final after this
     old
 }
@@ -198,10 +215,16 @@ pub fn __split_huge_pmd(m: &Machine, mm_id: usize, freeze: bool) {
 /// `smp_wmb` and `pmd_populate`.
 pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze: bool) {
     mm.pmd_lock.assert_held("__split_huge_pmd_locked");
-    let cur = Pmd::decode(mm.pmd.read());
+    let mut cur = Pmd::decode(mm.pmd.read());
+    if !rule_on(Rule::SplitPmdInvalidatePresentOnly) && cur.migration() {
+        // Defect (84c3fc4e9c56 .. 3a5a8d343e1c, historical race Z12): pmdp_invalidate is
+        // applied to whatever the PMD holds and the old value decides the path afterwards.
+        cur = pmdp_invalidate(m, mm);
+    }
     if let Pmd::Migration { pfn, flags } = cur {
         // pfn_swap_entry_to_page: the folio of a migration entry must be locked (I10).
         let folio = crate::mm::migrate::pfn_swap_entry_folio(m, pfn);
+        m.observe("split-pmd-migration-entry");
         // PMD migration entry (§4.2 "pmd_migration"): no invalidate (the entry is not
         // present), no rmap or refcount change (migration entries hold neither); every PTE
         // becomes a migration entry for its page, carrying the entry's bits.
@@ -309,7 +332,7 @@ pub fn can_split_folio(m: &Machine, folio: usize) -> bool {
 /// `unmap_folio`: `try_to_migrate` with TTU_SPLIT_HUGE_PMD | TTU_SYNC | TTU_BATCH_FLUSH, then
 /// `try_to_unmap_flush` (every deferred TLB invalidation done before the split continues).
 fn unmap_folio(m: &Machine, folio: usize) {
-    crate::mm::rmap::try_to_migrate(m, folio);
+    crate::mm::rmap::try_to_migrate(m, folio, crate::mm::rmap::Ttu::SplitHugePmd);
     flush_tlb_ipi(&m.rcu);
     trace!("unmap_folio", "folio {folio}: try_to_unmap_flush");
 }
@@ -319,10 +342,10 @@ fn unmap_folio(m: &Machine, folio: usize) {
 fn remap_page(m: &Machine, folio: usize, nr: usize, split: bool) {
     if split {
         for i in 0..nr {
-            crate::mm::migrate::remove_migration_ptes(m, folio + i, 1);
+            crate::mm::migrate::remove_migration_ptes(m, folio + i, folio + i, 1);
         }
     } else {
-        crate::mm::migrate::remove_migration_ptes(m, folio, nr);
+        crate::mm::migrate::remove_migration_ptes(m, folio, folio, nr);
     }
 }
 
@@ -453,7 +476,18 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
         if rule_on(Rule::SplitUnfreezeAfterMetadata) {
             folio_ref_unfreeze(mm, folio + i, 1);
         }
-        mm.page(folio + i).flags.set_bit(PG_LRU);
+        // lru_add_split_folio: folio_set_lru, an atomic set_bit — the new folio is already
+        // published (link cleared, and now unfrozen), so a CPU waiting for its lock may be
+        // setting PG_waiters in the same word (rule split-lru-flag-atomic, Z15).
+        let flags = &mm.page(folio + i).flags;
+        if rule_on(Rule::SplitLruFlagAtomic) {
+            flags.set_bit(PG_LRU);
+        } else {
+            // Defect (the 2018 hang's shape: a __-prefixed, non-atomic flag op after the
+            // unfreeze): read the word, store it back with PG_lru.
+            let old = flags.read();
+            flags.set(old | (1 << PG_LRU));
+        }
     }
     // 13. the origin last
     folio_ref_unfreeze(mm, folio, 1);
@@ -524,21 +558,17 @@ pub fn change_huge_pmd(m: &Machine, mm_id: usize) -> bool {
     true
 }
 
-/// `set_pmd_migration_entry` (mm/huge_memory.c, THP migration; called from
-/// `try_to_migrate_one` with the folio locked and referenced): under the PMD lock re-check that
-/// the PMD still maps `folio` (`page_vma_mapped_walk`; Ok(false) if not), invalidate, try to
-/// share the AnonExclusive head (a pin refuses: restore, -EBUSY), then install the PMD
-/// migration entry, drop the PMD mapping and its reference.
-pub fn set_pmd_migration_entry(
-    m: &Machine,
-    mm_id: usize,
-    folio: usize,
-) -> Result<bool, SplitError> {
-    let mm = &m.mms[mm_id];
-    let ptl = mm.pmd_lock.lock();
+/// `set_pmd_migration_entry` (mm/huge_memory.c, THP migration), called from
+/// `try_to_migrate_one` with the PMD lock held (`page_vma_mapped_walk` found the huge PMD of
+/// `folio`) and the folio locked and referenced: invalidate, try to share the AnonExclusive
+/// head (a pin refuses: restore the PMD, return false — -EBUSY), then install the PMD migration
+/// entry, drop the PMD mapping and its reference.
+pub fn set_pmd_migration_entry(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, folio: usize) -> bool {
+    mm.pmd_lock.assert_held("set_pmd_migration_entry");
+    let _ = ptl;
     let flags = match Pmd::decode(mm.pmd.read()) {
         Pmd::Huge { pfn, flags } if pfn == folio => flags,
-        _ => return Ok(false),
+        o => crate::model_bug!("set_pmd_migration_entry on {o:?} for folio {folio}"),
     };
     vm_bug_on!(
         !crate::mm::filemap::folio_test_locked(&m.memmap, folio),
@@ -549,8 +579,11 @@ pub fn set_pmd_migration_entry(
     let anon_exclusive = m.memmap.page(folio).flags.test_bit(PG_ANON_EXCLUSIVE);
     if anon_exclusive && !folio_try_share_anon_rmap(m, folio, folio) {
         mm.pmd.set(old.encode()); // set_pmd_at(pmdval): restore
-        drop(ptl);
-        return Err(SplitError::Busy);
+        trace!(
+            "set_pmd_migration_entry",
+            "folio {folio} may be pinned: PMD restored, -EBUSY"
+        );
+        return false;
     }
     if flags & F_DIRTY != 0 {
         m.memmap
@@ -572,8 +605,7 @@ pub fn set_pmd_migration_entry(
         "set_pmd_migration_entry",
         "pmd {old:?} -> migration entry for folio {folio}"
     );
-    drop(ptl);
-    Ok(true)
+    true
 }
 
 /// `list_del_init(&folio->_deferred_list)` with `split_queue_lock` held, from whichever list

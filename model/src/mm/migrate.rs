@@ -66,14 +66,29 @@ pub fn migration_entry_wait(m: &Machine, mm_id: usize, idx: usize) -> EntryWait 
     }
 }
 
-/// `remove_migration_ptes(src, dst, RMP_LOCKED)` for one folio `dst` (order 0 after a split,
-/// or the still-large folio on the failure path): walk the page tables that may map it and
-/// replace each migration entry for one of its pages by a present PTE.
-pub fn remove_migration_ptes(m: &Machine, dst: usize, nr_pages: usize) {
+/// `remove_migration_ptes(src, dst, flags)` (mm/migrate.c): the rmap walk of `src`
+/// (`rmap_walk`, or `rmap_walk_locked` when the caller holds the anon_vma) with
+/// `page_vma_mapped_walk(PVMW_SYNC | PVMW_MIGRATION)` in every mm: a PMD migration entry for
+/// `src` becomes a huge PMD of `dst` (`remove_migration_pmd`); each PTE migration entry for page
+/// `src + i` becomes a present PTE of page `dst + i` (`remove_migration_pte`). `nr_pages` is
+/// the size of `src` (1 for each order-0 folio after a split; N for the still-large folio of a
+/// failed split or a migration). A PMD migration entry split into PTE migration entries while
+/// the walk runs is found at PTE level ("THP pmd was split under us").
+pub fn remove_migration_ptes(m: &Machine, src: usize, dst: usize, nr_pages: usize) {
+    use crate::mm::pgtable::Pmd;
     for mm_id in 0..m.mms.len() {
         let mm = &m.mms[mm_id];
-        // page_vma_mapped_walk(PVMW_SYNC | PVMW_MIGRATION), PTE level (the model's migration
-        // entries after a split are PTEs).
+        // page_vma_mapped_walk: lockless PMD read, then the PMD lock for a PMD-level entry.
+        let pmd = Pmd::decode(mm.pmd.read_dep());
+        if pmd.migration() {
+            match remove_migration_pmd(m, mm_id, src, dst) {
+                PmdWalk::Done => continue,
+                PmdWalk::SplitUnderUs => {}
+            }
+        } else if pmd.none() {
+            crate::mm::rmap::page_vma_mapped_walk_sync(m, mm, nr_pages);
+            continue;
+        }
         let Some(map) = pte_offset_map_lock(m, mm) else {
             continue;
         };
@@ -82,10 +97,10 @@ pub fn remove_migration_ptes(m: &Machine, dst: usize, nr_pages: usize) {
             let Pte::Migration { pfn, flags } = Pte::decode(slot.read()) else {
                 continue;
             };
-            if pfn < dst || pfn >= dst + nr_pages {
+            if pfn < src || pfn >= src + nr_pages {
                 continue;
             }
-            remove_migration_pte(m, dst, pfn, flags, i, slot);
+            remove_migration_pte(m, dst, dst + (pfn - src), flags, i, slot);
         }
         drop(map);
     }
@@ -133,20 +148,31 @@ fn remove_migration_pte(
     );
 }
 
-/// `remove_migration_pmd` (mm/huge_memory.c) via `remove_migration_ptes(src, dst)` for the PMD
-/// of `mm_id`: under the PMD lock (`page_vma_mapped_walk`), if the PMD is still a migration
-/// entry for `src`, map `dst` there: reference, PMD rebuilt from the entry's bits (write,
-/// young, dirty, soft-dirty), `folio_add_anon_rmap_pmd` (exclusive unless the entry was a
-/// readable one), `set_pmd_at`. Returns whether it mapped.
-pub fn remove_migration_pmd(m: &Machine, mm_id: usize, src: usize, dst: usize) -> bool {
+/// What `page_vma_mapped_walk` made of a PMD migration entry once it held the PMD lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PmdWalk {
+    /// Handled at PMD level (mapped `dst`), or nothing of `src` here.
+    Done,
+    /// The PMD is a page table now: continue at PTE level.
+    SplitUnderUs,
+}
+
+/// `remove_migration_pmd` (mm/huge_memory.c) as `remove_migration_ptes(src, dst)` reaches it for
+/// the PMD of `mm_id`: under the PMD lock (`page_vma_mapped_walk`), if the PMD is still a
+/// migration entry for `src`, map `dst` there: reference, PMD rebuilt from the entry's bits
+/// (write, young, dirty, soft-dirty), `folio_add_anon_rmap_pmd` (exclusive unless the entry
+/// was a readable one), `set_pmd_at`.
+pub fn remove_migration_pmd(m: &Machine, mm_id: usize, src: usize, dst: usize) -> PmdWalk {
     use crate::mm::pgtable::Pmd;
     let mm = &m.mms[mm_id];
     let ptl = mm.pmd_lock.lock();
-    let Pmd::Migration { pfn, flags } = Pmd::decode(mm.pmd.read()) else {
-        return false;
+    let (pfn, flags) = match Pmd::decode(mm.pmd.read()) {
+        Pmd::Migration { pfn, flags } => (pfn, flags),
+        Pmd::Table(_) => return PmdWalk::SplitUnderUs,
+        _ => return PmdWalk::Done,
     };
     if pfn != src {
-        return false;
+        return PmdWalk::Done;
     }
     folio_get(&m.memmap, dst);
     let mut f = flags & (F_WRITE | F_YOUNG | F_SOFT_DIRTY);
@@ -162,7 +188,7 @@ pub fn remove_migration_pmd(m: &Machine, mm_id: usize, src: usize, dst: usize) -
         "mm{mm_id}: migration entry for folio {src} -> {v:?}"
     );
     drop(ptl);
-    true
+    PmdWalk::Done
 }
 
 /// Why a THP migration failed.
@@ -173,26 +199,36 @@ pub enum MigrateError {
     Again,
 }
 
-/// `migrate_pages` of one isolated, PMD-mapped anonymous THP `src` to a new folio at memmap
-/// slot `dst_slot`, with THP migration (mm/migrate.c `migrate_folio_unmap` +
-/// `migrate_folio_move`, x86-64 `CONFIG_ARCH_ENABLE_THP_MIGRATION`). The caller holds the
-/// isolation reference on `src`, which this function consumes on success (the source is
-/// then freed by its last put) and keeps on failure.
+/// A THP between the two halves of a migration: unmapped (every mapping a migration entry),
+/// both folios locked (mm/migrate.c `__migrate_folio_record`'s state).
+#[derive(Debug)]
+pub struct Unmapped {
+    pub src: usize,
+    pub dst: usize,
+    /// PAGE_WAS_MAPPED: migration entries were installed and must be removed.
+    was_mapped: bool,
+    /// The anon_vma reference taken for the walks.
+    anon: bool,
+    /// TTU_BATCH_FLUSH left a TLB flush owed (PTEs were cleared).
+    flush: bool,
+}
+
+/// `migrate_folio_unmap` (mm/migrate.c) for one isolated anonymous THP `src`, with a new folio
+/// at memmap slot `dst_slot` (x86-64 and arm64 have `CONFIG_ARCH_ENABLE_THP_MIGRATION`):
 /// 1. `folio_trylock(src)` (MIGRATE_ASYNC), allocate `dst` and lock it;
-/// 2. anon_vma reference, `try_to_migrate(src, 0)`: each PMD mapping becomes a PMD migration
-///    entry (`set_pmd_migration_entry`), the walk stopping at a refusal (pin);
-/// 3. still mapped → `remove_migration_ptes(src, src)`, -EAGAIN;
-/// 4. `__folio_migrate_mapping` (no mapping): freeze at the expected count (the caller's
-///    reference), unqueue from the deferred split list while frozen, unfreeze; failure →
-///    restore, -EAGAIN;
-/// 5. copy flags, `remove_migration_ptes(src, dst)` (`remove_migration_pmd`), and only then
-///    unlock and put `dst`, unlock `src` (rule `migrate-remove-ptes-before-unlock`), put it
-///    (`migrate_folio_done`).
-pub fn migrate_huge_page(m: &Machine, src: usize, dst_slot: usize) -> Result<usize, MigrateError> {
-    use crate::mm::filemap::{folio_trylock, folio_unlock};
-    use crate::mm::page_ref::{folio_put, folio_ref_freeze, folio_ref_unfreeze};
+/// 2. anon_vma reference, `try_to_migrate(src, 0)` (no TTU_SPLIT_HUGE_PMD): a PMD mapping
+///    becomes a PMD migration entry (`set_pmd_migration_entry`), PTE mappings become PTE
+///    migration entries; the walk stops at a refusal (a pin on an AnonExclusive page);
+/// 3. still mapped → `migrate_folio_undo_src` (`remove_migration_ptes(src, src)`), -EAGAIN.
+///
+/// The caller holds the isolation reference on `src` throughout.
+pub fn migrate_folio_unmap(
+    m: &Machine,
+    src: usize,
+    dst_slot: usize,
+) -> Result<Unmapped, MigrateError> {
+    use crate::mm::filemap::folio_trylock;
     let mm = &m.memmap;
-    let nr = m.nr;
     if !folio_trylock(mm, src) {
         return Err(MigrateError::Again);
     }
@@ -204,43 +240,83 @@ pub fn migrate_huge_page(m: &Machine, src: usize, dst_slot: usize) -> Result<usi
         "new folio {dst} not lockable"
     );
     let anon = crate::mm::rmap::folio_get_anon_vma(m, src);
-    let mut was_mapped = false;
-    {
-        // try_to_migrate(src, 0): an rmap_walk the caller did not lock: anon_vma read lock
-        let _av = m.anon_vma.rwsem.down_read();
-        for mm_id in 0..m.mms.len() {
-            match crate::mm::huge_memory::set_pmd_migration_entry(m, mm_id, src) {
-                Ok(mapped) => was_mapped |= mapped,
-                Err(_) => break, // try_to_migrate_one returned false: the walk stops
-            }
-        }
-    }
-    let restore = |m: &Machine| {
-        if was_mapped {
-            let _av = m.anon_vma.rwsem.down_read(); // remove_migration_ptes: rmap_walk
-            for mm_id in 0..m.mms.len() {
-                remove_migration_pmd(m, mm_id, src, src);
-            }
-        }
-        folio_unlock(mm, dst);
-        folio_put(mm, dst, nr); // put_new_folio
-        if anon {
-            crate::mm::rmap::put_anon_vma(m);
-        }
-        folio_unlock(mm, src);
+    let mut u = Unmapped {
+        src,
+        dst,
+        was_mapped: false,
+        anon,
+        flush: false,
     };
     if crate::mm::rmap::folio_mapcount(mm, src) > 0 {
+        // try_to_migrate(src, 0): an rmap_walk the caller did not lock: anon_vma read lock
+        let _av = m.anon_vma.rwsem.down_read();
+        u.flush = crate::mm::rmap::try_to_migrate(m, src, crate::mm::rmap::Ttu::Migrate);
+        u.was_mapped = true;
+    }
+    if crate::mm::rmap::folio_mapcount(mm, src) > 0 {
         trace!("migrate_folio_unmap", "folio {src} still mapped: -EAGAIN");
-        restore(m);
+        try_to_unmap_flush(m, &u);
+        migrate_folio_undo(m, u);
         return Err(MigrateError::Again);
     }
+    trace!(
+        "migrate_folio_unmap",
+        "folio {src} unmapped (migration entries: {})",
+        u.was_mapped
+    );
+    Ok(u)
+}
+
+/// `try_to_unmap_flush` in `migrate_pages_batch` between the unmap and the move passes: the
+/// TLB flush that TTU_BATCH_FLUSH deferred, if any is owed.
+pub fn try_to_unmap_flush(m: &Machine, u: &Unmapped) {
+    if u.flush {
+        crate::kernel::flush_tlb_ipi(&m.rcu);
+    }
+}
+
+/// `migrate_folio_undo_src` + `migrate_folio_undo_dst`: remap the source where it was mapped,
+/// unlock and put the new folio, drop the anon_vma, unlock the source (which keeps the
+/// caller's isolation reference).
+fn migrate_folio_undo(m: &Machine, u: Unmapped) {
+    use crate::mm::filemap::folio_unlock;
+    use crate::mm::page_ref::folio_put;
+    let mm = &m.memmap;
+    if u.was_mapped {
+        let _av = m.anon_vma.rwsem.down_read(); // remove_migration_ptes: rmap_walk
+        remove_migration_ptes(m, u.src, u.src, m.nr);
+    }
+    folio_unlock(mm, u.dst);
+    folio_put(mm, u.dst, m.nr); // put_new_folio
+    if u.anon {
+        crate::mm::rmap::put_anon_vma(m);
+    }
+    folio_unlock(mm, u.src);
+}
+
+/// `migrate_folio_move` (mm/migrate.c) of an unmapped THP:
+/// 1. `__folio_migrate_mapping` (no mapping): freeze at the expected count (the caller's
+///    reference), unqueue from the deferred split list while frozen, unfreeze; failure →
+///    undo (remap the source), -EAGAIN;
+/// 2. copy flags, `remove_migration_ptes(src, dst)` at whichever level the entries are now
+///    (a PMD entry may have been split into PTE entries meanwhile: `dst` is then PTE-mapped),
+///    and only then unlock and put `dst`, unlock `src` (rule
+///    `migrate-remove-ptes-before-unlock`), put it (`migrate_folio_done`).
+///
+/// On success the isolation reference on `src` is consumed (its last put frees it).
+pub fn migrate_folio_move(m: &Machine, u: Unmapped) -> Result<usize, MigrateError> {
+    use crate::mm::filemap::folio_unlock;
+    use crate::mm::page_ref::{folio_put, folio_ref_freeze, folio_ref_unfreeze};
+    let mm = &m.memmap;
+    let nr = m.nr;
+    let (src, dst) = (u.src, u.dst);
     // __folio_migrate_mapping, anonymous: "Take off deferred split queue while frozen"
     if !folio_ref_freeze(mm, src, 1) {
         trace!(
             "__folio_migrate_mapping",
             "folio {src}: extra reference: -EAGAIN"
         );
-        restore(m);
+        migrate_folio_undo(m, u);
         return Err(MigrateError::Again);
     }
     crate::mm::huge_memory::folio_unqueue_deferred_split(mm, src);
@@ -259,17 +335,15 @@ pub fn migrate_huge_page(m: &Machine, src: usize, dst_slot: usize) -> Result<usi
         folio_unlock(mm, dst);
         folio_unlock(mm, src);
     }
-    if was_mapped {
+    if u.was_mapped {
         let _av = m.anon_vma.rwsem.down_read(); // remove_migration_ptes: rmap_walk
-        for mm_id in 0..m.mms.len() {
-            remove_migration_pmd(m, mm_id, src, dst);
-        }
+        remove_migration_ptes(m, src, dst, nr);
     }
     if remap_first {
         folio_unlock(mm, dst);
     }
     folio_put(mm, dst, nr);
-    if anon {
+    if u.anon {
         crate::mm::rmap::put_anon_vma(m);
     }
     if remap_first {
@@ -278,6 +352,16 @@ pub fn migrate_huge_page(m: &Machine, src: usize, dst_slot: usize) -> Result<usi
     trace!("migrate_folio_move", "folio {src} migrated to {dst}");
     folio_put(mm, src, nr); // migrate_folio_done: the isolation reference, the last one
     Ok(dst)
+}
+
+/// `migrate_pages` of one isolated anonymous THP `src` (PMD- or PTE-mapped) to a new folio at
+/// memmap slot `dst_slot`: `migrate_folio_unmap`, then (after `try_to_unmap_flush`)
+/// `migrate_folio_move`. The caller holds the isolation reference on `src`, which this
+/// function consumes on success and keeps on failure.
+pub fn migrate_huge_page(m: &Machine, src: usize, dst_slot: usize) -> Result<usize, MigrateError> {
+    let u = migrate_folio_unmap(m, src, dst_slot)?;
+    try_to_unmap_flush(m, &u);
+    migrate_folio_move(m, u)
 }
 
 /// `pmd_migration_entry_wait` (mm/migrate.c), from `__handle_mm_fault` on a PMD migration

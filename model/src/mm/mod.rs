@@ -201,6 +201,13 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                     "mm{i}: PMD left invalidated ({v:?}) at a quiescent point"
                 );
             }
+            v @ Pmd::MigrationInvalid { .. } => {
+                vm_bug_on!(
+                    true,
+                    Inv::I26NonPresentAsPresent,
+                    "mm{i}: PMD left as an invalidated migration entry ({v:?}) at a quiescent point"
+                );
+            }
             v @ Pmd::Migration { .. } => {
                 vm_bug_on!(
                     true,

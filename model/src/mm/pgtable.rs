@@ -1,5 +1,6 @@
-//! PMD and PTE encodings and the x86 classifiers (arch/x86/include/asm/pgtable.h,
-//! include/linux/pgtable.h, include/linux/swapops.h).
+//! PMD and PTE encodings and the classifiers of x86-64 and arm64
+//! (arch/x86/include/asm/pgtable.h, arch/arm64/include/asm/pgtable.h, include/linux/pgtable.h,
+//! include/linux/swapops.h).
 //!
 //! # PMD state table (one `atomic_long_t`)
 //!
@@ -10,10 +11,17 @@
 //! | 2 huge | maps folio at pfn `payload` | no | yes | yes | yes | no | `set_pmd_at` in fault / collapse (PMD lock) |
 //! | 3 huge-invalid | `pmdp_invalidate`d huge: present bit clear, PSE kept | no | **yes** | **yes** | no | no | `pmdp_invalidate` (PMD lock) |
 //! | 4 migration | PMD migration entry for pfn `payload` | no | no | no | no | yes | `set_pmd_migration_entry` (PMD lock) |
+//! | 5 migration-invalid | arm64 only: `pmd_mkinvalid` applied to a migration entry (PMD_PRESENT_INVALID set) | no | **yes** (I26) | **yes** (I26) | no | **no** | the pre-3a5a8d343e1c split (rule `split-pmd-invalidate-present-only` off; PMD lock) |
 //!
 //! x86's `pmd_present` tests PRESENT|PROTNONE|PSE, so an invalidated huge PMD still reads as
 //! present and huge to a lockless reader; only `pmd_access_permitted` rejects it
-//! (kernel-protocol.md §0.1).
+//! (kernel-protocol.md §0.1). arm64 agrees on kinds 0-4 (its PMD_PRESENT_INVALID keeps an
+//! invalidated huge PMD present). Kind 5 exists only on arm64: there `pmd_mkinvalid` sets
+//! PMD_PRESENT_INVALID whatever the value was, so an invalidated migration entry reads as a
+//! present leaf whose "pfn" is swap-entry bits (historical race Z12). On x86 `pmd_mkinvalid`
+//! of a non-present entry leaves it non-present, so invalidating a migration entry writes kind
+//! 4 back. The real protocol never writes kind 5; classifying it as present is invariant I26,
+//! checked where a reader asks.
 //!
 //! Flag bits (huge / huge-invalid / migration): 3 write, 4 young, 5 dirty, 6 soft-dirty,
 //! 7 exclusive (migration entries: readable-exclusive).
@@ -45,9 +53,23 @@ pub const F_MASK: i64 = F_WRITE | F_YOUNG | F_DIRTY | F_SOFT_DIRTY | F_EXCLUSIVE
 pub enum Pmd {
     None,
     Table(usize),
-    Huge { pfn: usize, flags: i64 },
-    HugeInvalid { pfn: usize, flags: i64 },
-    Migration { pfn: usize, flags: i64 },
+    Huge {
+        pfn: usize,
+        flags: i64,
+    },
+    HugeInvalid {
+        pfn: usize,
+        flags: i64,
+    },
+    Migration {
+        pfn: usize,
+        flags: i64,
+    },
+    /// arm64 only: a migration entry after `pmd_mkinvalid` (see the state table).
+    MigrationInvalid {
+        pfn: usize,
+        flags: i64,
+    },
 }
 
 impl Pmd {
@@ -69,6 +91,10 @@ impl Pmd {
                 pfn: payload,
                 flags,
             },
+            5 => Pmd::MigrationInvalid {
+                pfn: payload,
+                flags,
+            },
             k => panic!("[model bug] PMD kind {k}"),
         }
     }
@@ -80,6 +106,7 @@ impl Pmd {
             Pmd::Huge { pfn, flags } => (2, pfn, flags),
             Pmd::HugeInvalid { pfn, flags } => (3, pfn, flags),
             Pmd::Migration { pfn, flags } => (4, pfn, flags),
+            Pmd::MigrationInvalid { pfn, flags } => (5, pfn, flags),
         };
         ((payload as i64) << PAYLOAD_SHIFT) | (flags & F_MASK) | kind
     }
@@ -88,16 +115,33 @@ impl Pmd {
     pub fn none(self) -> bool {
         matches!(self, Pmd::None)
     }
-    /// x86 `pmd_present`: PRESENT | PROTNONE | PSE — true for an invalidated huge PMD.
+    /// `pmd_present` (x86: PRESENT | PROTNONE | PSE; arm64: valid | PMD_PRESENT_INVALID) —
+    /// true for an invalidated huge PMD. For an invalidated migration entry (arm64) it is
+    /// true as well, and the reader is misled: I26.
     pub fn present(self) -> bool {
+        self.check_not_migration_invalid("pmd_present");
         matches!(
             self,
             Pmd::Table(_) | Pmd::Huge { .. } | Pmd::HugeInvalid { .. }
         )
     }
-    /// x86 `pmd_trans_huge`: PSE set — true for an invalidated huge PMD.
+    /// `pmd_trans_huge` (x86: PSE set; arm64: present and not a table) — true for an
+    /// invalidated huge PMD (and, misleadingly, for an invalidated migration entry: I26).
     pub fn trans_huge(self) -> bool {
+        self.check_not_migration_invalid("pmd_trans_huge");
         matches!(self, Pmd::Huge { .. } | Pmd::HugeInvalid { .. })
+    }
+    /// I26 at classification: a reader (without the PMD lock, which the writer of kind 5
+    /// holds) asked whether an invalidated migration entry is present and was told yes; it
+    /// would go on to read swap-entry bits as a pfn or a table address (historical race Z12).
+    fn check_not_migration_invalid(self, what: &str) {
+        if let Pmd::MigrationInvalid { pfn, .. } = self {
+            crate::vm_bug_on!(
+                true,
+                crate::invariants::Inv::I26NonPresentAsPresent,
+                "{what}() is true for the PMD migration entry of pfn {pfn} after pmd_mkinvalid (arm64 PMD_PRESENT_INVALID): a lockless walker takes swap-entry bits for a present huge PMD"
+            );
+        }
     }
     /// `pmd_leaf` (same as `pmd_trans_huge` for anonymous THP on x86).
     pub fn leaf(self) -> bool {

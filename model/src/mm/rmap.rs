@@ -172,21 +172,40 @@ pub fn put_anon_vma(m: &crate::mm::Machine) {
     m.anon_vma.refcount.dec();
 }
 
-/// `try_to_migrate(folio, TTU_RMAP_LOCKED | TTU_SPLIT_HUGE_PMD | TTU_SYNC | TTU_BATCH_FLUSH)`
-/// (mm/rmap.c): walk every mm that may map the folio (`rmap_walk_locked`, anon_vma held for
-/// write) and replace its mappings by migration entries (`try_to_migrate_one`); a PMD
-/// mapping is split frozen and ends the walk of that VMA. The deferred TLB flush is done by
-/// the caller (`try_to_unmap_flush`).
-pub fn try_to_migrate(m: &crate::mm::Machine, folio: usize) {
+/// The `try_to_migrate` callers the model has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ttu {
+    /// Folio split (`unmap_folio`): TTU_RMAP_LOCKED | TTU_SPLIT_HUGE_PMD | TTU_SYNC |
+    /// TTU_BATCH_FLUSH, anon_vma held for write by the caller: a PMD mapping is split frozen.
+    SplitHugePmd,
+    /// THP migration (`migrate_folio_unmap`, MIGRATE_ASYNC): TTU_BATCH_FLUSH, the walk takes
+    /// the anon_vma read lock: a PMD mapping becomes a PMD migration entry.
+    Migrate,
+}
+
+/// `try_to_migrate(folio, flags)` (mm/rmap.c): walk every mm that may map the folio and
+/// replace its mappings by migration entries (`try_to_migrate_one`). Returns whether a
+/// deferred TLB flush is owed (PTEs were cleared under TTU_BATCH_FLUSH): the caller does it
+/// (`try_to_unmap_flush`).
+pub fn try_to_migrate(m: &crate::mm::Machine, folio: usize, ttu: Ttu) -> bool {
+    let mut flush = false;
     for mm_id in 0..m.mms.len() {
-        if !try_to_migrate_one(m, mm_id, folio) {
+        if !try_to_migrate_one(m, mm_id, folio, ttu, &mut flush) {
             break; // rmap_one returned false: the walk stops
         }
     }
+    flush
 }
 
-/// `try_to_migrate_one` for the one VMA of `mm_id`. Returns false to stop the rmap walk.
-pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) -> bool {
+/// `try_to_migrate_one` for the one VMA of `mm_id`. Returns false to stop the rmap walk;
+/// sets `flush` when it cleared a PTE whose TLB flush it deferred.
+pub fn try_to_migrate_one(
+    m: &crate::mm::Machine,
+    mm_id: usize,
+    folio: usize,
+    ttu: Ttu,
+    flush: &mut bool,
+) -> bool {
     use crate::mm::memory::pte_offset_map_lock;
     use crate::mm::page::PG_DIRTY;
     use crate::mm::pgtable::{Pmd, Pte, F_DIRTY};
@@ -201,9 +220,16 @@ pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) ->
             if v.huge_pfn() != Some(folio) {
                 return true; // another folio: page_vma_mapped_walk finds nothing here
             }
-            // TTU_SPLIT_HUGE_PMD
-            crate::mm::huge_memory::__split_huge_pmd_locked(m, mm, &ptl, true);
-            return false; // page_vma_mapped_walk_done; ret = false
+            if ttu == Ttu::SplitHugePmd {
+                crate::mm::huge_memory::__split_huge_pmd_locked(m, mm, &ptl, true);
+                return false; // page_vma_mapped_walk_done; ret = false
+            }
+            // THP migration: the PMD becomes a PMD migration entry; a refusal (pin) stops
+            // the walk.
+            let ok = crate::mm::huge_memory::set_pmd_migration_entry(m, mm, &ptl, folio);
+            drop(ptl);
+            m.observe("migration-unmapped-pmd");
+            return ok;
         }
         if let Pmd::Migration { pfn, .. } = v {
             // page_vma_mapped_walk without PVMW_MIGRATION: a non-present PMD is not_found,
@@ -224,7 +250,7 @@ pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) ->
         }
         // "THP pmd was split under us: handle on pte level"
     } else if pmd.none() {
-        drop(mm.pmd_lock.lock()); // PVMW_SYNC: cannot return while a zap is mid-way
+        page_vma_mapped_walk_sync(m, mm, nr);
         return true;
     }
     let Some(map) = pte_offset_map_lock(m, mm) else {
@@ -240,6 +266,7 @@ pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) ->
         }
         // ptep_get_and_clear (x86: xchg), TLB flush deferred to try_to_unmap_flush
         let old = Pte::decode(slot.xchg(0));
+        *flush = true;
         let Pte::Present { flags: oflags, .. } = old else {
             crate::model_bug!("PTE changed under the PTE lock")
         };
@@ -258,6 +285,9 @@ pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) ->
         }
         let f = crate::mm::pgtable::migration_entry_flags(oflags, anon_exclusive);
         slot.set(Pte::Migration { pfn, flags: f }.encode());
+        if ttu == Ttu::Migrate {
+            m.observe("migration-unmapped-ptes");
+        }
         trace!(
             "try_to_migrate_one",
             "pte[{i}] = migration entry for pfn {pfn}"
@@ -266,6 +296,17 @@ pub fn try_to_migrate_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) ->
         crate::mm::page_ref::folio_put(&m.memmap, folio, nr); // the mapping's reference
     }
     true
+}
+
+/// `page_vma_mapped_walk` with PVMW_SYNC (mm/page_vma_mapped.c) that read a none PMD for a
+/// PMD-sized folio: take and drop the PMD lock, so that a `zap_huge_pmd` which already
+/// cleared the PMD under that lock (and still decodes the entry it took, a migration entry
+/// whose folio must stay locked) finishes before the walker goes on, e.g. to unlock the
+/// folio (rule `pvmw-sync-pmd-lock`).
+pub fn page_vma_mapped_walk_sync(m: &crate::mm::Machine, mm: &crate::mm::Mm, nr_pages: usize) {
+    if nr_pages >= m.nr && crate::rules::rule_on(crate::rules::Rule::PvmwSyncPmdLock) {
+        drop(mm.pmd_lock.lock());
+    }
 }
 
 /// `folio_try_dup_anon_rmap_pmd` (include/linux/rmap.h `__folio_try_dup_anon_rmap`, PMD level)
