@@ -1160,6 +1160,17 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     must_reach: &["migrated", "migration-unmapped-pmd", "migration-unmapped-ptes", "split-pmd-migration-entry", "split-new-folio-pmd"],
     body: thp_migration_vs_split_pmd,
 }, Scenario {
+    name: "fork-vs-thp-migration",
+    description: "THP migration of a PMD-mapped THP in mm0 vs fork of mm0 into mm1 (copy_huge_pmd copies the huge PMD, or the PMD migration entry, made readable): the migration's rmap walk must map the new folio in both",
+    threads: &["cpu1: folio_trylock; try_to_migrate; __folio_migrate_mapping; remove_migration_ptes; unlock; put", "cpu2: mmap_write_lock(mm0, mm1); copy_huge_pmd(mm0 -> mm1)"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    arch: Arch::Arm64,
+    must_reach: &["migrated", "fork-copied-huge-pmd", "fork-copied-migration-entry"],
+    body: fork_vs_thp_migration,
+}, Scenario {
     name: "hvo-optimize-vs-pfn-walker",
     description: "hugetlb_vmemmap_optimize_folio (split the vmemmap PMD, remap tails read-only) then folio_ref_unfreeze vs a speculative get_page_unless_zero on the future fake head (Z09); nr = struct pages",
     threads: &["cpu1: hugetlb_vmemmap_optimize_folio; folio_ref_unfreeze(1)", "cpu2: get_page_unless_zero(pfn 2): rcu_read_lock; page_count_writable; atomic_add_unless"],
@@ -1670,6 +1681,55 @@ fn thp_migration_vs_split_pmd(nr: usize, outcomes: &Outcomes) {
         );
     }
     check_quiescent(&m, &[]);
+}
+
+/// THP migration of a PMD-mapped THP in mm0 ∥ fork of mm0 into mm1. Fork copies either the
+/// present huge PMD (reference, shared mapcount: the migration then unmaps both mms) or the
+/// PMD migration entry (no reference; the migration's `remove_migration_ptes` must find the
+/// copy: the rmap walk visits the child after the parent). Either way both mms end up mapping
+/// the new folio, read-only and shared.
+fn fork_vs_thp_migration(nr: usize, outcomes: &Outcomes) {
+    let m = Arc::new(Machine::new(nr, 2, 2, 1));
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+    }
+    folio_get(&m.memmap, 0); // the migration caller's isolation reference
+    let m1 = m.clone();
+    let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
+    let m2 = m.clone();
+    let fork = spawn(move || {
+        let _w0 = m2.mms[0].mmap_lock.down_write();
+        let _w1 = m2.mms[1].mmap_lock.down_write_nested(1);
+        copy_huge_pmd(&m2, 0, 1)
+    });
+    let r = migrator.join();
+    let copied = fork.join();
+    assert!(copied, "[model bug] fork of an unpinned THP failed");
+    assert_eq!(
+        r,
+        Ok(nr),
+        "[{}] migration of an unpinned THP failed",
+        Inv::I9SplitRefs.tag()
+    );
+    record(outcomes, "migrated");
+    record(
+        outcomes,
+        if m.observed("fork-copied-migration-entry") {
+            "fork-copied-migration-entry"
+        } else {
+            "fork-copied-huge-pmd"
+        },
+    );
+    check_quiescent(&m, &[]);
+    for mm in 0..2 {
+        let v = Pmd::decode(m.mms[mm].pmd.read());
+        assert!(
+            matches!(v, Pmd::Huge { pfn, .. } if pfn == nr),
+            "[{}] mm{mm}'s PMD is {v:?} after the migration to folio {nr}",
+            Inv::I4MapcountMismatch.tag()
+        );
+    }
 }
 
 /// Folio F (pfn 0) PTE-mapped in mm0 is split (its rmap walk visits every mm of the shared

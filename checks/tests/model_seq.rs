@@ -939,6 +939,57 @@ mod thp_migration {
         }
     }
 
+    /// Fork while the THP is migrating: `copy_huge_pmd` copies the PMD migration entry
+    /// (no reference, no mapcount), making both entries readable; the migration then maps
+    /// the new folio read-only and shared in both mms.
+    #[test]
+    fn fork_of_a_pmd_migration_entry_is_remapped_in_both_mms() {
+        use thp_model::mm::huge_memory::copy_huge_pmd;
+        use thp_model::mm::migrate::{migrate_folio_move, migrate_folio_unmap, try_to_unmap_flush};
+        use thp_model::mm::pgtable::{F_EXCLUSIVE, F_WRITE};
+        for nr in [2usize, 4] {
+            let m = Machine::new(nr, 2, 2, 1);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+            }
+            folio_get(&m.memmap, 0);
+            let u = migrate_folio_unmap(&m, 0, 1).expect("unmap");
+            assert!(matches!(
+                Pmd::decode(m.mms[0].pmd.read()),
+                Pmd::Migration { pfn: 0, flags } if flags & F_WRITE != 0
+            ));
+            {
+                let _w0 = m.mms[0].mmap_lock.down_write();
+                let _w1 = m.mms[1].mmap_lock.down_write_nested(1);
+                assert!(copy_huge_pmd(&m, 0, 1));
+            }
+            for mm in 0..2 {
+                assert!(matches!(
+                    Pmd::decode(m.mms[mm].pmd.read()),
+                    Pmd::Migration { pfn: 0, flags } if flags & (F_WRITE | F_EXCLUSIVE) == 0
+                ));
+                assert_eq!(m.mms[mm].nr_ptes.read(), 1, "mm{mm} has its deposit");
+            }
+            assert_eq!(m.memmap.page(0)._refcount.read(), 1, "no reference copied");
+            assert_eq!(m.memmap.meta[0]._entire_mapcount.read(), -1);
+            try_to_unmap_flush(&m, &u);
+            assert_eq!(migrate_folio_move(&m, u), Ok(nr));
+            for mm in 0..2 {
+                assert!(matches!(
+                    Pmd::decode(m.mms[mm].pmd.read()),
+                    Pmd::Huge { pfn, flags } if pfn == nr && flags & F_WRITE == 0
+                ));
+            }
+            assert_eq!(m.memmap.page(nr)._refcount.read(), 2);
+            assert_eq!(m.memmap.meta[nr]._entire_mapcount.read(), 1);
+            assert_eq!(m.memmap.meta[nr]._large_mapcount.read(), 1);
+            assert!(!m.memmap.page(nr).flags.test_bit(PG_ANON_EXCLUSIVE));
+            assert!(!m.memmap.is_allocated(0), "the source was freed");
+            check_quiescent(&m, &[]);
+        }
+    }
+
     /// A PTE-mapped THP with its last page pinned: the walk replaces the PTEs before it and
     /// stops at the pinned one (AnonExclusive cannot be shared); the folio is still mapped,
     /// so `migrate_folio_unmap` undoes: the migration entries become the same PTEs again,

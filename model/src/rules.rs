@@ -93,6 +93,11 @@ pub enum Rule {
     /// `page_vma_mapped_walk(PVMW_SYNC)` takes and drops the PMD lock on a none PMD of a
     /// PMD-sized folio (waits for a zap in progress).
     PvmwSyncPmdLock,
+    /// `___pte_offset_map` treats a none, migration-entry or huge PMD as "no table" before its
+    /// `pmd_bad` test (Z20, 2012).
+    PteOffsetMapSkipsHuge,
+    /// An anon rmap walk visits a forked child's VMA after its parent's.
+    RmapWalkParentBeforeChild,
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
@@ -174,6 +179,8 @@ impl Rule {
         Rule::SplitPmdInvalidatePresentOnly,
         Rule::SplitLruFlagAtomic,
         Rule::PvmwSyncPmdLock,
+        Rule::PteOffsetMapSkipsHuge,
+        Rule::RmapWalkParentBeforeChild,
         Rule::VmemmapSplitPmdWmb,
         Rule::VmemmapSplitPmdRecheck,
         Rule::VmemmapRemapWmb,
@@ -413,6 +420,20 @@ impl Rule {
                 "mm/page_vma_mapped.c page_vma_mapped_walk (PVMW_SYNC: \"serialize against zap_huge_pmd\"); mm/migrate.c remove_migration_ptes / mm/rmap.c try_to_migrate (PVMW_SYNC); include/linux/swapops.h pfn_swap_entry_folio",
                 "mm::rmap::page_vma_mapped_walk_sync",
                 Any, &[Inv::I10MigrationEntryLocked], &["thp-migration-vs-zap"],
+            ),
+            Rule::PteOffsetMapSkipsHuge => (
+                "pte-offset-map-skips-huge",
+                "A walker under mmap_lock read that expects a page table treats a PMD that is none, a migration entry or huge as 'no table here right now' (and retries or skips), never as a corrupt PMD to clear: a huge fault (also under mmap_lock read) may have installed a huge PMD since the walker last looked",
+                "mm/pgtable-generic.c ___pte_offset_map (pmd_none / is_pmd_migration_entry / pmd_trans_huge before pmd_bad + pmd_clear_bad); historical race Z20, 2012 form (1a5a9906d4e8, CVE-2012-1179: pmd_none_or_trans_huge_or_clear_bad)",
+                "mm::memory::pte_offset_map_lock",
+                Any, &[Inv::I4MapcountMismatch, Inv::I13DepositBalance], &["huge-fault-vs-pte-fault"],
+            ),
+            Rule::RmapWalkParentBeforeChild => (
+                "rmap-walk-parent-before-child",
+                "An anon rmap walk visits a forked child's mapping after its parent's (the child's anon_vma chain is inserted after the parent's in the interval tree), so remove_migration_ptes cannot miss both the parent's migration entry and the copy fork makes of it: fork copies migration entries under the page-table locks only, without the anon_vma lock the walk holds",
+                "mm/rmap.c anon_vma_fork / anon_vma_chain_link (interval-tree insertion order); mm/huge_memory.c copy_huge_pmd (is_swap_pmd: the migration entry is copied); mm/mremap.c move_ptes (\"only rmap traversal order guarantees that we won't miss both the old and new ptes\")",
+                "mm::rmap::rmap_walk_order",
+                Any, &[Inv::I11SplitEndsClean, Inv::I10MigrationEntryLocked], &["fork-vs-thp-migration"],
             ),
             Rule::VmemmapSplitPmdWmb => (
                 "vmemmap-split-pmd-wmb",

@@ -847,7 +847,10 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
 /// allocate the child's deposit table; under the child's PMD lock and the parent's (nested):
 /// take a reference, `folio_try_dup_anon_rmap_pmd` (a maybe-pinned folio is not shared: put,
 /// split the parent's PMD, -EAGAIN), deposit, write-protect the parent's PMD and install the
-/// same, write-protected and old, in the child. Returns false on -EAGAIN (or no table).
+/// same, write-protected and old, in the child. A PMD migration entry is copied as such (no
+/// reference or mapcount: migration entries hold neither), both made readable so that the
+/// migration's `remove_migration_pmd` maps the new folio shared and read-only in both.
+/// Returns false on -EAGAIN (or no table).
 pub fn copy_huge_pmd(m: &Machine, src: usize, dst: usize) -> bool {
     let (smm, dmm) = (&m.mms[src], &m.mms[dst]);
     smm.mmap_lock.assert_held("copy_huge_pmd (src)");
@@ -858,6 +861,29 @@ pub fn copy_huge_pmd(m: &Machine, src: usize, dst: usize) -> bool {
     let dst_ptl = dmm.pmd_lock.lock();
     let src_ptl = smm.pmd_lock.lock_nested(1);
     let pmd = Pmd::decode(smm.pmd.read());
+    if let Pmd::Migration { pfn, flags } = pmd {
+        // is_swap_pmd: a writable or readable-exclusive entry becomes a readable one in the
+        // parent (make_readable_migration_entry keeps young / dirty / soft-dirty), and the
+        // child gets the same entry and a deposited table.
+        let readable = Pmd::Migration {
+            pfn,
+            flags: flags & !(F_WRITE | crate::mm::pgtable::F_EXCLUSIVE),
+        };
+        if readable != pmd {
+            smm.pmd.set(readable.encode()); // set_pmd_at(src)
+        }
+        dmm.nr_ptes.inc();
+        pgtable_trans_huge_deposit(dmm, &dst_ptl, t);
+        dmm.pmd.set(readable.encode()); // set_pmd_at(dst)
+        m.observe("fork-copied-migration-entry");
+        trace!(
+            "copy_huge_pmd",
+            "migration entry for folio {pfn} copied readable: mm{src} and mm{dst}"
+        );
+        drop(src_ptl);
+        drop(dst_ptl);
+        return true;
+    }
     let Pmd::Huge { pfn: folio, flags } = pmd else {
         drop(src_ptl);
         drop(dst_ptl);

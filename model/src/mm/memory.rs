@@ -24,6 +24,19 @@ pub fn pte_offset_map_lock<'a>(m: &'a Machine, mm: &'a Mm) -> Option<PteMapLock<
         let v = mm.pmd.read_dep(); // pmdp_get_lockless; address dependency -> Acquire
         let pmd = Pmd::decode(v);
         let Pmd::Table(t) = pmd else {
+            if !crate::rules::rule_on(crate::rules::Rule::PteOffsetMapSkipsHuge)
+                && (pmd.trans_huge() || pmd.migration())
+            {
+                // Defect (before 1a5a9906d4e8, historical race Z20, 2012): only none is
+                // "no table"; anything else that is not a table is pmd_bad, and
+                // pmd_clear_bad wipes it — without the PMD lock — although it is a live
+                // huge mapping (or a migration entry) that somebody installed meanwhile.
+                mm.pmd.set(0);
+                trace!("pmd_clear_bad", "pmd {pmd:?} taken for a bad PMD: cleared");
+                return None;
+            }
+            // ___pte_offset_map: none, a migration entry or a huge PMD is "no table here right
+            // now" (rule pte-offset-map-skips-huge); a really bad PMD cannot occur in the model.
             trace!("pte_offset_map_lock", "pmd {pmd:?}: no table");
             return None;
         };

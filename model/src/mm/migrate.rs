@@ -76,7 +76,7 @@ pub fn migration_entry_wait(m: &Machine, mm_id: usize, idx: usize) -> EntryWait 
 /// the walk runs is found at PTE level ("THP pmd was split under us").
 pub fn remove_migration_ptes(m: &Machine, src: usize, dst: usize, nr_pages: usize) {
     use crate::mm::pgtable::Pmd;
-    for mm_id in 0..m.mms.len() {
+    for mm_id in crate::mm::rmap::rmap_walk_order(m) {
         let mm = &m.mms[mm_id];
         // page_vma_mapped_walk: lockless PMD read, then the PMD lock for a PMD-level entry.
         let pmd = Pmd::decode(mm.pmd.read_dep());

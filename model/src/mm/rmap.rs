@@ -189,7 +189,7 @@ pub enum Ttu {
 /// (`try_to_unmap_flush`).
 pub fn try_to_migrate(m: &crate::mm::Machine, folio: usize, ttu: Ttu) -> bool {
     let mut flush = false;
-    for mm_id in 0..m.mms.len() {
+    for mm_id in rmap_walk_order(m) {
         if !try_to_migrate_one(m, mm_id, folio, ttu, &mut flush) {
             break; // rmap_one returned false: the walk stops
         }
@@ -296,6 +296,20 @@ pub fn try_to_migrate_one(
         crate::mm::page_ref::folio_put(&m.memmap, folio, nr); // the mapping's reference
     }
     true
+}
+
+/// The order in which an anon rmap walk (`rmap_walk_anon`: the anon_vma interval tree) visits
+/// the mms: mm0 is the parent, higher ids are forked later. A child's VMA is linked after its
+/// parent's (`anon_vma_fork` inserts the child's chain, with the same range, to the right), so
+/// a walk visits the parent first (rule `rmap-walk-parent-before-child`): a migration entry
+/// that fork copies into the child after the walk passed the child must then come from a
+/// parent the walk has not reached yet, which it would otherwise miss.
+pub fn rmap_walk_order(m: &crate::mm::Machine) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..m.mms.len()).collect();
+    if !crate::rules::rule_on(crate::rules::Rule::RmapWalkParentBeforeChild) {
+        v.reverse(); // the broken protocol: children first
+    }
+    v
 }
 
 /// `page_vma_mapped_walk` with PVMW_SYNC (mm/page_vma_mapped.c) that read a none PMD for a
