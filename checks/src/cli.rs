@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::engine::{decode_schedule, EngineSpec, RunConfig, Verdict, LOOM_MAX_BRANCHES};
 use crate::litmus::{self, LITMUS};
+use crate::parallel::{parse_shard, run_ordered, Shard};
 use crate::scenarios;
 use thp_model::rules::{Rule, RuleSet};
 
@@ -36,11 +37,21 @@ pub enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Run this many (rule, scenario, engine) runs at once, each on its own worker thread;
+        /// the output is the same, in the same order.
+        #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+        jobs: usize,
+        /// Run only shard I of N (1-based): every N-th (rule, scenario) cell of the matrix in
+        /// catalogue order, starting with the I-th, under both engines; to split the matrix
+        /// across CI machines.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<Shard>,
     },
     /// Measure the speed budgets: every scenario at its default bounds (loom and shuttle PCT:
     /// executions, seconds, executions/s) and every rule's time to its first counterexample
     /// under its fastest engine; exit 1 if a budget is missed (a rule over 10 s, a scenario run
-    /// over 60 s, or a rule not caught at all).
+    /// over 60 s, or a rule not caught at all). Runs one check at a time (no --jobs): runs
+    /// sharing the machine would distort the timings it measures.
     Bench {
         /// Machine-readable output.
         #[arg(long)]
@@ -95,6 +106,16 @@ pub struct CheckArgs {
     /// Machine-readable output (one JSON document).
     #[arg(long)]
     pub json: bool,
+    /// Run this many (scenario, engine) runs at once, each on its own worker thread; the output
+    /// is the same, in the same order (a --time-budget is wall time: a run sharing the cores
+    /// explores less of it).
+    #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+    pub jobs: usize,
+    /// Run only shard I of N (1-based): every N-th scenario of the list (with --all: of the
+    /// catalogue), starting with the I-th, under every engine given; to split `check --all`
+    /// across CI machines.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
 }
 
 fn parse_subpages(s: &str) -> Result<usize, String> {
@@ -494,11 +515,20 @@ pub fn run(cli: Cli) -> Result<u8> {
                     .collect::<Result<_>>()?,
                 subpages: a.subpages,
             };
+            let all_names = names.len();
+            let names = Shard::select(a.shard, &names);
+            let runs: Vec<(&str, EngineArg)> = names
+                .iter()
+                .flat_map(|n| engines.iter().map(move |e| (n.as_str(), *e)))
+                .collect();
             let mut rows = Vec::new();
             let mut code = 0u8;
-            for n in &names {
-                for e in &engines {
-                    let (row, c) = check_one(n, engine_spec(*e, &a, n), &extra)?;
+            run_ordered(
+                &runs,
+                a.jobs,
+                |&(n, e)| check_one(n, engine_spec(e, &a, n), &extra),
+                |res| {
+                    let (row, c) = res?;
                     code = worst(code, c);
                     if !a.json {
                         eprintln!(
@@ -507,16 +537,24 @@ pub fn run(cli: Cli) -> Result<u8> {
                         );
                     }
                     rows.push(row);
-                }
-            }
+                    anyhow::Ok(())
+                },
+            )?;
             if a.json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({ "results": rows, "exit_code": code })
-                    )?
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "results": rows, "shard": a.shard, "exit_code": code
+                    }))?
                 );
             } else {
+                if let Some(s) = a.shard {
+                    println!(
+                        "shard {s}: {} of {all_names} scenarios (round-robin in {} order)",
+                        names.len(),
+                        if a.all { "catalogue" } else { "the given" }
+                    );
+                }
                 print_table(&rows);
             }
             Ok(code)
@@ -575,17 +613,25 @@ pub fn run(cli: Cli) -> Result<u8> {
             }
             Ok(code)
         }
-        Command::Defects { json } => {
-            let rows = crate::defects::matrix()?;
+        Command::Defects { json, jobs, shard } => {
+            let rows = crate::defects::matrix_with(jobs, shard)?;
             let code = if rows.iter().all(|r| r.ok()) { 0 } else { 1 };
             if json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &serde_json::json!({"defects": rows, "exit_code": code})
+                        &serde_json::json!({"defects": rows, "shard": shard, "exit_code": code})
                     )?
                 );
             } else {
+                if let Some(s) = shard {
+                    let cells = crate::defects::cells()?;
+                    println!(
+                        "shard {s}: {} of {} (rule, scenario) cells (round-robin in catalogue order)",
+                        Shard::select(Some(s), &cells).len(),
+                        cells.len()
+                    );
+                }
                 println!(
                     "{:<38} {:<30} {:<12} {:>10} {:>8}  result",
                     "rule", "scenario", "engine", "executions", "secs"

@@ -1,14 +1,17 @@
 //! The rule-off matrix: every rule of the catalogue switched off in turn, run in the scenarios
 //! that must catch it, under loom (the scenario's default bound) and shuttle PCT. A failure
 //! counts only when its message names one of the rule's expected invariants. Used by
-//! `thpcheck defects` and by the catalogue test.
+//! `thpcheck defects` (optionally on several threads, or one shard of the cells) and by the
+//! catalogue test.
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 use thp_model::rules::{CatchingEngine, Rule, RuleSet};
 
+use crate::docs::DOC_PCT;
 use crate::engine::EngineSpec;
-use crate::scenarios::{config, default_loom, find, run_scenario};
+use crate::parallel::{run_ordered, Shard};
+use crate::scenarios::{config, default_loom, find, run_scenario, Scenario};
 
 /// One (rule, scenario, engine) cell.
 #[derive(Serialize, Debug, Clone)]
@@ -32,40 +35,70 @@ impl DefectRow {
     }
 }
 
-/// Run the whole matrix.
+/// Run the whole matrix, serially.
 pub fn matrix() -> Result<Vec<DefectRow>> {
-    let mut rows = Vec::new();
+    matrix_with(1, None)
+}
+
+/// The (rule, scenario) cells of the matrix in catalogue order: rules in `Rule::ALL` order,
+/// each with the scenarios it names. Each cell runs under two engines; `--shard` slices cells.
+pub fn cells() -> Result<Vec<(Rule, &'static Scenario)>> {
+    let mut cells = Vec::new();
     for r in Rule::ALL {
         let info = r.info();
         for name in info.scenarios {
             let s = find(name)
                 .with_context(|| format!("rule {} names unknown scenario {name}", info.id))?;
-            for e in [default_loom(s), crate::docs::DOC_PCT] {
-                let res = run_scenario(s, &config(e.clone(), RuleSet::without(*r)), None);
-                let message = res
-                    .run
-                    .message()
-                    .unwrap_or("")
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                let caught = info.invariants.iter().any(|i| i.matches(&message));
-                let must_catch =
-                    matches!(e, EngineSpec::Loom { .. }) || info.engine == CatchingEngine::Any;
-                rows.push(DefectRow {
-                    rule: info.id,
-                    scenario: name,
-                    engine: e.name(),
-                    bound: e.bound(),
-                    must_catch,
-                    caught,
-                    executions: res.run.executions,
-                    secs: res.run.wall.as_secs_f64(),
-                    message,
-                });
-            }
+            cells.push((*r, s));
         }
     }
+    Ok(cells)
+}
+
+/// The matrix, or only the cells of `shard`, with its (rule, scenario, engine) runs on `jobs`
+/// worker threads; the rows come in catalogue order whatever `jobs` is.
+pub fn matrix_with(jobs: usize, shard: Option<Shard>) -> Result<Vec<DefectRow>> {
+    let runs: Vec<(Rule, &'static Scenario, EngineSpec)> = Shard::select(shard, &cells()?)
+        .into_iter()
+        .flat_map(|(r, s)| [default_loom(s), DOC_PCT].map(|e| (r, s, e)))
+        .collect();
+    let mut rows = Vec::with_capacity(runs.len());
+    run_ordered::<_, _, std::convert::Infallible>(
+        &runs,
+        jobs,
+        |(r, s, e)| run_cell(*r, s, e),
+        |row| {
+            rows.push(row);
+            Ok(())
+        },
+    )
+    .unwrap_or_else(|never| match never {});
     Ok(rows)
+}
+
+/// Run scenario `s` with rule `r` off under engine `e`.
+fn run_cell(r: Rule, s: &'static Scenario, e: &EngineSpec) -> DefectRow {
+    let info = r.info();
+    let res = run_scenario(s, &config(e.clone(), RuleSet::without(r)), None);
+    let message = res
+        .run
+        .message()
+        .unwrap_or("")
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let caught = info.invariants.iter().any(|i| i.matches(&message));
+    let must_catch = matches!(e, EngineSpec::Loom { .. }) || info.engine == CatchingEngine::Any;
+    DefectRow {
+        rule: info.id,
+        scenario: s.name,
+        engine: e.name(),
+        bound: e.bound(),
+        must_catch,
+        caught,
+        executions: res.run.executions,
+        secs: res.run.wall.as_secs_f64(),
+        message,
+    }
 }

@@ -11,6 +11,8 @@
 //!   first panic message of the current check on this OS thread and stays quiet while a check
 //!   runs. shuttle installs its own hook on its first run and never again; it is removed right
 //!   after each shuttle run, so later loom runs in the same process are not slowed by it.
+//!   Everything else a run keeps is per run or per OS thread, so runs may go on several threads
+//!   at once (`thpcheck --jobs`; see `crate::parallel`).
 //! * shuttle schedules are recorded by a wrapping scheduler and become replay tokens.
 
 use std::cell::RefCell;
@@ -218,11 +220,11 @@ fn install_hook() {
     });
 }
 
-/// shuttle leaves its own hook installed after its first run; put ours back.
+/// shuttle leaves its own hook installed after its first run; put ours back. One `set_hook`,
+/// no `take_hook` first: checks may run on several threads at once (`--jobs`), and a panic on
+/// another thread between a take and a set would meet the default hook (printed to stderr, not
+/// captured).
 fn restore_hook_after_shuttle() {
-    static GUARD: Mutex<()> = Mutex::new(());
-    let _g = GUARD.lock().unwrap_or_else(|e| e.into_inner());
-    let _shuttle_hook = panic::take_hook();
     panic::set_hook(our_hook());
 }
 

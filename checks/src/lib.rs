@@ -8,4 +8,5 @@ pub mod docs;
 pub mod engine;
 pub mod fuzz;
 pub mod litmus;
+pub mod parallel;
 pub mod scenarios;

@@ -28,6 +28,20 @@ fn bad_input_exits_2_with_one_line() {
         &["frobnicate"],
         &["check", "hvo-optimize-vs-pfn-walker", "--subpages", "2"],
         &["check", "collapse-vs-gup-fast", "--break", "no-such-rule"],
+        &["check", "litmus-sb", "--jobs", "0"],
+        &["check", "litmus-sb", "--jobs", "two"],
+        &["check", "litmus-sb", "--jobs", "-1"],
+        &["check", "--all", "--shard", "3/2"],
+        &["check", "--all", "--shard", "0/2"],
+        &["check", "--all", "--shard", "a/b"],
+        &["check", "--all", "--shard", "1/0"],
+        &["check", "--all", "--shard", "1"],
+        &["defects", "--jobs", "0"],
+        &["defects", "--jobs", "x"],
+        &["defects", "--shard", "3/2"],
+        &["defects", "--shard", "0/2"],
+        &["defects", "--shard", "a/b"],
+        &["defects", "--shard", "1/0"],
     ] {
         let (code, _out, err) = thpcheck(args);
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -168,4 +182,216 @@ fn two_rules_off_and_the_token_replays() {
     let (code, out2, err2) = thpcheck(&["replay", &token]);
     assert_eq!(code, 1, "{out2}{err2}");
     assert!(out2.contains("I15"), "{out2}");
+}
+
+/// The output with every `secs` figure (`0.123`) masked: the only part of a run's report that
+/// may differ between two runs.
+fn without_times(out: &str) -> String {
+    out.lines()
+        .map(|l| {
+            l.split_whitespace()
+                .map(|w| match w.split_once('.') {
+                    Some((a, b))
+                        if !a.is_empty()
+                            && b.len() == 3
+                            && (a.chars().chain(b.chars())).all(|c| c.is_ascii_digit()) =>
+                    {
+                        "SECS"
+                    }
+                    _ => w,
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A JSON report with its `secs` fields removed.
+fn json_without_times(out: &str, key: &str) -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    for r in v[key].as_array_mut().unwrap() {
+        r.as_object_mut().unwrap().remove("secs");
+    }
+    v
+}
+
+/// `--jobs 2` reports the same rows, in the same order, with the same verdicts, messages,
+/// traces and replay tokens, and the same exit code, as `--jobs 1`.
+#[test]
+fn jobs_2_reports_what_jobs_1_reports() {
+    let holds = [
+        "check",
+        "litmus-mp",
+        "litmus-sb",
+        "litmus-sb-mb",
+        "split-pmd-vs-aware-walker",
+        "--engine",
+        "loom",
+        "--engine",
+        "shuttle-pct",
+        "--iterations",
+        "50",
+    ];
+    let fails = [
+        "check",
+        "folio-split-vs-scanner",
+        "split-pmd-vs-aware-walker",
+        "folio-split-vs-gup-fast-vs-scanner",
+        "--engine",
+        "loom",
+        "--engine",
+        "shuttle-pct",
+        "--break",
+        "scanner-recheck-folio",
+    ];
+    for (args, want) in [(&holds[..], 0), (&fails[..], 1)] {
+        let run = |jobs: &str, json: bool| {
+            let mut a = args.to_vec();
+            a.extend(["--jobs", jobs]);
+            if json {
+                a.push("--json");
+            }
+            let (code, out, err) = thpcheck(&a);
+            assert_eq!(code, want, "{a:?}: {out}{err}");
+            out
+        };
+        let serial = run("1", false);
+        assert_eq!(without_times(&run("2", false)), without_times(&serial));
+        assert_eq!(
+            json_without_times(&run("2", true), "results"),
+            json_without_times(&run("1", true), "results")
+        );
+        if want == 1 {
+            assert!(serial.contains("replay: thpcheck replay"), "{serial}");
+        }
+    }
+}
+
+fn rows_of(out: &str) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["scenario"].as_str().unwrap().to_string(),
+                r["engine"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `--shard 1/2` and `--shard 2/2` together run exactly the rows of the unsharded run, each
+/// once, round-robin over the scenarios; the table and the JSON say which shard they are.
+#[test]
+fn shards_cover_the_rows_once() {
+    let base = [
+        "check",
+        "litmus-mp",
+        "litmus-mp-wmb",
+        "litmus-sb",
+        "litmus-sb-mb",
+        "litmus-lb",
+        "--engine",
+        "loom",
+        "--engine",
+        "shuttle-pct",
+        "--iterations",
+        "50",
+        "--json",
+    ];
+    let (code, out, _) = thpcheck(&base);
+    assert_eq!(code, 0, "{out}");
+    let all = rows_of(&out);
+    assert_eq!(all.len(), 10);
+    assert!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["shard"].is_null());
+    let mut union = Vec::new();
+    for (i, scenarios) in [
+        (1, ["litmus-mp", "litmus-sb", "litmus-lb"].as_slice()),
+        (2, ["litmus-mp-wmb", "litmus-sb-mb"].as_slice()),
+    ] {
+        let shard = format!("{i}/2");
+        let mut a = base.to_vec();
+        a.extend(["--shard", &shard]);
+        let (code, out, err) = thpcheck(&a);
+        assert_eq!(code, 0, "{out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["shard"], serde_json::json!({"index": i, "count": 2}));
+        let rows = rows_of(&out);
+        let names: Vec<_> = rows.iter().map(|(s, _)| s.as_str()).collect();
+        let want: Vec<_> = scenarios.iter().flat_map(|s| [*s, *s]).collect();
+        assert_eq!(names, want, "{shard}");
+        union.extend(rows);
+        a.retain(|w| *w != "--json");
+        let (code, out, _) = thpcheck(&a);
+        assert_eq!(code, 0);
+        assert_eq!(
+            out.lines().next(),
+            Some(
+                format!(
+                    "shard {shard}: {} of 5 scenarios (round-robin in the given order)",
+                    scenarios.len()
+                )
+                .as_str()
+            )
+        );
+    }
+    union.sort();
+    let mut all_sorted = all.clone();
+    all_sorted.sort();
+    assert_eq!(union, all_sorted);
+}
+
+/// `defects --shard I/N` runs the cells `I, I+N, ...` of the matrix (1-based, catalogue
+/// order), under both engines, and `--jobs 2` reports the same rows in the same order.
+#[test]
+fn defects_shard_and_jobs() {
+    let cells = thp_checks::defects::cells().unwrap();
+    let want: Vec<(String, String)> = cells
+        .iter()
+        .step_by(20)
+        .flat_map(|(r, s)| {
+            let cell = (r.id().to_string(), s.name.to_string());
+            [cell.clone(), cell]
+        })
+        .collect();
+    let run = |jobs: &str| {
+        let (code, out, err) = thpcheck(&["defects", "--shard", "1/20", "--jobs", jobs, "--json"]);
+        assert_eq!(code, 0, "{out}{err}");
+        json_without_times(&out, "defects")
+    };
+    let serial = run("1");
+    assert_eq!(run("2"), serial);
+    assert_eq!(
+        serial["shard"],
+        serde_json::json!({"index": 1, "count": 20})
+    );
+    let got: Vec<(String, String)> = serial["defects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["rule"].as_str().unwrap().to_string(),
+                r["scenario"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    // Shards partition the cells.
+    let mut seen = vec![0; cells.len()];
+    for i in 1..=3 {
+        let s = thp_checks::parallel::Shard { index: i, count: 3 };
+        for (k, _) in cells.iter().enumerate().filter(|(k, _)| s.has(*k)) {
+            seen[k] += 1;
+        }
+        assert_eq!(
+            thp_checks::parallel::Shard::select(Some(s), &cells).len(),
+            seen.len() / 3 + usize::from(seen.len() % 3 >= i)
+        );
+    }
+    assert!(seen.iter().all(|&n| n == 1));
 }

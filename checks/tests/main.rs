@@ -10,5 +10,6 @@ mod litmus;
 mod lockdep;
 mod model_seq;
 mod model_split_pmd;
+mod parallel;
 mod primitives;
 mod scenarios;
