@@ -1171,6 +1171,17 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     must_reach: &["migrated", "fork-copied-huge-pmd", "fork-copied-migration-entry"],
     body: fork_vs_thp_migration,
 }, Scenario {
+    name: "collapse-vs-pte-fault",
+    description: "khugepaged collapse_huge_page of a table with sub-page 1 none vs a write fault on sub-page 1 under the per-VMA lock (lock_vma_under_rcu, else mmap_lock read), refaulting until mapped",
+    threads: &["cpu1: collapse_huge_page (mmap_write_lock, vma_start_write, anon_vma write)", "cpu2: lock_vma_under_rcu or mmap_read_lock; do_anonymous_page(sub-page 1), refault until mapped"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    arch: Arch::Arm64,
+    must_reach: &["collapse-ok", "fault-found-huge-pmd", "fault-mapped-pte", "fault-fell-back-to-mmap-lock"],
+    body: collapse_vs_pte_fault,
+}, Scenario {
     name: "hvo-optimize-vs-pfn-walker",
     description: "hugetlb_vmemmap_optimize_folio (split the vmemmap PMD, remap tails read-only) then folio_ref_unfreeze vs a speculative get_page_unless_zero on the future fake head (Z09); nr = struct pages",
     threads: &["cpu1: hugetlb_vmemmap_optimize_folio; folio_ref_unfreeze(1)", "cpu2: get_page_unless_zero(pfn 2): rcu_read_lock; page_count_writable; atomic_add_unless"],
@@ -1430,6 +1441,77 @@ fn collapse_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
         gup_put_folio(&m, fp.folio, 1, Foll::Pin);
     }
     check_quiescent(&m, &[]);
+}
+
+/// khugepaged `collapse_huge_page` of a table whose sub-page 1 is none ∥ a write fault on
+/// sub-page 1 under the per-VMA lock (`lock_vma_under_rcu`; falls back to `mmap_lock` read
+/// while the collapse has the VMA write-locked), refaulting until the address is mapped.
+/// Sub-page 1 ends up mapped either by its own PTE (the fault came first, then the collapse
+/// gave up or copied it) or by the new huge PMD.
+fn collapse_vs_pte_fault(nr: usize, outcomes: &Outcomes) {
+    use thp_model::mm::mmap_lock::lock_vma_under_rcu;
+    // Two PTE tables: the one in use, and one a fault could install.
+    let m = Arc::new(Machine::new(nr, 2, 1, 2));
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        assert!(
+            do_anonymous_page(&m, 0, 0, nr) == PteFault::Mapped,
+            "[model bug] setup fault"
+        );
+    }
+    let m1 = m.clone();
+    let collapser = spawn(move || collapse_huge_page(&m1, 0, 0));
+    let m2 = m.clone();
+    let faulter = spawn(move || {
+        let mm = &m2.mms[0];
+        let mut fell_back = false;
+        for _ in 0..3 {
+            if matches!(Pmd::decode(mm.pmd.read()), Pmd::Huge { .. }) {
+                return (true, fell_back); // the huge PMD maps it: a huge-PMD fault, done
+            }
+            let r = match lock_vma_under_rcu(mm) {
+                Some(_v) => do_anonymous_page(&m2, 0, 1, nr + 1),
+                None => {
+                    fell_back = true;
+                    let _r = mm.mmap_lock.down_read();
+                    do_anonymous_page(&m2, 0, 1, nr + 1)
+                }
+            };
+            if r == PteFault::Mapped {
+                return (false, fell_back);
+            }
+            cpu_relax();
+        }
+        panic!(
+            "[{}] the fault on sub-page 1 refaulted three times",
+            Inv::I12PmdTransientlyNone.tag()
+        );
+    });
+    let r = collapser.join();
+    let (found_huge, fell_back) = faulter.join();
+    record_collapse(outcomes, r);
+    record(
+        outcomes,
+        if found_huge {
+            "fault-found-huge-pmd"
+        } else {
+            "fault-mapped-pte"
+        },
+    );
+    if fell_back {
+        record(outcomes, "fault-fell-back-to-mmap-lock");
+    }
+    check_quiescent(&m, &[]);
+    let mapped = match Pmd::decode(m.mms[0].pmd.read()) {
+        Pmd::Huge { .. } => true,
+        Pmd::Table(t) => Pte::decode(m.mms[0].tables[t].ptes[1].read()).present(),
+        _ => false,
+    };
+    assert!(
+        mapped,
+        "[{}] sub-page 1 is not mapped after its fault returned",
+        Inv::I4MapcountMismatch.tag()
+    );
 }
 
 /// khugepaged `collapse_huge_page` followed by MADV_DONTNEED of the new huge PMD (whose

@@ -98,6 +98,8 @@ pub enum Rule {
     PteOffsetMapSkipsHuge,
     /// An anon rmap walk visits a forked child's VMA after its parent's.
     RmapWalkParentBeforeChild,
+    /// `collapse_huge_page` write-locks the VMA (`vma_start_write`) under `mmap_lock` write.
+    CollapseVmaStartWrite,
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
@@ -181,6 +183,7 @@ impl Rule {
         Rule::PvmwSyncPmdLock,
         Rule::PteOffsetMapSkipsHuge,
         Rule::RmapWalkParentBeforeChild,
+        Rule::CollapseVmaStartWrite,
         Rule::VmemmapSplitPmdWmb,
         Rule::VmemmapSplitPmdRecheck,
         Rule::VmemmapRemapWmb,
@@ -434,6 +437,13 @@ impl Rule {
                 "mm/rmap.c anon_vma_fork / anon_vma_chain_link (interval-tree insertion order); mm/huge_memory.c copy_huge_pmd (is_swap_pmd: the migration entry is copied); mm/mremap.c move_ptes (\"only rmap traversal order guarantees that we won't miss both the old and new ptes\")",
                 "mm::rmap::rmap_walk_order",
                 Any, &[Inv::I11SplitEndsClean, Inv::I10MigrationEntryLocked], &["fork-vs-thp-migration"],
+            ),
+            Rule::CollapseVmaStartWrite => (
+                "collapse-vma-start-write",
+                "khugepaged's collapse_huge_page write-locks the VMA (vma_start_write) after taking mmap_lock for write: page faults run under the per-VMA lock without mmap_lock, and one that found the PMD none while the collapse had it unlinked would install a new page table that the collapse's set_pmd_at then overwrites",
+                "mm/khugepaged.c collapse_huge_page (vma_start_write; BUG_ON(!pmd_none(*pmd)) before set_pmd_at); mm/mmap_lock.c lock_vma_under_rcu / vma_start_read; Documentation/mm/process_addrs.rst (VMA locks)",
+                "mm::khugepaged::collapse_huge_page, mm::mmap_lock::vma_start_write",
+                Any, &[Inv::I5HugePmdStability, Inv::I13DepositBalance, Inv::I4MapcountMismatch], &["collapse-vs-pte-fault"],
             ),
             Rule::VmemmapSplitPmdWmb => (
                 "vmemmap-split-pmd-wmb",

@@ -138,6 +138,11 @@ impl rw_semaphore {
         }
     }
 
+    /// Does the current CPU hold it (read or write)?
+    pub fn is_held_by_me(&self) -> bool {
+        lockdep::is_held(self.id)
+    }
+
     /// Is it write-held by someone? (for assertions)
     pub fn is_write_locked(&self) -> bool {
         self.state.lock().writer

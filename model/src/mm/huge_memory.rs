@@ -82,7 +82,7 @@ pub fn pgtable_trans_huge_withdraw(mm: &Mm, _ptl: &SpinGuard<'_>) -> usize {
 /// install the huge PMD under the PMD lock if the PMD is still none.
 pub fn do_huge_pmd_anonymous_page(m: &Machine, mm_id: usize, slot: usize) -> FaultResult {
     let mm = &m.mms[mm_id];
-    mm.mmap_lock.assert_held("do_huge_pmd_anonymous_page");
+    crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "do_huge_pmd_anonymous_page");
     let folio = m.memmap.alloc_large_folio(slot);
     trace!("vma_alloc_anon_folio_pmd", "folio {folio} refcount 1");
     smp_wmb(); // __folio_mark_uptodate: zeroing visible before the PMD is
@@ -530,7 +530,7 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
 /// historical race Z02: a lockless MADV_DONTNEED would skip a transiently none PMD).
 pub fn change_huge_pmd(m: &Machine, mm_id: usize) -> bool {
     let mm = &m.mms[mm_id];
-    mm.mmap_lock.assert_held("change_huge_pmd");
+    crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "change_huge_pmd");
     if !Pmd::decode(mm.pmd.read_dep()).trans_huge() {
         return false;
     }
@@ -944,7 +944,7 @@ pub enum WpResult {
 pub fn do_huge_pmd_wp_page(m: &Machine, mm_id: usize) -> WpResult {
     use crate::mm::filemap::{folio_lock, folio_trylock, folio_unlock};
     let mm = &m.mms[mm_id];
-    mm.mmap_lock.assert_held("do_huge_pmd_wp_page");
+    crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "do_huge_pmd_wp_page");
     let orig = mm.pmd.read(); // vmf->orig_pmd
     let Pmd::Huge { pfn: folio, flags } = Pmd::decode(orig) else {
         return WpResult::Retry;

@@ -179,8 +179,8 @@ fn __collapse_huge_page_copy_succeeded(m: &Machine, table: &crate::mm::PteTable)
 /// chose this PMD dropped it to allocate):
 /// 1. allocate the huge folio;
 /// 2. `mmap_read_lock`, revalidate (the PMD must point to a PTE table), `mmap_read_unlock`;
-/// 3. `mmap_write_lock`, revalidate again (`vma_start_write` is implied: every other user in
-///    this model takes `mmap_lock`), `anon_vma_lock_write`;
+/// 3. `mmap_write_lock`, revalidate, `vma_start_write` (rule `collapse-vma-start-write`: a
+///    fault may run under the VMA lock alone), revalidate again, `anon_vma_lock_write`;
 /// 4. under the PMD lock `pmdp_collapse_flush` (PMD → none, TLB flush);
 /// 5. `tlb_remove_table_sync_one` (rule `collapse-table-sync-one`): wait for every IRQs-off
 ///    GUP-fast walker that may still use the old table, before the table is reused;
@@ -212,7 +212,11 @@ pub fn collapse_huge_page(m: &Machine, mm_id: usize, slot: usize) -> ScanResult 
         }
     }
     let w = mm.mmap_lock.down_write();
-    // hugepage_vma_revalidate; vma_start_write; check_pmd_still_valid
+    // hugepage_vma_revalidate; vma_start_write (rule collapse-vma-start-write: faults under
+    // the per-VMA lock alone must be shut out too); check_pmd_still_valid
+    let vw =
+        rule_on(Rule::CollapseVmaStartWrite).then(|| crate::mm::mmap_lock::vma_start_write(mm));
+    let w = (vw, w); // mmap_write_unlock releases the VMA write lock with mmap_lock
     let t = match table_or(Pmd::decode(mm.pmd.read())) {
         Ok(t) => t,
         Err(r) => {

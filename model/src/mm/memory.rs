@@ -109,7 +109,7 @@ pub enum PteFault {
 pub fn do_anonymous_page(m: &Machine, mm_id: usize, idx: usize, pfn: usize) -> PteFault {
     use crate::mm::pgtable::{Pte, F_DIRTY, F_WRITE, F_YOUNG};
     let mm = &m.mms[mm_id];
-    mm.mmap_lock.assert_held("do_anonymous_page");
+    crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "do_anonymous_page");
     if Pmd::decode(mm.pmd.read()).none() && !__pte_alloc(m, mm) {
         return PteFault::Oom;
     }

@@ -403,7 +403,7 @@ pub struct HugeAccess {
 pub fn huge_pmd_access(m: &Machine, mm_id: usize) -> HugeAccess {
     use crate::mm::pgtable::Pmd;
     let mm = &m.mms[mm_id];
-    mm.mmap_lock.assert_held("huge_pmd_access");
+    crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "huge_pmd_access");
     let mut waits = 0;
     loop {
         let pmd = Pmd::decode(mm.pmd.read_dep()); // vmf.orig_pmd = pmdp_get_lockless

@@ -21,6 +21,7 @@ pub mod khugepaged;
 pub mod memory;
 pub mod memory_failure;
 pub mod migrate;
+pub mod mmap_lock;
 pub mod page;
 pub mod page_idle;
 pub mod page_ref;
@@ -35,6 +36,9 @@ pub use pgtable::{Pmd, Pte};
 /// Lock classes (lockdep names follow the kernel's).
 pub const MMAP_LOCK: LockClass = LockClass::new("mmap_lock");
 pub const PMD_LOCK: LockClass = LockClass::new("pmd_lock");
+/// The per-VMA lock (`vma->vm_refcnt` / `vm_lock_seq`), modelled as a reader-writer lock whose
+/// readers only ever trylock.
+pub const VMA_LOCK: LockClass = LockClass::new("vma_lock");
 pub const PTE_LOCK: LockClass = LockClass::new("pte_lock");
 pub const ANON_VMA_LOCK: LockClass = LockClass::new("anon_vma->rwsem");
 pub const LRU_LOCK: LockClass = LockClass::new("lruvec->lru_lock");
@@ -54,6 +58,8 @@ pub struct PteTable {
 /// Designed so a second mm (fork) is just a second `Mm` in [`Machine::mms`].
 pub struct Mm {
     pub mmap_lock: rw_semaphore,
+    /// The lock of the mm's one VMA (see [`mmap_lock`]).
+    pub vma_lock: rw_semaphore,
     /// The PMD entry ([`Pmd`] encoding).
     pub pmd: atomic_long_t,
     /// `pmd_lock(mm, pmd)`: the split PMD page-table lock.
@@ -122,6 +128,7 @@ impl Machine {
             mms: (0..mms)
                 .map(|_| Mm {
                     mmap_lock: rw_semaphore::new(MMAP_LOCK),
+                    vma_lock: rw_semaphore::new(VMA_LOCK),
                     pmd: atomic_long_t::new(0),
                     pmd_lock: spinlock_t::new(PMD_LOCK),
                     pmd_huge_pte: atomic_t::new(0),

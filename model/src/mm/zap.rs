@@ -96,7 +96,7 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
 /// `zap_pmd_range` for the one PMD of `mm_id` (MADV_DONTNEED under the VMA / mmap read lock).
 pub fn zap_pmd_range(m: &Machine, mm_id: usize, range: ZapRange) -> Zapped {
     let mm = &m.mms[mm_id];
-    mm.mmap_lock.assert_held("zap_pmd_range");
+    crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "zap_pmd_range");
     let mut z = Zapped::default();
     loop {
         let pmd = Pmd::decode(mm.pmd.read_dep());
