@@ -185,11 +185,6 @@ const NOT_SWITCHABLE: &str = "## Rules kept but not switchable, and why\n\n\
 The model keeps every step below; it does not offer a switch for it, because switching it off \
 could not produce a counterexample in this model (a test must be able to fail), or because \
 the code that would catch it is not modelled yet.\n\n\
-- **`smp_wmb` before `pmd_populate` in `__split_huge_pmd_locked`**: on the present-PMD path \
-the fully ordered `atomic_add_negative` in `folio_remove_rmap_pmd` already orders the PTE \
-stores before the PMD store, in the kernel and in the model. On the PMD-migration-entry path \
-there is no rmap call and the `smp_wmb` is the only ordering; no concurrent scenario splits a \
-migration PMD yet, so it is not a switch.\n\
 - **Withdraw the deposited table only after `pmdp_invalidate`**: matters only where the \
 deposit lives in the PMD page itself (Power); the x86 classifier cannot observe it.\n\
 - **Origin unfrozen last** (`__folio_split` step 13): matters only when a page-cache or \
@@ -209,8 +204,14 @@ collapse: `collapse-vs-gup-fast` holds with either fix reverted and fails (I15) 
 (`thpcheck check collapse-vs-gup-fast --break gup-fast-pmd-pte-recheck --break \
 collapse-table-sync-one`, a test keeps this). The re-check stays a switch (`gup-fast-pmd-pte-recheck`) \
 for the split paths that do need it.\n\
-- **`vma_start_write` in collapse**: every other path of this model takes `mmap_lock`, which \
-collapse holds for write; per-VMA-lock faults are not modelled.\n\
+- **`vma_start_write` in `dup_mmap`** (fb49c455323f, 6.4): kept. At PMD granularity a fault \
+in the parent under the VMA lock is serialized with `copy_huge_pmd` by the PMD lock, so the \
+model has no counterexample without it; the race it fixed is in the PTE-level copy, which is \
+not modelled.\n\
+- **PT_RECLAIM's fallback re-check** (`try_to_free_pte` re-reads every PTE under the PMD and \
+PTE locks): kept. The fallback runs only when the direct path's trylock of the PMD lock fails, \
+and no scenario holds a table's PMD lock at that moment (the model's PMD-lock users of a table \
+PMD are `pmd_install`, which needs a none PMD, and another reclaim).\n\
 - **`try_to_migrate_one` ends the rmap walk after splitting a PMD** (6.18.2 as released; fixed \
 later by 939080834fef): not a safety rule, so not a switch. The model keeps the 6.18.2 \
 behaviour: a folio split of a fork-shared PMD-mapped THP fails with -EAGAIN on the first \

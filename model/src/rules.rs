@@ -100,6 +100,12 @@ pub enum Rule {
     RmapWalkParentBeforeChild,
     /// `collapse_huge_page` write-locks the VMA (`vma_start_write`) under `mmap_lock` write.
     CollapseVmaStartWrite,
+    /// PT_RECLAIM's `try_get_and_clear_pmd` takes the PMD lock with a trylock under the PTE
+    /// lock.
+    PtReclaimPmdTrylock,
+    /// `__split_huge_pmd_locked` issues `smp_wmb` between filling the PTE table and
+    /// `pmd_populate`.
+    SplitPmdPopulateWmb,
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
@@ -184,6 +190,8 @@ impl Rule {
         Rule::PteOffsetMapSkipsHuge,
         Rule::RmapWalkParentBeforeChild,
         Rule::CollapseVmaStartWrite,
+        Rule::PtReclaimPmdTrylock,
+        Rule::SplitPmdPopulateWmb,
         Rule::VmemmapSplitPmdWmb,
         Rule::VmemmapSplitPmdRecheck,
         Rule::VmemmapRemapWmb,
@@ -419,8 +427,8 @@ impl Rule {
             ),
             Rule::PvmwSyncPmdLock => (
                 "pvmw-sync-pmd-lock",
-                "An rmap walk with PVMW_SYNC that finds a none PMD where a PMD-sized folio may be mapped takes and drops the PMD lock before going on: a zap_huge_pmd that cleared the PMD under that lock may still be decoding the migration entry it took, which requires the folio to stay locked until it is done",
-                "mm/page_vma_mapped.c page_vma_mapped_walk (PVMW_SYNC: \"serialize against zap_huge_pmd\"); mm/migrate.c remove_migration_ptes / mm/rmap.c try_to_migrate (PVMW_SYNC); include/linux/swapops.h pfn_swap_entry_folio",
+                "An rmap walk with PVMW_SYNC that finds a none PMD where a PMD-sized folio may be mapped takes and drops the PMD lock before going on, so it cannot return while a zap_huge_pmd that cleared the PMD under that lock is still finishing: that zap may be decoding the PMD migration entry it took, which requires the folio to stay locked until it is done",
+                "mm/page_vma_mapped.c page_vma_mapped_walk (\"If PVMW_SYNC, take and drop THP pmd lock so that we cannot return prematurely, while zap_huge_pmd() has cleared *pmd ...\"); mm/migrate.c remove_migration_pte (PVMW_SYNC | PVMW_MIGRATION); mm/rmap.c try_to_migrate_one (PVMW_SYNC with TTU_SYNC); include/linux/swapops.h pfn_swap_entry_folio",
                 "mm::rmap::page_vma_mapped_walk_sync",
                 Any, &[Inv::I10MigrationEntryLocked], &["thp-migration-vs-zap"],
             ),
@@ -444,6 +452,20 @@ impl Rule {
                 "mm/khugepaged.c collapse_huge_page (vma_start_write; BUG_ON(!pmd_none(*pmd)) before set_pmd_at); mm/mmap_lock.c lock_vma_under_rcu / vma_start_read; Documentation/mm/process_addrs.rst (VMA locks)",
                 "mm::khugepaged::collapse_huge_page, mm::mmap_lock::vma_start_write",
                 Any, &[Inv::I5HugePmdStability, Inv::I13DepositBalance, Inv::I4MapcountMismatch], &["collapse-vs-pte-fault"],
+            ),
+            Rule::PtReclaimPmdTrylock => (
+                "pt-reclaim-pmd-trylock",
+                "PT_RECLAIM's direct path, which already holds the PTE lock, takes the PMD lock only with spin_trylock (and falls back to try_to_free_pte, PMD lock first, on failure): the usual order is PMD lock then PTE lock, and split page-table locks are one lockdep class",
+                "mm/pt_reclaim.c try_get_and_clear_pmd (spin_trylock) and try_to_free_pte (spin_lock_nested); mm/memory.c zap_pte_range; include/linux/mm.h ptlock_init",
+                "mm::zap::try_get_and_clear_pmd",
+                Any, &[Inv::I19LockOrder], &["pte-fault-vs-dontneed-reclaim"],
+            ),
+            Rule::SplitPmdPopulateWmb => (
+                "split-pmd-populate-wmb",
+                "__split_huge_pmd_locked fills the withdrawn PTE table, then smp_wmb, then pmd_populate, so a walker that reaches the table through the new PMD (under the PTE lock only, or locklessly) sees the PTEs. On the present-PMD path folio_remove_rmap_pmd's fully ordered atomic also orders them; on the PMD-migration-entry path the smp_wmb is the only ordering, and a remove_migration_ptes that misses the entries leaves them behind",
+                "mm/huge_memory.c __split_huge_pmd_locked (\"smp_wmb(); /* make pte visible before pmd */\"); mm/memory.c pmd_install (the same pairing with lockless walkers)",
+                "mm::huge_memory::__split_huge_pmd_locked",
+                Loom, &[Inv::I11SplitEndsClean, Inv::I10MigrationEntryLocked], &["thp-migration-vs-split-pmd"],
             ),
             Rule::VmemmapSplitPmdWmb => (
                 "vmemmap-split-pmd-wmb",

@@ -232,7 +232,9 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
             pfn: folio + i,
             flags,
         });
-        smp_wmb(); // make the PTEs visible before the PMD
+        if rule_on(Rule::SplitPmdPopulateWmb) {
+            smp_wmb(); // make the PTEs visible before the PMD (the only ordering on this path)
+        }
         mm.pmd.set(Pmd::Table(t).encode()); // pmd_populate
         trace!(
             "__split_huge_pmd_locked",
@@ -302,7 +304,9 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
     if freeze {
         folio_put(&m.memmap, folio, nr); // the PMD mapping's reference; the splitter holds one
     }
-    smp_wmb(); // make the PTEs visible before the PMD
+    if rule_on(Rule::SplitPmdPopulateWmb) {
+        smp_wmb(); // make the PTEs visible before the PMD
+    }
     mm.pmd.set(Pmd::Table(t).encode()); // pmd_populate
     trace!("pmd_populate", "pmd = Table({t})");
     if !freeze && !ref_first {
@@ -915,6 +919,7 @@ pub fn copy_huge_pmd(m: &Machine, src: usize, dst: usize) -> bool {
         flags: wp & !F_YOUNG,
     };
     dmm.pmd.set(child.encode()); // set_pmd_at
+    m.observe("fork-copied-huge-pmd");
     trace!(
         "copy_huge_pmd",
         "folio {folio} shared: mm{src} and mm{dst} map it read-only"

@@ -21,6 +21,7 @@ pub mod khugepaged;
 pub mod memory;
 pub mod memory_failure;
 pub mod migrate;
+pub mod mmap;
 pub mod mmap_lock;
 pub mod page;
 pub mod page_idle;
@@ -35,11 +36,16 @@ pub use pgtable::{Pmd, Pte};
 
 /// Lock classes (lockdep names follow the kernel's).
 pub const MMAP_LOCK: LockClass = LockClass::new("mmap_lock");
-pub const PMD_LOCK: LockClass = LockClass::new("pmd_lock");
+/// The split page-table locks: a PMD lock and a PTE lock are both the ptlock of a page-table
+/// page (`ptlock_init`, from `pmd_ptlock_init` and `pagetable_pte_ctor`), one lockdep class in
+/// the kernel. Taking one while holding another therefore needs a nesting subclass
+/// (`spin_lock_nested(ptl, SINGLE_DEPTH_NESTING)`), or a trylock.
+pub const PMD_LOCK: LockClass = LockClass::new("ptlock");
 /// The per-VMA lock (`vma->vm_refcnt` / `vm_lock_seq`), modelled as a reader-writer lock whose
 /// readers only ever trylock.
 pub const VMA_LOCK: LockClass = LockClass::new("vma_lock");
-pub const PTE_LOCK: LockClass = LockClass::new("pte_lock");
+/// See [`PMD_LOCK`]: the same class.
+pub const PTE_LOCK: LockClass = LockClass::new("ptlock");
 pub const ANON_VMA_LOCK: LockClass = LockClass::new("anon_vma->rwsem");
 pub const LRU_LOCK: LockClass = LockClass::new("lruvec->lru_lock");
 pub const SPLIT_QUEUE_LOCK: LockClass = LockClass::new("split_queue_lock");

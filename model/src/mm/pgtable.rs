@@ -20,8 +20,9 @@
 //! PMD_PRESENT_INVALID whatever the value was, so an invalidated migration entry reads as a
 //! present leaf whose "pfn" is swap-entry bits (historical race Z12). On x86 `pmd_mkinvalid`
 //! of a non-present entry leaves it non-present, so invalidating a migration entry writes kind
-//! 4 back. The real protocol never writes kind 5; classifying it as present is invariant I26,
-//! checked where a reader asks.
+//! 4 back (the model does not track which bits x86's `pmd_mkinvalid` changes in a swap entry;
+//! it stays non-present, which is what matters to lockless walkers). The real protocol never
+//! writes kind 5; classifying it as present is invariant I26, checked where a reader asks.
 //!
 //! Flag bits (huge / huge-invalid / migration): 3 write, 4 young, 5 dirty, 6 soft-dirty,
 //! 7 exclusive (migration entries: readable-exclusive).
@@ -132,14 +133,18 @@ impl Pmd {
         matches!(self, Pmd::Huge { .. } | Pmd::HugeInvalid { .. })
     }
     /// I26 at classification: a reader (without the PMD lock, which the writer of kind 5
-    /// holds) asked whether an invalidated migration entry is present and was told yes; it
-    /// would go on to read swap-entry bits as a pfn or a table address (historical race Z12).
+    /// holds) asked whether an invalidated migration entry is present and was told yes, so for
+    /// it the entry is no longer a swap entry (`is_swap_pmd` false) but a present huge PMD
+    /// whose "pfn" is swap-entry bits (historical race Z12; the fix's stated invariant: a
+    /// non-present entry must never look present to a lockless walker). GUP-fast on arm64
+    /// would still be stopped later by `pmd_access_permitted` (the valid bit is clear); a
+    /// walker that trusts `pmd_present` / `pmd_trans_huge` and calls `pmd_page` is not.
     fn check_not_migration_invalid(self, what: &str) {
         if let Pmd::MigrationInvalid { pfn, .. } = self {
             crate::vm_bug_on!(
                 true,
                 crate::invariants::Inv::I26NonPresentAsPresent,
-                "{what}() is true for the PMD migration entry of pfn {pfn} after pmd_mkinvalid (arm64 PMD_PRESENT_INVALID): a lockless walker takes swap-entry bits for a present huge PMD"
+                "{what}() is true for the PMD migration entry of pfn {pfn} after pmd_mkinvalid (arm64 PMD_PRESENT_INVALID): a lockless walker sees swap-entry bits as a present huge PMD"
             );
         }
     }

@@ -228,7 +228,9 @@ pub fn try_to_migrate_one(
             // the walk.
             let ok = crate::mm::huge_memory::set_pmd_migration_entry(m, mm, &ptl, folio);
             drop(ptl);
-            m.observe("migration-unmapped-pmd");
+            if ok {
+                m.observe("migration-unmapped-pmd");
+            }
             return ok;
         }
         if let Pmd::Migration { pfn, .. } = v {
@@ -250,7 +252,10 @@ pub fn try_to_migrate_one(
         }
         // "THP pmd was split under us: handle on pte level"
     } else if pmd.none() {
-        page_vma_mapped_walk_sync(m, mm, nr);
+        if ttu == Ttu::SplitHugePmd {
+            // TTU_SYNC → PVMW_SYNC (migration's walk has no TTU_SYNC)
+            page_vma_mapped_walk_sync(m, mm, nr);
+        }
         return true;
     }
     let Some(map) = pte_offset_map_lock(m, mm) else {
@@ -312,11 +317,11 @@ pub fn rmap_walk_order(m: &crate::mm::Machine) -> Vec<usize> {
     v
 }
 
-/// `page_vma_mapped_walk` with PVMW_SYNC (mm/page_vma_mapped.c) that read a none PMD for a
-/// PMD-sized folio: take and drop the PMD lock, so that a `zap_huge_pmd` which already
-/// cleared the PMD under that lock (and still decodes the entry it took, a migration entry
-/// whose folio must stay locked) finishes before the walker goes on, e.g. to unlock the
-/// folio (rule `pvmw-sync-pmd-lock`).
+/// `page_vma_mapped_walk` with PVMW_SYNC (mm/page_vma_mapped.c; `remove_migration_ptes`, and
+/// `try_to_migrate` with TTU_SYNC) that read a none PMD for a PMD-sized folio: take and drop
+/// the PMD lock, so that the walk cannot return while a `zap_huge_pmd` that cleared the PMD
+/// under that lock is still finishing with what it took (its mapcount, or the migration entry
+/// it decodes, whose folio must stay locked until then). Rule `pvmw-sync-pmd-lock`.
 pub fn page_vma_mapped_walk_sync(m: &crate::mm::Machine, mm: &crate::mm::Mm, nr_pages: usize) {
     if nr_pages >= m.nr && crate::rules::rule_on(crate::rules::Rule::PvmwSyncPmdLock) {
         drop(mm.pmd_lock.lock());

@@ -3,8 +3,11 @@
 //! `zap_huge_pmd`, `zap_deposited_table`. The folio references of zapped mappings are dropped
 //! only after the TLB flush (mmu_gather). Paraphrased.
 //!
-//! PT_RECLAIM is modelled by its fallback path `try_to_free_pte` (after the flush and puts);
-//! the common `try_get_and_clear_pmd` path (PMD trylock under the PTE lock) is not.
+//! PT_RECLAIM (mm/pt_reclaim.c, default y on x86-64) after a full-range zap: the direct path
+//! `try_get_and_clear_pmd` (PMD lock trylock under the PTE lock, rule `pt-reclaim-pmd-trylock`)
+//! and, when the trylock fails, the fallback `try_to_free_pte` (PMD lock, PTE lock nested,
+//! every PTE re-checked none); either way the table is freed only after the TLB flush and a
+//! grace period (`free_pte`).
 
 use crate::kernel::flush_tlb_ipi;
 use crate::mm::huge_memory::{
@@ -165,16 +168,69 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
         }
     }
     let t = map.table;
-    let all_none = table.ptes.iter().all(|p| p.read() == 0);
+    // can_reclaim_pt: a full-range zap that skipped nothing leaves every entry none.
+    let can_reclaim_pt = range == ZapRange::Full && table.ptes.iter().all(|p| p.read() == 0);
+    let direct_reclaim = can_reclaim_pt && try_get_and_clear_pmd(m, mm, t);
     drop(map);
     flush_tlb_ipi(&m.rcu); // tlb_flush_mmu
     for (folio, large) in batch {
         folio_put(&m.memmap, folio, if large { m.nr } else { 1 }); // folios_put_refs
     }
-    if range == ZapRange::Full && all_none {
-        try_to_free_pte(m, mm_id, t);
+    if can_reclaim_pt {
+        if direct_reclaim {
+            free_pte(m, mm, t);
+        } else {
+            try_to_free_pte(m, mm_id, t);
+        }
     }
     true
+}
+
+/// `try_get_and_clear_pmd` (mm/pt_reclaim.c), called with the PTE lock of table `t` held and
+/// every entry none: the PMD lock is taken with `spin_trylock`, because the usual order is the
+/// PMD lock first and the PTE lock nested inside it (`try_to_free_pte`, and the two are one
+/// lockdep class); on success clear the PMD. With the PTE lock held nobody can repopulate the
+/// table, and the PMD cannot stop pointing to it (rule `pt-reclaim-pmd-trylock`).
+fn try_get_and_clear_pmd(m: &Machine, mm: &crate::mm::Mm, t: usize) -> bool {
+    let _ = m;
+    let pml = if crate::rules::rule_on(crate::rules::Rule::PtReclaimPmdTrylock) {
+        match mm.pmd_lock.trylock() {
+            Some(g) => g,
+            None => {
+                trace!("try_get_and_clear_pmd", "PMD lock busy: fall back");
+                return false;
+            }
+        }
+    } else {
+        // Defect: a blocking spin_lock of the PMD lock inside the PTE lock (the inverse of
+        // try_to_free_pte's order): an ABBA deadlock with it, and lockdep's recursive-locking
+        // report for the shared ptlock class.
+        mm.pmd_lock.lock()
+    };
+    let v = Pmd::decode(mm.pmd.read());
+    crate::vm_bug_on!(
+        v != Pmd::Table(t),
+        crate::invariants::Inv::I17TableLifetime,
+        "try_get_and_clear_pmd: the PMD is {v:?}, not Table({t}), while its PTE lock is held"
+    );
+    mm.pmd.set(0); // pmd_clear
+    trace!("try_get_and_clear_pmd", "pmd Table({t}) -> none");
+    drop(pml);
+    true
+}
+
+/// `free_pte` (mm/pt_reclaim.c): `pte_free_tlb` and `mm_dec_nr_ptes` — the table goes back only
+/// after a grace period that also covers IRQs-off sections (`tlb_remove_table`), which is what
+/// keeps a GUP-fast walk's table alive (rule `table-free-waits-for-gup-fast`).
+fn free_pte(m: &Machine, mm: &crate::mm::Mm, t: usize) {
+    mm.nr_ptes.dec();
+    if crate::rules::rule_on(crate::rules::Rule::TableFreeWaitsForGupFast) {
+        crate::kernel::synchronize_rcu(&m.rcu);
+    } else {
+        crate::kernel::rcu::synchronize_rcu_readers_only(&m.rcu);
+    }
+    pte_free(mm, t);
+    trace!("free_pte", "table {t} freed after the grace period");
 }
 
 /// `try_to_free_pte` (mm/pt_reclaim.c, CONFIG_PT_RECLAIM, default y on x86-64): after a full
@@ -195,18 +251,8 @@ fn try_to_free_pte(m: &Machine, mm_id: usize, t: usize) {
         return;
     }
     mm.pmd.set(0); // pmd_clear
-    mm.nr_ptes.dec();
     trace!("try_to_free_pte", "pmd Table({t}) -> none");
     drop(ptl);
     drop(pml);
-    // tlb_remove_table: the free is deferred past a grace period that also covers IRQs-off
-    // sections, which is what keeps a GUP-fast walk's table alive (rule
-    // `table-free-waits-for-gup-fast`).
-    if crate::rules::rule_on(crate::rules::Rule::TableFreeWaitsForGupFast) {
-        crate::kernel::synchronize_rcu(&m.rcu);
-    } else {
-        crate::kernel::rcu::synchronize_rcu_readers_only(&m.rcu);
-    }
-    pte_free(mm, t);
-    trace!("try_to_free_pte", "table {t} freed after the grace period");
+    free_pte(m, mm, t);
 }
