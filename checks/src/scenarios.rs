@@ -201,6 +201,80 @@ fn folio_split_vs_scanner(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
+/// `split_huge_page` ∥ compaction's `isolate_migratepages_block` on the last tail pfn: it skips
+/// a compound page, or (once the tail is its own folio, unfrozen and back on the LRU) takes a
+/// reference with `folio_get_nontail_page`, isolates and puts it back.
+fn folio_split_vs_compaction(nr: usize, outcomes: &Outcomes) {
+    use thp_model::mm::compaction::{isolate_migratepages_block, Isolate};
+    let m = setup_huge_pmd(nr);
+    folio_get(&m.memmap, 0); // the splitter's caller reference
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let pfn = nr - 1;
+    let scanner = spawn(move || isolate_migratepages_block(&m2, pfn));
+    let split = splitter.join();
+    let r = scanner.join();
+    record(
+        outcomes,
+        if split.is_ok() {
+            "split-ok"
+        } else {
+            "split-eagain"
+        },
+    );
+    record(
+        outcomes,
+        match r {
+            Isolate::SkippedCompound => "compaction-skipped-compound",
+            Isolate::Isolated => "compaction-isolated-split-page",
+            Isolate::SkippedNotLru | Isolate::GetFailed | Isolate::Raced => {
+                "compaction-missed-split-page"
+            }
+        },
+    );
+    check_quiescent(&m, &[]);
+}
+
+/// `split_huge_page` ∥ page_idle's `page_idle_get_folio` on the last tail pfn (reject a tail,
+/// `folio_try_get`, re-check the folio and PG_lru), then put.
+fn folio_split_vs_page_idle(nr: usize, outcomes: &Outcomes) {
+    use thp_model::mm::page_idle::page_idle_get_folio;
+    let m = setup_huge_pmd(nr);
+    folio_get(&m.memmap, 0); // the splitter's caller reference
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let pfn = nr - 1;
+    let scanner = spawn(move || page_idle_get_folio(&m2, pfn));
+    let split = splitter.join();
+    let got = scanner.join();
+    record(
+        outcomes,
+        if split.is_ok() {
+            "split-ok"
+        } else {
+            "split-eagain"
+        },
+    );
+    match got {
+        Some(f) => {
+            check_getter_covers_page(
+                &m,
+                "page_idle_get_folio",
+                pfn,
+                f,
+                &split,
+                Inv::I7RecheckAfterGet,
+            );
+            record(outcomes, "page-idle-got-split-page");
+            folio_put_small_or_large(&m, f);
+        }
+        None => record(outcomes, "page-idle-skipped"),
+    }
+    check_quiescent(&m, &[]);
+}
+
 /// `split_huge_page` ∥ GUP-fast (FOLL_PIN | FOLL_WRITE) on sub-page 1 of a PTE-mapped THP.
 fn folio_split_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd(nr);
@@ -896,6 +970,28 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "scanner-ref-on-split-page", "scanner-ref-on-large-folio"],
     body: folio_split_vs_scanner,
+}, Scenario {
+    name: "folio-split-vs-compaction",
+    description: "split_huge_page of a PMD-mapped THP vs compaction's isolate_migratepages_block on the last tail pfn (skip compound, folio_get_nontail_page, isolate, put back)",
+    threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: isolate_migratepages_block(tail pfn); putback"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    arch: Arch::Arm64,
+    must_reach: &["split-ok", "compaction-skipped-compound", "compaction-isolated-split-page"],
+    body: folio_split_vs_compaction,
+}, Scenario {
+    name: "folio-split-vs-page-idle",
+    description: "split_huge_page of a PMD-mapped THP vs page_idle_get_folio on the last tail pfn (tail rejected, or folio_try_get and re-check), then put",
+    threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: page_idle_get_folio(tail pfn); folio_put"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    arch: Arch::Arm64,
+    must_reach: &["split-ok", "page-idle-got-split-page", "page-idle-skipped"],
+    body: folio_split_vs_page_idle,
 }, Scenario {
     name: "folio-split-vs-pfn-walker",
     description: "split_huge_page of a PMD-mapped THP vs a PFN walker doing get_page_unless_zero(tail) ... put_page(tail)",
