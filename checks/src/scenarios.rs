@@ -157,15 +157,21 @@ fn check_getter_covers_page(
     }
 }
 
-/// `split_huge_page` ∥ a physical scanner (`__get_hwpoison_page`) on the last tail pfn.
-fn folio_split_vs_scanner(nr: usize, outcomes: &Outcomes) {
+/// `split_huge_page` of a PMD-mapped THP (the caller holds a reference and the lock) ∥
+/// `scan(pfn)` on the last tail pfn; records split-ok / split-eagain. Returns the machine, the
+/// pfn, the split's result and the scanner's.
+fn split_vs_tail_scanner<R: Send + 'static>(
+    nr: usize,
+    outcomes: &Outcomes,
+    scan: fn(&Machine, usize) -> R,
+) -> (Arc<Machine>, usize, Result<(), SplitError>, R) {
     let m = setup_huge_pmd(nr);
     folio_get(&m.memmap, 0); // the splitter's caller reference
     let m1 = m.clone();
     let splitter = spawn(move || split_caller(&m1));
     let m2 = m.clone();
     let pfn = nr - 1;
-    let scanner = spawn(move || __get_hwpoison_page(&m2, pfn));
+    let scanner = spawn(move || scan(&m2, pfn));
     let split = splitter.join();
     let got = scanner.join();
     record(
@@ -176,6 +182,12 @@ fn folio_split_vs_scanner(nr: usize, outcomes: &Outcomes) {
             "split-eagain"
         },
     );
+    (m, pfn, split, got)
+}
+
+/// `split_huge_page` ∥ a physical scanner (`__get_hwpoison_page`) on the last tail pfn.
+fn folio_split_vs_scanner(nr: usize, outcomes: &Outcomes) {
+    let (m, pfn, split, got) = split_vs_tail_scanner(nr, outcomes, __get_hwpoison_page);
     match got {
         Some(f) => {
             check_getter_covers_page(
@@ -206,23 +218,7 @@ fn folio_split_vs_scanner(nr: usize, outcomes: &Outcomes) {
 /// reference with `folio_get_nontail_page`, isolates and puts it back.
 fn folio_split_vs_compaction(nr: usize, outcomes: &Outcomes) {
     use thp_model::mm::compaction::{isolate_migratepages_block, Isolate};
-    let m = setup_huge_pmd(nr);
-    folio_get(&m.memmap, 0); // the splitter's caller reference
-    let m1 = m.clone();
-    let splitter = spawn(move || split_caller(&m1));
-    let m2 = m.clone();
-    let pfn = nr - 1;
-    let scanner = spawn(move || isolate_migratepages_block(&m2, pfn));
-    let split = splitter.join();
-    let r = scanner.join();
-    record(
-        outcomes,
-        if split.is_ok() {
-            "split-ok"
-        } else {
-            "split-eagain"
-        },
-    );
+    let (m, _pfn, _split, r) = split_vs_tail_scanner(nr, outcomes, isolate_migratepages_block);
     record(
         outcomes,
         match r {
@@ -240,23 +236,7 @@ fn folio_split_vs_compaction(nr: usize, outcomes: &Outcomes) {
 /// `folio_try_get`, re-check the folio and PG_lru), then put.
 fn folio_split_vs_page_idle(nr: usize, outcomes: &Outcomes) {
     use thp_model::mm::page_idle::page_idle_get_folio;
-    let m = setup_huge_pmd(nr);
-    folio_get(&m.memmap, 0); // the splitter's caller reference
-    let m1 = m.clone();
-    let splitter = spawn(move || split_caller(&m1));
-    let m2 = m.clone();
-    let pfn = nr - 1;
-    let scanner = spawn(move || page_idle_get_folio(&m2, pfn));
-    let split = splitter.join();
-    let got = scanner.join();
-    record(
-        outcomes,
-        if split.is_ok() {
-            "split-ok"
-        } else {
-            "split-eagain"
-        },
-    );
+    let (m, pfn, split, got) = split_vs_tail_scanner(nr, outcomes, page_idle_get_folio);
     match got {
         Some(f) => {
             check_getter_covers_page(
