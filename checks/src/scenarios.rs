@@ -1116,6 +1116,17 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     must_reach: &["scan-split", "scan-lost-race", "scan-found-nothing", "zapped-present-ptes"],
     body: deferred_split_scan_vs_zap,
 }, Scenario {
+    name: "deferred-split-scan-vs-zap-batch",
+    description: "deferred_split_scan vs MADV_DONTNEED of a PTE table holding a small folio and the rest of a partially mapped, queued THP: the batched free (folios_put_refs) unqueues the THP with the lruvec lock held",
+    threads: &["cpu1: mmap_read_lock; zap_pmd_range(full); folios_put_refs", "cpu2: deferred_split_scan"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: Some(4),
+    arch: Arch::Arm64,
+    must_reach: &["scan-split", "scan-found-nothing", "unqueue-under-lru-lock"],
+    body: deferred_split_scan_vs_zap_batch,
+}, Scenario {
     name: "deferred-split-scan-vs-folio-split",
     description: "deferred_split_scan vs split_huge_page (caller's reference + folio lock) of the same partially mapped, queued THP",
     threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: deferred_split_scan"],
@@ -1399,6 +1410,50 @@ fn deferred_split_scan_vs_zap(nr: usize, outcomes: &Outcomes) {
     check_dontneed_unmapped(&m);
     // Nothing is mapped and nobody holds a reference: every page went back to the allocator.
     for pfn in 0..nr {
+        assert!(
+            !m.memmap.is_allocated(pfn),
+            "[{}] pfn {pfn} is unmapped and unreferenced but was never freed",
+            Inv::I8UseAfterFree.tag()
+        );
+    }
+    check_quiescent(&m, &[]);
+}
+
+/// deferred-split-scan-vs-zap with a small folio mapped where the THP was partially unmapped
+/// (sub-page 0), so the zap's batch (`folios_put_refs`) frees the small folio first and holds
+/// the lruvec lock when the THP's last reference goes and it is unqueued (split_queue_lock
+/// inside the lruvec lock), while the shrinker may be splitting it (split_queue_lock, then the
+/// lruvec lock, never nested).
+fn deferred_split_scan_vs_zap_batch(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd_slots(nr, 2);
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        zap_pmd_range(&m, 0, ZapRange::Page(0));
+        assert!(
+            m.memmap.deferred[0].read() == DEFERRED_QUEUED,
+            "[model bug] partial unmap did not queue the folio for deferred split"
+        );
+        assert!(
+            do_anonymous_page(&m, 0, 0, nr) == PteFault::Mapped,
+            "[model bug] setup fault"
+        );
+    }
+    let m1 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        zap_pmd_range(&m1, 0, ZapRange::Full)
+    });
+    let m2 = m.clone();
+    let scanner = spawn(move || deferred_split_scan(&m2, 1));
+    let z = zapper.join();
+    let s = scanner.join();
+    record_zap(outcomes, &z);
+    record_scan(outcomes, &s);
+    if m.observed("unqueue-under-lru-lock") {
+        record(outcomes, "unqueue-under-lru-lock");
+    }
+    check_dontneed_unmapped(&m);
+    for pfn in 0..=nr {
         assert!(
             !m.memmap.is_allocated(pfn),
             "[{}] pfn {pfn} is unmapped and unreferenced but was never freed",

@@ -106,6 +106,8 @@ pub enum Rule {
     /// `__split_huge_pmd_locked` issues `smp_wmb` between filling the PTE table and
     /// `pmd_populate`.
     SplitPmdPopulateWmb,
+    /// `__folio_split` drops `split_queue_lock` before it takes the lruvec lock.
+    SplitQueueUnlockBeforeLruLock,
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
@@ -192,6 +194,7 @@ impl Rule {
         Rule::CollapseVmaStartWrite,
         Rule::PtReclaimPmdTrylock,
         Rule::SplitPmdPopulateWmb,
+        Rule::SplitQueueUnlockBeforeLruLock,
         Rule::VmemmapSplitPmdWmb,
         Rule::VmemmapSplitPmdRecheck,
         Rule::VmemmapRemapWmb,
@@ -466,6 +469,13 @@ impl Rule {
                 "mm/huge_memory.c __split_huge_pmd_locked (\"smp_wmb(); /* make pte visible before pmd */\"); mm/memory.c pmd_install (the same pairing with lockless walkers)",
                 "mm::huge_memory::__split_huge_pmd_locked",
                 Loom, &[Inv::I11SplitEndsClean, Inv::I10MigrationEntryLocked], &["thp-migration-vs-split-pmd"],
+            ),
+            Rule::SplitQueueUnlockBeforeLruLock => (
+                "split-queue-unlock-before-lru-lock",
+                "__folio_split drops split_queue_lock (taken for the freeze and the unqueue) before it takes the lruvec lock: the batched free folios_put_refs takes split_queue_lock (folio_unqueue_deferred_split) while it holds the lruvec lock of an earlier folio of the batch, so nesting them the other way round is an ABBA deadlock",
+                "mm/huge_memory.c __folio_split (split_queue_unlock, then folio_lruvec_lock); mm/swap.c folios_put_refs (folio_unqueue_deferred_split, then __page_cache_release with the lruvec lock kept across the batch)",
+                "mm::huge_memory::__folio_split, mm::swap::folios_put_refs",
+                Any, &[Inv::I19LockOrder], &["deferred-split-scan-vs-zap-batch"],
             ),
             Rule::VmemmapSplitPmdWmb => (
                 "vmemmap-split-pmd-wmb",

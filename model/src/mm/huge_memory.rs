@@ -470,9 +470,18 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
     if unqueue_with_freeze && mm.deferred[folio].read() != DEFERRED_NONE {
         unqueue_locked(mm, folio);
     }
-    drop(sq);
-    // 10. lru lock ("lock lru list/PageCompound, ref frozen by page_ref_freeze")
-    let lru = m.lru_lock.lock();
+    // 9.-10. split_queue_lock dropped, then the lru lock ("lock lru list/PageCompound, ref
+    // frozen by page_ref_freeze"): never nested this way round, because the batched free
+    // (folios_put_refs) takes split_queue_lock with the lru lock held (rule
+    // split-queue-unlock-before-lru-lock).
+    let lru = if rule_on(Rule::SplitQueueUnlockBeforeLruLock) {
+        drop(sq);
+        m.lru_lock.lock()
+    } else {
+        let lru = m.lru_lock.lock(); // defect: lru lock nested inside split_queue_lock
+        drop(sq);
+        lru
+    };
     // 11. metadata of every piece
     __split_folio_to_order(m, folio);
     // 12. unfreeze the new folios except the origin, ascending; lru_add_split_folio

@@ -28,6 +28,7 @@ pub mod page_idle;
 pub mod page_ref;
 pub mod pgtable;
 pub mod rmap;
+pub mod swap;
 pub mod zap;
 
 use crate::kernel::{atomic_long_t, atomic_t, rw_semaphore, spinlock_t, LockClass, RcuState};

@@ -173,9 +173,11 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
     let direct_reclaim = can_reclaim_pt && try_get_and_clear_pmd(m, mm, t);
     drop(map);
     flush_tlb_ipi(&m.rcu); // tlb_flush_mmu
-    for (folio, large) in batch {
-        folio_put(&m.memmap, folio, if large { m.nr } else { 1 }); // folios_put_refs
-    }
+    let batch: Vec<(usize, usize)> = batch
+        .into_iter()
+        .map(|(folio, large)| (folio, if large { m.nr } else { 1 }))
+        .collect();
+    crate::mm::swap::folios_put_refs(m, &batch); // tlb_finish_mmu → free_pages_and_swap_cache
     if can_reclaim_pt {
         if direct_reclaim {
             free_pte(m, mm, t);
