@@ -606,11 +606,11 @@ fn folio_split_vs_zap(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
-/// MADV_DONTNEED of the whole PMD, which empties the PTE table and reclaims it
-/// (`try_to_free_pte`: table → none, RCU-deferred free) ∥ a small-page fault on another
-/// sub-page that mapped the table before it went away.
-fn pte_fault_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
-    let m = Arc::new(Machine::new(nr, 3, 1, 2));
+/// A PTE table whose sub-page 0 maps a small folio (pfn `nr`, the first page of memmap slot
+/// 1), with `folios` folio slots and two PTE tables (the one in use, and one a fault could
+/// install).
+fn setup_one_small_pte(nr: usize, folios: usize) -> Arc<Machine> {
+    let m = Arc::new(Machine::new(nr, folios, 1, 2));
     {
         let _r = m.mms[0].mmap_lock.down_read();
         assert!(
@@ -618,6 +618,15 @@ fn pte_fault_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
             "[model bug] setup fault"
         );
     }
+    m
+}
+
+/// MADV_DONTNEED of the whole PMD, which empties the PTE table and reclaims it (PT_RECLAIM:
+/// `try_get_and_clear_pmd`, or `try_to_free_pte` if the PMD lock is busy; table → none,
+/// RCU-deferred free) ∥ a small-page fault on another sub-page that mapped the table before it
+/// went away.
+fn pte_fault_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
+    let m = setup_one_small_pte(nr, 3);
     let m1 = m.clone();
     let zapper = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -1582,15 +1591,7 @@ fn collapse_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
 /// gave up or copied it) or by the new huge PMD.
 fn collapse_vs_pte_fault(nr: usize, outcomes: &Outcomes) {
     use thp_model::mm::mmap_lock::lock_vma_under_rcu;
-    // Two PTE tables: the one in use, and one a fault could install.
-    let m = Arc::new(Machine::new(nr, 2, 1, 2));
-    {
-        let _r = m.mms[0].mmap_lock.down_read();
-        assert!(
-            do_anonymous_page(&m, 0, 0, nr) == PteFault::Mapped,
-            "[model bug] setup fault"
-        );
-    }
+    let m = setup_one_small_pte(nr, 2);
     let m1 = m.clone();
     let collapser = spawn(move || collapse_huge_page(&m1, 0, 0));
     let m2 = m.clone();

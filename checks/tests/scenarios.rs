@@ -20,43 +20,49 @@ fn every_scenario_holds_under_loom_at_its_default_bound() {
     }
 }
 
+/// Run every model scenario with the real protocol under `engine` and require that it holds
+/// (and, if `reach_all`, that it reached every declared outcome).
+fn every_scenario_holds(engine: EngineSpec, reach_all: bool) {
+    for s in SCENARIOS {
+        let r = run_scenario(s, &config(engine.clone(), RuleSet::all_on()), None);
+        assert!(
+            matches!(r.run.verdict, Verdict::Holds),
+            "{} under {} ({}): {:?}",
+            s.name,
+            engine.name(),
+            engine.bound(),
+            r.run.message()
+        );
+        if reach_all {
+            assert!(r.vacuous.is_none(), "{:?}", r.vacuous);
+        }
+    }
+}
+
 #[test]
 fn every_scenario_holds_under_shuttle_pct() {
-    for s in SCENARIOS {
-        for seed in [0, 1] {
-            let e = EngineSpec::ShuttlePct {
+    for seed in [0, 1] {
+        every_scenario_holds(
+            EngineSpec::ShuttlePct {
                 seed,
                 depth: 3,
                 iterations: 2000,
-            };
-            let r = run_scenario(s, &config(e, RuleSet::all_on()), None);
-            assert!(
-                matches!(r.run.verdict, Verdict::Holds),
-                "{} seed {seed}: {:?}",
-                s.name,
-                r.run.message()
-            );
-            assert!(r.vacuous.is_none(), "{:?}", r.vacuous);
-        }
+            },
+            true,
+        );
     }
 }
 
 /// Every model scenario holds under shuttle's random scheduler too (fixed seed).
 #[test]
 fn every_scenario_holds_under_shuttle_random() {
-    for s in SCENARIOS {
-        let e = EngineSpec::ShuttleRandom {
+    every_scenario_holds(
+        EngineSpec::ShuttleRandom {
             seed: 7,
             iterations: 500,
-        };
-        let r = run_scenario(s, &config(e, RuleSet::all_on()), None);
-        assert!(
-            matches!(r.run.verdict, Verdict::Holds),
-            "{}: {:?}",
-            s.name,
-            r.run.message()
-        );
-    }
+        },
+        false,
+    );
 }
 
 /// shuttle DFS (every schedule, sequentially consistent) where it finishes. shuttle's DFS has
