@@ -137,6 +137,15 @@ fn record(outcomes: &Outcomes, o: &'static str) {
     outcomes.lock().unwrap_or_else(|e| e.into_inner()).insert(o);
 }
 
+/// Record each of `events` that the model observed in this execution (`Machine::observe`).
+fn record_observed(outcomes: &Outcomes, m: &Machine, events: &[&'static str]) {
+    for &o in events {
+        if m.observed(o) {
+            record(outcomes, o);
+        }
+    }
+}
+
 /// The reference a speculative getter holds must cover its page: at the end, `page_folio(pfn)`
 /// must be the folio it holds (I7). A split that succeeded although the getter's reference was
 /// taken before the freeze (its reference lost) shows up here too.
@@ -1458,9 +1467,7 @@ fn deferred_split_scan_vs_zap_batch(nr: usize, outcomes: &Outcomes) {
     let s = scanner.join();
     record_zap(outcomes, &z);
     record_scan(outcomes, &s);
-    if m.observed("unqueue-under-lru-lock") {
-        record(outcomes, "unqueue-under-lru-lock");
-    }
+    record_observed(outcomes, &m, &["unqueue-under-lru-lock"]);
     check_dontneed_unmapped(&m);
     for pfn in 0..=nr {
         assert!(
@@ -1818,15 +1825,15 @@ fn split_pmd_migration_entry_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
         "[{}] GUP-fast pinned {got:?} while every mapping was a migration entry",
         Inv::I15GupFast.tag()
     );
-    for o in [
-        "split-pmd-migration-entry",
-        "gup-fast-met-migration-pmd",
-        "gup-fast-met-migration-pte",
-    ] {
-        if m.observed(o) {
-            record(outcomes, o);
-        }
-    }
+    record_observed(
+        outcomes,
+        &m,
+        &[
+            "split-pmd-migration-entry",
+            "gup-fast-met-migration-pmd",
+            "gup-fast-met-migration-pte",
+        ],
+    );
     try_to_unmap_flush(&m, &u);
     assert_eq!(
         migrate_folio_move(&m, u),
@@ -1862,15 +1869,15 @@ fn thp_migration_vs_split_pmd(nr: usize, outcomes: &Outcomes) {
         Inv::I9SplitRefs.tag()
     );
     record(outcomes, "migrated");
-    for o in [
-        "migration-unmapped-pmd",
-        "migration-unmapped-ptes",
-        "split-pmd-migration-entry",
-    ] {
-        if m.observed(o) {
-            record(outcomes, o);
-        }
-    }
+    record_observed(
+        outcomes,
+        &m,
+        &[
+            "migration-unmapped-pmd",
+            "migration-unmapped-ptes",
+            "split-pmd-migration-entry",
+        ],
+    );
     if m.observed("migration-unmapped-pmd") && !m.observed("split-pmd-migration-entry") {
         record(outcomes, "split-new-folio-pmd");
     }
@@ -1912,11 +1919,11 @@ fn fork_vs_thp_migration(nr: usize, outcomes: &Outcomes) {
     let r = migrator.join();
     let copied = fork.join();
     assert!(copied, "[model bug] fork of an unpinned THP failed");
-    for o in ["fork-copied-huge-pmd", "fork-copied-migration-entry"] {
-        if m.observed(o) {
-            record(outcomes, o);
-        }
-    }
+    record_observed(
+        outcomes,
+        &m,
+        &["fork-copied-huge-pmd", "fork-copied-migration-entry"],
+    );
     // -EAGAIN (the child mapped the old folio behind the unmap walk) is a legal outcome of a
     // migration; the real protocol's walk order never produces it here.
     let folio = match r {
@@ -1978,9 +1985,7 @@ fn folio_split_vs_thp_migration_other_mm(nr: usize, outcomes: &Outcomes) {
             "migration-eagain"
         },
     );
-    if m.observed("rmap-walk-met-migration-pmd") {
-        record(outcomes, "rmap-walk-met-migration-pmd");
-    }
+    record_observed(outcomes, &m, &["rmap-walk-met-migration-pmd"]);
     if r.is_err() {
         folio_put(&m.memmap, nr, nr);
     }

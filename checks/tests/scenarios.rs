@@ -1,49 +1,51 @@
 //! Every model scenario holds with the real protocol under loom (its default bound) and
 //! shuttle PCT, and reaches every outcome it declares (no vacuous pass).
 
-use thp_checks::engine::{EngineSpec, Verdict};
-use thp_checks::scenarios::{config, default_loom, run_scenario, SCENARIOS};
+use thp_checks::engine::{EngineSpec, RunResult, Verdict};
+use thp_checks::scenarios::{config, default_loom, run_scenario, Scenario, SCENARIOS};
 use thp_model::rules::RuleSet;
 
-#[test]
-fn every_scenario_holds_under_loom_at_its_default_bound() {
-    for s in SCENARIOS {
-        let r = run_scenario(s, &config(default_loom(s), RuleSet::all_on()), None);
-        assert!(
-            matches!(r.run.verdict, Verdict::Holds),
-            "{}: {:?}",
-            s.name,
-            r.run.message()
-        );
+/// Run `s` with the real protocol under `engine` and require that it holds (and, if
+/// `reach_all`, that it reached every declared outcome).
+fn holds(
+    s: &'static Scenario,
+    engine: EngineSpec,
+    nr: Option<usize>,
+    reach_all: bool,
+) -> RunResult {
+    let r = run_scenario(s, &config(engine.clone(), RuleSet::all_on()), nr);
+    assert!(
+        matches!(r.run.verdict, Verdict::Holds),
+        "{} under {} ({}): {:?}",
+        s.name,
+        engine.name(),
+        engine.bound(),
+        r.run.message()
+    );
+    if reach_all {
         assert!(r.vacuous.is_none(), "{:?}", r.vacuous);
-        eprintln!("{}", r.run.line(s.name));
+    }
+    r.run
+}
+
+/// [`holds`] for every model scenario, under the engine `engine(s)` gives it.
+fn every_scenario_holds(engine: impl Fn(&Scenario) -> EngineSpec, reach_all: bool) {
+    for s in SCENARIOS {
+        let run = holds(s, engine(s), None, reach_all);
+        eprintln!("{}", run.line(s.name));
     }
 }
 
-/// Run every model scenario with the real protocol under `engine` and require that it holds
-/// (and, if `reach_all`, that it reached every declared outcome).
-fn every_scenario_holds(engine: EngineSpec, reach_all: bool) {
-    for s in SCENARIOS {
-        let r = run_scenario(s, &config(engine.clone(), RuleSet::all_on()), None);
-        assert!(
-            matches!(r.run.verdict, Verdict::Holds),
-            "{} under {} ({}): {:?}",
-            s.name,
-            engine.name(),
-            engine.bound(),
-            r.run.message()
-        );
-        if reach_all {
-            assert!(r.vacuous.is_none(), "{:?}", r.vacuous);
-        }
-    }
+#[test]
+fn every_scenario_holds_under_loom_at_its_default_bound() {
+    every_scenario_holds(default_loom, true);
 }
 
 #[test]
 fn every_scenario_holds_under_shuttle_pct() {
     for seed in [0, 1] {
         every_scenario_holds(
-            EngineSpec::ShuttlePct {
+            |_| EngineSpec::ShuttlePct {
                 seed,
                 depth: 3,
                 iterations: 2000,
@@ -57,7 +59,7 @@ fn every_scenario_holds_under_shuttle_pct() {
 #[test]
 fn every_scenario_holds_under_shuttle_random() {
     every_scenario_holds(
-        EngineSpec::ShuttleRandom {
+        |_| EngineSpec::ShuttleRandom {
             seed: 7,
             iterations: 500,
         },
@@ -77,17 +79,10 @@ fn smallest_scenario_holds_under_shuttle_dfs() {
     let e = EngineSpec::ShuttleDfs {
         max_iterations: Some(CAP),
     };
-    let r = run_scenario(s, &config(e, RuleSet::all_on()), Some(2));
+    let run = holds(s, e, Some(2), true);
     assert!(
-        matches!(r.run.verdict, Verdict::Holds),
-        "{}: {:?}",
-        s.name,
-        r.run.message()
-    );
-    assert!(r.vacuous.is_none(), "{:?}", r.vacuous);
-    assert!(
-        (r.run.executions as usize) < CAP,
+        (run.executions as usize) < CAP,
         "DFS did not finish within {CAP} schedules"
     );
-    eprintln!("{}", r.run.line(s.name));
+    eprintln!("{}", run.line(s.name));
 }
