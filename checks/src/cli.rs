@@ -433,6 +433,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     v.push(serde_json::json!({
                         "name": s.name, "kind": "model", "description": s.description,
                         "threads": s.threads, "must_reach": s.must_reach,
+                        "shuttle_may_miss": s.shuttle_may_miss,
                         "loom_nr": s.loom_nr, "shuttle_nr": s.shuttle_nr,
                         "loom_bound": s.loom_bound, "arch": s.arch.name(),
                     }));
@@ -459,8 +460,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             } else {
                 println!("scenarios:");
                 for s in scenarios::SCENARIOS {
+                    let loom_only = if s.shuttle_may_miss.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; loom only: {}", s.shuttle_may_miss.join(", "))
+                    };
                     println!(
-                        "  {:<36} {} [must reach: {}]",
+                        "  {:<36} {} [must reach: {}{loom_only}]",
                         s.name,
                         s.description,
                         s.must_reach.join(", ")

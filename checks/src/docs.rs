@@ -143,7 +143,7 @@ pub struct HistoricalRace {
 /// named exists, and the command fails with the rule's invariant).
 pub const HISTORICAL_RACES: &[HistoricalRace] = &[
     HistoricalRace { id: "Z01", title: "GUP-fast vs khugepaged collapse (stale page pinned)", scenario: Some("collapse-vs-gup-fast"), rules: &["gup-fast-pmd-pte-recheck", "collapse-table-sync-one"], note: "needs both fixes reverted: either one alone holds (loom, unbounded); the table-lifetime half of the follow-up fix is `collapse-table-sync-one` in `collapse-then-zap-vs-gup-fast`" },
-    HistoricalRace { id: "Z02", title: "MADV_DONTNEED misses a THP because another path clears the PMD transiently", scenario: Some("dontneed-vs-change-huge-pmd"), rules: &["change-huge-pmd-invalidate-not-clear"], note: "" },
+    HistoricalRace { id: "Z02", title: "MADV_DONTNEED misses a THP because another path clears the PMD transiently", scenario: Some("dontneed-vs-change-huge-pmd"), rules: &["change-huge-pmd-invalidate-not-clear"], note: "the NUMA-balancing form (ced108037c2a). The MADV_FREE form (58ceeb6bec86) is `madvise-free-invalidate-not-clear` in `madvise-free-vs-dontneed`. Not modelled: the soft-dirty clear form (fs/proc/task_mmu.c clear_soft_dirty_pmd) and page_mkclean (024eee0e83f0, file-backed only); both are the same invalidate-then-set step under the PMD lock" },
     HistoricalRace { id: "Z06", title: "Folio split vs zap of a migration entry: missing read barrier (CVE-2026-31466)", scenario: Some("folio-split-vs-migration-wait"), rules: &["migration-entry-decode-rmb"], note: "loom only (a barrier); Linux 6.18.2 as released is this rule off" },
     HistoricalRace { id: "Z07", title: "munmap zap vs PMD migration entry (CVE-2026-53108)", scenario: Some("thp-migration-vs-zap"), rules: &["zap-huge-pmd-non-present"], note: "" },
     HistoricalRace { id: "Z09", title: "HVO vs speculative get_page_unless_zero", scenario: Some("hvo-optimize-vs-pfn-walker"), rules: &["hvo-synchronize-rcu"], note: "also `page-count-writable-refcount-first`" },
@@ -216,6 +216,18 @@ PMD are `pmd_install`, which needs a none PMD, and another reclaim).\n\
 later by 939080834fef): not a safety rule, so not a switch. The model keeps the 6.18.2 \
 behaviour: a folio split of a fork-shared PMD-mapped THP fails with -EAGAIN on the first \
 attempt and succeeds on the retry (a sequential test asserts both).\n\
+- **MADV_FREE: `folio_mark_lazyfree`'s LRU move**: not modelled. The kernel queues the \
+folio on a per-CPU batch (which holds a reference until it drains) and clears PG_swapbacked \
+under the lruvec lock; the model has no LRU lists beyond PG_lru and no reclaim that would \
+discard a lazyfree folio, so nothing could observe the step.\n\
+- **Fork vs GUP-fast FOLL_PIN: `mm->write_protect_seq`** (57efa1fe5957): not modelled, and no \
+scenario runs `dup_mmap` against a pinning GUP-fast. At PMD level the fork reads the pin count \
+(`folio_try_dup_anon_rmap_pmd`) before it write-protects the PMD, so GUP-fast's pin-then-recheck \
+alone cannot close that window even sequentially; the seqcount (fork bumps it before the copy, \
+GUP-fast backs off if it moved) does. Its ordering is a store-buffering pair whose fork side \
+relies on `smp_wmb` plus the page-table lock acquisitions; what the kernel relies on there on \
+weakly ordered CPUs needs a careful reading before the model can give a verdict, so the model \
+gives none.\n\
 - **HVO: `synchronize_rcu` in `hugetlb_vmemmap_restore_folio`**: kept; in the model a \
 speculative getter racing with a restore always reads a frozen (0) count or a fake head, \
 with or without it, so no counterexample exists here.\n\
@@ -264,6 +276,10 @@ which loom shows breaks I10 (see locking-rules.md).\n\n",
                 verdict
             );
         }
+    }
+    o.push_str("\nEvery loom row above reached every outcome its scenario declares. A shuttle row must reach them too, except these, which only loom is required to reach (shuttle records them when its schedule happens to hit the window):\n\n");
+    for s in SCENARIOS.iter().filter(|s| !s.shuttle_may_miss.is_empty()) {
+        let _ = writeln!(o, "- {}: {}", s.name, s.shuttle_may_miss.join(", "));
     }
     o
 }

@@ -19,8 +19,10 @@ use thp_model::mm::hugetlb_vmemmap::{
     SpecGet, SpecGetResult, STRUCT_PAGES_PER_VMEMMAP_PAGE,
 };
 use thp_model::mm::khugepaged::{collapse_huge_page, ScanResult};
+use thp_model::mm::madvise::madvise_free_pte_range;
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::memory_failure::__get_hwpoison_page;
+use thp_model::mm::migrate::migrate_pages_batch;
 use thp_model::mm::migrate::{huge_pmd_access, migrate_huge_page, migration_entry_wait, EntryWait};
 use thp_model::mm::mmap::dup_mmap;
 use thp_model::mm::page::DEFERRED_QUEUED;
@@ -58,6 +60,10 @@ pub struct Scenario {
     pub arch: Arch,
     /// Outcomes every holding run must have reached.
     pub must_reach: &'static [&'static str],
+    /// Outcomes of `must_reach` that only loom (every interleaving within its bound) is
+    /// required to reach; shuttle's randomized schedulers record them when they happen, but a
+    /// run that misses them is not vacuous. Empty for almost every scenario.
+    pub shuttle_may_miss: &'static [&'static str],
     /// One execution.
     pub body: fn(nr: usize, outcomes: &Outcomes),
 }
@@ -615,6 +621,81 @@ fn folio_split_vs_zap(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
+/// MADV_FREE of the whole huge PMD (`madvise_free_huge_pmd`: mark it old and clean) ∥
+/// MADV_DONTNEED of the whole PMD, both under mmap_lock read (historical race Z02, the MADV_FREE
+/// form, 58ceeb6bec86).
+fn madvise_free_vs_dontneed(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    let m1 = m.clone();
+    let freer = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        madvise_free_pte_range(&m1, 0, ZapRange::Full)
+    });
+    let m2 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        let z = zap_pmd_range(&m2, 0, ZapRange::Full);
+        check_dontneed_unmapped(&m2);
+        z
+    });
+    let marked = freer.join();
+    let z = zapper.join();
+    record_zap(outcomes, &z);
+    check_dontneed_unmapped(&m);
+    record(
+        outcomes,
+        if marked > 0 {
+            "lazyfree-before-zap"
+        } else {
+            "lazyfree-nothing"
+        },
+    );
+    check_quiescent(&m, &[]);
+}
+
+/// MADV_FREE of sub-page 1 of a PMD-mapped THP (`madvise_free_huge_pmd` splits the folio:
+/// trylock and reference under the PMD lock, then `split_folio` without it) ∥ MADV_DONTNEED of
+/// the whole PMD. Every page must end freed: nothing maps the range, nobody keeps a reference.
+fn madvise_free_split_vs_zap(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd(nr);
+    let m1 = m.clone();
+    let freer = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        madvise_free_pte_range(&m1, 0, ZapRange::Page(1))
+    });
+    let m2 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        let z = zap_pmd_range(&m2, 0, ZapRange::Full);
+        check_dontneed_unmapped(&m2);
+        z
+    });
+    freer.join();
+    let z = zapper.join();
+    record_zap(outcomes, &z);
+    record_observed(
+        outcomes,
+        &m,
+        &[
+            "madv-free-split-ok",
+            "madv-free-split-failed",
+            "madv-free-lazyfree-pte",
+        ],
+    );
+    if !m.observed("madv-free-split-ok") && !m.observed("madv-free-split-failed") {
+        record(outcomes, "madv-free-nothing");
+    }
+    check_dontneed_unmapped(&m);
+    for pfn in 0..nr {
+        assert!(
+            !m.memmap.is_allocated(pfn),
+            "[{}] pfn {pfn} still allocated after MADV_FREE and MADV_DONTNEED of the whole range finished",
+            Inv::I11SplitEndsClean.tag()
+        );
+    }
+    check_quiescent(&m, &[]);
+}
+
 /// A PTE table whose sub-page 0 maps a small folio (pfn `nr`, the first page of memmap slot
 /// 1), with `folios` folio slots and two PTE tables (the one in use, and one a fault could
 /// install).
@@ -956,6 +1037,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["walker-used-huge-pmd", "walker-used-pte"],
+    shuttle_may_miss: &[],
     body: split_pmd_vs_aware_walker,
 }, Scenario {
     name: "folio-split-vs-scanner",
@@ -967,6 +1049,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "scanner-ref-on-split-page", "scanner-ref-on-large-folio"],
+    shuttle_may_miss: &[],
     body: folio_split_vs_scanner,
 }, Scenario {
     name: "folio-split-vs-compaction",
@@ -978,6 +1061,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["split-ok", "compaction-skipped-compound", "compaction-isolated-split-page"],
+    shuttle_may_miss: &[],
     body: folio_split_vs_compaction,
 }, Scenario {
     name: "folio-split-vs-page-idle",
@@ -989,6 +1073,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["split-ok", "page-idle-got-split-page", "page-idle-skipped"],
+    shuttle_may_miss: &[],
     body: folio_split_vs_page_idle,
 }, Scenario {
     name: "folio-split-vs-pfn-walker",
@@ -1000,6 +1085,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["split-ok", "walker-got-split-page", "walker-get-failed"],
+    shuttle_may_miss: &[],
     body: folio_split_vs_pfn_walker,
 }, Scenario {
     name: "folio-split-vs-gup-fast",
@@ -1011,6 +1097,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: Some(4), // unbounded does not finish in 6 min (non-IPI flush); 4: 53,732 executions, 6.3 s
     arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "gup-pinned-split-page", "gup-pinned-large-folio"],
+    shuttle_may_miss: &[],
     body: folio_split_vs_gup_fast,
 }, Scenario {
     name: "folio-split-vs-gup-fast-pmd",
@@ -1022,6 +1109,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: Some(4),
     arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "gup-pinned-through-huge-pmd", "gup-fell-back"],
+    shuttle_may_miss: &[],
     body: folio_split_vs_gup_fast_pmd,
 }, Scenario {
     name: "folio-split-vs-gup-fast-x86",
@@ -1033,6 +1121,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: Some(4),
     arch: Arch::X86,
     must_reach: &["split-ok", "split-eagain", "gup-pinned-split-page", "gup-pinned-large-folio"],
+    shuttle_may_miss: &[],
     body: folio_split_vs_gup_fast,
 }, Scenario {
     name: "folio-split-vs-migration-wait",
@@ -1044,6 +1133,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["split-ok", "fault-saw-huge", "fault-saw-pte", "fault-waited-on-migration-entry"],
+    shuttle_may_miss: &[],
     body: folio_split_vs_migration_wait,
 }, Scenario {
     name: "huge-fault-vs-pte-fault",
@@ -1055,6 +1145,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["huge-won", "pte-won"],
+    shuttle_may_miss: &[],
     body: huge_fault_vs_pte_fault,
 }, Scenario {
     name: "pte-fault-vs-walker",
@@ -1066,6 +1157,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["walker-saw-none-pmd", "walker-saw-empty-pte"],
+    shuttle_may_miss: &[],
     body: pte_fault_vs_walker,
 }, Scenario {
     name: "pte-fault-vs-dontneed-reclaim",
@@ -1077,6 +1169,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["fault-mapped-in-live-table", "fault-refaulted", "table-reclaimed"],
+    shuttle_may_miss: &[],
     body: pte_fault_vs_dontneed_reclaim,
 }, Scenario {
     name: "gup-fast-vs-dontneed-reclaim",
@@ -1088,6 +1181,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["gup-got", "gup-fell-back", "table-reclaimed"],
+    shuttle_may_miss: &[],
     body: gup_fast_vs_dontneed_reclaim,
 }, Scenario {
     name: "split-pmd-vs-dontneed",
@@ -1099,6 +1193,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["zapped-huge-pmd", "zapped-present-ptes"],
+    shuttle_may_miss: &[],
     body: split_pmd_vs_dontneed,
 }, Scenario {
     name: "dontneed-vs-change-huge-pmd",
@@ -1110,7 +1205,32 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["zapped-huge-pmd", "changed-before-zap", "changed-nothing"],
+    shuttle_may_miss: &[],
     body: dontneed_vs_change_huge_pmd,
+}, Scenario {
+    name: "madvise-free-vs-dontneed",
+    description: "MADV_FREE of a whole huge PMD (madvise_free_huge_pmd marks it old and clean) vs MADV_DONTNEED of the whole PMD (historical race Z02, MADV_FREE form)",
+    threads: &["cpu1: mmap_read_lock; madvise_free_pte_range(full)", "cpu2: mmap_read_lock; zap_pmd_range(full); check unmapped"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    arch: Arch::Arm64,
+    must_reach: &["zapped-huge-pmd", "lazyfree-before-zap", "lazyfree-nothing"],
+    shuttle_may_miss: &[],
+    body: madvise_free_vs_dontneed,
+}, Scenario {
+    name: "madvise-free-split-vs-zap",
+    description: "MADV_FREE of sub-page 1 of a PMD-mapped THP (madvise_free_huge_pmd: folio_trylock and folio_get under the PMD lock, then split_folio) vs MADV_DONTNEED of the whole PMD",
+    threads: &["cpu1: mmap_read_lock; madvise_free_pte_range(sub-page 1): split_folio", "cpu2: mmap_read_lock; zap_pmd_range(full); check unmapped"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: Some(4),
+    arch: Arch::Arm64,
+    must_reach: &["madv-free-split-ok", "madv-free-split-failed", "madv-free-nothing", "zapped-huge-pmd", "zapped-present-ptes"],
+    shuttle_may_miss: &[],
+    body: madvise_free_split_vs_zap,
 }, Scenario {
     name: "folio-split-vs-zap",
     description: "split_huge_page of a PMD-mapped THP vs MADV_DONTNEED of sub-page 1 (zap of a present PTE or of a migration entry)",
@@ -1121,6 +1241,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: Some(4),
     arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "zapped-present-ptes", "zapped-migration-entry"],
+    shuttle_may_miss: &[],
     body: folio_split_vs_zap,
 }, Scenario {
     name: "deferred-split-scan-vs-zap",
@@ -1132,6 +1253,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: Some(4), // none: > 860k executions in 2 min; 5: ~30 s
     arch: Arch::Arm64,
     must_reach: &["scan-split", "scan-lost-race", "scan-found-nothing", "zapped-present-ptes"],
+    shuttle_may_miss: &[],
     body: deferred_split_scan_vs_zap,
 }, Scenario {
     name: "deferred-split-scan-vs-zap-batch",
@@ -1143,6 +1265,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: Some(4),
     arch: Arch::Arm64,
     must_reach: &["scan-split", "scan-found-nothing", "unqueue-under-lru-lock"],
+    shuttle_may_miss: &[],
     body: deferred_split_scan_vs_zap_batch,
 }, Scenario {
     name: "deferred-split-scan-vs-folio-split",
@@ -1154,6 +1277,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: Some(4), // none: > 860k executions in 2 min; 5: ~30 s
     arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "scan-requeued", "scan-found-nothing"],
+    shuttle_may_miss: &[],
     body: deferred_split_scan_vs_folio_split,
 }, Scenario {
     name: "collapse-vs-gup-fast",
@@ -1165,6 +1289,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["collapse-ok", "collapse-page-count", "gup-pinned-small-page", "gup-pinned-huge-pmd", "gup-fell-back"],
+    shuttle_may_miss: &[],
     body: collapse_vs_gup_fast,
 }, Scenario {
     name: "collapse-then-zap-vs-gup-fast",
@@ -1176,6 +1301,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["collapse-ok", "collapse-page-count", "gup-pinned-small-page", "gup-fell-back"],
+    shuttle_may_miss: &[],
     body: collapse_then_zap_vs_gup_fast,
 }, Scenario {
     name: "cow-reuse-vs-split-pmd-other-mm",
@@ -1187,6 +1313,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: Some(5), // 5: 22,482 executions, 3.2 s; none: > 440k executions in 2 min
     arch: Arch::Arm64,
     must_reach: &["wp-fallback"],
+    shuttle_may_miss: &[],
     body: cow_reuse_vs_split_pmd_other_mm,
 }, Scenario {
     name: "thp-migration-vs-zap",
@@ -1198,7 +1325,23 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["migrated", "migration-eagain", "zapped-huge-pmd", "zapped-migration-pmd"],
+    shuttle_may_miss: &[],
     body: thp_migration_vs_zap,
+}, Scenario {
+    name: "thp-migration-retry-vs-scanner",
+    description: "THP migration with two passes (migrate_pages_batch: a failed freeze keeps the folio unmapped behind its PMD migration entry for the next pass) vs a speculative pfn walker's get_page_unless_zero / put_page on the head",
+    threads: &["cpu1: migrate_pages_batch(nr_pass = 2)", "cpu2: get_page_unless_zero(head); put_page"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    arch: Arch::Arm64,
+    must_reach: &["migrated-first-pass", "migrated-after-retry", "migration-eagain", "walker-got-a-reference", "walker-found-zero"],
+    // The walker's reference must span exactly one freeze: a window of three steps that PCT
+    // (depth 3, 2,000 iterations) and random scheduling hit only now and then; loom, which
+    // explores every interleaving, must reach it.
+    shuttle_may_miss: &["migrated-after-retry", "migration-eagain", "walker-found-zero"],
+    body: thp_migration_retry_vs_scanner,
 }, Scenario {
     name: "thp-migration-vs-fault",
     description: "THP migration of a PMD-mapped THP vs a read fault through the PMD that may wait on the PMD migration entry (pmd_migration_entry_wait)",
@@ -1209,6 +1352,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["migrated", "fault-waited-on-migration-entry", "fault-saw-old-folio", "fault-saw-new-folio"],
+    shuttle_may_miss: &[],
     body: thp_migration_vs_fault,
 }, Scenario {
     name: "folio-split-vs-thp-migration-other-mm",
@@ -1220,6 +1364,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["split-ok", "migrated", "rmap-walk-met-migration-pmd"],
+    shuttle_may_miss: &[],
     body: folio_split_vs_thp_migration_other_mm,
 }, Scenario {
     name: "folio-split-vs-gup-fast-vs-scanner",
@@ -1231,6 +1376,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: Some(2), // 2: 188,507 executions, 29 s; 3: > 1.2M executions in 200 s
     arch: Arch::Arm64,
     must_reach: &["split-ok", "split-eagain", "gup-pinned", "scanner-got-ref", "both-held-split-eagain"],
+    shuttle_may_miss: &[],
     body: folio_split_vs_gup_fast_vs_scanner,
 }, Scenario {
     name: "split-pmd-vs-gup-fast",
@@ -1242,6 +1388,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["gup-pinned-huge-pmd", "gup-pinned-small-page", "gup-fell-back"],
+    shuttle_may_miss: &[],
     body: split_pmd_vs_gup_fast,
 }, Scenario {
     name: "split-pmd-migration-entry-vs-gup-fast",
@@ -1253,6 +1400,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["gup-fast-met-migration-pmd", "gup-fast-met-migration-pte"],
+    shuttle_may_miss: &[],
     body: split_pmd_migration_entry_vs_gup_fast,
 }, Scenario {
     name: "thp-migration-vs-split-pmd",
@@ -1264,6 +1412,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["migrated", "migration-unmapped-pmd", "migration-unmapped-ptes", "split-pmd-migration-entry", "split-new-folio-pmd"],
+    shuttle_may_miss: &[],
     body: thp_migration_vs_split_pmd,
 }, Scenario {
     name: "fork-vs-thp-migration",
@@ -1275,6 +1424,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["migrated", "fork-copied-huge-pmd", "fork-copied-migration-entry"],
+    shuttle_may_miss: &[],
     body: fork_vs_thp_migration,
 }, Scenario {
     name: "collapse-vs-pte-fault",
@@ -1286,6 +1436,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["collapse-ok", "fault-found-huge-pmd", "fault-mapped-pte", "fault-fell-back-to-mmap-lock"],
+    shuttle_may_miss: &[],
     body: collapse_vs_pte_fault,
 }, Scenario {
     name: "hvo-optimize-vs-pfn-walker",
@@ -1297,6 +1448,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-reuse-page"],
+    shuttle_may_miss: &[],
     body: hvo_optimize_vs_pfn_walker,
 }, Scenario {
     name: "hvo-optimize-vs-neighbour-split",
@@ -1308,6 +1460,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["neighbour-split-the-pmd", "neighbour-lost-the-race", "neighbour-found-it-split"],
+    shuttle_may_miss: &[],
     body: hvo_optimize_vs_neighbour_split,
 }, Scenario {
     name: "hvo-optimize-presplit-vs-pfn-walker",
@@ -1319,6 +1472,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-reuse-page"],
+    shuttle_may_miss: &[],
     body: hvo_optimize_presplit_vs_pfn_walker,
 }, Scenario {
     name: "hvo-optimize-nocopy-vs-pfn-walker",
@@ -1330,6 +1484,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["walker-key-off", "walker-count-zero", "walker-fake-head", "walker-read-original-page", "walker-read-reuse-page"],
+    shuttle_may_miss: &[],
     body: hvo_optimize_nocopy_vs_pfn_walker,
 }, Scenario {
     name: "hvo-optimize-enomem-split-vs-pfn-walker",
@@ -1341,6 +1496,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["optimize-enomem", "walker-key-off", "walker-count-zero", "walker-read-original-page"],
+    shuttle_may_miss: &[],
     body: hvo_optimize_enomem_split_vs_pfn_walker,
 }, Scenario {
     name: "hvo-optimize-enomem-vs-pfn-walker",
@@ -1352,6 +1508,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["optimize-enomem", "walker-key-off", "walker-count-zero", "walker-read-reuse-page"],
+    shuttle_may_miss: &[],
     body: hvo_optimize_enomem_vs_pfn_walker,
 }, Scenario {
     name: "hvo-restore-vs-pfn-walker",
@@ -1363,6 +1520,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["walker-key-off", "walker-count-zero", "walker-read-reuse-page", "walker-read-restored-page"],
+    shuttle_may_miss: &[],
     body: hvo_restore_vs_pfn_walker,
 }, Scenario {
     name: "hvo-restore-enomem-vs-pfn-walker",
@@ -1374,6 +1532,7 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     loom_bound: None,
     arch: Arch::Arm64,
     must_reach: &["restore-enomem", "walker-count-zero", "walker-read-reuse-page"],
+    shuttle_may_miss: &[],
     body: hvo_restore_enomem_vs_pfn_walker,
 }];
 
@@ -1800,6 +1959,55 @@ fn thp_migration_vs_fault(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
+/// THP migration with two passes (`migrate_pages_batch`) ∥ a speculative pfn walker that takes
+/// and drops a reference on the head (`get_page_unless_zero`, then `put_page`). A walker
+/// reference held across the freeze fails the move; the folio then stays unmapped behind its
+/// PMD migration entry, both folios locked, until the next pass; after the last pass the
+/// source is remapped. Either way nothing is left behind.
+fn thp_migration_retry_vs_scanner(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd_slots(nr, 2);
+    folio_get(&m.memmap, 0); // the migration caller's isolation reference
+    let m1 = m.clone();
+    let migrator = spawn(move || migrate_pages_batch(&m1, 0, 1, 2));
+    let m2 = m.clone();
+    let walker = spawn(move || pfn_walker_get_put(&m2, 0));
+    let r = migrator.join();
+    let got = walker.join();
+    record(
+        outcomes,
+        match r {
+            Ok(_) if m.observed("migrate-move-retried") => "migrated-after-retry",
+            Ok(_) => "migrated-first-pass",
+            Err(_) => "migration-eagain",
+        },
+    );
+    record(
+        outcomes,
+        if got {
+            "walker-got-a-reference"
+        } else {
+            "walker-found-zero"
+        },
+    );
+    match r {
+        Ok(dst) => assert!(
+            !m.memmap.is_allocated(0)
+                && matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Huge { pfn, .. } if pfn == dst),
+            "[{}] migrated, but the old folio is not freed or the PMD does not map the new one",
+            Inv::I11SplitEndsClean.tag()
+        ),
+        Err(_) => {
+            assert!(
+                matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Huge { pfn: 0, .. }),
+                "[{}] failed migration did not restore the PMD",
+                Inv::I11SplitEndsClean.tag()
+            );
+            folio_put(&m.memmap, 0, nr);
+        }
+    }
+    check_quiescent(&m, &[]);
+}
+
 /// A THP migration stopped between its two halves (`migrate_pages_batch` unmaps a whole batch,
 /// then moves it: the window is real) leaves a PMD migration entry; `split_huge_pmd` of that
 /// PMD (e.g. mprotect of part of the range) ∥ GUP-fast on sub-page 1. Every value GUP-fast can
@@ -2118,10 +2326,12 @@ pub fn run_scenario(s: &'static Scenario, cfg: &RunConfig, nr: Option<usize>) ->
     cfg.hardware = s.arch.hardware();
     let run = run(&cfg, body);
     let reached = outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let is_loom = matches!(cfg.engine, EngineSpec::Loom { .. });
     let missing: Vec<_> = s
         .must_reach
         .iter()
         .filter(|o| !reached.contains(*o))
+        .filter(|o| is_loom || !s.shuttle_may_miss.contains(*o))
         .collect();
     let vacuous = match (&run.verdict, missing.is_empty()) {
         (Verdict::Holds, false) => Some(format!(

@@ -889,6 +889,69 @@ mod thp_migration {
         }
     }
 
+    /// `migrate_pages_batch`: a failed freeze does not undo. The folio stays unmapped behind
+    /// its PMD migration entry, both folios locked, the new one allocated, until the next
+    /// pass; once the extra reference is gone that pass succeeds. With the reference held
+    /// through every pass, the last one remaps the source.
+    #[test]
+    fn a_failed_move_stays_unmapped_for_the_next_pass() {
+        use thp_model::mm::filemap::folio_test_locked;
+        use thp_model::mm::migrate::{
+            migrate_folio_move, migrate_folio_unmap, migrate_pages_batch, try_to_unmap_flush,
+            NR_MAX_MIGRATE_PAGES_RETRY,
+        };
+        for nr in [2usize, 4] {
+            let m = huge(nr);
+            folio_get(&m.memmap, 0); // isolation
+            let u = migrate_folio_unmap(&m, 0, 1).expect("unmap");
+            try_to_unmap_flush(&m, &u);
+            folio_get(&m.memmap, 0); // a speculative reference arrives
+            let u = migrate_folio_move(&m, u).expect_err("freeze must fail");
+            assert!(matches!(
+                Pmd::decode(m.mms[0].pmd.read()),
+                Pmd::Migration { pfn: 0, .. }
+            ));
+            assert!(folio_test_locked(&m.memmap, 0) && folio_test_locked(&m.memmap, nr));
+            assert!(m.memmap.is_allocated(nr));
+            assert_eq!(m.memmap.page(0)._refcount.read(), 2);
+            assert_eq!(m.memmap.meta[0]._entire_mapcount.read(), -1);
+            folio_put(&m.memmap, 0, nr); // ... and goes
+            assert_eq!(migrate_folio_move(&m, u), Ok(nr));
+            assert!(matches!(
+                Pmd::decode(m.mms[0].pmd.read()),
+                Pmd::Huge { pfn, .. } if pfn == nr
+            ));
+            assert!(!m.memmap.is_allocated(0));
+            check_quiescent(&m, &[]);
+
+            // The reference held throughout: every pass fails, then the source is remapped.
+            let m = huge(nr);
+            folio_get(&m.memmap, 0);
+            folio_get(&m.memmap, 0);
+            assert_eq!(
+                migrate_pages_batch(&m, 0, 1, NR_MAX_MIGRATE_PAGES_RETRY),
+                Err(MigrateError::Again)
+            );
+            assert!(matches!(
+                Pmd::decode(m.mms[0].pmd.read()),
+                Pmd::Huge { pfn: 0, .. }
+            ));
+            assert!(m.memmap.page(0).flags.test_bit(PG_ANON_EXCLUSIVE));
+            assert!(!m.memmap.is_allocated(nr), "the new folio was freed once");
+            assert!(!folio_test_locked(&m.memmap, 0));
+            check_quiescent(&m, &[(0, 2)]);
+            // A busy folio lock fails every unmap pass: nothing was unmapped.
+            let m = huge(nr);
+            folio_get(&m.memmap, 0);
+            thp_model::mm::filemap::folio_lock(&m.memmap, 0);
+            assert_eq!(migrate_pages_batch(&m, 0, 1, 3), Err(MigrateError::Again));
+            assert!(!m.memmap.is_allocated(nr));
+            thp_model::mm::filemap::folio_unlock(&m.memmap, 0);
+            assert_eq!(migrate_pages_batch(&m, 0, 1, 3), Ok(nr));
+            check_quiescent(&m, &[]);
+        }
+    }
+
     /// A THP whose PMD was split before the migration (PTE-mapped): `try_to_migrate(src, 0)`
     /// replaces each PTE by a migration entry (one reference and one mapping dropped per
     /// PTE), the freeze succeeds at the caller's reference, and `remove_migration_ptes(src,
@@ -1022,6 +1085,209 @@ mod thp_migration {
             check_quiescent(&m, &[(0, 2)]);
             gup_put_folio(&m, pin.folio, 1, Foll::Pin);
             folio_put(&m.memmap, 0, nr);
+            check_quiescent(&m, &[]);
+        }
+    }
+}
+
+/// MADV_FREE (mm/madvise.c `madvise_free_pte_range`, mm/huge_memory.c `madvise_free_huge_pmd`)
+/// with exact counts, N = 2 and 4, one and two mms.
+mod madvise_free {
+    use thp_checks::scenarios::setup_forked_huge_pmd;
+    use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page};
+    use thp_model::mm::madvise::madvise_free_pte_range;
+    use thp_model::mm::page::{PG_DIRTY, PG_HEAD};
+    use thp_model::mm::page_ref::{folio_get, folio_put};
+    use thp_model::mm::pgtable::{F_DIRTY, F_WRITE, F_YOUNG};
+    use thp_model::mm::zap::{zap_pmd_range, ZapRange};
+    use thp_model::mm::{check_quiescent, Machine, Pmd, Pte};
+
+    fn huge(nr: usize) -> Machine {
+        let m = Machine::new(nr, 1, 1, 1);
+        let _r = m.mms[0].mmap_lock.down_read();
+        do_huge_pmd_anonymous_page(&m, 0, 0);
+        drop(_r);
+        m
+    }
+
+    fn madv_free(m: &Machine, mm: usize, range: ZapRange) -> usize {
+        let _r = m.mms[mm].mmap_lock.down_read();
+        madvise_free_pte_range(m, mm, range)
+    }
+
+    fn pte(m: &Machine, t: usize, i: usize) -> Pte {
+        Pte::decode(m.mms[0].tables[t].ptes[i].read())
+    }
+
+    fn q(m: &Machine) -> Vec<usize> {
+        m.memmap.split_queue.lock().unwrap().clone()
+    }
+
+    /// The whole PMD: still huge, now old and clean (invalidate, then set), same counts.
+    #[test]
+    fn whole_pmd_is_marked_old_and_clean_in_place() {
+        for nr in [2usize, 4] {
+            let m = huge(nr);
+            assert_eq!(madv_free(&m, 0, ZapRange::Full), 1);
+            assert_eq!(
+                Pmd::decode(m.mms[0].pmd.read()),
+                Pmd::Huge {
+                    pfn: 0,
+                    flags: F_WRITE
+                }
+            );
+            assert_eq!(m.memmap.page(0)._refcount.read(), 1);
+            assert_eq!(m.memmap.meta[0]._entire_mapcount.read(), 0);
+            assert_eq!(m.mms[0].pmd_huge_pte.read(), 1, "deposit kept");
+            assert!(m.observed("madv-free-lazyfree-pmd"));
+            assert!(
+                !m.memmap.page(0).flags.test_bit(PG_DIRTY),
+                "folio_clear_dirty"
+            );
+            check_quiescent(&m, &[]);
+            // Again: clean already, nothing to invalidate; still one folio marked.
+            assert_eq!(madv_free(&m, 0, ZapRange::Full), 1);
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    /// One sub-page of a PMD-mapped THP: the folio is split (not just the PMD) into N order-0
+    /// folios, each mapped once with one reference; only the covered PTE is old and clean.
+    #[test]
+    fn part_of_a_pmd_splits_the_folio() {
+        for nr in [2usize, 4] {
+            let m = huge(nr);
+            assert_eq!(madv_free(&m, 0, ZapRange::Page(1)), 1);
+            assert!(m.observed("madv-free-split-ok"));
+            let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) else {
+                panic!("PMD not split");
+            };
+            for i in 0..nr {
+                assert!(!m.memmap.page(i).flags.test_bit(PG_HEAD), "pfn {i} small");
+                assert_eq!(m.memmap.page_folio(i), i);
+                assert_eq!(m.memmap.page(i)._refcount.read(), 1, "pfn {i}");
+                assert_eq!(m.memmap.page(i)._mapcount.read(), 0, "pfn {i}");
+                let Pte::Present { pfn, flags } = pte(&m, t, i) else {
+                    panic!("pte[{i}] not present");
+                };
+                assert_eq!(pfn, i);
+                let want = if i == 1 {
+                    F_WRITE
+                } else {
+                    F_WRITE | F_YOUNG | F_DIRTY
+                };
+                assert_eq!(flags & (F_WRITE | F_YOUNG | F_DIRTY), want, "pte[{i}]");
+                // The split copies the head's PG_dirty to every piece; only the marked one is
+                // cleaned.
+                assert_eq!(m.memmap.page(i).flags.test_bit(PG_DIRTY), i != 1, "pfn {i}");
+            }
+            assert!(
+                q(&m).is_empty(),
+                "the split unlinked it from the deferred queue"
+            );
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    /// A reference the split cannot account for (a pin, say): -EAGAIN, the PMD is untouched
+    /// (young and dirty kept) and MADV_FREE marks nothing.
+    #[test]
+    fn part_of_a_pmd_with_an_extra_reference_is_left_alone() {
+        for nr in [2usize, 4] {
+            let m = huge(nr);
+            folio_get(&m.memmap, 0);
+            assert_eq!(madv_free(&m, 0, ZapRange::Page(1)), 0);
+            assert!(m.observed("madv-free-split-failed"));
+            assert_eq!(
+                Pmd::decode(m.mms[0].pmd.read()),
+                Pmd::Huge {
+                    pfn: 0,
+                    flags: F_WRITE | F_YOUNG | F_DIRTY
+                }
+            );
+            assert_eq!(m.memmap.page(0)._refcount.read(), 2);
+            assert!(m.memmap.page(0).flags.test_bit(PG_HEAD));
+            check_quiescent(&m, &[(0, 1)]);
+            folio_put(&m.memmap, 0, nr);
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    /// A PTE-mapped THP wholly in range is not split: its N PTEs are made old and clean and
+    /// the folio is marked once. One sub-page of it is split.
+    #[test]
+    fn pte_mapped_thp_whole_is_kept_part_is_split() {
+        for nr in [2usize, 4] {
+            let m = huge(nr);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                __split_huge_pmd(&m, 0, false);
+            }
+            let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) else {
+                panic!("PMD not split");
+            };
+            assert_eq!(madv_free(&m, 0, ZapRange::Full), 1);
+            assert!(!m.observed("madv-free-split-ok"));
+            assert!(m.memmap.page(0).flags.test_bit(PG_HEAD), "still one folio");
+            assert_eq!(m.memmap.page(0)._refcount.read(), nr as i32);
+            for i in 0..nr {
+                let Pte::Present { flags, .. } = pte(&m, t, i) else {
+                    panic!("pte[{i}]");
+                };
+                assert_eq!(flags & (F_YOUNG | F_DIRTY), 0, "pte[{i}] old and clean");
+            }
+            check_quiescent(&m, &[]);
+            assert_eq!(madv_free(&m, 0, ZapRange::Page(0)), 1);
+            assert!(m.observed("madv-free-split-ok"));
+            for i in 0..nr {
+                assert_eq!(m.memmap.page_folio(i), i);
+                assert_eq!(m.memmap.page(i)._refcount.read(), 1);
+            }
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    /// A partially mapped THP (one sub-page zapped, queued for deferred split) under a
+    /// whole-range MADV_FREE: no batch covers the folio, so it is split; the zapped sub-page is
+    /// freed, the other N-1 become small folios, each marked.
+    #[test]
+    fn partially_mapped_thp_is_split_and_unqueued() {
+        for nr in [2usize, 4] {
+            let m = huge(nr);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                zap_pmd_range(&m, 0, ZapRange::Page(1));
+            }
+            assert_eq!(q(&m), vec![0]);
+            assert_eq!(madv_free(&m, 0, ZapRange::Full), nr - 1);
+            assert!(m.observed("madv-free-split-ok"));
+            assert!(q(&m).is_empty());
+            assert!(!m.memmap.is_allocated(1), "the unmapped sub-page was freed");
+            for i in (0..nr).filter(|&i| i != 1) {
+                assert_eq!(m.memmap.page_folio(i), i);
+                assert_eq!(m.memmap.page(i)._refcount.read(), 1);
+                assert_eq!(m.memmap.page(i)._mapcount.read(), 0);
+            }
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    /// Two mms (fork): the folio may be mapped by the other mm, so MADV_FREE skips it in both,
+    /// whole or in part; nothing changes.
+    #[test]
+    fn fork_shared_thp_is_skipped() {
+        for nr in [2usize, 4] {
+            let m = setup_forked_huge_pmd(nr);
+            let before: Vec<i64> = (0..2).map(|i| m.mms[i].pmd.read()).collect();
+            for mm in 0..2 {
+                assert_eq!(madv_free(&m, mm, ZapRange::Full), 0);
+                assert_eq!(madv_free(&m, mm, ZapRange::Page(1)), 0);
+            }
+            assert!(m.observed("madv-free-skipped"));
+            assert!(!m.observed("madv-free-split-ok"));
+            let after: Vec<i64> = (0..2).map(|i| m.mms[i].pmd.read()).collect();
+            assert_eq!(before, after);
+            assert_eq!(m.memmap.page(0)._refcount.read(), 2);
             check_quiescent(&m, &[]);
         }
     }

@@ -108,6 +108,12 @@ pub enum Rule {
     SplitPmdPopulateWmb,
     /// `__folio_split` drops `split_queue_lock` before it takes the lruvec lock.
     SplitQueueUnlockBeforeLruLock,
+    /// `madvise_free_huge_pmd` marks a huge PMD old and clean by invalidate-then-set, never
+    /// clear-then-set (Z02, the MADV_FREE form).
+    MadviseFreeInvalidateNotClear,
+    /// MADV_FREE's split of a partially covered large folio takes its folio reference before
+    /// it drops the page-table lock.
+    MadviseFreeGetBeforeUnlock,
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
@@ -195,6 +201,8 @@ impl Rule {
         Rule::PtReclaimPmdTrylock,
         Rule::SplitPmdPopulateWmb,
         Rule::SplitQueueUnlockBeforeLruLock,
+        Rule::MadviseFreeInvalidateNotClear,
+        Rule::MadviseFreeGetBeforeUnlock,
         Rule::VmemmapSplitPmdWmb,
         Rule::VmemmapSplitPmdRecheck,
         Rule::VmemmapRemapWmb,
@@ -311,8 +319,8 @@ impl Rule {
             ),
             Rule::ChangeHugePmdInvalidateNotClear => (
                 "change-huge-pmd-invalidate-not-clear",
-                "A PMD modifier running under mmap_lock read (NUMA hinting, MADV_FREE, soft-dirty clear) changes a huge PMD by invalidate-then-set, never clear-then-set, so a lockless MADV_DONTNEED cannot skip it",
-                "mm/huge_memory.c change_huge_pmd (pmdp_invalidate_ad; \"critical to not clear pmd intermittently\"); historical race Z02 (ced108037c2a, 58ceeb6bec86)",
+                "change_huge_pmd (NUMA hinting, mprotect; under mmap_lock or VMA read) changes a huge PMD by invalidate-then-set, never clear-then-set, so a lockless MADV_DONTNEED cannot skip it (the MADV_FREE form is rule madvise-free-invalidate-not-clear)",
+                "mm/huge_memory.c change_huge_pmd (pmdp_invalidate_ad; \"critical to not clear pmd intermittently\"); historical race Z02 (ced108037c2a \"thp: fix MADV_DONTNEED vs. numa balancing race\")",
                 "mm::huge_memory::change_huge_pmd",
                 Any, &[Inv::I12PmdTransientlyNone], &["dontneed-vs-change-huge-pmd"],
             ),
@@ -476,6 +484,20 @@ impl Rule {
                 "mm/huge_memory.c __folio_split (split_queue_unlock, then folio_lruvec_lock); mm/swap.c folios_put_refs (folio_unqueue_deferred_split, then __page_cache_release with the lruvec lock kept across the batch)",
                 "mm::huge_memory::__folio_split, mm::swap::folios_put_refs",
                 Any, &[Inv::I19LockOrder], &["deferred-split-scan-vs-zap-batch"],
+            ),
+            Rule::MadviseFreeInvalidateNotClear => (
+                "madvise-free-invalidate-not-clear",
+                "MADV_FREE of a whole huge PMD marks it old and clean by pmdp_invalidate then set_pmd_at under the PMD lock, never by clearing it and setting it back, so a lockless MADV_DONTNEED (zap_pmd_range under mmap_lock read) cannot skip the PMD and return with the range still mapped",
+                "mm/huge_memory.c madvise_free_huge_pmd (pmdp_invalidate, pmd_mkold, pmd_mkclean, set_pmd_at); historical race Z02, MADV_FREE form (58ceeb6bec86 \"thp: fix MADV_DONTNEED vs. MADV_FREE race\")",
+                "mm::huge_memory::madvise_free_huge_pmd",
+                Any, &[Inv::I12PmdTransientlyNone], &["madvise-free-vs-dontneed"],
+            ),
+            Rule::MadviseFreeGetBeforeUnlock => (
+                "madvise-free-get-before-unlock",
+                "MADV_FREE splits a large folio it covers only in part: under the page-table lock it trylocks the folio and takes a reference (folio_get), and only then drops the lock and calls split_folio. The folio lock does not keep the folio alive; without the reference a concurrent zap can drop the last mapping and free the folio while it is locked and about to be split",
+                "mm/huge_memory.c madvise_free_huge_pmd (folio_get, then spin_unlock, split_folio); mm/madvise.c madvise_free_pte_range (folio_get, then pte_unmap_unlock, split_folio)",
+                "mm::madvise::madvise_free_split_folio",
+                Any, &[Inv::I8UseAfterFree, Inv::I2IncOfZero], &["madvise-free-split-vs-zap"],
             ),
             Rule::VmemmapSplitPmdWmb => (
                 "vmemmap-split-pmd-wmb",

@@ -571,6 +571,84 @@ pub fn change_huge_pmd(m: &Machine, mm_id: usize) -> bool {
     true
 }
 
+/// `madvise_free_huge_pmd` (mm/huge_memory.c): MADV_FREE of the huge PMD of `mm_id` over
+/// `range`, under the VMA or mmap read lock. Under `__pmd_trans_huge_lock`: skip a non-present
+/// PMD and a folio that may be mapped by another mm; `folio_trylock` (skip if busy). A range
+/// that covers only part of the PMD splits the folio (`madvise_free_split_folio`, which drops
+/// the PMD lock) and returns false, so the caller goes on at PTE level over the table the
+/// split left. A whole-PMD range clears the folio's dirty flag, unlocks it and, if the PMD is
+/// young or dirty, marks it old and clean by `pmdp_invalidate` then `set_pmd_at` (rule
+/// `madvise-free-invalidate-not-clear`, Z02), then `folio_mark_lazyfree`; returns true.
+pub fn madvise_free_huge_pmd(m: &Machine, mm_id: usize, range: crate::mm::zap::ZapRange) -> bool {
+    use crate::mm::filemap::{folio_trylock, folio_unlock};
+    use crate::mm::page::PG_DIRTY;
+    let mm = &m.mms[mm_id];
+    crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "madvise_free_huge_pmd");
+    let Some(ptl) = __pmd_trans_huge_lock(mm) else {
+        return false;
+    };
+    let orig = Pmd::decode(mm.pmd.read());
+    let (pfn, flags) = match orig {
+        Pmd::Huge { pfn, flags } => (pfn, flags),
+        Pmd::Migration { .. } => {
+            trace!("madvise_free_huge_pmd", "pmd {orig:?} not present: skip");
+            m.observe("madv-free-skipped");
+            return false;
+        }
+        v => {
+            // Only the broken protocol of rule pmd-trans-huge-lock-recheck gets here.
+            vm_bug_on!(
+                true,
+                Inv::I5HugePmdStability,
+                "madvise_free_huge_pmd: the PMD is {v:?} under the PMD lock"
+            );
+            return false;
+        }
+    };
+    let folio = pfn;
+    if crate::mm::rmap::folio_maybe_mapped_shared(m, folio, folio) {
+        trace!("madvise_free_huge_pmd", "folio {folio} may be shared: skip");
+        m.observe("madv-free-skipped");
+        return false;
+    }
+    if !folio_trylock(&m.memmap, folio) {
+        m.observe("madv-free-skipped");
+        return false;
+    }
+    if range != crate::mm::zap::ZapRange::Full {
+        // "split it so MADV_FREE will deactivate only them"
+        let r = crate::mm::madvise::madvise_free_split_folio(m, folio, move || drop(ptl));
+        m.observe(if r.is_ok() {
+            "madv-free-split-ok"
+        } else {
+            "madv-free-split-failed"
+        });
+        return false;
+    }
+    m.memmap.page(folio).flags.clear_bit(PG_DIRTY); // folio_clear_dirty
+    folio_unlock(&m.memmap, folio);
+    if flags & (F_YOUNG | F_DIRTY) != 0 {
+        let new = Pmd::Huge {
+            pfn,
+            flags: flags & !(F_YOUNG | F_DIRTY),
+        };
+        if rule_on(Rule::MadviseFreeInvalidateNotClear) {
+            pmdp_invalidate(m, mm);
+        } else {
+            // Defect (before 58ceeb6bec86): pmdp_huge_get_and_clear_full, so the PMD is none
+            // until the set below.
+            mm.pmd.xchg(0);
+            trace!("pmdp_huge_get_and_clear_full", "pmd {orig:?} -> none");
+        }
+        mm.pmd.set(new.encode()); // set_pmd_at
+        trace!("madvise_free_huge_pmd", "pmd {orig:?} -> {new:?}");
+    }
+    crate::mm::madvise::folio_mark_lazyfree(m, folio);
+    m.observe("madv-free-lazyfree-pmd");
+    drop(ptl);
+    true
+}
+
 /// `set_pmd_migration_entry` (mm/huge_memory.c, THP migration), called from
 /// `try_to_migrate_one` with the PMD lock held (`page_vma_mapped_walk` found the huge PMD of
 /// `folio`) and the folio locked and referenced: invalidate, try to share the AnonExclusive

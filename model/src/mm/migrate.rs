@@ -81,7 +81,7 @@ pub fn remove_migration_ptes(m: &Machine, src: usize, dst: usize, nr_pages: usiz
         // page_vma_mapped_walk: lockless PMD read, then the PMD lock for a PMD-level entry.
         let pmd = Pmd::decode(mm.pmd.read_dep());
         if pmd.migration() {
-            match remove_migration_pmd(m, mm_id, src, dst) {
+            match remove_migration_pmd(m, mm_id, src, dst, nr_pages) {
                 PmdWalk::Done => continue,
                 PmdWalk::SplitUnderUs => {}
             }
@@ -159,10 +159,17 @@ pub enum PmdWalk {
 
 /// `remove_migration_pmd` (mm/huge_memory.c) as `remove_migration_ptes(src, dst)` reaches it for
 /// the PMD of `mm_id`: under the PMD lock (`page_vma_mapped_walk`), if the PMD is still a
-/// migration entry for `src`, map `dst` there: reference, PMD rebuilt from the entry's bits
-/// (write, young, dirty, soft-dirty), `folio_add_anon_rmap_pmd` (exclusive unless the entry
-/// was a readable one), `set_pmd_at`.
-pub fn remove_migration_pmd(m: &Machine, mm_id: usize, src: usize, dst: usize) -> PmdWalk {
+/// migration entry whose pages overlap `src`'s `nr_pages` (mm/page_vma_mapped.c `check_pmd`),
+/// map `dst` there: reference, PMD rebuilt from the entry's bits (write, young, dirty,
+/// soft-dirty), `folio_add_anon_rmap_pmd` (exclusive unless the entry was a readable one),
+/// `set_pmd_at`. Only a PMD-sized `dst` can replace a PMD entry.
+pub fn remove_migration_pmd(
+    m: &Machine,
+    mm_id: usize,
+    src: usize,
+    dst: usize,
+    nr_pages: usize,
+) -> PmdWalk {
     use crate::mm::pgtable::Pmd;
     let mm = &m.mms[mm_id];
     let ptl = mm.pmd_lock.lock();
@@ -171,9 +178,16 @@ pub fn remove_migration_pmd(m: &Machine, mm_id: usize, src: usize, dst: usize) -
         Pmd::Table(_) => return PmdWalk::SplitUnderUs,
         _ => return PmdWalk::Done,
     };
-    if pfn != src {
+    // check_pmd: the entry's HPAGE_PMD_NR pages and the walk's range do not overlap.
+    if pfn + m.nr <= src || pfn >= src + nr_pages {
         return PmdWalk::Done;
     }
+    vm_bug_on!(
+        nr_pages != m.nr || !m.memmap.page(dst).flags.test_bit(PG_HEAD),
+        Inv::I11SplitEndsClean,
+        "remove_migration_pmd: the PMD migration entry for pfn {pfn} overlaps pages {src}..{} of a folio that is not PMD-sized (new folio {dst})",
+        src + nr_pages
+    );
     folio_get(&m.memmap, dst);
     let mut f = flags & (F_WRITE | F_YOUNG | F_SOFT_DIRTY);
     if flags & F_DIRTY != 0 && m.memmap.page(dst).flags.test_bit(crate::mm::page::PG_DIRTY) {
@@ -201,7 +215,7 @@ pub enum MigrateError {
 
 /// A THP between the two halves of a migration: unmapped (every mapping a migration entry),
 /// both folios locked (mm/migrate.c `__migrate_folio_record`'s state).
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Unmapped {
     pub src: usize,
     pub dst: usize,
@@ -275,10 +289,11 @@ pub fn try_to_unmap_flush(m: &Machine, u: &Unmapped) {
     }
 }
 
-/// `migrate_folio_undo_src` + `migrate_folio_undo_dst`: remap the source where it was mapped,
-/// unlock and put the new folio, drop the anon_vma, unlock the source (which keeps the
-/// caller's isolation reference).
-fn migrate_folio_undo(m: &Machine, u: Unmapped) {
+/// `migrate_folio_undo_src` + `migrate_folio_undo_dst` (also `migrate_folios_undo`, for a
+/// folio whose move failed in every pass): remap the source where it was mapped, unlock and
+/// put the new folio, drop the anon_vma, unlock the source (which keeps the caller's
+/// isolation reference).
+pub fn migrate_folio_undo(m: &Machine, u: Unmapped) {
     use crate::mm::filemap::folio_unlock;
     use crate::mm::page_ref::folio_put;
     let mm = &m.memmap;
@@ -296,15 +311,17 @@ fn migrate_folio_undo(m: &Machine, u: Unmapped) {
 
 /// `migrate_folio_move` (mm/migrate.c) of an unmapped THP:
 /// 1. `__folio_migrate_mapping` (no mapping): freeze at the expected count (the caller's
-///    reference), unqueue from the deferred split list while frozen, unfreeze; failure →
-///    undo (remap the source), -EAGAIN;
+///    reference), unqueue from the deferred split list while frozen, unfreeze; failure is
+///    -EAGAIN with nothing undone: the folio stays unmapped behind its migration entries, both
+///    folios locked, and is handed back (`Err`) for the next pass of `migrate_pages_batch`
+///    (mm/migrate.c `migrate_folio_move`, label `out`: "unless we want to retry");
 /// 2. copy flags, `remove_migration_ptes(src, dst)` at whichever level the entries are now
 ///    (a PMD entry may have been split into PTE entries meanwhile: `dst` is then PTE-mapped),
 ///    and only then unlock and put `dst`, unlock `src` (rule
 ///    `migrate-remove-ptes-before-unlock`), put it (`migrate_folio_done`).
 ///
 /// On success the isolation reference on `src` is consumed (its last put frees it).
-pub fn migrate_folio_move(m: &Machine, u: Unmapped) -> Result<usize, MigrateError> {
+pub fn migrate_folio_move(m: &Machine, u: Unmapped) -> Result<usize, Unmapped> {
     use crate::mm::filemap::folio_unlock;
     use crate::mm::page_ref::{folio_put, folio_ref_freeze, folio_ref_unfreeze};
     let mm = &m.memmap;
@@ -314,10 +331,9 @@ pub fn migrate_folio_move(m: &Machine, u: Unmapped) -> Result<usize, MigrateErro
     if !folio_ref_freeze(mm, src, 1) {
         trace!(
             "__folio_migrate_mapping",
-            "folio {src}: extra reference: -EAGAIN"
+            "folio {src}: extra reference: -EAGAIN (stays unmapped for the next pass)"
         );
-        migrate_folio_undo(m, u);
-        return Err(MigrateError::Again);
+        return Err(u);
     }
     crate::mm::huge_memory::folio_unqueue_deferred_split(mm, src);
     folio_ref_unfreeze(mm, src, 1);
@@ -354,14 +370,70 @@ pub fn migrate_folio_move(m: &Machine, u: Unmapped) -> Result<usize, MigrateErro
     Ok(dst)
 }
 
-/// `migrate_pages` of one isolated anonymous THP `src` (PMD- or PTE-mapped) to a new folio at
-/// memmap slot `dst_slot`: `migrate_folio_unmap`, then (after `try_to_unmap_flush`)
-/// `migrate_folio_move`. The caller holds the isolation reference on `src`, which this
-/// function consumes on success and keeps on failure.
-pub fn migrate_huge_page(m: &Machine, src: usize, dst_slot: usize) -> Result<usize, MigrateError> {
-    let u = migrate_folio_unmap(m, src, dst_slot)?;
+/// `NR_MAX_MIGRATE_PAGES_RETRY` (mm/migrate.c): the passes `migrate_pages_batch` makes in
+/// each phase for a MIGRATE_SYNC caller (MIGRATE_ASYNC makes `NR_MAX_MIGRATE_ASYNC_RETRY`, 3).
+pub const NR_MAX_MIGRATE_PAGES_RETRY: usize = 10;
+
+/// `migrate_pages_batch` (mm/migrate.c) for a batch of one isolated anonymous THP `src` (PMD-
+/// or PTE-mapped), to a new folio at memmap slot `dst_slot`, making at most `nr_pass` passes
+/// in each of its two phases:
+/// 1. unmap: `migrate_folio_unmap` until it succeeds (-EAGAIN, e.g. a busy folio lock or a
+///    pin, undoes itself and leaves the folio on the list for the next pass);
+/// 2. `try_to_unmap_flush`, then move: `migrate_folio_move` until it succeeds; a failed
+///    freeze leaves the folio unmapped, both folios locked, its migration entries in place,
+///    for the next pass;
+/// 3. after the last pass, `migrate_folios_undo` remaps the source (-EAGAIN).
+///
+/// The caller holds the isolation reference on `src`, which is consumed on success and kept
+/// on failure.
+pub fn migrate_pages_batch(
+    m: &Machine,
+    src: usize,
+    dst_slot: usize,
+    nr_pass: usize,
+) -> Result<usize, MigrateError> {
+    let mut unmapped = None;
+    for pass in 0..nr_pass {
+        match migrate_folio_unmap(m, src, dst_slot) {
+            Ok(u) => {
+                unmapped = Some(u);
+                break;
+            }
+            Err(MigrateError::Again) => {
+                trace!("migrate_pages_batch", "unmap pass {pass}: -EAGAIN");
+            }
+        }
+    }
+    let Some(mut u) = unmapped else {
+        return Err(MigrateError::Again);
+    };
     try_to_unmap_flush(m, &u);
-    migrate_folio_move(m, u)
+    for pass in 0..nr_pass {
+        match migrate_folio_move(m, u) {
+            Ok(dst) => {
+                if pass > 0 {
+                    m.observe("migrate-move-retried");
+                }
+                return Ok(dst);
+            }
+            Err(back) => {
+                trace!("migrate_pages_batch", "move pass {pass}: -EAGAIN");
+                u = back; // cond_resched, and the next pass
+            }
+        }
+    }
+    trace!(
+        "migrate_folios_undo",
+        "folio {src}: every move pass failed: remap"
+    );
+    migrate_folio_undo(m, u);
+    Err(MigrateError::Again)
+}
+
+/// `migrate_pages` of one isolated anonymous THP in a single pass (`migrate_pages_batch` with
+/// `nr_pass` = 1): an unmap or move failure undoes at once.
+pub fn migrate_huge_page(m: &Machine, src: usize, dst_slot: usize) -> Result<usize, MigrateError> {
+    migrate_pages_batch(m, src, dst_slot, 1)
 }
 
 /// `pmd_migration_entry_wait` (mm/migrate.c), from `__handle_mm_fault` on a PMD migration

@@ -8,6 +8,7 @@
 //! * [`rmap`] — mapcount accounting (mm/rmap.c).
 //! * [`memory`] — `pte_offset_map_lock` (mm/pgtable-generic.c).
 //! * [`huge_memory`] — huge fault, `__pmd_trans_huge_lock`, `split_huge_pmd` (mm/huge_memory.c).
+//! * [`madvise`] — MADV_FREE (mm/madvise.c `madvise_free_pte_range`).
 //! * [`gup`] — `follow_pmd_mask`, `follow_page_pte`, `try_grab_folio` (mm/gup.c).
 //! * [`hugetlb_vmemmap`] — HugeTLB vmemmap optimization and the speculative getters that race
 //!   with it (mm/hugetlb_vmemmap.c, include/linux/page-flags.h); self-contained.
@@ -18,6 +19,7 @@ pub mod gup;
 pub mod huge_memory;
 pub mod hugetlb_vmemmap;
 pub mod khugepaged;
+pub mod madvise;
 pub mod memory;
 pub mod memory_failure;
 pub mod migrate;

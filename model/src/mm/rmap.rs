@@ -146,6 +146,28 @@ pub fn folio_try_share_anon_rmap(m: &crate::mm::Machine, folio: usize, page: usi
     true
 }
 
+/// `folio_maybe_mapped_shared` (include/linux/mm.h), asked about `page` of `folio` by a
+/// caller that holds the page-table lock of one of its mappings. A small folio: mapped more
+/// than once. A large folio: one mapping means exclusive; otherwise the kernel (CONFIG_MM_ID)
+/// reads a "mapped by more than one mm" bit that the model does not keep. The model derives
+/// it from what makes a second mm map the folio, the fork: `folio_try_dup_anon_rmap_*`
+/// clears AnonExclusive, so more than one PMD mapping, or a `page` (the head, for a PMD
+/// mapping) that is no longer AnonExclusive, reads as "maybe shared". Like the
+/// kernel's answer, it may say shared for an exclusive folio, never the other way round in
+/// the model's scenarios.
+pub fn folio_maybe_mapped_shared(m: &crate::mm::Machine, folio: usize, page: usize) -> bool {
+    use crate::mm::page::PG_HEAD;
+    let mapcount = folio_mapcount(&m.memmap, folio);
+    if !m.memmap.page(folio).flags.test_bit(PG_HEAD) {
+        return m.memmap.page(folio)._mapcount.read() > 0;
+    }
+    if mapcount <= 1 {
+        return false;
+    }
+    m.memmap.meta[folio]._entire_mapcount.read() > 0
+        || !m.memmap.page(page).flags.test_bit(PG_ANON_EXCLUSIVE)
+}
+
 /// `folio_get_anon_vma` (mm/rmap.c): under RCU, read `folio->mapping`, require it mapped,
 /// take an anon_vma reference with inc-not-zero, re-check mapped.
 pub fn folio_get_anon_vma(m: &crate::mm::Machine, folio: usize) -> bool {

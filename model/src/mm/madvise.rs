@@ -1,0 +1,179 @@
+//! MADV_FREE, modelled on mm/madvise.c `madvise_free_pte_range` (the page-walk callback for
+//! one PMD) and the folio split it shares with mm/huge_memory.c `madvise_free_huge_pmd`.
+//! Paraphrased from Linux 6.18.2; no kernel code is reproduced.
+//!
+//! MADV_FREE runs under the VMA read lock (or `mmap_lock` read) and never unmaps: it marks
+//! the range's anonymous folios lazily freeable, after clearing their dirty state in the
+//! folio and the page tables. A large folio it covers only in part is split first
+//! (`split_folio`, a full `__folio_split`), so only the covered pages are marked
+//! (kernel-protocol.md §9).
+//!
+//! Not modelled: the LRU move of `folio_mark_lazyfree` (a per-CPU folio batch that holds a
+//! reference until it drains, then clears PG_swapbacked under the lruvec lock): the model has
+//! no LRU lists beyond the PG_lru bit; swap-cache folios and swap entries (the model has no
+//! swap); the lazy-MMU and `flush_tlb_batched_pending` steps (no reclaim-side batched flush).
+
+use crate::mm::filemap::{folio_trylock, folio_unlock};
+use crate::mm::huge_memory::{madvise_free_huge_pmd, split_huge_page, SplitError};
+use crate::mm::memory::pte_offset_map_lock;
+use crate::mm::page::{PG_DIRTY, PG_HEAD};
+use crate::mm::page_ref::{folio_get, folio_put_small_or_large};
+use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_YOUNG};
+use crate::mm::rmap::{folio_mapcount, folio_maybe_mapped_shared};
+use crate::mm::zap::ZapRange;
+use crate::mm::Machine;
+use crate::rules::{rule_on, Rule};
+use crate::trace;
+
+/// The split step of MADV_FREE (mm/huge_memory.c `madvise_free_huge_pmd` and mm/madvise.c
+/// `madvise_free_pte_range`), entered with a page-table lock held (`unlock_ptl` drops it) and
+/// `folio` trylocked under it: take a reference while the mapping still pins the folio, drop
+/// the lock, `split_folio`, unlock and put (rule `madvise-free-get-before-unlock`). On success
+/// the lock and the reference belong to the order-0 folio at the old head.
+pub fn madvise_free_split_folio(
+    m: &Machine,
+    folio: usize,
+    unlock_ptl: impl FnOnce(),
+) -> Result<(), SplitError> {
+    if rule_on(Rule::MadviseFreeGetBeforeUnlock) {
+        folio_get(&m.memmap, folio);
+        unlock_ptl();
+    } else {
+        // Defect: the lock is dropped first. The folio lock does not keep the folio alive,
+        // so a zap may drop its last mapping and reference in between.
+        unlock_ptl();
+        folio_get(&m.memmap, folio);
+    }
+    trace!("split_folio", "MADV_FREE: split folio {folio}");
+    let r = split_huge_page(m, folio);
+    folio_unlock(&m.memmap, folio);
+    folio_put_small_or_large(m, folio);
+    r
+}
+
+/// `folio_mark_lazyfree` (mm/swap.c): the anonymous folio may be discarded instead of swapped
+/// out if it stays clean. The LRU move is not modelled (module comment).
+pub fn folio_mark_lazyfree(m: &Machine, folio: usize) {
+    let _ = m;
+    trace!("folio_mark_lazyfree", "folio {folio}");
+}
+
+/// `folio_pte_batch` as `madvise_folio_pte_batch` uses it: how many PTEs from `i` (below
+/// `end`) map consecutive pages of `folio` starting at `pfn`.
+fn madvise_folio_pte_batch(
+    m: &Machine,
+    table: &crate::mm::PteTable,
+    i: usize,
+    end: usize,
+    folio: usize,
+    pfn: usize,
+) -> usize {
+    let mut nr = 1;
+    while i + nr < end && pfn + nr < folio + m.nr {
+        match Pte::decode(table.ptes[i + nr].read()) {
+            Pte::Present { pfn: p, .. } if p == pfn + nr => nr += 1,
+            _ => break,
+        }
+    }
+    nr
+}
+
+/// `madvise_free_pte_range` (mm/madvise.c) for the one PMD of `mm_id`, under the VMA or
+/// `mmap_lock` read lock: a huge PMD goes to `madvise_free_huge_pmd` (done if that handled
+/// it); otherwise under the PTE lock, for each present PTE in `range`: a large folio that the
+/// range covers only in part is split (trylock, `madvise_free_split_folio`, then the PTE lock
+/// is retaken and the same PTE processed again); a dirty folio fully mapped by this mm is
+/// cleaned under its trylock; young or dirty PTEs are made old and clean; the folio is marked
+/// lazyfree. Returns the number of folios marked.
+pub fn madvise_free_pte_range(m: &Machine, mm_id: usize, range: ZapRange) -> usize {
+    let mm = &m.mms[mm_id];
+    crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "madvise_free_pte_range");
+    if Pmd::decode(mm.pmd.read_dep()).trans_huge() && madvise_free_huge_pmd(m, mm_id, range) {
+        return 1;
+    }
+    let (mut i, end) = match range {
+        ZapRange::Full => (0, m.nr),
+        ZapRange::Page(p) => (p, p + 1),
+    };
+    let Some(mut map) = pte_offset_map_lock(m, mm) else {
+        return 0;
+    };
+    let mut marked = 0;
+    while i < end {
+        let table = m.table(mm, map.table, "madvise_free_pte_range");
+        let slot = &table.ptes[i];
+        // Swap and migration entries: the model has no swap; a migration entry is left alone.
+        let Pte::Present { pfn, flags } = Pte::decode(slot.read()) else {
+            i += 1;
+            continue;
+        };
+        // The mapping pins the folio and, under this PTE lock, keeps it from being split.
+        let folio = m.memmap.page_folio(pfn);
+        let mut nr = 1;
+        if m.memmap.page(folio).flags.test_bit(PG_HEAD) {
+            nr = madvise_folio_pte_batch(m, table, i, end, folio, pfn);
+            if nr < m.nr {
+                if folio_maybe_mapped_shared(m, folio, pfn) || !folio_trylock(&m.memmap, folio) {
+                    m.observe("madv-free-skipped");
+                    i += nr;
+                    continue;
+                }
+                let r = madvise_free_split_folio(m, folio, move || drop(map));
+                m.observe(if r.is_ok() {
+                    "madv-free-split-ok"
+                } else {
+                    "madv-free-split-failed"
+                });
+                let Some(again) = pte_offset_map_lock(m, mm) else {
+                    return marked;
+                };
+                map = again;
+                if r.is_err() {
+                    i += nr;
+                }
+                continue; // on success, this PTE again: it now maps a small folio
+            }
+        }
+        if m.memmap.page(folio).flags.test_bit(PG_DIRTY) {
+            if !folio_trylock(&m.memmap, folio) {
+                i += nr;
+                continue;
+            }
+            // A large folio here is fully mapped by this range: mapcount == nr pages means
+            // exclusive. (The model's folio_mapcount reads the large-folio counter; a small
+            // folio's mapcount is its page's.)
+            let (pages, mapcount) = if m.memmap.page(folio).flags.test_bit(PG_HEAD) {
+                (m.nr as i32, folio_mapcount(&m.memmap, folio))
+            } else {
+                (1, m.memmap.page(folio)._mapcount.read() + 1)
+            };
+            if mapcount != pages {
+                folio_unlock(&m.memmap, folio);
+                i += nr;
+                continue;
+            }
+            m.memmap.page(folio).flags.clear_bit(PG_DIRTY); // folio_clear_dirty
+            folio_unlock(&m.memmap, folio);
+        }
+        if flags & (F_YOUNG | F_DIRTY) != 0 {
+            // clear_young_dirty_ptes, under the PTE lock (then tlb_remove_tlb_entries).
+            for (k, p) in table.ptes[i..i + nr].iter().enumerate() {
+                if let Pte::Present { pfn: q, flags: f } = Pte::decode(p.read()) {
+                    let new = Pte::Present {
+                        pfn: q,
+                        flags: f & !(F_YOUNG | F_DIRTY),
+                    };
+                    p.set(new.encode());
+                    trace!("clear_young_dirty_ptes", "pte[{}] -> {new:?}", i + k);
+                }
+            }
+        }
+        folio_mark_lazyfree(m, folio);
+        m.observe("madv-free-lazyfree-pte");
+        marked += 1;
+        i += nr;
+    }
+    drop(map);
+    crate::kernel::flush_tlb_ipi(&m.rcu); // tlb_finish_mmu
+    marked
+}
