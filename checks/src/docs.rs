@@ -220,14 +220,6 @@ attempt and succeeds on the retry (a sequential test asserts both).\n\
 folio on a per-CPU batch (which holds a reference until it drains) and clears PG_swapbacked \
 under the lruvec lock; the model has no LRU lists beyond PG_lru and no reclaim that would \
 discard a lazyfree folio, so nothing could observe the step.\n\
-- **Fork vs GUP-fast FOLL_PIN: `mm->write_protect_seq`** (57efa1fe5957): not modelled, and no \
-scenario runs `dup_mmap` against a pinning GUP-fast. At PMD level the fork reads the pin count \
-(`folio_try_dup_anon_rmap_pmd`) before it write-protects the PMD, so GUP-fast's pin-then-recheck \
-alone cannot close that window even sequentially; the seqcount (fork bumps it before the copy, \
-GUP-fast backs off if it moved) does. Its ordering is a store-buffering pair whose fork side \
-relies on `smp_wmb` plus the page-table lock acquisitions; what the kernel relies on there on \
-weakly ordered CPUs needs a careful reading before the model can give a verdict, so the model \
-gives none.\n\
 - **HVO: `synchronize_rcu` in `hugetlb_vmemmap_restore_folio`**: kept; in the model a \
 speculative getter racing with a restore always reads a frozen (0) count or a fake head, \
 with or without it, so no counterexample exists here.\n\

@@ -118,6 +118,37 @@ fn sb(mb: bool, xchg: bool) -> String {
     format!("r0={a} r1={b}")
 }
 
+/// Store buffering where one side's only ordering between its store and its load is
+/// `smp_wmb` and a `spin_lock` acquisition (the shape of fork's `write_protect_seq` store,
+/// then the page-table locks, then the pin-count read in `folio_try_dup_anon_rmap_*`), the
+/// other side `smp_mb` (GUP-fast: the pin, `smp_mb__after_atomic`, the seqcount re-read).
+/// `smp_wmb` orders stores only, and an ACQUIRE orders only what follows it after the lock
+/// word's read: the earlier store may still be in flight (hence `smp_mb__after_spinlock`).
+fn sb_wmb_lock() -> String {
+    use thp_model::kernel::{spinlock_t, LockClass};
+    const LITMUS_LOCK: LockClass = LockClass::new("litmus_lock");
+    let x = Arc::new(atomic_t::new(0));
+    let y = Arc::new(atomic_t::new(0));
+    let l = Arc::new(spinlock_t::new(LITMUS_LOCK));
+    let (x1, y1) = (x.clone(), y.clone());
+    let (a, b) = two(
+        move || {
+            WRITE_ONCE(&*x1, 1);
+            smp_wmb();
+            let g = l.lock();
+            let r0 = READ_ONCE(&*y1);
+            drop(g);
+            format!("{r0}")
+        },
+        move || {
+            WRITE_ONCE(&*y, 1);
+            smp_mb();
+            format!("{}", READ_ONCE(&*x))
+        },
+    );
+    format!("r0={a} r1={b}")
+}
+
 fn lb() -> String {
     let x = Arc::new(atomic_t::new(0));
     let y = Arc::new(atomic_t::new(0));
@@ -371,6 +402,15 @@ pub const LITMUS: &[Litmus] = &[
         body: || sb(false, true),
     },
     Litmus {
+        name: "litmus-sb-wmb-lock",
+        description: "store buffering where one side has smp_wmb then spin_lock between its store and its load, the other smp_mb (fork's write_protect_seq vs GUP-fast's pin)",
+        target: "r0=0 r1=0",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        loom_limit: None,
+        body: sb_wmb_lock,
+    },
+    Litmus {
         name: "litmus-lb",
         description: "load buffering, no dependencies or barriers",
         target: "r0=1 r1=1",
@@ -465,6 +505,11 @@ pub fn run_litmus(l: &'static Litmus, cfg: &RunConfig) -> LitmusResult {
         }
         obs.lock().unwrap_or_else(|e| e.into_inner()).insert(o);
     });
+    // The LKMM is no architecture: run with the weakest hardware the model has (arm64, whose
+    // spin_lock is an ACQUIRE only, not x86's full-barrier LOCK cmpxchg).
+    let mut cfg = cfg.clone();
+    cfg.hardware = thp_model::kernel::Arch::Arm64.hardware();
+    let cfg = &cfg;
     let run = run(cfg, body);
     let observed = observed.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let reached = observed.contains(l.target);

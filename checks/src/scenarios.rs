@@ -1328,6 +1328,18 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     shuttle_may_miss: &[],
     body: thp_migration_vs_zap,
 }, Scenario {
+    name: "fork-vs-gup-fast-pin",
+    description: "on x86-64: fork (dup_mmap: write_protect_seq odd, copy_huge_pmd shares or refuses a pinned folio) vs GUP-fast FOLL_PIN|FOLL_WRITE on sub-page 1 of the parent's PMD-mapped THP (57efa1fe5957)",
+    threads: &["cpu1: dup_mmap (copy_page_range: write_protect_seq, copy_huge_pmd)", "cpu2: gup_fast(FOLL_PIN|FOLL_WRITE); (main) unpin_user_page"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    arch: Arch::X86,
+    must_reach: &["fork-shared", "fork-refused-pinned", "pinned", "gup-fast-failed", "gup-fast-fork-in-progress", "gup-fast-raced-fork"],
+    shuttle_may_miss: &[],
+    body: fork_vs_gup_fast_pin,
+}, Scenario {
     name: "thp-migration-retry-vs-scanner",
     description: "THP migration with two passes (migrate_pages_batch: a failed freeze keeps the folio unmapped behind its PMD migration entry for the next pass) vs a speculative pfn walker's get_page_unless_zero / put_page on the head",
     threads: &["cpu1: migrate_pages_batch(nr_pass = 2)", "cpu2: get_page_unless_zero(head); put_page"],
@@ -1852,6 +1864,68 @@ pub fn setup_forked_huge_pmd(nr: usize) -> Arc<Machine> {
     }
     assert!(dup_mmap(&m, 0, 1), "[model bug] fork failed");
     m
+}
+
+/// fork (`dup_mmap` → `copy_page_range` → `copy_huge_pmd`) ∥ GUP-fast FOLL_PIN|FOLL_WRITE on
+/// sub-page 1 of the parent's PMD-mapped THP, on x86-64. A pin that GUP-fast returns must be on
+/// a page the parent maps exclusively (AnonExclusive) and the child does not share: either the
+/// fork saw the pin and did not share the folio, or GUP-fast saw the fork (`write_protect_seq`)
+/// and backed off.
+fn fork_vs_gup_fast_pin(nr: usize, outcomes: &Outcomes) {
+    use thp_model::mm::page::PG_ANON_EXCLUSIVE;
+    let m = Arc::new(Machine::new(nr, 1, 2, 1));
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        assert_eq!(
+            do_huge_pmd_anonymous_page(&m, 0, 0),
+            FaultResult::Done,
+            "[model bug] initial huge fault failed"
+        );
+    }
+    let m1 = m.clone();
+    let forker = spawn(move || dup_mmap(&m1, 0, 1));
+    let m2 = m.clone();
+    let pinner = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
+    let shared = forker.join();
+    let pin = pinner.join();
+    record(
+        outcomes,
+        if shared {
+            "fork-shared"
+        } else {
+            "fork-refused-pinned"
+        },
+    );
+    record_observed(
+        outcomes,
+        &m,
+        &["gup-fast-fork-in-progress", "gup-fast-raced-fork"],
+    );
+    match pin {
+        Some(p) => {
+            record(outcomes, "pinned");
+            let child_maps =
+                matches!(Pmd::decode(m.mms[1].pmd.read()), Pmd::Huge { pfn, .. } if pfn == p.folio);
+            let exclusive = match Pmd::decode(m.mms[0].pmd.read()) {
+                Pmd::Huge { .. } => m.memmap.page(p.folio).flags.test_bit(PG_ANON_EXCLUSIVE),
+                _ => m.memmap.page(p.page).flags.test_bit(PG_ANON_EXCLUSIVE),
+            };
+            assert!(
+                exclusive && !child_maps,
+                "[{}] GUP-fast pinned page {} for the parent, but it is {} after the fork",
+                Inv::I16PinnedNotExclusive.tag(),
+                p.page,
+                if child_maps {
+                    "shared with the child"
+                } else {
+                    "not AnonExclusive"
+                }
+            );
+            gup_put_folio(&m, p.folio, 1, Foll::Pin);
+        }
+        None => record(outcomes, "gup-fast-failed"),
+    }
+    check_quiescent(&m, &[]);
 }
 
 /// A write fault on mm0's read-only huge PMD (COW: reuse or split and copy) ∥ split_huge_pmd

@@ -67,3 +67,44 @@ fn z12_needs_arm64_pmd_mkinvalid() {
         r.vacuous
     );
 }
+
+/// `write_protect_seq` (57efa1fe5957) orders fork's seqcount store before its pin-count read
+/// with `smp_wmb` and the PMD locks' acquisition only. On x86-64 the lock is a LOCK cmpxchg
+/// (a full barrier): `fork-vs-gup-fast-pin` holds under loom, unbounded (the catalogue run).
+/// Under the LKMM's weaker ordering (the model's arm64: the lock an ACQUIRE only) loom finds
+/// the store-buffering execution: fork reads no pin, GUP-fast reads the old seqcount, and the
+/// pin lands on a page the child shares (I16) — the shape of `litmus-sb-wmb-lock`, which the
+/// LKMM allows. This test pins both verdicts; docs/memory-model.md says what it does and
+/// does not claim about the kernel.
+#[test]
+fn write_protect_seq_store_buffering_needs_a_full_barrier_on_the_fork_side() {
+    use thp_model::kernel::Arch;
+    let s = find("fork-vs-gup-fast-pin").expect("scenario");
+    assert_eq!(s.arch, Arch::X86);
+    let arm64: &'static thp_checks::scenarios::Scenario = Box::leak(Box::new({
+        let mut x = *s;
+        x.arch = Arch::Arm64;
+        x
+    }));
+    let r = run_scenario(arm64, &config(default_loom(arm64), RuleSet::all_on()), None);
+    let msg = r.run.message().unwrap_or("").to_string();
+    assert!(
+        matches!(r.run.verdict, Verdict::Counterexample { .. })
+            && Inv::I16PinnedNotExclusive.matches(&msg),
+        "arm64: {:?} {msg}",
+        r.run.verdict
+    );
+    // The same on arm64 under shuttle (sequentially consistent): no counterexample, so the
+    // one above is a weak-memory execution, not a schedule.
+    let pct = thp_checks::engine::EngineSpec::ShuttlePct {
+        seed: 0,
+        depth: 3,
+        iterations: 2000,
+    };
+    let r = run_scenario(arm64, &config(pct, RuleSet::all_on()), None);
+    assert!(
+        matches!(r.run.verdict, Verdict::Holds),
+        "{:?}",
+        r.run.message()
+    );
+}

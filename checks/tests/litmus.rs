@@ -117,3 +117,37 @@ fn broken_add_unless_is_caught() {
     let m = r.message().expect("loom must find the lost update");
     assert!(m.starts_with("[L2 add-unless-stored]"), "{m}");
 }
+
+/// x86-64's `spin_lock` is a LOCK-prefixed cmpxchg, a full barrier: with the model's x86
+/// hardware the store-buffering outcome of `litmus-sb-wmb-lock` (allowed by the LKMM, reached
+/// with arm64's ACQUIRE-only lock) is never observed under loom, unbounded.
+#[test]
+fn x86_spin_lock_is_a_full_barrier() {
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex};
+    let l = find("litmus-sb-wmb-lock").expect("litmus");
+    let observed = Arc::new(Mutex::new(BTreeSet::new()));
+    let obs = observed.clone();
+    let body = l.body;
+    let mut cfg = loom();
+    cfg.hardware = thp_model::kernel::Arch::X86.hardware();
+    let r = run(
+        &cfg,
+        Arc::new(move || {
+            let o = body();
+            obs.lock().unwrap().insert(o);
+        }),
+    );
+    assert!(matches!(r.verdict, Verdict::Holds));
+    let observed = observed.lock().unwrap().clone();
+    assert!(r.executions > 1);
+    assert!(
+        !observed.contains(l.target),
+        "x86: {} observed: {observed:?}",
+        l.target
+    );
+    assert!(
+        observed.len() >= 3,
+        "the other outcomes are reached: {observed:?}"
+    );
+}

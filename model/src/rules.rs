@@ -114,6 +114,8 @@ pub enum Rule {
     /// MADV_FREE's split of a partially covered large folio takes its folio reference before
     /// it drops the page-table lock.
     MadviseFreeGetBeforeUnlock,
+    /// GUP-fast FOLL_PIN backs off if fork's `write_protect_seq` was odd or moved.
+    GupFastWriteProtectSeq,
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
@@ -203,6 +205,7 @@ impl Rule {
         Rule::SplitQueueUnlockBeforeLruLock,
         Rule::MadviseFreeInvalidateNotClear,
         Rule::MadviseFreeGetBeforeUnlock,
+        Rule::GupFastWriteProtectSeq,
         Rule::VmemmapSplitPmdWmb,
         Rule::VmemmapSplitPmdRecheck,
         Rule::VmemmapRemapWmb,
@@ -498,6 +501,13 @@ impl Rule {
                 "mm/huge_memory.c madvise_free_huge_pmd (folio_get, then spin_unlock, split_folio); mm/madvise.c madvise_free_pte_range (folio_get, then pte_unmap_unlock, split_folio)",
                 "mm::madvise::madvise_free_split_folio",
                 Any, &[Inv::I8UseAfterFree, Inv::I2IncOfZero], &["madvise-free-split-vs-zap"],
+            ),
+            Rule::GupFastWriteProtectSeq => (
+                "gup-fast-write-protect-seq",
+                "GUP-fast with FOLL_PIN reads mm->write_protect_seq before its walk (odd: fork is copying, fall back to slow GUP) and re-reads it after (moved: unpin and fall back). fork's copy_page_range makes it odd around the copy. The fork reads the pin count before it write-protects the PMD, so GUP-fast's own pin-then-recheck cannot see a fork that shared the page between the two; without the seqcount the pin lands on a page the child now shares, and the parent's next write copies it away from the pin",
+                "mm/gup.c gup_fast (raw_seqcount_try_begin, read_seqcount_retry on mm->write_protect_seq); mm/memory.c copy_page_range (raw_write_seqcount_begin / _end); 57efa1fe5957 \"mm/gup: prevent gup_fast from racing with COW during fork\"",
+                "mm::gup::gup_fast, mm::mmap::copy_page_range",
+                Any, &[Inv::I16PinnedNotExclusive], &["fork-vs-gup-fast-pin"],
             ),
             Rule::VmemmapSplitPmdWmb => (
                 "vmemmap-split-pmd-wmb",

@@ -37,6 +37,10 @@ pub struct Hardware {
     /// migration entry included (historical race Z12). x86: `pmd_mkinvalid` clears
     /// PRESENT | PROTNONE, which leaves a non-present entry non-present.
     pub pmd_mkinvalid_sets_present: bool,
+    /// x86: `spin_lock` is a LOCK-prefixed cmpxchg, a full barrier (every earlier store is
+    /// visible before any later load). arm64 (and the LKMM): an ACQUIRE only, which orders
+    /// nothing that came before it (hence `smp_mb__after_spinlock`).
+    pub spin_lock_is_full_barrier: bool,
 }
 
 /// The architectures whose page-table and TLB behaviour the model distinguishes.
@@ -55,10 +59,12 @@ impl Arch {
             Arch::X86 => Hardware {
                 tlb_flush_waits_for_irqs_off: true,
                 pmd_mkinvalid_sets_present: false,
+                spin_lock_is_full_barrier: true,
             },
             Arch::Arm64 => Hardware {
                 tlb_flush_waits_for_irqs_off: false,
                 pmd_mkinvalid_sets_present: true,
+                spin_lock_is_full_barrier: false,
             },
         }
     }

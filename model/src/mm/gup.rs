@@ -232,10 +232,61 @@ pub struct FastPage {
     pub via_pmd: bool,
 }
 
-/// `gup_fast` for one page (`idx`) of the PMD range (mm/gup.c `gup_fast_pmd_range`,
-/// `gup_fast_pmd_leaf`, `gup_fast_pte_range`): IRQs off, lockless reads, grab, re-check that
-/// the PMD (and PTE) did not change, else put and fail (the caller falls back to slow GUP).
+/// `gup_fast` (mm/gup.c) for one page (`idx`) of the PMD range: with FOLL_PIN, read
+/// `write_protect_seq` first (`raw_seqcount_try_begin`, an acquire load; odd: a fork is
+/// copying, fail); walk with IRQs off (`gup_fast_pgd_range`); with FOLL_PIN, `smp_rmb` and
+/// re-read the seqcount (`read_seqcount_retry`): if it moved, unpin and fail (rule
+/// `gup-fast-write-protect-seq`); only then `sanity_check_pinned_pages`. A failure means the
+/// caller falls back to slow GUP.
 pub fn gup_fast(
+    m: &Machine,
+    mm_id: usize,
+    idx: usize,
+    foll: Foll,
+    write: bool,
+) -> Option<FastPage> {
+    let mm = &m.mms[mm_id];
+    let seqcheck = foll == Foll::Pin && rule_on(Rule::GupFastWriteProtectSeq);
+    let seq = if seqcheck {
+        let seq = crate::kernel::smp_load_acquire(&mm.write_protect_seq);
+        trace!("raw_seqcount_try_begin", "write_protect_seq {seq}");
+        if seq & 1 != 0 {
+            trace!(
+                "gup_fast",
+                "write_protect_seq {seq} odd: fork in progress, fall back"
+            );
+            m.observe("gup-fast-fork-in-progress");
+            return None;
+        }
+        seq
+    } else {
+        0
+    };
+    let got = gup_fast_pgd_range(m, mm_id, idx, foll, write)?;
+    if seqcheck {
+        crate::kernel::smp_rmb();
+        let now = mm.write_protect_seq.read();
+        trace!("read_seqcount_retry", "write_protect_seq {now}");
+        if now != seq {
+            trace!(
+                "gup_fast",
+                "write_protect_seq {seq} -> {now}: a fork ran, unpin and fall back"
+            );
+            m.observe("gup-fast-raced-fork");
+            gup_put_folio(m, got.folio, 1, foll);
+            return None;
+        }
+    }
+    if foll == Foll::Pin && got.via_pmd {
+        sanity_check_pinned_pages(m, got.folio, got.page);
+    }
+    Some(got)
+}
+
+/// `gup_fast_pgd_range` down to one page (`idx`) of the PMD range (mm/gup.c
+/// `gup_fast_pmd_range`, `gup_fast_pmd_leaf`, `gup_fast_pte_range`): IRQs off, lockless reads,
+/// grab, re-check that the PMD (and PTE) did not change, else put and fail.
+fn gup_fast_pgd_range(
     m: &Machine,
     mm_id: usize,
     idx: usize,
@@ -271,9 +322,6 @@ pub fn gup_fast(
         if !gup_fast_anon_ok(m, folio, flags, foll) {
             gup_put_folio(m, folio, 1, foll);
             return None;
-        }
-        if foll == Foll::Pin {
-            sanity_check_pinned_pages(m, folio, page);
         }
         return Some(FastPage {
             page,

@@ -8,17 +8,47 @@ use crate::trace;
 /// `mmap_write_lock_nested(mm)`, `vma_start_write` on the parent's VMA (so no fault runs in it
 /// under the per-VMA lock while its page tables are copied: the 6.4 fix fb49c455323f),
 /// `anon_vma_fork` (the model's mms already share the one anon_vma; the child is linked after
-/// the parent, see `rmap_walk_order`), then `copy_page_range` → `copy_huge_pmd` for a huge or
-/// migration PMD. Returns `copy_huge_pmd`'s result (false: -EAGAIN, nothing huge copied).
+/// the parent, see `rmap_walk_order`), then `copy_page_range`. Returns `copy_huge_pmd`'s
+/// result (false: -EAGAIN, nothing huge copied).
 pub fn dup_mmap(m: &Machine, src: usize, dst: usize) -> bool {
     let (smm, dmm) = (&m.mms[src], &m.mms[dst]);
     let w_old = smm.mmap_lock.down_write();
     let w_new = dmm.mmap_lock.down_write_nested(1);
     let vw = crate::mm::mmap_lock::vma_start_write(smm);
     trace!("dup_mmap", "mm{src} -> mm{dst}");
-    let r = crate::mm::huge_memory::copy_huge_pmd(m, src, dst);
+    let r = copy_page_range(m, src, dst);
     drop(vw); // vma_end_write_all at mmap_write_unlock
     drop(w_new);
     drop(w_old);
+    r
+}
+
+/// `copy_page_range` (mm/memory.c) of a COW mapping, the parent's VMA write-locked: make the
+/// parent's `write_protect_seq` odd (`raw_write_seqcount_begin`: an increment, then
+/// `smp_wmb`), copy (`copy_huge_pmd` for the one PMD), make it even again (`smp_wmb`, then an
+/// increment). GUP-fast FOLL_PIN backs off across the window (rule
+/// `gup-fast-write-protect-seq`). Between the increment and `folio_try_dup_anon_rmap_pmd`'s
+/// pin-count read there is no full barrier, only `smp_wmb` and the PMD locks' acquisition:
+/// enough on x86 (a LOCK-prefixed cmpxchg), a store-buffering window under the LKMM
+/// (docs/memory-model.md).
+pub fn copy_page_range(m: &Machine, src: usize, dst: usize) -> bool {
+    use crate::kernel::smp_wmb;
+    let seq = &m.mms[src].write_protect_seq;
+    let v = seq.read();
+    seq.set(v + 1); // raw_write_seqcount_begin: s->sequence++ (the one writer: mmap_lock)
+    smp_wmb();
+    trace!(
+        "raw_write_seqcount_begin",
+        "mm{src} write_protect_seq {}",
+        v + 1
+    );
+    let r = crate::mm::huge_memory::copy_huge_pmd(m, src, dst);
+    smp_wmb(); // raw_write_seqcount_end
+    seq.set(v + 2);
+    trace!(
+        "raw_write_seqcount_end",
+        "mm{src} write_protect_seq {}",
+        v + 2
+    );
     r
 }

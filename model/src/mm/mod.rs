@@ -79,6 +79,9 @@ pub struct Mm {
     pub nr_ptes: atomic_t,
     /// PTE table pages this mm may use (index = table id).
     pub tables: Vec<PteTable>,
+    /// `mm->write_protect_seq` (a seqcount_t): odd while fork's `copy_page_range` is
+    /// write-protecting this mm's page tables; GUP-fast FOLL_PIN backs off if it moves.
+    pub write_protect_seq: atomic_t,
 }
 
 /// The whole machine: the memmap, the mm(s), RCU / IRQ state, N sub-pages per THP.
@@ -138,6 +141,7 @@ impl Machine {
                 .map(|_| Mm {
                     mmap_lock: rw_semaphore::new(MMAP_LOCK),
                     vma_lock: rw_semaphore::new(VMA_LOCK),
+                    write_protect_seq: atomic_t::new(0),
                     pmd: atomic_long_t::new(0),
                     pmd_lock: spinlock_t::new(PMD_LOCK),
                     pmd_huge_pte: atomic_t::new(0),
