@@ -536,13 +536,7 @@ fn split_pmd_vs_dontneed(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd(nr);
     let m1 = m.clone();
     let splitter = spawn(move || __split_huge_pmd(&m1, 0, false));
-    let m2 = m.clone();
-    let zapper = spawn(move || {
-        let _r = m2.mms[0].mmap_lock.down_read();
-        let z = zap_pmd_range(&m2, 0, ZapRange::Full);
-        check_dontneed_unmapped(&m2); // still under mmap_lock read: nothing can fault it back
-        z
-    });
+    let zapper = spawn_dontneed(&m);
     splitter.join();
     let z = zapper.join();
     record_zap(outcomes, &z);
@@ -550,34 +544,52 @@ fn split_pmd_vs_dontneed(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
-/// `change_huge_pmd` (NUMA hinting, mmap_lock read) ∥ MADV_DONTNEED of the whole PMD.
-fn dontneed_vs_change_huge_pmd(nr: usize, outcomes: &Outcomes) {
-    let m = setup_huge_pmd(nr);
-    let m1 = m.clone();
-    let changer = spawn(move || {
-        let _r = m1.mms[0].mmap_lock.down_read();
-        change_huge_pmd(&m1, 0)
-    });
+/// A CPU that MADV_DONTNEEDs the whole PMD of mm0 under mmap_lock read and then checks,
+/// still under the lock (so nothing can fault it back), that the range is unmapped.
+fn spawn_dontneed(m: &Arc<Machine>) -> thp_model::kernel::JoinHandle<Zapped> {
     let m2 = m.clone();
-    let zapper = spawn(move || {
+    spawn(move || {
         let _r = m2.mms[0].mmap_lock.down_read();
         let z = zap_pmd_range(&m2, 0, ZapRange::Full);
         check_dontneed_unmapped(&m2);
         z
+    })
+}
+
+/// A PMD modifier `modify` running under mmap_lock read ∥ MADV_DONTNEED of the whole PMD
+/// (historical race Z02): the zap must not miss the PMD. Records `did` or `did_nothing` after
+/// what `modify` returned.
+fn modifier_vs_dontneed(
+    nr: usize,
+    outcomes: &Outcomes,
+    modify: fn(&Machine) -> bool,
+    did: &'static str,
+    did_nothing: &'static str,
+) {
+    let m = setup_huge_pmd(nr);
+    let m1 = m.clone();
+    let modifier = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        modify(&m1)
     });
-    let changed = changer.join();
+    let zapper = spawn_dontneed(&m);
+    let changed = modifier.join();
     let z = zapper.join();
     record_zap(outcomes, &z);
     check_dontneed_unmapped(&m); // nobody may re-map the range after the zap returned
-    record(
-        outcomes,
-        if changed {
-            "changed-before-zap"
-        } else {
-            "changed-nothing"
-        },
-    );
+    record(outcomes, if changed { did } else { did_nothing });
     check_quiescent(&m, &[]);
+}
+
+/// `change_huge_pmd` (NUMA hinting, mmap_lock read) ∥ MADV_DONTNEED of the whole PMD.
+fn dontneed_vs_change_huge_pmd(nr: usize, outcomes: &Outcomes) {
+    modifier_vs_dontneed(
+        nr,
+        outcomes,
+        |m| change_huge_pmd(m, 0),
+        "changed-before-zap",
+        "changed-nothing",
+    );
 }
 
 /// `split_huge_page` ∥ MADV_DONTNEED of sub-page 1 (which may meet a migration entry).
@@ -625,32 +637,13 @@ fn folio_split_vs_zap(nr: usize, outcomes: &Outcomes) {
 /// MADV_DONTNEED of the whole PMD, both under mmap_lock read (historical race Z02, the MADV_FREE
 /// form, 58ceeb6bec86).
 fn madvise_free_vs_dontneed(nr: usize, outcomes: &Outcomes) {
-    let m = setup_huge_pmd(nr);
-    let m1 = m.clone();
-    let freer = spawn(move || {
-        let _r = m1.mms[0].mmap_lock.down_read();
-        madvise_free_pte_range(&m1, 0, ZapRange::Full)
-    });
-    let m2 = m.clone();
-    let zapper = spawn(move || {
-        let _r = m2.mms[0].mmap_lock.down_read();
-        let z = zap_pmd_range(&m2, 0, ZapRange::Full);
-        check_dontneed_unmapped(&m2);
-        z
-    });
-    let marked = freer.join();
-    let z = zapper.join();
-    record_zap(outcomes, &z);
-    check_dontneed_unmapped(&m);
-    record(
+    modifier_vs_dontneed(
+        nr,
         outcomes,
-        if marked > 0 {
-            "lazyfree-before-zap"
-        } else {
-            "lazyfree-nothing"
-        },
+        |m| madvise_free_pte_range(m, 0, ZapRange::Full) > 0,
+        "lazyfree-before-zap",
+        "lazyfree-nothing",
     );
-    check_quiescent(&m, &[]);
 }
 
 /// MADV_FREE of sub-page 1 of a PMD-mapped THP (`madvise_free_huge_pmd` splits the folio:
@@ -663,13 +656,7 @@ fn madvise_free_split_vs_zap(nr: usize, outcomes: &Outcomes) {
         let _r = m1.mms[0].mmap_lock.down_read();
         madvise_free_pte_range(&m1, 0, ZapRange::Page(1))
     });
-    let m2 = m.clone();
-    let zapper = spawn(move || {
-        let _r = m2.mms[0].mmap_lock.down_read();
-        let z = zap_pmd_range(&m2, 0, ZapRange::Full);
-        check_dontneed_unmapped(&m2);
-        z
-    });
+    let zapper = spawn_dontneed(&m);
     freer.join();
     let z = zapper.join();
     record_zap(outcomes, &z);

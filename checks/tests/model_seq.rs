@@ -736,6 +736,49 @@ mod fork {
         }
     }
 
+    /// `write_protect_seq`: fork (`dup_mmap` → `copy_page_range`) moves it by 2 (odd inside
+    /// the copy); GUP-fast FOLL_PIN fails while it is odd and pins nothing; FOLL_GET ignores
+    /// it. After the fork the parent's PMD is read-only, so a write pin fails anyway and a read
+    /// pin of the now shared page is refused (gup_must_unshare).
+    #[test]
+    fn write_protect_seq_fences_gup_fast_pins_off_a_fork() {
+        use thp_model::mm::mmap::dup_mmap;
+        for nr in [2usize, 4] {
+            let m = Machine::new(nr, 1, 2, 1);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+            }
+            let seq = &m.mms[0].write_protect_seq;
+            assert_eq!(seq.read(), 0);
+            // Inside the copy (odd): FOLL_PIN backs off and leaves no reference or pin.
+            seq.set(1);
+            assert_eq!(gup_fast(&m, 0, 1, Foll::Pin, true), None);
+            assert!(m.observed("gup-fast-fork-in-progress"));
+            assert_eq!(m.memmap.page(0)._refcount.read(), 1);
+            assert_eq!(m.memmap.meta[0]._pincount.read(), 0);
+            let got = gup_fast(&m, 0, 1, Foll::Get, false).expect("FOLL_GET ignores the seqcount");
+            folio_put(&m.memmap, got.folio, nr);
+            seq.set(0);
+            assert!(dup_mmap(&m, 0, 1));
+            assert_eq!(seq.read(), 2, "begin and end: +2");
+            assert_eq!(
+                m.mms[1].write_protect_seq.read(),
+                0,
+                "the child's is untouched"
+            );
+            assert_eq!(gup_fast(&m, 0, 1, Foll::Pin, true), None, "write-protected");
+            assert_eq!(
+                gup_fast(&m, 0, 1, Foll::Pin, false),
+                None,
+                "shared: must unshare"
+            );
+            assert_eq!(m.memmap.page(0)._refcount.read(), 2);
+            assert_eq!(m.memmap.meta[0]._pincount.read(), 0);
+            check_quiescent(&m, &[]);
+        }
+    }
+
     /// A folio split of a fork-shared PMD-mapped THP, as 6.18.2 does it: `try_to_migrate_one`
     /// returns false after splitting the first mm's PMD frozen, which ends the whole rmap walk
     /// (fixed after 6.18 by 939080834fef, "fix early failure try_to_migrate() when split huge
