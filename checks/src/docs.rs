@@ -143,7 +143,7 @@ pub struct HistoricalRace {
 /// named exists, and the command fails with the rule's invariant).
 pub const HISTORICAL_RACES: &[HistoricalRace] = &[
     HistoricalRace { id: "Z01", title: "GUP-fast vs khugepaged collapse (stale page pinned)", scenario: Some("collapse-vs-gup-fast"), rules: &["gup-fast-pmd-pte-recheck", "collapse-table-sync-one"], note: "needs both fixes reverted: either one alone holds (loom, unbounded); the table-lifetime half of the follow-up fix is `collapse-table-sync-one` in `collapse-then-zap-vs-gup-fast`" },
-    HistoricalRace { id: "Z02", title: "MADV_DONTNEED misses a THP because another path clears the PMD transiently", scenario: Some("dontneed-vs-change-huge-pmd"), rules: &["change-huge-pmd-invalidate-not-clear"], note: "the NUMA-balancing form (ced108037c2a). The MADV_FREE form (58ceeb6bec86) is `madvise-free-invalidate-not-clear` in `madvise-free-vs-dontneed`. Not modelled: the soft-dirty clear form (fs/proc/task_mmu.c clear_soft_dirty_pmd) and page_mkclean (024eee0e83f0, file-backed only); both are the same invalidate-then-set step under the PMD lock" },
+    HistoricalRace { id: "Z02", title: "MADV_DONTNEED misses a THP because another path clears the PMD transiently", scenario: Some("dontneed-vs-change-huge-pmd"), rules: &["change-huge-pmd-invalidate-not-clear"], note: "the NUMA-balancing form (ced108037c2a). The MADV_FREE form (58ceeb6bec86) is `madvise-free-invalidate-not-clear` in `madvise-free-vs-dontneed`. Not a switch: the soft-dirty clear form (5b7abeae3af8, fs/proc/task_mmu.c clear_soft_dirty_pmd) — in 6.18 clear_refs_write takes mmap_lock for write and walks with PGWALK_WRLOCK (vma_start_write), which excludes MADV_DONTNEED under either the mmap or the VMA read lock, so clearing the PMD there could not be caught; and page_mkclean (024eee0e83f0), which is file-backed only" },
     HistoricalRace { id: "Z06", title: "Folio split vs zap of a migration entry: missing read barrier (CVE-2026-31466)", scenario: Some("folio-split-vs-migration-wait"), rules: &["migration-entry-decode-rmb"], note: "loom only (a barrier); Linux 6.18.2 as released is this rule off" },
     HistoricalRace { id: "Z07", title: "munmap zap vs PMD migration entry (CVE-2026-53108)", scenario: Some("thp-migration-vs-zap"), rules: &["zap-huge-pmd-non-present"], note: "" },
     HistoricalRace { id: "Z09", title: "HVO vs speculative get_page_unless_zero", scenario: Some("hvo-optimize-vs-pfn-walker"), rules: &["hvo-synchronize-rcu"], note: "also `page-count-writable-refcount-first`" },
@@ -216,10 +216,18 @@ PMD are `pmd_install`, which needs a none PMD, and another reclaim).\n\
 later by 939080834fef): not a safety rule, so not a switch. The model keeps the 6.18.2 \
 behaviour: a folio split of a fork-shared PMD-mapped THP fails with -EAGAIN on the first \
 attempt and succeeds on the retry (a sequential test asserts both).\n\
-- **MADV_FREE: `folio_mark_lazyfree`'s LRU move**: not modelled. The kernel queues the \
-folio on a per-CPU batch (which holds a reference until it drains) and clears PG_swapbacked \
-under the lruvec lock; the model has no LRU lists beyond PG_lru and no reclaim that would \
-discard a lazyfree folio, so nothing could observe the step.\n\
+- **MADV_FREE: a small folio's lingering lazyfree reference**: not modelled. \
+`folio_mark_lazyfree` is modelled as the kernel does it for a large folio (reference, the \
+lruvec lock, PG_lru cleared and set, put, all under the page-table lock); a small folio's \
+reference in fact stays in a per-CPU batch until the next `lru_add_drain`, a wider window in \
+which a split or migration freeze of it fails. PG_swapbacked is not modelled (no reclaim \
+discards a lazyfree folio here).\n\
+- **Fork: the PTE-level copy after a refused huge-PMD copy**: not modelled. When \
+`copy_huge_pmd` refuses a maybe-pinned folio it splits the parent's PMD and the kernel's \
+`copy_pmd_range` goes on with `copy_pte_range` (still inside `write_protect_seq`), which \
+re-reads the pin count per PTE and copies pinned pages for the child; the model's child then \
+maps nothing. GUP-fast against that PTE-level copy (57efa1fe5957's original shape) is not \
+explored; the PMD-level copy is (`fork-vs-gup-fast-pin`).\n\
 - **HVO: `synchronize_rcu` in `hugetlb_vmemmap_restore_folio`**: kept; in the model a \
 speculative getter racing with a restore always reads a frozen (0) count or a fake head, \
 with or without it, so no counterexample exists here.\n\

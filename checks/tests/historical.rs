@@ -94,8 +94,10 @@ fn write_protect_seq_store_buffering_needs_a_full_barrier_on_the_fork_side() {
         "arm64: {:?} {msg}",
         r.run.verdict
     );
-    // The same on arm64 under shuttle (sequentially consistent): no counterexample, so the
-    // one above is a weak-memory execution, not a schedule.
+    // That it is a weak-memory execution, not a schedule, is proved by the catalogue's x86
+    // run (loom, no preemption bound): the model's x86 only adds barriers, so every
+    // sequentially consistent interleaving is among those it explores. shuttle (sequentially
+    // consistent) on arm64 agrees, as a quick extra check.
     let pct = thp_checks::engine::EngineSpec::ShuttlePct {
         seed: 0,
         depth: 3,

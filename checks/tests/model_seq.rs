@@ -1139,7 +1139,7 @@ mod madvise_free {
     use thp_checks::scenarios::setup_forked_huge_pmd;
     use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page};
     use thp_model::mm::madvise::madvise_free_pte_range;
-    use thp_model::mm::page::{PG_DIRTY, PG_HEAD};
+    use thp_model::mm::page::{PG_DIRTY, PG_HEAD, PG_LRU};
     use thp_model::mm::page_ref::{folio_get, folio_put};
     use thp_model::mm::pgtable::{F_DIRTY, F_WRITE, F_YOUNG};
     use thp_model::mm::zap::{zap_pmd_range, ZapRange};
@@ -1269,8 +1269,18 @@ mod madvise_free {
             let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) else {
                 panic!("PMD not split");
             };
+            // pte[0] old and clean, the others young and dirty: the batch merges their bits
+            // (FPB_MERGE_YOUNG_DIRTY), so every PTE of it is cleaned.
+            m.mms[0].tables[t].ptes[0].set(
+                Pte::Present {
+                    pfn: 0,
+                    flags: F_WRITE,
+                }
+                .encode(),
+            );
             assert_eq!(madv_free(&m, 0, ZapRange::Full), 1);
             assert!(!m.observed("madv-free-split-ok"));
+            assert!(m.memmap.page(0).flags.test_bit(PG_LRU), "still on the LRU");
             assert!(m.memmap.page(0).flags.test_bit(PG_HEAD), "still one folio");
             assert_eq!(m.memmap.page(0)._refcount.read(), nr as i32);
             for i in 0..nr {

@@ -322,7 +322,7 @@ impl Rule {
             ),
             Rule::ChangeHugePmdInvalidateNotClear => (
                 "change-huge-pmd-invalidate-not-clear",
-                "change_huge_pmd (NUMA hinting, mprotect; under mmap_lock or VMA read) changes a huge PMD by invalidate-then-set, never clear-then-set, so a lockless MADV_DONTNEED cannot skip it (the MADV_FREE form is rule madvise-free-invalidate-not-clear)",
+                "change_huge_pmd under mmap_lock or VMA read (NUMA hinting, UFFDIO_WRITEPROTECT; mprotect holds mmap_lock for write) changes a huge PMD by invalidate-then-set, never clear-then-set, so a lockless MADV_DONTNEED cannot skip it (the MADV_FREE form is rule madvise-free-invalidate-not-clear)",
                 "mm/huge_memory.c change_huge_pmd (pmdp_invalidate_ad; \"critical to not clear pmd intermittently\"); historical race Z02 (ced108037c2a \"thp: fix MADV_DONTNEED vs. numa balancing race\")",
                 "mm::huge_memory::change_huge_pmd",
                 Any, &[Inv::I12PmdTransientlyNone], &["dontneed-vs-change-huge-pmd"],
@@ -497,7 +497,7 @@ impl Rule {
             ),
             Rule::MadviseFreeGetBeforeUnlock => (
                 "madvise-free-get-before-unlock",
-                "MADV_FREE splits a large folio it covers only in part: under the page-table lock it trylocks the folio and takes a reference (folio_get), and only then drops the lock and calls split_folio. The folio lock does not keep the folio alive; without the reference a concurrent zap can drop the last mapping and free the folio while it is locked and about to be split",
+                "MADV_FREE splits a large folio it covers only in part: under the page-table lock it trylocks the folio and takes a reference (folio_get), and only then drops the lock and calls split_folio. The folio lock does not keep the folio alive; without the reference a concurrent zap can drop the last mapping and free the folio while it is locked and about to be split. (Not a historical bug: no kernel is known to have dropped the lock first; the switch shows the reference is what keeps the folio alive)",
                 "mm/huge_memory.c madvise_free_huge_pmd (folio_get, then spin_unlock, split_folio); mm/madvise.c madvise_free_pte_range (folio_get, then pte_unmap_unlock, split_folio)",
                 "mm::madvise::madvise_free_split_folio",
                 Any, &[Inv::I8UseAfterFree, Inv::I2IncOfZero], &["madvise-free-split-vs-zap"],

@@ -7,7 +7,6 @@
 use crate::kernel::lockdep::{self, LockClass};
 use crate::kernel::sync::{EGuard, EMutex};
 
-/// The kernel's `spinlock_t`.
 /// The ordering a successful acquisition gives beyond ACQUIRE on the scenario's hardware: on
 /// x86 the lock is taken by a LOCK-prefixed cmpxchg, a full barrier.
 fn after_acquire() {
@@ -20,6 +19,7 @@ fn after_acquire() {
     }
 }
 
+/// The kernel's `spinlock_t`.
 pub struct spinlock_t {
     class: LockClass,
     id: usize,

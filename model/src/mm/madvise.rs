@@ -8,10 +8,13 @@
 //! (`split_folio`, a full `__folio_split`), so only the covered pages are marked
 //! (kernel-protocol.md §9).
 //!
-//! Not modelled: the LRU move of `folio_mark_lazyfree` (a per-CPU folio batch that holds a
-//! reference until it drains, then clears PG_swapbacked under the lruvec lock): the model has
-//! no LRU lists beyond the PG_lru bit; swap-cache folios and swap entries (the model has no
-//! swap); the lazy-MMU and `flush_tlb_batched_pending` steps (no reclaim-side batched flush).
+//! `folio_mark_lazyfree` moves the folio on the LRU under the lruvec lock with a temporary
+//! reference, as the kernel does for a large folio (its per-CPU batch drains at once). Not
+//! modelled: a small folio's reference lingering in the per-CPU batch until the next
+//! `lru_add_drain` (the model drains at once, a narrower window for a concurrent split or
+//! migration freeze to fail); PG_swapbacked (no reclaim that would discard a lazyfree folio);
+//! swap-cache folios and swap entries (the model has no swap); the lazy-MMU and
+//! `flush_tlb_batched_pending` steps (no reclaim-side batched flush).
 
 use crate::mm::filemap::{folio_trylock, folio_unlock};
 use crate::mm::huge_memory::{madvise_free_huge_pmd, split_huge_page, SplitError};
@@ -51,15 +54,30 @@ pub fn madvise_free_split_folio(
     r
 }
 
-/// `folio_mark_lazyfree` (mm/swap.c): the anonymous folio may be discarded instead of swapped
-/// out if it stays clean. The LRU move is not modelled (module comment).
+/// `folio_mark_lazyfree` (mm/swap.c), called with the page-table lock held: a folio on the
+/// LRU is referenced (`folio_get`) and moved by `lru_lazyfree` under the lruvec lock
+/// (`folio_test_clear_lru`, move, `folio_set_lru`), then put (`folios_put`). PG_swapbacked,
+/// which the move clears, is not modelled.
 pub fn folio_mark_lazyfree(m: &Machine, folio: usize) {
-    let _ = m;
-    trace!("folio_mark_lazyfree", "folio {folio}");
+    use crate::mm::page::PG_LRU;
+    let flags = &m.memmap.page(folio).flags;
+    if !flags.test_bit(PG_LRU) {
+        return;
+    }
+    folio_get(&m.memmap, folio);
+    let lru = m.lru_lock.lock();
+    if flags.test_and_clear_bit(PG_LRU) {
+        // lruvec_del_folio, folio_clear_swapbacked, lruvec_add_folio
+        flags.set_bit(PG_LRU);
+        trace!("lru_lazyfree", "folio {folio} moved to the lazyfree LRU");
+    }
+    drop(lru);
+    folio_put_small_or_large(m, folio);
 }
 
-/// `folio_pte_batch` as `madvise_folio_pte_batch` uses it: how many PTEs from `i` (below
-/// `end`) map consecutive pages of `folio` starting at `pfn`.
+/// `folio_pte_batch` as `madvise_folio_pte_batch` uses it (FPB_MERGE_YOUNG_DIRTY): how many
+/// PTEs from `i` (below `end`) map consecutive pages of `folio` starting at `pfn`, and the
+/// young and dirty bits of all of them ORed together.
 fn madvise_folio_pte_batch(
     m: &Machine,
     table: &crate::mm::PteTable,
@@ -67,15 +85,20 @@ fn madvise_folio_pte_batch(
     end: usize,
     folio: usize,
     pfn: usize,
-) -> usize {
+    flags: i64,
+) -> (usize, i64) {
     let mut nr = 1;
+    let mut merged = flags;
     while i + nr < end && pfn + nr < folio + m.nr {
         match Pte::decode(table.ptes[i + nr].read()) {
-            Pte::Present { pfn: p, .. } if p == pfn + nr => nr += 1,
+            Pte::Present { pfn: p, flags: f } if p == pfn + nr => {
+                merged |= f & (F_YOUNG | F_DIRTY);
+                nr += 1;
+            }
             _ => break,
         }
     }
-    nr
+    (nr, merged)
 }
 
 /// `madvise_free_pte_range` (mm/madvise.c) for the one PMD of `mm_id`, under the VMA or
@@ -86,8 +109,15 @@ fn madvise_folio_pte_batch(
 /// cleaned under its trylock; young or dirty PTEs are made old and clean; the folio is marked
 /// lazyfree. Returns the number of folios marked.
 pub fn madvise_free_pte_range(m: &Machine, mm_id: usize, range: ZapRange) -> usize {
+    crate::mm::mmap_lock::assert_mmap_or_vma_locked(&m.mms[mm_id], "madvise_free_pte_range");
+    let marked = madvise_free_pmd_entry(m, mm_id, range);
+    crate::kernel::flush_tlb_ipi(&m.rcu); // tlb_finish_mmu, whatever the walk did
+    marked
+}
+
+/// The body of [`madvise_free_pte_range`], before the mmu_gather's final flush.
+fn madvise_free_pmd_entry(m: &Machine, mm_id: usize, range: ZapRange) -> usize {
     let mm = &m.mms[mm_id];
-    crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "madvise_free_pte_range");
     if Pmd::decode(mm.pmd.read_dep()).trans_huge() && madvise_free_huge_pmd(m, mm_id, range) {
         return 1;
     }
@@ -95,15 +125,16 @@ pub fn madvise_free_pte_range(m: &Machine, mm_id: usize, range: ZapRange) -> usi
         ZapRange::Full => (0, m.nr),
         ZapRange::Page(p) => (p, p + 1),
     };
-    let Some(mut map) = pte_offset_map_lock(m, mm) else {
-        return 0;
-    };
+    let mut map = pte_offset_map_lock(m, mm);
     let mut marked = 0;
-    while i < end {
-        let table = m.table(mm, map.table, "madvise_free_pte_range");
+    while let Some(t) = map.as_ref().map(|l| l.table) {
+        if i >= end {
+            break;
+        }
+        let table = m.table(mm, t, "madvise_free_pte_range");
         let slot = &table.ptes[i];
         // Swap and migration entries: the model has no swap; a migration entry is left alone.
-        let Pte::Present { pfn, flags } = Pte::decode(slot.read()) else {
+        let Pte::Present { pfn, mut flags } = Pte::decode(slot.read()) else {
             i += 1;
             continue;
         };
@@ -111,23 +142,21 @@ pub fn madvise_free_pte_range(m: &Machine, mm_id: usize, range: ZapRange) -> usi
         let folio = m.memmap.page_folio(pfn);
         let mut nr = 1;
         if m.memmap.page(folio).flags.test_bit(PG_HEAD) {
-            nr = madvise_folio_pte_batch(m, table, i, end, folio, pfn);
+            (nr, flags) = madvise_folio_pte_batch(m, table, i, end, folio, pfn, flags);
             if nr < m.nr {
                 if folio_maybe_mapped_shared(m, folio, pfn) || !folio_trylock(&m.memmap, folio) {
                     m.observe("madv-free-skipped");
                     i += nr;
                     continue;
                 }
-                let r = madvise_free_split_folio(m, folio, move || drop(map));
+                let held = map.take();
+                let r = madvise_free_split_folio(m, folio, move || drop(held));
                 m.observe(if r.is_ok() {
                     "madv-free-split-ok"
                 } else {
                     "madv-free-split-failed"
                 });
-                let Some(again) = pte_offset_map_lock(m, mm) else {
-                    return marked;
-                };
-                map = again;
+                map = pte_offset_map_lock(m, mm); // None: the table is gone, stop
                 if r.is_err() {
                     i += nr;
                 }
@@ -174,6 +203,5 @@ pub fn madvise_free_pte_range(m: &Machine, mm_id: usize, range: ZapRange) -> usi
         i += nr;
     }
     drop(map);
-    crate::kernel::flush_tlb_ipi(&m.rcu); // tlb_finish_mmu
     marked
 }

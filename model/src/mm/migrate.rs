@@ -371,14 +371,20 @@ pub fn migrate_folio_move(m: &Machine, u: Unmapped) -> Result<usize, Unmapped> {
 }
 
 /// `NR_MAX_MIGRATE_PAGES_RETRY` (mm/migrate.c): the passes `migrate_pages_batch` makes in
-/// each phase for a MIGRATE_SYNC caller (MIGRATE_ASYNC makes `NR_MAX_MIGRATE_ASYNC_RETRY`, 3).
+/// each phase for a MIGRATE_ASYNC caller. MIGRATE_SYNC (`migrate_pages_sync`) makes
+/// `NR_MAX_MIGRATE_ASYNC_RETRY` (3) async passes over the batch, then
+/// `NR_MAX_MIGRATE_SYNC_RETRY` (7) one folio at a time with `folio_lock` instead of the
+/// trylock. The model's `migrate_folio_unmap` is the MIGRATE_ASYNC one (trylock).
 pub const NR_MAX_MIGRATE_PAGES_RETRY: usize = 10;
 
 /// `migrate_pages_batch` (mm/migrate.c) for a batch of one isolated anonymous THP `src` (PMD-
 /// or PTE-mapped), to a new folio at memmap slot `dst_slot`, making at most `nr_pass` passes
 /// in each of its two phases:
-/// 1. unmap: `migrate_folio_unmap` until it succeeds (-EAGAIN, e.g. a busy folio lock or a
-///    pin, undoes itself and leaves the folio on the list for the next pass);
+/// 1. unmap: `migrate_folio_unmap` until it succeeds (-EAGAIN, e.g. a busy folio lock under
+///    MIGRATE_ASYNC or a pin, undoes itself and leaves the folio on the list for the next
+///    pass). Not modelled: the check at the top of each pass that frees a folio whose only
+///    reference left is the isolation one ("freed from under us"): the model allocates and
+///    migrates it instead, to the same end state;
 /// 2. `try_to_unmap_flush`, then move: `migrate_folio_move` until it succeeds; a failed
 ///    freeze leaves the folio unmapped, both folios locked, its migration entries in place,
 ///    for the next pass;
