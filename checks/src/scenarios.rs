@@ -75,7 +75,13 @@ fn setup_huge_pmd(nr: usize) -> Arc<Machine> {
 /// A huge anonymous fault in mm0 at memmap slot 0, with `folios` folio slots in all (the others
 /// free, e.g. for a migration destination).
 fn setup_huge_pmd_slots(nr: usize, folios: usize) -> Arc<Machine> {
-    let m = Arc::new(Machine::new(nr, folios, 1, 1));
+    setup_huge_pmd_mms(nr, folios, 1)
+}
+
+/// [`setup_huge_pmd_slots`] on a machine of `mms` mms (the others empty, e.g. for a fork
+/// child).
+fn setup_huge_pmd_mms(nr: usize, folios: usize, mms: usize) -> Arc<Machine> {
+    let m = Arc::new(Machine::new(nr, folios, mms, 1));
     {
         let _r = m.mms[0].mmap_lock.down_read();
         let r = do_huge_pmd_anonymous_page(&m, 0, 0);
@@ -1897,15 +1903,7 @@ fn collapse_then_zap_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
 /// mm0 took a huge anonymous fault and forked: mm1's PMD maps the same folio, both
 /// read-only, AnonExclusive cleared, refcount 2, entire mapcount 2.
 pub fn setup_forked_huge_pmd(nr: usize) -> Arc<Machine> {
-    let m = Arc::new(Machine::new(nr, 1, 2, 1));
-    {
-        let _r = m.mms[0].mmap_lock.down_read();
-        assert_eq!(
-            do_huge_pmd_anonymous_page(&m, 0, 0),
-            FaultResult::Done,
-            "[model bug] initial huge fault failed"
-        );
-    }
+    let m = setup_huge_pmd_mms(nr, 1, 2);
     assert!(dup_mmap(&m, 0, 1), "[model bug] fork failed");
     m
 }
@@ -1917,15 +1915,7 @@ pub fn setup_forked_huge_pmd(nr: usize) -> Arc<Machine> {
 /// and backed off.
 fn fork_vs_gup_fast_pin(nr: usize, outcomes: &Outcomes) {
     use thp_model::mm::page::PG_ANON_EXCLUSIVE;
-    let m = Arc::new(Machine::new(nr, 1, 2, 1));
-    {
-        let _r = m.mms[0].mmap_lock.down_read();
-        assert_eq!(
-            do_huge_pmd_anonymous_page(&m, 0, 0),
-            FaultResult::Done,
-            "[model bug] initial huge fault failed"
-        );
-    }
+    let m = setup_huge_pmd_mms(nr, 1, 2);
     let m1 = m.clone();
     let forker = spawn(move || dup_mmap(&m1, 0, 1));
     let m2 = m.clone();
@@ -2232,11 +2222,7 @@ fn thp_migration_vs_split_pmd(nr: usize, outcomes: &Outcomes) {
 /// copy: the rmap walk visits the child after the parent). Either way both mms end up mapping
 /// the new folio, read-only and shared.
 fn fork_vs_thp_migration(nr: usize, outcomes: &Outcomes) {
-    let m = Arc::new(Machine::new(nr, 2, 2, 1));
-    {
-        let _r = m.mms[0].mmap_lock.down_read();
-        assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
-    }
+    let m = setup_huge_pmd_mms(nr, 2, 2);
     folio_get(&m.memmap, 0); // the migration caller's isolation reference
     let m1 = m.clone();
     let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
