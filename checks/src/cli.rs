@@ -10,6 +10,7 @@ use crate::engine::{decode_schedule, EngineSpec, RunConfig, Verdict, LOOM_MAX_BR
 use crate::litmus::{self, LITMUS};
 use crate::parallel::{parse_shard, run_ordered, Shard};
 use crate::scenarios;
+use thp_model::kernel::Arch;
 use thp_model::rules::{Rule, RuleSet};
 
 /// Exhaustive and randomized checks of the Linux THP locking protocol model.
@@ -103,6 +104,10 @@ pub struct CheckArgs {
     /// Sub-pages per THP for model scenarios (a power of two >= 2; default per scenario).
     #[arg(long, value_parser = parse_subpages)]
     pub subpages: Option<usize>,
+    /// Run model scenarios on this architecture instead of their own (`x86-64` or `arm64`; see
+    /// `thpcheck list`): its TLB flush, `pmd_mkinvalid` and spin_lock ordering.
+    #[arg(long, value_parser = parse_arch)]
+    pub arch: Option<Arch>,
     /// Machine-readable output (one JSON document).
     #[arg(long)]
     pub json: bool,
@@ -143,6 +148,11 @@ pub enum EngineArg {
 pub enum Bound {
     Unbounded,
     At(usize),
+}
+
+fn parse_arch(s: &str) -> Result<Arch, String> {
+    Arch::from_name(s)
+        .ok_or_else(|| format!("unknown architecture '{s}' (available: x86-64, arm64)"))
 }
 
 fn parse_bound(s: &str) -> Result<Bound, String> {
@@ -263,6 +273,8 @@ pub struct Extra {
     /// Rules switched off (empty: the real protocol).
     pub rules: Vec<Rule>,
     pub subpages: Option<usize>,
+    /// The architecture to run a model scenario on instead of its own.
+    pub arch: Option<Arch>,
 }
 
 /// Run one scenario under one engine and make a row.
@@ -282,6 +294,15 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
                 );
             }
         }
+        // --arch: the same scenario on other hardware; the replay token says which.
+        let (s, at) = match extra.arch {
+            Some(a) if a != s.arch => {
+                let moved: &'static scenarios::Scenario =
+                    Box::leak(Box::new(scenarios::Scenario { arch: a, ..*s }));
+                (moved, format!("@{}", a.name()))
+            }
+            _ => (s, String::new()),
+        };
         let r = scenarios::run_scenario(s, &cfg, extra.subpages);
         let (verdict, code, message) = match (&r.run.verdict, &r.vacuous) {
             (Verdict::Incomplete { reason }, _) => {
@@ -305,9 +326,18 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
         let row = Row::new(
             name,
             &r.run,
-            format!("{} nr={}", r.run.engine.bound(), r.nr),
+            if at.is_empty() {
+                format!("{} nr={}", r.run.engine.bound(), r.nr)
+            } else {
+                format!(
+                    "{} nr={} arch={}",
+                    r.run.engine.bound(),
+                    r.nr,
+                    s.arch.name()
+                )
+            },
             (verdict, message),
-            &format!("thp1:{name}:{brk}:{}", r.nr),
+            &format!("thp1:{name}{at}:{brk}:{}", r.nr),
             r.reached.iter().map(|s| s.to_string()).collect(),
         );
         return Ok((row, code));
@@ -315,6 +345,9 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<(Row, u8
     let l = litmus::find(name).context("resolved above")?;
     if !extra.rules.is_empty() {
         bail!("--break applies to model scenarios, not to litmus test '{name}'");
+    }
+    if extra.arch.is_some() {
+        bail!("--arch applies to model scenarios, not to litmus test '{name}' (litmus tests run with the LKMM's ordering)");
     }
     let r = litmus::run_litmus(l, &cfg);
     let (verdict, code, message) = match (&r.run.verdict, &r.agrees) {
@@ -520,6 +553,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     .map(|r| resolve_rule(r))
                     .collect::<Result<_>>()?,
                 subpages: a.subpages,
+                arch: a.arch,
             };
             let all_names = names.len();
             let names = Shard::select(a.shard, &names);
@@ -703,6 +737,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             let t = parse_token(&token)?;
             resolve(t.scenario)?;
             let extra = Extra {
+                arch: t.arch,
                 budget: None,
                 rules: if t.rule.is_empty() {
                     Vec::new()
@@ -738,11 +773,13 @@ fn worst(a: u8, b: u8) -> u8 {
     }
 }
 
-/// A parsed replay token `thp1:<scenario>:<broken rules, comma-separated, or empty>:<sub-pages
-/// or empty>:<schedule>`.
+/// A parsed replay token `thp1:<scenario>[@<arch>]:<broken rules, comma-separated, or
+/// empty>:<sub-pages or empty>:<schedule>`.
 #[derive(Debug)]
 pub struct Token<'a> {
     pub scenario: &'a str,
+    /// `--arch` the run had, if it overrode the scenario's own.
+    pub arch: Option<Arch>,
     pub rule: &'a str,
     pub subpages: Option<usize>,
     pub schedule: &'a str,
@@ -760,6 +797,13 @@ pub fn parse_token(token: &str) -> Result<Token<'_>> {
     else {
         return Err(bad("expected thp1:<scenario>:<rule>:<subpages>:<schedule>"));
     };
+    let (scenario, arch) = match scenario.split_once('@') {
+        Some((name, a)) => (
+            name,
+            Some(Arch::from_name(a).ok_or_else(|| bad(&format!("unknown architecture '{a}'")))?),
+        ),
+        None => (scenario, None),
+    };
     let subpages = if nr.is_empty() {
         None
     } else {
@@ -770,6 +814,7 @@ pub fn parse_token(token: &str) -> Result<Token<'_>> {
     }
     Ok(Token {
         scenario,
+        arch,
         rule,
         subpages,
         schedule,

@@ -42,6 +42,9 @@ fn bad_input_exits_2_with_one_line() {
         &["defects", "--shard", "0/2"],
         &["defects", "--shard", "a/b"],
         &["defects", "--shard", "1/0"],
+        &["check", "fork-vs-gup-fast-pin", "--arch", "sparc"],
+        &["check", "litmus-sb", "--arch", "arm64"],
+        &["replay", "thp1:fork-vs-gup-fast-pin@vax::2:AAAA"],
     ] {
         let (code, _out, err) = thpcheck(args);
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -182,6 +185,50 @@ fn two_rules_off_and_the_token_replays() {
     let (code, out2, err2) = thpcheck(&["replay", &token]);
     assert_eq!(code, 1, "{out2}{err2}");
     assert!(out2.contains("I15"), "{out2}");
+}
+
+/// `--arch` runs a model scenario on the other architecture and the replay token carries it:
+/// fork-vs-gup-fast-pin holds on x86-64 (its own) and is a loom counterexample on arm64 (the
+/// write_protect_seq store-buffering window, docs/memory-model.md); a shuttle counterexample
+/// found with `--arch arm64` replays with arm64.
+#[test]
+fn arch_override_and_its_token() {
+    let (code, out, err) = thpcheck(&[
+        "check",
+        "fork-vs-gup-fast-pin",
+        "--arch",
+        "arm64",
+        "--engine",
+        "loom",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("arch=arm64") && out.contains("I16"), "{out}");
+    let (code, out, err) = thpcheck(&[
+        "check",
+        "fork-vs-gup-fast-pin",
+        "--arch",
+        "arm64",
+        "--engine",
+        "shuttle-pct",
+        "--break",
+        "gup-fast-write-protect-seq",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let token = out
+        .split_whitespace()
+        .find(|w| {
+            w.trim_matches('\'')
+                .starts_with("thp1:fork-vs-gup-fast-pin@arm64:gup-fast-write-protect-seq:")
+        })
+        .expect("a replay token naming arm64")
+        .trim_matches('\'')
+        .to_string();
+    let (code, out2, err2) = thpcheck(&["replay", &token]);
+    assert_eq!(code, 1, "{out2}{err2}");
+    assert!(
+        out2.contains("arch=arm64") && out2.contains("I16"),
+        "{out2}"
+    );
 }
 
 /// The output with every `secs` figure (`0.123`) masked: the only part of a run's report that

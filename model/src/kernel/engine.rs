@@ -74,6 +74,12 @@ impl Arch {
             Arch::Arm64 => "arm64",
         }
     }
+    /// The architecture called `name` (as [`Arch::name`] prints it).
+    pub fn from_name(name: &str) -> Option<Arch> {
+        [Arch::X86, Arch::Arm64]
+            .into_iter()
+            .find(|a| a.name() == name)
+    }
 }
 
 impl Default for Hardware {
