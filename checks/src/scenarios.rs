@@ -1586,19 +1586,29 @@ fn record_scan(outcomes: &Outcomes, s: &DeferredScan) {
     }
 }
 
+/// `op` on one CPU (under mmap_lock read when `mmap_read`) ∥ the deferred split shrinker
+/// (`deferred_split_scan`, one folio) on another; both results, once both finished.
+fn vs_deferred_split_scan<R: Send + 'static>(
+    m: &Arc<Machine>,
+    mmap_read: bool,
+    op: fn(&Machine) -> R,
+) -> (R, DeferredScan) {
+    let m1 = m.clone();
+    let cpu1 = spawn(move || {
+        let _r = mmap_read.then(|| m1.mms[0].mmap_lock.down_read());
+        op(&m1)
+    });
+    let m2 = m.clone();
+    let scanner = spawn(move || deferred_split_scan(&m2, 1));
+    let r = cpu1.join();
+    (r, scanner.join())
+}
+
 /// The deferred split shrinker ∥ MADV_DONTNEED of the rest of the partially mapped THP (the
 /// final zap: its last `folio_put` frees the folio and unqueues it).
 fn deferred_split_scan_vs_zap(nr: usize, outcomes: &Outcomes) {
     let m = setup_partially_mapped(nr);
-    let m1 = m.clone();
-    let zapper = spawn(move || {
-        let _r = m1.mms[0].mmap_lock.down_read();
-        zap_pmd_range(&m1, 0, ZapRange::Full)
-    });
-    let m2 = m.clone();
-    let scanner = spawn(move || deferred_split_scan(&m2, 1));
-    let z = zapper.join();
-    let s = scanner.join();
+    let (z, s) = vs_deferred_split_scan(&m, true, |m| zap_pmd_range(m, 0, ZapRange::Full));
     record_zap(outcomes, &z);
     record_scan(outcomes, &s);
     check_dontneed_unmapped(&m);
@@ -1632,15 +1642,7 @@ fn deferred_split_scan_vs_zap_batch(nr: usize, outcomes: &Outcomes) {
             "[model bug] setup fault"
         );
     }
-    let m1 = m.clone();
-    let zapper = spawn(move || {
-        let _r = m1.mms[0].mmap_lock.down_read();
-        zap_pmd_range(&m1, 0, ZapRange::Full)
-    });
-    let m2 = m.clone();
-    let scanner = spawn(move || deferred_split_scan(&m2, 1));
-    let z = zapper.join();
-    let s = scanner.join();
+    let (z, s) = vs_deferred_split_scan(&m, true, |m| zap_pmd_range(m, 0, ZapRange::Full));
     record_zap(outcomes, &z);
     record_scan(outcomes, &s);
     record_observed(outcomes, &m, &["unqueue-under-lru-lock"]);
@@ -1660,12 +1662,7 @@ fn deferred_split_scan_vs_zap_batch(nr: usize, outcomes: &Outcomes) {
 fn deferred_split_scan_vs_folio_split(nr: usize, outcomes: &Outcomes) {
     let m = setup_partially_mapped(nr);
     folio_get(&m.memmap, 0);
-    let m1 = m.clone();
-    let splitter = spawn(move || split_caller(&m1));
-    let m2 = m.clone();
-    let scanner = spawn(move || deferred_split_scan(&m2, 1));
-    let split = splitter.join();
-    let s = scanner.join();
+    let (split, s) = vs_deferred_split_scan(&m, false, split_caller);
     record(
         outcomes,
         match split {
@@ -1684,15 +1681,8 @@ fn deferred_split_scan_vs_folio_split(nr: usize, outcomes: &Outcomes) {
 /// points, the folio lock and the references decide which one splits.
 fn madvise_free_split_vs_deferred_split_scan(nr: usize, outcomes: &Outcomes) {
     let m = setup_partially_mapped(nr);
-    let m1 = m.clone();
-    let freer = spawn(move || {
-        let _r = m1.mms[0].mmap_lock.down_read();
-        madvise_free_pte_range(&m1, 0, ZapRange::Full)
-    });
-    let m2 = m.clone();
-    let scanner = spawn(move || deferred_split_scan(&m2, 1));
-    let marked = freer.join();
-    let s = scanner.join();
+    let (marked, s) =
+        vs_deferred_split_scan(&m, true, |m| madvise_free_pte_range(m, 0, ZapRange::Full));
     record_scan(outcomes, &s);
     record_observed(
         outcomes,
