@@ -550,6 +550,20 @@ fn split_pmd_vs_dontneed(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[]);
 }
 
+const UNREFERENCED_NOT_FREED: &str = "is unmapped and unreferenced but was never freed";
+
+/// Every pfn of `pfns` went back to the allocator (nothing maps them and nobody holds a
+/// reference any more), else `inv` with `why`.
+fn check_freed(m: &Machine, pfns: std::ops::RangeInclusive<usize>, inv: Inv, why: &str) {
+    for pfn in pfns {
+        assert!(
+            !m.memmap.is_allocated(pfn),
+            "[{}] pfn {pfn} {why}",
+            inv.tag()
+        );
+    }
+}
+
 /// A CPU that MADV_DONTNEEDs the whole PMD of mm0 under mmap_lock read and then checks,
 /// still under the lock (so nothing can fault it back), that the range is unmapped.
 fn spawn_dontneed(m: &Arc<Machine>) -> thp_model::kernel::JoinHandle<Zapped> {
@@ -679,13 +693,12 @@ fn madvise_free_split_vs_zap(nr: usize, outcomes: &Outcomes) {
         record(outcomes, "madv-free-nothing");
     }
     check_dontneed_unmapped(&m);
-    for pfn in 0..nr {
-        assert!(
-            !m.memmap.is_allocated(pfn),
-            "[{}] pfn {pfn} still allocated after MADV_FREE and MADV_DONTNEED of the whole range finished",
-            Inv::I11SplitEndsClean.tag()
-        );
-    }
+    check_freed(
+        &m,
+        0..=nr - 1,
+        Inv::I11SplitEndsClean,
+        "still allocated after MADV_FREE and MADV_DONTNEED of the whole range finished",
+    );
     check_quiescent(&m, &[]);
 }
 
@@ -1613,13 +1626,7 @@ fn deferred_split_scan_vs_zap(nr: usize, outcomes: &Outcomes) {
     record_scan(outcomes, &s);
     check_dontneed_unmapped(&m);
     // Nothing is mapped and nobody holds a reference: every page went back to the allocator.
-    for pfn in 0..nr {
-        assert!(
-            !m.memmap.is_allocated(pfn),
-            "[{}] pfn {pfn} is unmapped and unreferenced but was never freed",
-            Inv::I8UseAfterFree.tag()
-        );
-    }
+    check_freed(&m, 0..=nr - 1, Inv::I8UseAfterFree, UNREFERENCED_NOT_FREED);
     check_quiescent(&m, &[]);
 }
 
@@ -1647,13 +1654,7 @@ fn deferred_split_scan_vs_zap_batch(nr: usize, outcomes: &Outcomes) {
     record_scan(outcomes, &s);
     record_observed(outcomes, &m, &["unqueue-under-lru-lock"]);
     check_dontneed_unmapped(&m);
-    for pfn in 0..=nr {
-        assert!(
-            !m.memmap.is_allocated(pfn),
-            "[{}] pfn {pfn} is unmapped and unreferenced but was never freed",
-            Inv::I8UseAfterFree.tag()
-        );
-    }
+    check_freed(&m, 0..=nr, Inv::I8UseAfterFree, UNREFERENCED_NOT_FREED);
     check_quiescent(&m, &[]);
 }
 

@@ -54,10 +54,12 @@ pub fn madvise_free_split_folio(
     r
 }
 
-/// `folio_mark_lazyfree` (mm/swap.c), called with the page-table lock held: a folio on the
-/// LRU is referenced (`folio_get`) and moved by `lru_lazyfree` under the lruvec lock
-/// (`folio_test_clear_lru`, move, `folio_set_lru`), then put (`folios_put`). PG_swapbacked,
-/// which the move clears, is not modelled.
+/// `folio_mark_lazyfree` (mm/swap.c), called with the page-table lock held, for a folio on
+/// the LRU: `folio_get`, then the batch move (`folio_batch_move_lru` with `lru_lazyfree`, at
+/// once for a large folio): `folio_test_clear_lru` *before* the lruvec lock (a folio whose
+/// PG_lru somebody else cleared, an isolation, is skipped), the move under the lock,
+/// `folio_set_lru`, the unlock, then `folios_put`. PG_swapbacked, which the move clears, is
+/// not modelled.
 pub fn folio_mark_lazyfree(m: &Machine, folio: usize) {
     use crate::mm::page::PG_LRU;
     let flags = &m.memmap.page(folio).flags;
@@ -65,14 +67,13 @@ pub fn folio_mark_lazyfree(m: &Machine, folio: usize) {
         return;
     }
     folio_get(&m.memmap, folio);
-    let lru = m.lru_lock.lock();
     if flags.test_and_clear_bit(PG_LRU) {
-        // lruvec_del_folio, folio_clear_swapbacked, lruvec_add_folio
-        flags.set_bit(PG_LRU);
+        let lru = m.lru_lock.lock(); // folio_lruvec_relock_irqsave
         trace!("lru_lazyfree", "folio {folio} moved to the lazyfree LRU");
+        flags.set_bit(PG_LRU);
+        drop(lru);
     }
-    drop(lru);
-    folio_put_small_or_large(m, folio);
+    folio_put_small_or_large(m, folio); // folios_put
 }
 
 /// `folio_pte_batch` as `madvise_folio_pte_batch` uses it (FPB_MERGE_YOUNG_DIRTY): how many
