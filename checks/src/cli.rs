@@ -48,6 +48,27 @@ pub enum Command {
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<Shard>,
     },
+    /// The engines check each other: every final state shuttle (random, PCT, DFS) reaches must
+    /// be one unbounded loom reaches at the same size; every rule-off counterexample shuttle
+    /// finds, unbounded loom must find; every litmus test reaches the same outcomes under loom
+    /// with and without partial-order reduction. Exit 1 on any engine miss.
+    Audit {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// shuttle random and PCT iterations per scenario (each).
+        #[arg(long, value_parser = parse_positive)]
+        iterations: Option<usize>,
+        /// shuttle DFS: stop after this many schedules.
+        #[arg(long, value_parser = parse_positive)]
+        dfs_cap: Option<usize>,
+        /// Run this many audits at once on worker threads; same output, same order.
+        #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+        jobs: usize,
+        /// Run only shard I of N (1-based) of the scenarios, rule cells and litmus tests.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<Shard>,
+    },
     /// Measure the speed budgets: every scenario at its default bounds (loom and shuttle PCT:
     /// executions, seconds, executions/s) and every rule's time to its first counterexample
     /// under its fastest engine; exit 1 if a budget is missed (a rule over 10 s, a scenario run
@@ -166,6 +187,105 @@ fn parse_bound(s: &str) -> Result<Bound, String> {
         )),
         Err(_) => Err(format!("'{s}' is not a number or 'none'")),
     }
+}
+
+fn print_audit(r: &crate::audit::AuditReport, b: crate::audit::AuditBudget) {
+    println!(
+        "final states (every rule on; loom unbounded vs shuttle random/PCT {} iterations, DFS cap {})",
+        b.iterations, b.dfs_cap
+    );
+    println!(
+        "{:<44} {:>3} {:>26} {:>26} {:>26} {:>26}  result",
+        "scenario", "nr", "loom", "shuttle-random", "shuttle-pct", "shuttle-dfs"
+    );
+    for s in &r.states {
+        if let Some(why) = &s.skipped {
+            println!("{:<44} {:>3}  not compared: {why}", s.scenario, s.nr);
+            continue;
+        }
+        let cols: Vec<String> = s
+            .engines
+            .iter()
+            .map(|e| {
+                let stop = if e.verdict == crate::audit::DFS_UNFAIR {
+                    " (unfair)"
+                } else {
+                    ""
+                };
+                format!("{} st / {} ex{stop}", e.states, e.executions)
+            })
+            .collect();
+        let result = if s.ok() {
+            "agree".to_string()
+        } else if s.missed > 0 {
+            format!(
+                "ENGINE MISS: {} state(s) loom never reached, e.g. {}",
+                s.missed,
+                s.example.as_deref().unwrap_or("")
+            )
+        } else {
+            let bad: Vec<String> = s
+                .engines
+                .iter()
+                .filter(|e| e.verdict != "holds")
+                .map(|e| format!("{} {}", e.engine, e.verdict))
+                .collect();
+            format!("NOT HOLDING: {}", bad.join(", "))
+        };
+        println!(
+            "{:<44} {:>3} {:>26} {:>26} {:>26} {:>26}  {result}",
+            s.scenario,
+            s.nr,
+            cols.first().map(String::as_str).unwrap_or(""),
+            cols.get(1).map(String::as_str).unwrap_or(""),
+            cols.get(2).map(String::as_str).unwrap_or(""),
+            cols.get(3).map(String::as_str).unwrap_or("")
+        );
+    }
+    println!(
+        "
+rules off (scenarios loom runs unbounded)"
+    );
+    println!(
+        "{:<38} {:<44} {:>6} {:<28} result",
+        "rule", "scenario", "loom", "shuttle"
+    );
+    for c in &r.rules {
+        println!(
+            "{:<38} {:<44} {:>6} {:<28} {}",
+            c.rule,
+            c.scenario,
+            if c.loom_caught { "caught" } else { "-" },
+            c.shuttle_caught.join(","),
+            if c.miss { "ENGINE MISS" } else { "agree" }
+        );
+    }
+    println!(
+        "
+litmus tests (loom with and without partial-order reduction)"
+    );
+    println!(
+        "{:<32} {:>22} {:>22}  result",
+        "test", "dpor", "no reduction"
+    );
+    for l in &r.litmus {
+        println!(
+            "{:<32} {:>22} {:>22}  {}",
+            l.test,
+            format!("{} out / {} ex", l.dpor_outcomes, l.dpor_executions),
+            format!("{} out / {} ex", l.full_outcomes, l.full_executions),
+            if l.missed.is_empty() {
+                "agree".to_string()
+            } else {
+                format!("ENGINE MISS: {:?}", l.missed)
+            }
+        );
+    }
+    println!(
+        "
+{} engine miss(es)",
+        r.misses()
+    );
 }
 
 fn parse_positive(s: &str) -> Result<usize, String> {
@@ -650,6 +770,30 @@ pub fn run(cli: Cli) -> Result<u8> {
                     b.total_secs,
                     if code == 0 { "met" } else { "MISSED" }
                 );
+            }
+            Ok(code)
+        }
+        Command::Audit {
+            json,
+            iterations,
+            dfs_cap,
+            jobs,
+            shard,
+        } => {
+            let budget = crate::audit::budget(iterations, dfs_cap);
+            let report = crate::audit::audit(budget, jobs, shard)?;
+            let misses = report.misses();
+            let code = if misses == 0 { 0 } else { 1 };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "budget": budget, "audit": report, "misses": misses,
+                        "shard": shard, "exit_code": code
+                    }))?
+                );
+            } else {
+                print_audit(&report, budget);
             }
             Ok(code)
         }

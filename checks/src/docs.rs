@@ -142,7 +142,7 @@ pub struct HistoricalRace {
 /// The historical races and their re-creation (checked by a test: every scenario and rule
 /// named exists, and the command fails with the rule's invariant).
 pub const HISTORICAL_RACES: &[HistoricalRace] = &[
-    HistoricalRace { id: "Z01", title: "GUP-fast vs khugepaged collapse (stale page pinned)", scenario: Some("collapse-vs-gup-fast"), rules: &["gup-fast-pmd-pte-recheck", "collapse-table-sync-one"], note: "needs both fixes reverted: either one alone holds (loom, unbounded); the table-lifetime half of the follow-up fix is `collapse-table-sync-one` in `collapse-then-zap-vs-gup-fast`" },
+    HistoricalRace { id: "Z01", title: "GUP-fast vs khugepaged collapse (stale page pinned)", scenario: Some("collapse-vs-gup-fast"), rules: &["gup-fast-pmd-pte-recheck", "collapse-table-sync-one"], note: "needs both fixes reverted: either one alone holds (loom, preemption bound 4); the table-lifetime half of the follow-up fix is `collapse-table-sync-one` in `collapse-then-zap-vs-gup-fast`" },
     HistoricalRace { id: "Z02", title: "MADV_DONTNEED misses a THP because another path clears the PMD transiently", scenario: Some("dontneed-vs-change-huge-pmd"), rules: &["change-huge-pmd-invalidate-not-clear"], note: "the NUMA-balancing form (ced108037c2a). The MADV_FREE form (58ceeb6bec86) is `madvise-free-invalidate-not-clear` in `madvise-free-vs-dontneed`. Not a switch: the soft-dirty clear form (5b7abeae3af8, fs/proc/task_mmu.c clear_soft_dirty_pmd) — in 6.18 clear_refs_write takes mmap_lock for write and walks with PGWALK_WRLOCK (vma_start_write), which excludes MADV_DONTNEED under either the mmap or the VMA read lock, so clearing the PMD there could not be caught; and page_mkclean (024eee0e83f0), which is file-backed only" },
     HistoricalRace { id: "Z06", title: "Folio split vs zap of a migration entry: missing read barrier (CVE-2026-31466)", scenario: Some("folio-split-vs-migration-wait"), rules: &["migration-entry-decode-rmb"], note: "loom only (a barrier); Linux 6.18.2 as released is this rule off" },
     HistoricalRace { id: "Z07", title: "munmap zap vs PMD migration entry (CVE-2026-53108)", scenario: Some("thp-migration-vs-zap"), rules: &["zap-huge-pmd-non-present"], note: "" },
@@ -200,7 +200,7 @@ Rust mutex and cannot observe a torn list update.\n\
 - **GUP-fast's PMD re-check on the PTE path, against collapse** (70cbc3cc78a9, the first fix \
 of Z01): since `tlb_remove_table_sync_one` (the second fix) waits for every IRQs-off walker \
 between `pmdp_collapse_flush` and the pin check, the re-check is redundant against anonymous \
-collapse: `collapse-vs-gup-fast` holds with either fix reverted and fails (I15) only with both \
+collapse: `collapse-vs-gup-fast` holds with either fix reverted (loom, preemption bound 4) and fails (I15) only with both \
 (`thpcheck check collapse-vs-gup-fast --break gup-fast-pmd-pte-recheck --break \
 collapse-table-sync-one`, a test keeps this). The re-check stays a switch (`gup-fast-pmd-pte-recheck`) \
 for the split paths that do need it.\n\
@@ -257,7 +257,11 @@ which loom shows breaks I10 (see locking-rules.md).\n\n",
     o.push_str("| scenario | CPUs | arch | engine | bound | sub-pages | executions | verdict |\n|---|---|---|---|---|---|---|---|\n");
     for s in SCENARIOS {
         for e in [default_loom(s), DOC_PCT] {
-            let r = run_scenario(s, &config(e.clone(), RuleSet::all_on()), None);
+            let r = if matches!(e, EngineSpec::Loom { .. }) {
+                crate::scenarios::default_loom_run(s).0.clone()
+            } else {
+                run_scenario(s, &config(e.clone(), RuleSet::all_on()), None)
+            };
             let verdict = match (&r.run.verdict, &r.vacuous) {
                 (Verdict::Holds, None) => "holds".to_string(),
                 (Verdict::Holds, Some(_)) => "VACUOUS".to_string(),
@@ -281,17 +285,120 @@ which loom shows breaks I10 (see locking-rules.md).\n\n",
     for s in SCENARIOS.iter().filter(|s| !s.shuttle_may_miss.is_empty()) {
         let _ = writeln!(o, "- {}: {}", s.name, s.shuttle_may_miss.join(", "));
     }
+    audit_section(&mut o, ci_audit());
     o
+}
+
+/// The audit at the test suite's budget, run once per process (the generated docs and the
+/// audit test share it).
+pub fn ci_audit() -> &'static crate::audit::AuditReport {
+    static REPORT: std::sync::OnceLock<crate::audit::AuditReport> = std::sync::OnceLock::new();
+    REPORT.get_or_init(|| {
+        crate::audit::audit(crate::audit::CI_BUDGET, 1, None)
+            .unwrap_or_else(|e| panic!("[model bug] audit: {e}"))
+    })
+}
+
+fn audit_section(o: &mut String, r: &crate::audit::AuditReport) {
+    let b = crate::audit::CI_BUDGET;
+    let compared: Vec<_> = r.states.iter().filter(|s| s.skipped.is_none()).collect();
+    let _ = write!(
+        o,
+        "{AUDIT_HEADING}\n\
+`thpcheck audit` (here at the test suite's budget: shuttle random seed {rs} and PCT seed {ps} depth {pd}, \
+{it} iterations each, shuttle DFS capped at {dfs} schedules; DFS has no fairness and stops where it schedules a CPU \
+that waits in a `cpu_relax` loop forever, which is reported, not counted as a failure) checks the engines \
+against each other. \
+Every final state (a fingerprint of the whole model state after every CPU was joined, plus the outcomes \
+the execution recorded) that a sequentially consistent shuttle search reaches must be one that loom \
+without a preemption bound reaches at the same size; every rule-off counterexample shuttle finds, \
+unbounded loom must find; every litmus test must reach the same outcomes under loom with and without \
+partial-order reduction. Any difference is an engine miss and fails the tests. \
+{n} scenarios compared, {m} engine misses.\n\n",
+        rs = crate::audit::RANDOM_SEED,
+        ps = crate::audit::PCT_SEED,
+        pd = crate::audit::PCT_DEPTH,
+        it = b.iterations,
+        dfs = b.dfs_cap,
+        n = compared.len(),
+        m = r.misses(),
+    );
+    o.push_str("| scenario | sub-pages | loom states / executions | shuttle-random | shuttle-pct | shuttle-dfs | result |\n|---|---|---|---|---|---|---|\n");
+    for s in &r.states {
+        if let Some(why) = &s.skipped {
+            let _ = writeln!(
+                o,
+                "| {} | {} | not compared: {why} | | | | |",
+                s.scenario, s.nr
+            );
+            continue;
+        }
+        let col = |i: usize| {
+            s.engines
+                .get(i)
+                .map(|e| {
+                    let stop = if e.verdict == crate::audit::DFS_UNFAIR {
+                        " (stopped at an unfair spin)"
+                    } else {
+                        ""
+                    };
+                    format!("{} / {}{stop}", e.states, e.executions)
+                })
+                .unwrap_or_default()
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            s.scenario,
+            s.nr,
+            col(0),
+            col(1),
+            col(2),
+            col(3),
+            if s.ok() { "agree" } else { "ENGINE MISS" }
+        );
+    }
+    let misses = r.rules.iter().filter(|c| c.miss).count();
+    let _ = writeln!(
+        o,
+        "\nRules off: {} (rule, scenario) cells whose scenario loom runs unbounded; loom caught {}, shuttle random or PCT caught {}; {misses} engine misses.\n",
+        r.rules.len(),
+        r.rules.iter().filter(|c| c.loom_caught).count(),
+        r.rules.iter().filter(|c| !c.shuttle_caught.is_empty()).count(),
+    );
+    o.push_str("| litmus test | loom outcomes / executions | without reduction | result |\n|---|---|---|---|\n");
+    for l in &r.litmus {
+        let _ = writeln!(
+            o,
+            "| {} | {} / {} | {} / {} | {} |",
+            l.test,
+            l.dpor_outcomes,
+            l.dpor_executions,
+            l.full_outcomes,
+            l.full_executions,
+            if l.missed.is_empty() {
+                "agree"
+            } else {
+                "ENGINE MISS"
+            }
+        );
+    }
 }
 
 /// The rows of a generated bounds table whose verdict is not "holds" (a counterexample, a
 /// vacuous or incomplete run): `docs --write` refuses to record them as the catalogue's bounds.
 pub fn failing_rows(md: &str) -> Vec<&str> {
-    md.lines()
+    let (bounds, audit) = md.split_once(AUDIT_HEADING).unwrap_or((md, ""));
+    bounds
+        .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| scenario |"))
         .filter(|l| !l.ends_with("| holds |"))
+        .chain(audit.lines().filter(|l| l.contains("ENGINE MISS")))
         .collect()
 }
+
+/// The heading of bounds.md's audit section.
+const AUDIT_HEADING: &str = "\n## Engine audit\n";
 
 /// A generator of one file's contents.
 pub type Generator = fn() -> String;

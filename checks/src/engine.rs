@@ -167,6 +167,11 @@ pub struct RunConfig {
     /// The lock-order graph; shared by every execution of this run (and by the caller, if it
     /// wants the graph to span several runs).
     pub lockdep: Arc<LockGraph>,
+    /// loom only: partial-order reduction on (the default) or off (every runnable CPU explored
+    /// at every scheduling point: the reference `thpcheck audit` checks DPOR against).
+    pub loom_dpor: bool,
+    /// Fingerprint every execution's final state (`thpcheck audit`).
+    pub audit: bool,
 }
 
 impl RunConfig {
@@ -177,6 +182,8 @@ impl RunConfig {
             hardware: Hardware::default(),
             time_budget: None,
             lockdep: Arc::new(LockGraph::new()),
+            loom_dpor: true,
+            audit: false,
         }
     }
 }
@@ -324,6 +331,7 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
         hardware: cfg.hardware,
         lockdep: cfg.lockdep.clone(),
         trace: true,
+        audit: cfg.audit,
     };
     let executions = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -352,6 +360,7 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
         } => {
             let mut b = loom::model::Builder::new();
             b.preemption_bound = *preemption_bound;
+            b.dpor = cfg.loom_dpor;
             b.max_branches = *max_branches;
             b.max_permutations = None;
             b.max_duration = cfg.time_budget;

@@ -1,6 +1,7 @@
 //! thp-checks: scenarios, engines and the `thpcheck` CLI for the THP lock model.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod defects;

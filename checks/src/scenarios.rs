@@ -723,6 +723,13 @@ fn setup_one_small_pte(nr: usize, folios: usize) -> Arc<Machine> {
 /// went away.
 fn pte_fault_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
     let m = setup_one_small_pte(nr, 3);
+    dontneed_reclaim_vs_pte_fault(&m, 2 * nr, outcomes);
+}
+
+/// MADV_DONTNEED of the whole PMD with PT_RECLAIM (`zap_pmd_range`) ∥ `do_anonymous_page` of
+/// sub-page 1 with the free page `pfn`, both under mmap_lock read, on `m`. Records how the fault
+/// ended against the final PMD, checks the whole state, and returns what the zap did.
+fn dontneed_reclaim_vs_pte_fault(m: &Arc<Machine>, pfn: usize, outcomes: &Outcomes) -> Zapped {
     let m1 = m.clone();
     let zapper = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -731,9 +738,9 @@ fn pte_fault_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
     let m2 = m.clone();
     let faulter = spawn(move || {
         let _r = m2.mms[0].mmap_lock.down_read();
-        do_anonymous_page(&m2, 0, 1, 2 * nr)
+        do_anonymous_page(&m2, 0, 1, pfn)
     });
-    zapper.join();
+    let z = zapper.join();
     let f = faulter.join();
     let pmd = Pmd::decode(m.mms[0].pmd.read());
     record(
@@ -749,7 +756,33 @@ fn pte_fault_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
         record(outcomes, "table-reclaimed");
     }
     let held: Vec<(usize, i32)> = Vec::new();
-    check_quiescent(&m, &held);
+    check_quiescent(m, &held);
+    z
+}
+
+/// [`pte_fault_vs_dontneed_reclaim`] from an empty PMD (one free PTE table): the fault goes
+/// `__pte_alloc` → `pmd_install`, which populates the PMD under the PMD lock. A zap whose
+/// lockless read already sees the new table, while the faulter still holds the PMD lock, finds
+/// `try_get_and_clear_pmd`'s `spin_trylock` busy and falls back to `try_to_free_pte` (PMD lock,
+/// PTE lock nested, every PTE re-checked none), which frees the table unless the fault mapped
+/// its PTE first.
+fn pmd_install_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
+    let m = Arc::new(Machine::new(nr, 1, 1, 1));
+    let z = dontneed_reclaim_vs_pte_fault(&m, 0, outcomes);
+    if z.skipped_none {
+        record(outcomes, "zap-saw-none-pmd");
+    }
+    if m.observed("pmd-lock-busy-fell-back") {
+        record(outcomes, "pmd-lock-busy-fell-back");
+        record(
+            outcomes,
+            if Pmd::decode(m.mms[0].pmd.read()).none() {
+                "fell-back-then-reclaimed"
+            } else {
+                "fell-back-table-kept"
+            },
+        );
+    }
 }
 
 /// `split_huge_page` ∥ a speculative PFN walker doing `get_page_unless_zero(tail)` …
@@ -1019,11 +1052,7 @@ fn hvo_optimize_vs_neighbour_split(nr: usize, outcomes: &Outcomes) {
     }
     check_folio_view(&hv, 1);
     check_mapping(&hv);
-    let tables = hv
-        .tables
-        .iter()
-        .filter(|t| t.allocated.load(std::sync::atomic::Ordering::Relaxed))
-        .count();
+    let tables = hv.tables.iter().filter(|t| t.allocated.read()).count();
     assert!(
         tables == hv.pmds.len(),
         "[{}] {tables} vmemmap PTE tables allocated for {} split PMDs: a table leaked",
@@ -1177,6 +1206,18 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     must_reach: &["fault-mapped-in-live-table", "fault-refaulted", "table-reclaimed"],
     shuttle_may_miss: &[],
     body: pte_fault_vs_dontneed_reclaim,
+}, Scenario {
+    name: "pmd-install-vs-dontneed-reclaim",
+    description: "MADV_DONTNEED of the whole PMD with PT_RECLAIM vs do_anonymous_page installing the PTE table on an empty PMD (pmd_install, under the PMD lock): try_get_and_clear_pmd's trylock can fail and fall back to try_to_free_pte",
+    threads: &["cpu1: mmap_read_lock; zap_pmd_range(full); try_get_and_clear_pmd or try_to_free_pte", "cpu2: mmap_read_lock; do_anonymous_page (sub-page 1): __pte_alloc, pmd_install"],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    arch: Arch::Arm64,
+    must_reach: &["zap-saw-none-pmd", "fault-mapped-in-live-table", "fault-refaulted", "fault-mapped-then-reclaimed", "table-reclaimed", "pmd-lock-busy-fell-back", "fell-back-then-reclaimed"],
+    shuttle_may_miss: &[],
+    body: pmd_install_vs_dontneed_reclaim,
 }, Scenario {
     name: "gup-fast-vs-dontneed-reclaim",
     description: "MADV_DONTNEED of the whole PMD reclaiming the PTE table (try_to_free_pte) vs GUP-fast walking that table with IRQs off",
@@ -2410,15 +2451,82 @@ pub fn default_loom(s: &Scenario) -> EngineSpec {
 
 /// Run a scenario with `rules` under `engine` with `nr` sub-pages (None = its default).
 pub fn run_scenario(s: &'static Scenario, cfg: &RunConfig, nr: Option<usize>) -> ScenarioResult {
+    run_scenario_with(s, cfg, nr, None)
+}
+
+/// Where an execution ended (`thpcheck audit`): the fingerprint of the whole model state after
+/// every CPU was joined, and the outcomes the execution recorded.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FinalState {
+    pub fingerprint: u64,
+    pub outcomes: Vec<&'static str>,
+}
+
+/// [`run_scenario`], also returning the final state of every execution that kept every
+/// invariant.
+pub fn run_scenario_states(
+    s: &'static Scenario,
+    cfg: &RunConfig,
+    nr: Option<usize>,
+) -> (ScenarioResult, BTreeSet<FinalState>) {
+    let states = Arc::new(Mutex::new(BTreeSet::new()));
+    let r = run_scenario_with(s, cfg, nr, Some(states.clone()));
+    let states = std::mem::take(&mut *states.lock().unwrap_or_else(|e| e.into_inner()));
+    (r, states)
+}
+
+/// The default loom run of scenario `s` (every rule on, its default bound and size) with the
+/// final state of every execution, run once per process: the scenario tests, docs/bounds.md
+/// and the audit share it.
+pub fn default_loom_run(s: &'static Scenario) -> &'static (ScenarioResult, BTreeSet<FinalState>) {
+    type Cell = std::sync::OnceLock<(ScenarioResult, BTreeSet<FinalState>)>;
+    static RUNS: std::sync::OnceLock<Vec<Cell>> = std::sync::OnceLock::new();
+    let runs = RUNS.get_or_init(|| SCENARIOS.iter().map(|_| Cell::new()).collect());
+    let i = SCENARIOS
+        .iter()
+        .position(|x| x.name == s.name)
+        .unwrap_or_else(|| panic!("[model bug] {} is not in the catalogue", s.name));
+    runs[i]
+        .get_or_init(|| run_scenario_states(s, &config(default_loom(s), RuleSet::all_on()), None))
+}
+
+fn run_scenario_with(
+    s: &'static Scenario,
+    cfg: &RunConfig,
+    nr: Option<usize>,
+    states: Option<Arc<Mutex<BTreeSet<FinalState>>>>,
+) -> ScenarioResult {
     let nr = nr.unwrap_or(match cfg.engine {
         EngineSpec::Loom { .. } => s.loom_nr,
         _ => s.shuttle_nr,
     });
     let outcomes: Outcomes = Arc::new(Mutex::new(BTreeSet::new()));
     let o = outcomes.clone();
-    let body = Arc::new(move || (s.body)(nr, &o));
     let mut cfg = cfg.clone();
     cfg.hardware = s.arch.hardware();
+    cfg.audit = states.is_some();
+    let body: Arc<dyn Fn() + Send + Sync> = match states {
+        None => Arc::new(move || (s.body)(nr, &o)),
+        Some(states) => Arc::new(move || {
+            // This execution's own outcomes, then merged into the run's.
+            let mine: Outcomes = Arc::new(Mutex::new(BTreeSet::new()));
+            (s.body)(nr, &mine);
+            let mine = std::mem::take(&mut *mine.lock().unwrap_or_else(|e| e.into_inner()));
+            let fingerprint = thp_model::kernel::take_final_state().unwrap_or_else(|| {
+                panic!("[model bug] {}: no final state was fingerprinted", s.name)
+            });
+            o.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(mine.iter().copied());
+            states
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(FinalState {
+                    fingerprint,
+                    outcomes: mine.into_iter().collect(),
+                });
+        }),
+    };
     let run = run(&cfg, body);
     let reached = outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let is_loom = matches!(cfg.engine, EngineSpec::Loom { .. });

@@ -3,8 +3,6 @@
 //! already split), `-ENOMEM` injected at every allocation point of both, and the speculative
 //! getter's answers before and after.
 
-use std::sync::atomic::Ordering;
-
 use thp_model::mm::hugetlb_vmemmap::{
     check_folio_view, check_mapping, get_page_unless_zero, hugetlb_vmemmap_optimize_folio,
     hugetlb_vmemmap_restore_folio, vmemmap_remap_split, AllocFail, Hvo, HvoError, NotWritable,
@@ -19,7 +17,7 @@ fn nv(nr: usize) -> usize {
 }
 
 fn allocated(hv: &Hvo, p: usize) -> bool {
-    hv.phys[p].allocated.load(Ordering::Relaxed)
+    hv.phys[p].allocated.read()
 }
 
 /// Allocations an optimize makes: the new head vmemmap page, then one PTE table per leaf PMD.
@@ -63,7 +61,7 @@ fn assert_optimized(hv: &Hvo, reuse: usize) {
     }
     assert_eq!(hv.key.read(), 1);
     assert!(hv.folio_test_hugetlb_vmemmap_optimized());
-    assert!(hv.tlb_owed.lock().unwrap().is_empty());
+    assert!(hv.tlb_owed().is_empty());
     check_folio_view(hv, 0);
     check_mapping(hv);
 }
@@ -145,7 +143,7 @@ fn optimize_with_enomem_at_every_allocation_point() {
                 }
                 assert_eq!(hv.key.read(), 0);
                 assert!(!hv.folio_test_hugetlb_vmemmap_optimized());
-                assert!(hv.tlb_owed.lock().unwrap().is_empty());
+                assert!(hv.tlb_owed().is_empty());
                 check_folio_view(&hv, 0);
                 check_mapping(&hv);
             }
@@ -275,12 +273,7 @@ fn presplit_then_optimize_exact_state() {
             Ok(vec![PmdSplit::AlreadySplit; npmd])
         );
         assert_unoptimized_original(&hv, npmd);
-        let allocated_tables = |hv: &Hvo| {
-            hv.tables
-                .iter()
-                .filter(|t| t.allocated.load(Ordering::Relaxed))
-                .count()
-        };
+        let allocated_tables = |hv: &Hvo| hv.tables.iter().filter(|t| t.allocated.read()).count();
         assert_eq!(allocated_tables(&hv), npmd);
         assert_eq!(hv.nr_allocs(), npmd);
         assert_eq!(hugetlb_vmemmap_optimize_folio(&hv), Ok(()));

@@ -1,8 +1,11 @@
 //! One integration test binary (CONVENTIONS.md §3.12), one module per concern.
 #![deny(warnings, rust_2018_idioms)]
 
+mod audit;
 mod catalogue;
 mod cli;
+mod engine_regression;
+mod engine_visible;
 mod fuzz_seeds;
 mod historical;
 mod hvo;

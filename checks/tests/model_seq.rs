@@ -243,9 +243,7 @@ mod pte_fault {
             // The huge fault finds a table under the PMD lock and backs off with no side effect.
             assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Refault);
             assert!(!m.memmap.is_allocated(0));
-            assert!(!m.mms[0].tables[1]
-                .allocated
-                .load(std::sync::atomic::Ordering::Relaxed));
+            assert!(!m.mms[0].tables[1].allocated.read());
             assert_eq!(follow_pmd_mask(&m, 0, 1), Follow::PtePage(nr));
             assert_eq!(follow_pmd_mask(&m, 0, 0), Follow::NoPage);
             check_quiescent(&m, &[(nr, 1)]);
@@ -496,7 +494,7 @@ mod deferred_split {
     fn partial_unmap_queues_split_and_free_unqueue() {
         for nr in [2usize, 4] {
             let m = pte_mapped(nr);
-            let q = |m: &Machine| m.memmap.split_queue.lock().unwrap().clone();
+            let q = |m: &Machine| m.memmap.split_queue.quiescent().clone();
             {
                 let _r = m.mms[0].mmap_lock.down_read();
                 let z = zap_pmd_range(&m, 0, ZapRange::Page(1));
@@ -549,7 +547,7 @@ mod deferred_split {
                 drop(_r);
                 m
             };
-            let q = |m: &Machine| m.memmap.split_queue.lock().unwrap().clone();
+            let q = |m: &Machine| m.memmap.split_queue.quiescent().clone();
 
             // Split by the shrinker.
             let m = partial(nr);
@@ -1163,7 +1161,7 @@ mod madvise_free {
     }
 
     fn q(m: &Machine) -> Vec<usize> {
-        m.memmap.split_queue.lock().unwrap().clone()
+        m.memmap.split_queue.quiescent().clone()
     }
 
     /// The whole PMD: still huge, now old and clean (invalidate, then set), same counts.

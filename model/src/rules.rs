@@ -311,7 +311,9 @@ impl Rule {
                 "pmd_install issues smp_wmb between zeroing the new PTE table and pmd_populate, so a lockless walker that follows the PMD sees the zeroed table, not the page's previous contents",
                 "mm/memory.c pmd_install (\"ensure all pte setup (eg. pte page lock and page clearing) are visible before the pte is made visible\")",
                 "mm::memory::pmd_install",
-                Loom, &[Inv::I2IncOfZero], &["pte-fault-vs-walker"],
+                // I17: the walker may also see the table before its allocation (taken off the
+                // free list under zone->lock, before the zeroing) is visible: the old, freed table.
+                Loom, &[Inv::I2IncOfZero, Inv::I17TableLifetime], &["pte-fault-vs-walker"],
             ),
             Rule::SplitPmdInvalidateNotClear => (
                 "split-pmd-invalidate-not-clear",
@@ -472,7 +474,7 @@ impl Rule {
                 "PT_RECLAIM's direct path, which already holds the PTE lock, takes the PMD lock only with spin_trylock (and falls back to try_to_free_pte, PMD lock first, on failure): the usual order is PMD lock then PTE lock, and split page-table locks are one lockdep class",
                 "mm/pt_reclaim.c try_get_and_clear_pmd (spin_trylock) and try_to_free_pte (spin_lock_nested); mm/memory.c zap_pte_range; include/linux/mm.h ptlock_init",
                 "mm::zap::try_get_and_clear_pmd",
-                Any, &[Inv::I19LockOrder], &["pte-fault-vs-dontneed-reclaim"],
+                Any, &[Inv::I19LockOrder], &["pte-fault-vs-dontneed-reclaim", "pmd-install-vs-dontneed-reclaim"],
             ),
             Rule::SplitPmdPopulateWmb => (
                 "split-pmd-populate-wmb",
@@ -528,14 +530,17 @@ impl Rule {
                 "vmemmap_remap_pte issues smp_wmb after the head vmemmap page was copied into the new reuse page and before the set_pte_at that maps it, so no struct page is read from the copy before the copy is complete",
                 "mm/hugetlb_vmemmap.c vmemmap_remap_pte (\"preceding stores to the page contents from vmemmap_remap_free() become visible before the set_pte_at() write\")",
                 "mm::hugetlb_vmemmap::vmemmap_remap_pte",
-                Loom, &[Inv::I23StructPageContent], &["hvo-optimize-presplit-vs-pfn-walker"],
+                // I8: the walker may also reach the new page before its allocation (under
+                // zone->lock, before the copy) is visible: a page it sees as free.
+                Loom, &[Inv::I23StructPageContent, Inv::I8UseAfterFree], &["hvo-optimize-presplit-vs-pfn-walker"],
             ),
             Rule::VmemmapRestoreWmb => (
                 "vmemmap-restore-wmb",
                 "vmemmap_restore_pte fills a fresh vmemmap page (copy of the reuse page, reset_struct_pages), then smp_wmb, then set_pte_at, so no struct page is read from the fresh page before it is filled",
                 "mm/hugetlb_vmemmap.c vmemmap_restore_pte (\"preceding stores to the page contents become visible before the set_pte_at() write\")",
                 "mm::hugetlb_vmemmap::vmemmap_restore_pte",
-                Loom, &[Inv::I23StructPageContent], &["hvo-restore-vs-pfn-walker"],
+                // I8: as for vmemmap-remap-wmb, the fresh page's allocation may not be visible yet.
+                Loom, &[Inv::I23StructPageContent, Inv::I8UseAfterFree], &["hvo-restore-vs-pfn-walker"],
             ),
             Rule::HvoSynchronizeRcu => (
                 "hvo-synchronize-rcu",

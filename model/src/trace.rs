@@ -6,7 +6,8 @@
 //! is how the check runner prints the failing interleaving.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use crate::kernel::engine::{current, Execution};
 
@@ -67,4 +68,39 @@ macro_rules! trace {
     ($func:expr, $($arg:tt)*) => {
         $crate::trace::event($func, || format!($($arg)*))
     };
+}
+
+/// Named events a scenario must see happen (a branch taken), recorded by model code with
+/// [`Observed::record`] and read by the scenario with [`Observed::contains`] only after every
+/// CPU has been joined. Write-only during the run — no model code reads it back, so it steers
+/// nothing — hence a std type, invisible to the engines (kernel/mod.rs, "What may be a std
+/// type").
+#[derive(Debug, Default)]
+pub struct Observed(Mutex<BTreeSet<&'static str>>);
+
+impl Observed {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record that `event` happened in this execution.
+    pub fn record(&self, event: &'static str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(event);
+    }
+
+    /// Every event recorded (after the run; the audit's final-state fingerprint).
+    pub fn events(&self) -> BTreeSet<&'static str> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Did `event` happen? (after the run)
+    pub fn contains(&self, event: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(event)
+    }
 }

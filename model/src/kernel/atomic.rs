@@ -305,6 +305,35 @@ mod long {
 }
 pub use long::atomic_long_t;
 
+/// A `bool` the kernel reads with `READ_ONCE` and writes with `WRITE_ONCE` (or under a lock),
+/// stored in an [`atomic_t`] (0 / 1) so that the engines see every access: relaxed only, no
+/// read-modify-write (a writer that must test and set holds the lock that protects the flag).
+/// Model state such as "this page is allocated" uses it, so that a check which reads it
+/// depends, for loom's and shuttle's exploration, on the CPU that wrote it.
+pub struct AtomicFlag(atomic_t);
+
+impl std::fmt::Debug for AtomicFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AtomicFlag(..)")
+    }
+}
+
+impl AtomicFlag {
+    pub fn new(v: bool) -> Self {
+        AtomicFlag(atomic_t::new(v as i32))
+    }
+    /// `READ_ONCE`: relaxed.
+    #[inline]
+    pub fn read(&self) -> bool {
+        self.0.read() != 0
+    }
+    /// `WRITE_ONCE`: relaxed.
+    #[inline]
+    pub fn set(&self, v: bool) {
+        self.0.set(v as i32)
+    }
+}
+
 #[inline]
 fn fence(o: Ordering) {
     match current_engine() {

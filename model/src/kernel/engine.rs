@@ -98,6 +98,9 @@ pub struct ExecutionOptions {
     pub lockdep: Arc<LockGraph>,
     /// Record trace events (on for checks; benchmarks may turn it off).
     pub trace: bool,
+    /// Fingerprint the final state of every execution (`thpcheck audit`): the model state's
+    /// owner hashes it when it is dropped, after every CPU was joined.
+    pub audit: bool,
 }
 
 impl ExecutionOptions {
@@ -108,6 +111,7 @@ impl ExecutionOptions {
             hardware: Hardware::default(),
             lockdep: Arc::new(LockGraph::new()),
             trace: true,
+            audit: false,
         }
     }
 }
@@ -140,6 +144,9 @@ pub struct Execution {
     pub options: ExecutionOptions,
     pub(crate) threads: Mutex<Threads>,
     pub(crate) trace: Mutex<Vec<Event>>,
+    /// The fingerprint of the final state (audit instrumentation: written once, at the end,
+    /// read by the checker after the execution).
+    final_state: Mutex<Option<u64>>,
 }
 
 thread_local! {
@@ -153,6 +160,7 @@ pub fn with_execution<R>(options: &ExecutionOptions, body: impl FnOnce() -> R) -
         options: options.clone(),
         threads: Mutex::new(Threads::default()),
         trace: Mutex::new(Vec::new()),
+        final_state: Mutex::new(None),
     });
     struct Reset(Option<Arc<Execution>>);
     impl Drop for Reset {
@@ -184,6 +192,7 @@ pub fn current() -> Arc<Execution> {
         options: ExecutionOptions::new(Engine::Std),
         threads: Mutex::new(Threads::default()),
         trace: Mutex::new(Vec::new()),
+        final_state: Mutex::new(None),
     });
     {
         let mut t = exec.threads.lock().unwrap_or_else(|e| e.into_inner());
@@ -236,4 +245,28 @@ impl Execution {
             None => panic!("[model bug] a thread not started by kernel::spawn runs model code"),
         }
     }
+}
+
+/// Is the current execution fingerprinting its final state (`thpcheck audit`)?
+pub fn audit_enabled() -> bool {
+    CURRENT.with(|c| c.borrow().as_ref().is_some_and(|e| e.options.audit))
+}
+
+/// Record the fingerprint of the current execution's final state (audit only).
+pub fn record_final_state(fingerprint: u64) {
+    if audit_enabled() {
+        *current()
+            .final_state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(fingerprint);
+    }
+}
+
+/// Take the fingerprint recorded by [`record_final_state`] in the current execution.
+pub fn take_final_state() -> Option<u64> {
+    current()
+        .final_state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
 }

@@ -53,6 +53,11 @@ impl spinlock_t {
         self.class
     }
 
+    /// The instance id (lockdep's), which [`crate::kernel::LockedBy`] records.
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+
     /// `spin_lock`.
     pub fn lock(&self) -> SpinGuard<'_> {
         lockdep::lock_acquire(self.class, self.id, "spin_lock", true);

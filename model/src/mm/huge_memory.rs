@@ -25,29 +25,32 @@ pub enum FaultResult {
     Fallback,
 }
 
-/// `pte_alloc_one`: take a free PTE table page of `mm` and zero it (plain stores, like the
-/// kernel's `__GFP_ZERO` memset: only `pmd_install`'s `smp_wmb` orders them before the PMD).
+/// `pte_alloc_one`: under the pool's `zone->lock`, take a free PTE table page of `mm` off the
+/// free list (mark it allocated); then, after the lock, zero it (plain stores, like the
+/// kernel's `__GFP_ZERO` clearing in `post_alloc_hook`: only `pmd_install`'s `smp_wmb` orders
+/// them before the PMD). The lock orders the previous owner's `pte_free`, and every store it
+/// made to the table before it, before this allocation.
 pub fn pte_alloc_one(mm: &Mm) -> Option<usize> {
-    use std::sync::atomic::Ordering;
-    for (i, t) in mm.tables.iter().enumerate() {
-        if t.allocated
-            .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-        {
-            for p in &t.ptes {
-                p.set(0);
-            }
-            return Some(i);
-        }
+    let zone = mm.zone_lock.lock();
+    let t = mm.tables.iter().position(|t| !t.allocated.read());
+    if let Some(t) = t {
+        mm.tables[t].allocated.set(true);
     }
-    None
+    drop(zone);
+    let t = t?;
+    for p in &mm.tables[t].ptes {
+        p.set(0);
+    }
+    Some(t)
 }
 
-/// `pte_free`.
+/// `pte_free`: under the pool's `zone->lock`, put the table back on the free list.
 pub fn pte_free(mm: &Mm, t: usize) {
-    use std::sync::atomic::Ordering;
-    let was = mm.tables[t].allocated.swap(false, Ordering::Relaxed);
+    let zone = mm.zone_lock.lock();
+    let was = mm.tables[t].allocated.read();
     vm_bug_on!(!was, Inv::I17TableLifetime, "pte_free of table {t} twice");
+    mm.tables[t].allocated.set(false);
+    drop(zone);
 }
 
 /// `pgtable_trans_huge_deposit` (mm/pgtable-generic.c): PMD lock held.
@@ -468,7 +471,7 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
     // the folio (rule split-unqueue-with-freeze).
     let unqueue_with_freeze = rule_on(Rule::SplitUnqueueWithFreeze);
     if unqueue_with_freeze && mm.deferred[folio].read() != DEFERRED_NONE {
-        unqueue_locked(mm, folio);
+        unqueue_locked(mm, &sq, folio);
     }
     // 9.-10. split_queue_lock dropped, then the lru lock ("lock lru list/PageCompound, ref
     // frozen by page_ref_freeze"): never nested this way round, because the batched free
@@ -524,9 +527,9 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
     if !unqueue_with_freeze {
         // The broken protocol: the old head is unlinked only now, in a section of its own,
         // after the new folios were unfrozen and published.
-        let _sq = mm.split_queue_lock.lock();
+        let sq = mm.split_queue_lock.lock();
         if mm.deferred[folio].read() != DEFERRED_NONE {
-            unqueue_locked(mm, folio);
+            unqueue_locked(mm, &sq, folio);
         }
     }
     trace!(
@@ -702,43 +705,70 @@ pub fn set_pmd_migration_entry(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, folio:
 /// `list_del_init(&folio->_deferred_list)` with `split_queue_lock` held, from whichever list
 /// the folio is on (the split queue, or the shrinker's private list), and clear
 /// PG_partially_mapped.
-fn unqueue_locked(mm: &crate::mm::Memmap, folio: usize) {
+fn unqueue_locked(mm: &crate::mm::Memmap, sq: &SpinGuard<'_>, folio: usize) {
     mm.split_queue_lock.assert_held("unqueue from split_queue");
-    list_del_init_deferred(mm, folio);
+    list_del_init_deferred(mm, sq, folio);
     mm.page(folio)
         .flags
         .clear_bit(crate::mm::page::PG_PARTIALLY_MAPPED);
 }
 
-/// `list_del_init(&folio->_deferred_list)`: the caller holds `split_queue_lock`, or is the
-/// shrinker unlinking from its own private list while it holds a reference. Deleting an empty
+/// `list_del_init(&folio->_deferred_list)` with `split_queue_lock` held (`sq`), from whichever
+/// list the folio is on: the split queue, or the shrinker's private list. Deleting an empty
 /// (self-linked) entry is a no-op, as in the kernel.
-fn list_del_init_deferred(mm: &crate::mm::Memmap, folio: usize) {
+///
+/// The private list is the `DEFERRED_PRIVATE` entries of [`crate::mm::Memmap::deferred`] in
+/// the order the running `deferred_split_scan` moved them (it keeps that order itself): the
+/// shrinker unlinks from it without the lock ([`list_del_init_private`]), so it is not a
+/// [`crate::kernel::LockedBy`] list.
+fn list_del_init_deferred(mm: &crate::mm::Memmap, sq: &SpinGuard<'_>, folio: usize) {
     let on = mm.deferred[folio].read();
-    let list = match on {
-        DEFERRED_NONE => return,
-        DEFERRED_QUEUED => &mm.split_queue,
-        DEFERRED_PRIVATE => &mm.split_private,
-        _ => crate::model_bug!("folio {folio} has _deferred_list state {on}"),
-    };
-    let mut q = list.lock().unwrap_or_else(|e| e.into_inner());
-    match q.iter().position(|f| *f == folio) {
-        Some(i) => {
-            q.remove(i);
+    match on {
+        DEFERRED_NONE => {}
+        DEFERRED_QUEUED => {
+            let mut q = mm.split_queue.access(sq);
+            match q.iter().position(|f| *f == folio) {
+                Some(i) => {
+                    q.remove(i);
+                }
+                None => crate::model_bug!("folio {folio} marked on split_queue but not there"),
+            }
+            mm.deferred[folio].set(DEFERRED_NONE);
+            trace!(
+                "list_del_init",
+                "folio {folio} _deferred_list unlinked from split_queue (now {} entries)",
+                q.len()
+            );
         }
-        None => crate::model_bug!("folio {folio} marked on list {on} but not there"),
+        DEFERRED_PRIVATE => {
+            mm.deferred[folio].set(DEFERRED_NONE);
+            trace!(
+                "list_del_init",
+                "folio {folio} _deferred_list unlinked from the shrinker's private list"
+            );
+        }
+        _ => crate::model_bug!("folio {folio} has _deferred_list state {on}"),
     }
-    mm.deferred[folio].set(DEFERRED_NONE);
-    trace!(
-        "list_del_init",
-        "folio {folio} _deferred_list unlinked from {} (now {} entries)",
-        if on == DEFERRED_QUEUED {
-            "split_queue"
-        } else {
-            "the shrinker's private list"
-        },
-        q.len()
+}
+
+/// The shrinker's unlocked `list_del_init(&folio->_deferred_list)` of a folio on its own
+/// private list, while it holds a reference. A folio someone else unlinked meanwhile (under
+/// `split_queue_lock`) is left alone; one that is back on the shared queue would be unlinked
+/// from it without the lock: a corrupted list (I14).
+fn list_del_init_private(mm: &crate::mm::Memmap, folio: usize) {
+    let on = mm.deferred[folio].read();
+    vm_bug_on!(
+        on == DEFERRED_QUEUED,
+        Inv::I14DeferredList,
+        "deferred_split_scan unlinks folio {folio} from split_queue without split_queue_lock (it was requeued while on the private list)"
     );
+    if on == DEFERRED_PRIVATE {
+        mm.deferred[folio].set(DEFERRED_NONE);
+        trace!(
+            "list_del_init",
+            "folio {folio} _deferred_list unlinked from the shrinker's private list"
+        );
+    }
 }
 
 /// `/sys/kernel/mm/transparent_hugepage/shrink_underused` (mm/huge_memory.c
@@ -754,7 +784,7 @@ pub fn deferred_split_folio(mm: &crate::mm::Memmap, folio: usize, partially_mapp
     if !partially_mapped && !SPLIT_UNDERUSED_THP {
         return;
     }
-    let _sq = mm.split_queue_lock.lock();
+    let sq = mm.split_queue_lock.lock();
     if partially_mapped {
         mm.page(folio).flags.set_bit(PG_PARTIALLY_MAPPED);
     } else {
@@ -765,7 +795,7 @@ pub fn deferred_split_folio(mm: &crate::mm::Memmap, folio: usize, partially_mapp
         );
     }
     if mm.deferred[folio].read() == DEFERRED_NONE {
-        let mut q = mm.split_queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = mm.split_queue.access(&sq);
         q.push(folio);
         mm.deferred[folio].set(DEFERRED_QUEUED);
         trace!(
@@ -789,8 +819,8 @@ pub fn folio_unqueue_deferred_split(mm: &crate::mm::Memmap, folio: usize) {
         Inv::I14DeferredList,
         "folio_unqueue_deferred_split of folio {folio} with refcount {rc}"
     );
-    let _sq = mm.split_queue_lock.lock();
-    unqueue_locked(mm, folio);
+    let sq = mm.split_queue_lock.lock();
+    unqueue_locked(mm, &sq, folio);
 }
 
 /// What one `deferred_split_scan` pass did (the shrinker's return value, broken down).
@@ -830,8 +860,7 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
         let sq = mm.split_queue_lock.lock();
         let queued: Vec<usize> = mm
             .split_queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .access(&sq)
             .iter()
             .copied()
             .take(nr_to_scan)
@@ -853,11 +882,7 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
                     Inv::I14DeferredList,
                     "deferred_split_scan found order-0 folio {folio} on the split queue"
                 );
-                list_del_init_deferred(mm, folio); // list_move to the private list
-                mm.split_private
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(folio);
+                list_del_init_deferred(mm, &sq, folio); // list_move to the private list
                 mm.deferred[folio].set(DEFERRED_PRIVATE);
                 trace!(
                     "deferred_split_scan",
@@ -867,7 +892,7 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
             } else {
                 // "We lost race with folio_put()"
                 mm.page(folio).flags.clear_bit(PG_PARTIALLY_MAPPED);
-                list_del_init_deferred(mm, folio);
+                list_del_init_deferred(mm, &sq, folio);
                 trace!(
                     "deferred_split_scan",
                     "folio {folio} at refcount 0: unlinked"
@@ -879,7 +904,7 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
         drop(irq);
     }
     let mut prev = None;
-    for folio in list {
+    for &folio in &list {
         let mut did_split = false;
         // Not partially mapped: only an underused THP (thp_underused: more zero-filled pages
         // than khugepaged_max_ptes_none) would be split; page contents are not modelled and
@@ -897,7 +922,7 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
         let put = if did_split {
             Some(folio) // split_folio unlinked it (step 8); the reference is on the old head
         } else if !mm.page(folio).flags.test_bit(PG_PARTIALLY_MAPPED) {
-            list_del_init_deferred(mm, folio);
+            list_del_init_private(mm, folio);
             res.removed += 1;
             Some(folio)
         } else {
@@ -910,13 +935,14 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
     }
     {
         let irq = crate::kernel::local_irq_save(&m.rcu);
-        let _sq = mm.split_queue_lock.lock();
-        // list_splice_tail(&list, &split_queue)
-        let mut private = mm.split_private.lock().unwrap_or_else(|e| e.into_inner());
-        let mut q = mm.split_queue.lock().unwrap_or_else(|e| e.into_inner());
-        for f in private.drain(..) {
-            mm.deferred[f].set(DEFERRED_QUEUED);
-            q.push(f);
+        let sq = mm.split_queue_lock.lock();
+        // list_splice_tail(&list, &split_queue): what is still on the private list, in order.
+        let mut q = mm.split_queue.access(&sq);
+        for &f in &list {
+            if mm.deferred[f].read() == DEFERRED_PRIVATE {
+                mm.deferred[f].set(DEFERRED_QUEUED);
+                q.push(f);
+            }
         }
         trace!(
             "deferred_split_scan",
@@ -924,8 +950,7 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
             q.len()
         );
         drop(q);
-        drop(private);
-        drop(_sq);
+        drop(sq);
         drop(irq);
     }
     if let Some(f) = prev {

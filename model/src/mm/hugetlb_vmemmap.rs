@@ -47,13 +47,11 @@
 //! * `hugetlb_vmemmap_restore_folio`'s `synchronize_rcu` is kept but not a switch: in the
 //!   model a getter racing with a restore reads a frozen (0) count or a fake head either way.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-
 use crate::invariants::Inv;
 use crate::kernel::{
     atomic_long_t, atomic_t, local_irq_save, rcu_read_lock, rw_semaphore, smp_wmb, spinlock_t,
-    synchronize_rcu, tlb_remove_table_sync_one, LockClass, RcuState,
+    synchronize_rcu, tlb_remove_table_sync_one, AtomicFlag, LockClass, LockedBy, RcuState,
+    SpinGuard,
 };
 use crate::rules::{rule_on, Rule};
 use crate::{trace, vm_bug_on};
@@ -150,16 +148,29 @@ pub struct VStructPage {
     pub compound_head: atomic_long_t,
 }
 
-/// One physical vmemmap page: its struct pages, and (model-only, std) whether it is allocated.
+/// One physical vmemmap page: its struct pages, and (model-only) whether it is allocated,
+/// written under [`Hvo::zone_lock`].
 pub struct VmemmapPage {
     pub sp: Vec<VStructPage>,
-    pub allocated: AtomicBool,
+    pub allocated: AtomicFlag,
 }
 
-/// A kernel PTE table for the vmemmap.
+/// A kernel PTE table for the vmemmap; `allocated` is written under [`Hvo::zone_lock`].
 pub struct KernelPteTable {
     pub ptes: Vec<atomic_long_t>,
-    pub allocated: AtomicBool,
+    pub allocated: AtomicFlag,
+}
+
+/// The allocator's model-only bookkeeping, under [`Hvo::zone_lock`].
+#[derive(Debug)]
+struct Allocs {
+    /// Allocations so far (vmemmap pages and PTE tables).
+    count: usize,
+    /// Which one fails.
+    fail: AllocFail,
+    /// The next never-used spare physical vmemmap page (a fresh page holds poison, so lost
+    /// copies show).
+    next_spare: usize,
 }
 
 /// Which allocation fails (fault injection).
@@ -196,11 +207,18 @@ pub struct Hvo {
     /// `hugetlb_optimize_vmemmap_key`.
     pub key: atomic_t,
     pub rcu: RcuState,
-    /// Model-only (std): allocations so far, which one fails, the next never-used spare page
-    /// (a fresh page holds poison, so lost copies show).
-    allocs: Mutex<(usize, AllocFail, usize)>,
-    /// Model-only (std): stale translations a TLB may still hold: (vmemmap page, physical page).
-    pub tlb_owed: Mutex<Vec<(usize, usize)>>,
+    /// `zone->lock` ([`crate::mm::ZONE_LOCK`]) of the vmemmap pages and tables: every
+    /// allocation (with its fault injection) and every free happens under it.
+    pub zone_lock: spinlock_t,
+    /// Model-only: allocations so far, which one fails, the next spare page.
+    allocs: LockedBy<Allocs>,
+    /// Model-only: stale translations a TLB may still hold, as bits: bit `p % 64` of word
+    /// `v * tlb_words + p / 64` set = vmemmap page `v` may still translate to physical page `p`.
+    /// Set by `set_pte_at`, cleared by `flush_tlb_kernel_range` (both by the remapping CPU),
+    /// read by `free_vmemmap_page`'s I25 check ([`Hvo::tlb_owed`]).
+    tlb_debt: Vec<atomic_long_t>,
+    /// Words per vmemmap page in `tlb_debt`.
+    tlb_words: usize,
 }
 
 /// The walk state (`struct vmemmap_remap_walk`).
@@ -236,7 +254,7 @@ impl Hvo {
                     }
                 })
                 .collect(),
-            allocated: AtomicBool::new(allocated),
+            allocated: AtomicFlag::new(allocated),
         };
         let mut phys = Vec::new();
         for v in 0..nv {
@@ -265,6 +283,8 @@ impl Hvo {
             ));
         }
         let npmd = nv / PTRS_PER_PTE;
+        let zone_lock = spinlock_t::new(crate::mm::ZONE_LOCK);
+        let tlb_words = phys.len().div_ceil(64);
         Hvo {
             nr,
             phys,
@@ -279,7 +299,7 @@ impl Hvo {
                             atomic_long_t::new(if presplit { pte.encode() } else { 0 })
                         })
                         .collect(),
-                    allocated: AtomicBool::new(presplit && k < npmd),
+                    allocated: AtomicFlag::new(presplit && k < npmd),
                 })
                 .collect(),
             pmds: (0..npmd)
@@ -295,8 +315,17 @@ impl Hvo {
             page_table_lock: spinlock_t::new(INIT_MM_PAGE_TABLE_LOCK),
             key: atomic_t::new(0),
             rcu: RcuState::new(),
-            allocs: Mutex::new((0, fail, nv)),
-            tlb_owed: Mutex::new(Vec::new()),
+            allocs: LockedBy::new(
+                &zone_lock,
+                Allocs {
+                    count: 0,
+                    fail,
+                    next_spare: nv,
+                },
+            ),
+            zone_lock,
+            tlb_debt: (0..nv * tlb_words).map(|_| atomic_long_t::new(0)).collect(),
+            tlb_words,
         }
     }
 
@@ -305,17 +334,37 @@ impl Hvo {
         self.nr / STRUCT_PAGES_PER_VMEMMAP_PAGE
     }
 
-    /// Allocations made so far (model-only).
+    /// Allocations made so far (model-only; at a quiescent point).
     pub fn nr_allocs(&self) -> usize {
-        self.allocs.lock().unwrap_or_else(|e| e.into_inner()).0
+        self.allocs.quiescent().count
     }
 
-    /// One allocation point: true if it fails (fault injection).
-    fn alloc_fails(&self, what: &str) -> bool {
-        let mut a = self.allocs.lock().unwrap_or_else(|e| e.into_inner());
-        let n = a.0;
-        a.0 += 1;
-        let fail = a.1 == AllocFail::Nth(n);
+    /// Stale translations a TLB may still hold: (vmemmap page, physical page), in order (each
+    /// word read once, relaxed).
+    pub fn tlb_owed(&self) -> Vec<(usize, usize)> {
+        let mut owed = Vec::new();
+        for (i, w) in self.tlb_debt.iter().enumerate() {
+            let bits = w.read();
+            for b in 0..64 {
+                if bits & (1i64 << b) != 0 {
+                    owed.push((i / self.tlb_words, (i % self.tlb_words) * 64 + b));
+                }
+            }
+        }
+        owed
+    }
+
+    /// Record that vmemmap page `v` may still be translated to physical page `p`.
+    fn tlb_owe(&self, v: usize, p: usize) {
+        self.tlb_debt[v * self.tlb_words + p / 64].set_bit((p % 64) as u32);
+    }
+
+    /// One allocation point, `zone->lock` held: true if it fails (fault injection).
+    fn alloc_fails(&self, zone: &SpinGuard<'_>, what: &str) -> bool {
+        let mut a = self.allocs.access(zone);
+        let n = a.count;
+        a.count += 1;
+        let fail = a.fail == AllocFail::Nth(n);
         trace!(
             "alloc",
             "{what} (allocation #{n}){}",
@@ -324,38 +373,43 @@ impl Hvo {
         fail
     }
 
-    /// `alloc_pages_node(.., 0)` for a vmemmap page; None on (injected) failure.
+    /// `alloc_pages_node(.., 0)` for a vmemmap page, under `zone->lock`; None on (injected)
+    /// failure.
     fn alloc_vmemmap_page(&self, what: &str) -> Option<usize> {
-        if self.alloc_fails(what) {
+        let zone = self.zone_lock.lock();
+        if self.alloc_fails(&zone, what) {
             return None;
         }
         let p = {
-            let mut a = self.allocs.lock().unwrap_or_else(|e| e.into_inner());
-            a.2 += 1;
-            a.2 - 1
+            let mut a = self.allocs.access(&zone);
+            a.next_spare += 1;
+            a.next_spare - 1
         };
         if p >= self.phys.len() {
             crate::model_bug!("no never-used physical vmemmap page left");
         }
-        self.phys[p].allocated.store(true, Ordering::Relaxed);
+        self.phys[p].allocated.set(true);
+        drop(zone);
         Some(p)
     }
 
-    /// `free_vmemmap_page`: I25 if a stale translation may still reach it.
+    /// `free_vmemmap_page`: I25 if a stale translation may still reach it; then back to the
+    /// allocator under `zone->lock`.
     fn free_vmemmap_page(&self, p: usize) {
-        let owed = self.tlb_owed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((v, _)) = owed.iter().find(|(_, q)| *q == p) {
+        if let Some((v, _)) = self.tlb_owed().iter().find(|(_, q)| *q == p) {
             panic!(
                 "[{}] freeing vmemmap page {p} while vmemmap page {v} may still be translated to it (TLB flush owed)",
                 Inv::I25TlbFlushOwed.tag()
             );
         }
-        drop(owed);
+        let zone = self.zone_lock.lock();
         vm_bug_on!(
-            !self.phys[p].allocated.swap(false, Ordering::Relaxed),
+            !self.phys[p].allocated.read(),
             Inv::I8UseAfterFree,
             "double free of vmemmap page {p}"
         );
+        self.phys[p].allocated.set(false);
+        drop(zone);
         trace!("free_vmemmap_page", "physical vmemmap page {p}");
     }
 
@@ -401,7 +455,7 @@ impl Hvo {
             );
         }
         vm_bug_on!(
-            !self.phys[p].allocated.load(Ordering::Relaxed),
+            !self.phys[p].allocated.read(),
             Inv::I8UseAfterFree,
             "pfn {pfn}: struct page access reaches freed vmemmap page {p}"
         );
@@ -441,9 +495,11 @@ impl Hvo {
     /// release store to the head's `_refcount`.
     pub fn folio_ref_unfreeze(&self, count: i32) {
         self.access(0, Some("folio_ref_unfreeze"), |s| {
-            s._refcount.set_release(count)
+            s._refcount.set_release(count);
+            // Logged with the store, before the access ends (a scheduling point), so the trace
+            // shows it before whatever another CPU does with the new count.
+            trace!("folio_ref_unfreeze", "hugetlb folio 0 -> {count}");
         });
-        trace!("folio_ref_unfreeze", "hugetlb folio 0 -> {count}");
     }
 
     /// `folio_ref_freeze(folio, count)`: one cmpxchg on the head.
@@ -611,10 +667,11 @@ pub fn flush_tlb_kernel_range(hv: &Hvo, start: usize, end: usize) {
     // Broadcast TLBI + DSB, or IPIs on x86: completes only once no CPU is in the middle of an
     // access through the old translation (see `Hvo::access`).
     tlb_remove_table_sync_one(&hv.rcu);
-    hv.tlb_owed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|(v, _)| !(start..end).contains(v));
+    for v in start..end.min(hv.nr_vmemmap()) {
+        for w in &hv.tlb_debt[v * hv.tlb_words..(v + 1) * hv.tlb_words] {
+            w.set(0);
+        }
+    }
     trace!("flush_tlb_kernel_range", "vmemmap pages [{start}, {end})");
 }
 
@@ -623,10 +680,7 @@ pub fn flush_tlb_kernel_range(hv: &Hvo, start: usize, end: usize) {
 fn set_pte_at(hv: &Hvo, t: usize, v: usize, new: VPte) {
     let pte = &hv.tables[t].ptes[v % PTRS_PER_PTE];
     if let VPte::Present { phys, .. } = VPte::decode(pte.read()) {
-        hv.tlb_owed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((v, phys));
+        hv.tlb_owe(v, phys);
     }
     pte.set(new.encode());
     trace!("set_pte_at", "vmemmap page {v}: {new:?}");
@@ -676,14 +730,17 @@ pub enum PmdSplit {
 /// free the table.
 fn vmemmap_split_pmd(hv: &Hvo, k: usize, base: usize, flush: bool) -> Result<PmdSplit, HvoError> {
     // pte_alloc_one_kernel: the table comes zeroed.
-    if hv.alloc_fails("pte_alloc_one_kernel") {
+    let zone = hv.zone_lock.lock();
+    if hv.alloc_fails(&zone, "pte_alloc_one_kernel") {
         return Err(HvoError::NoMem);
     }
     let t = hv
         .tables
         .iter()
-        .position(|t| !t.allocated.swap(true, Ordering::Relaxed))
+        .position(|t| !t.allocated.read())
         .unwrap_or_else(|| crate::model_bug!("no free vmemmap PTE table"));
+    hv.tables[t].allocated.set(true);
+    drop(zone);
     for i in 0..PTRS_PER_PTE {
         hv.tables[t].ptes[i].set(
             VPte::Present {
@@ -709,7 +766,9 @@ fn vmemmap_split_pmd(hv: &Hvo, k: usize, base: usize, flush: bool) -> Result<Pmd
         }
         PmdSplit::Populated
     } else {
-        hv.tables[t].allocated.store(false, Ordering::Relaxed); // pte_free_kernel
+        let zone = hv.zone_lock.lock(); // pte_free_kernel
+        hv.tables[t].allocated.set(false);
+        drop(zone);
         trace!(
             "pte_free_kernel",
             "vmemmap pmd {k} was split meanwhile: table {t} freed"
@@ -1078,16 +1137,12 @@ pub fn check_mapping(hv: &Hvo) {
             seen.push(p);
         }
         vm_bug_on!(
-            !hv.phys[p].allocated.load(Ordering::Relaxed),
+            !hv.phys[p].allocated.read(),
             Inv::I8UseAfterFree,
             "vmemmap page {v} maps freed physical page {p}"
         );
     }
-    let owed = hv
-        .tlb_owed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let owed = hv.tlb_owed();
     vm_bug_on!(
         !owed.is_empty(),
         Inv::I25TlbFlushOwed,

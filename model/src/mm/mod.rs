@@ -15,6 +15,7 @@
 
 pub mod compaction;
 pub mod filemap;
+pub mod fingerprint;
 pub mod gup;
 pub mod huge_memory;
 pub mod hugetlb_vmemmap;
@@ -33,7 +34,9 @@ pub mod rmap;
 pub mod swap;
 pub mod zap;
 
-use crate::kernel::{atomic_long_t, atomic_t, rw_semaphore, spinlock_t, LockClass, RcuState};
+use crate::kernel::{
+    atomic_long_t, atomic_t, rw_semaphore, spinlock_t, AtomicFlag, LockClass, RcuState,
+};
 pub use page::{Memmap, Page};
 pub use pgtable::{Pmd, Pte};
 
@@ -52,13 +55,28 @@ pub const PTE_LOCK: LockClass = LockClass::new("ptlock");
 pub const ANON_VMA_LOCK: LockClass = LockClass::new("anon_vma->rwsem");
 pub const LRU_LOCK: LockClass = LockClass::new("lruvec->lru_lock");
 pub const SPLIT_QUEUE_LOCK: LockClass = LockClass::new("split_queue_lock");
+/// The page allocator's lock (`zone->lock`, and the per-CPU lists' `pcp->lock` in front of
+/// it): taking a page off the free lists and putting it back happen under it, which is what
+/// orders a free by one CPU before the reuse of the page by another. The model has one
+/// instance per pool it allocates from — each mm's PTE table pages ([`Mm::zone_lock`]), the
+/// HVO vmemmap pages and tables — and one per memmap folio slot
+/// ([`page::Memmap::zone_locks`]): the pools are disjoint, and the memmap allocates by slot
+/// (the scenario names the pfn), so each instance orders every free before every reuse of
+/// the same pages, as the kernel's chain of pcp and zone locks does, and adds no ordering
+/// between allocations and frees of unrelated pages on two CPUs, which the kernel's per-CPU
+/// lists do not have either (one memmap-wide instance would, and would make loom explore
+/// every order of every two unrelated allocations: 2-3 times the executions of the fault
+/// scenarios). A leaf: nothing is taken inside it.
+pub const ZONE_LOCK: LockClass = LockClass::new("zone->lock");
 
 /// A PTE table page: N entries and its own split PTE lock.
 pub struct PteTable {
     pub ptes: Vec<atomic_long_t>,
     pub ptl: spinlock_t,
-    /// Lifetime: true while allocated (std: instrumentation, invisible to the engines).
-    pub allocated: std::sync::atomic::AtomicBool,
+    /// Lifetime: true while allocated. Written under the pool's [`Mm::zone_lock`]
+    /// ([`crate::mm::huge_memory::pte_alloc_one`], `pte_free`), read locklessly by the I17
+    /// checks.
+    pub allocated: AtomicFlag,
 }
 
 /// One mm: `mmap_lock`, one VMA covering one PMD, the PMD slot with its lock, the deposited
@@ -79,6 +97,8 @@ pub struct Mm {
     pub nr_ptes: atomic_t,
     /// PTE table pages this mm may use (index = table id).
     pub tables: Vec<PteTable>,
+    /// `zone->lock` of the pool [`Mm::tables`] is allocated from ([`ZONE_LOCK`]).
+    pub zone_lock: spinlock_t,
     /// `mm->write_protect_seq` (a seqcount_t): odd while fork's `copy_page_range` is
     /// write-protecting this mm's page tables; GUP-fast FOLL_PIN backs off if it moves.
     pub write_protect_seq: atomic_t,
@@ -95,25 +115,20 @@ pub struct Machine {
     /// `lruvec->lru_lock` of the one node/memcg.
     pub lru_lock: spinlock_t,
     /// Oracle instrumentation, not kernel state: named events a scenario must see happen (a
-    /// branch taken), recorded by [`Machine::observe`]. A std mutex, invisible to the engines.
-    pub observed: std::sync::Mutex<std::collections::BTreeSet<&'static str>>,
+    /// branch taken), recorded by [`Machine::observe`], read after the run (write-only during
+    /// it, so invisible to the engines).
+    pub observed: crate::trace::Observed,
 }
 
 impl Machine {
     /// Record that `event` happened in this execution (for a scenario's must-reach outcomes).
     pub fn observe(&self, event: &'static str) {
-        self.observed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(event);
+        self.observed.record(event);
     }
 
     /// Did `event` happen?
     pub fn observed(&self, event: &str) -> bool {
-        self.observed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(event)
+        self.observed.contains(event)
     }
 }
 
@@ -150,9 +165,10 @@ impl Machine {
                         .map(|_| PteTable {
                             ptes: (0..nr).map(|_| atomic_long_t::new(0)).collect(),
                             ptl: spinlock_t::new(PTE_LOCK),
-                            allocated: std::sync::atomic::AtomicBool::new(false),
+                            allocated: AtomicFlag::new(false),
                         })
                         .collect(),
+                    zone_lock: spinlock_t::new(ZONE_LOCK),
                 })
                 .collect(),
             rcu: RcuState::new(),
@@ -161,7 +177,7 @@ impl Machine {
                 refcount: atomic_t::new(1),
             },
             lru_lock: spinlock_t::new(LRU_LOCK),
-            observed: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            observed: crate::trace::Observed::new(),
         }
     }
 
@@ -174,7 +190,7 @@ impl Machine {
     pub fn table<'a>(&self, mm: &'a Mm, id: usize, who: &str) -> &'a PteTable {
         let t = &mm.tables[id];
         crate::vm_bug_on!(
-            !t.allocated.load(std::sync::atomic::Ordering::Relaxed),
+            !t.allocated.read(),
             crate::invariants::Inv::I17TableLifetime,
             "{who} reads PTE table {id} after it was freed"
         );
@@ -276,7 +292,7 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
         for (t, table) in mm.tables.iter().enumerate() {
             let in_use = linked == Some(t) || deposited == t as i32 + 1;
             vm_bug_on!(
-                table.allocated.load(std::sync::atomic::Ordering::Relaxed) && !in_use,
+                table.allocated.read() && !in_use,
                 Inv::I17TableLifetime,
                 "mm{i}: PTE table {t} is allocated but neither linked nor deposited (leaked)"
             );
@@ -404,21 +420,15 @@ fn check_deferred_lists(m: &Machine) {
     use crate::invariants::Inv;
     use crate::vm_bug_on;
     let mm = &m.memmap;
-    let private = mm
-        .split_private
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let private: Vec<usize> = (0..mm.pages.len())
+        .filter(|pfn| mm.deferred[*pfn].read() == page::DEFERRED_PRIVATE)
+        .collect();
     vm_bug_on!(
         !private.is_empty(),
         Inv::I14DeferredList,
         "folios {private:?} left on a deferred_split_scan private list"
     );
-    let queue = mm
-        .split_queue
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let queue = mm.split_queue.quiescent().clone();
     for pfn in 0..mm.pages.len() {
         let d = mm.deferred[pfn].read();
         let listed = queue.iter().filter(|f| **f == pfn).count();

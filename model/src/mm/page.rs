@@ -19,9 +19,7 @@
 //! 0 for a head or small page; `(head_pfn << 1) | 1` for a tail (`set_compound_head`,
 //! `clear_compound_head`, both `WRITE_ONCE`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use crate::kernel::{atomic_long_t, atomic_t, wait_queue_head};
+use crate::kernel::{atomic_long_t, atomic_t, spinlock_t, wait_queue_head, AtomicFlag, LockedBy};
 
 /// Page flag bits (include/linux/page-flags.h order is irrelevant here; these are disjoint).
 pub const PG_LOCKED: u32 = 0;
@@ -43,8 +41,9 @@ pub struct Page {
     pub _refcount: atomic_t,
     pub _mapcount: atomic_t,
     pub compound_head: atomic_long_t,
-    /// Model-only: allocated or free (std, invisible to the engines), for I8.
-    pub allocated: AtomicBool,
+    /// Model-only: allocated or free, for I8. Written under its slot's [`Memmap::zone_locks`], read
+    /// locklessly by the checks.
+    pub allocated: AtomicFlag,
 }
 
 /// Large-folio metadata (stored in tail pages 1 and 2 in the kernel).
@@ -68,20 +67,19 @@ pub struct Memmap {
     /// `folio->mapping` of each head: anon_vma id + 1 (ANON) or 0 (model: one anon_vma).
     pub mapping: Vec<atomic_long_t>,
     /// `ds_queue->split_queue_lock` (mm/huge_memory.c) of the one node/memcg.
-    pub split_queue_lock: crate::kernel::spinlock_t,
-    /// `ds_queue->split_queue`: the queued folio heads, in order. Touched only under
-    /// `split_queue_lock` (the std mutex is only for Rust; it never contends).
-    pub split_queue: std::sync::Mutex<Vec<usize>>,
-    /// The on-stack private list of the (one) running `deferred_split_scan`: folios it moved
-    /// off `split_queue` while holding a reference. Another thread may unlink from it only
-    /// under `split_queue_lock` (a successful split's step 8, or the final put's unqueue).
-    pub split_private: std::sync::Mutex<Vec<usize>>,
+    pub split_queue_lock: spinlock_t,
+    /// `ds_queue->split_queue`: the queued folio heads, in order, under `split_queue_lock`.
+    pub split_queue: LockedBy<Vec<usize>>,
     /// Per head, `!list_empty(&folio->_deferred_list)`: [`DEFERRED_NONE`], [`DEFERRED_QUEUED`]
-    /// (on the split queue) or [`DEFERRED_PRIVATE`] (on the scanner's private list).
-    /// Written under `split_queue_lock` (or by the scanner on its own list); read locklessly by
-    /// `folio_unqueue_deferred_split`'s first test (`data_race(list_empty(...))`), hence an
-    /// atomic.
+    /// (on the split queue) or [`DEFERRED_PRIVATE`] (on the on-stack private list of the (one)
+    /// running `deferred_split_scan`, which keeps the list's order itself). Written under
+    /// `split_queue_lock`, or by the scanner unlinking from its own list while it holds a
+    /// reference; read locklessly by `folio_unqueue_deferred_split`'s first test
+    /// (`data_race(list_empty(...))`), hence an atomic.
     pub deferred: Vec<atomic_t>,
+    /// The page allocator's lock ([`crate::mm::ZONE_LOCK`]) over each folio slot's pages:
+    /// allocating a folio and freeing one mark its pages under the lock of their slot.
+    pub zone_locks: Vec<spinlock_t>,
 }
 
 /// `_deferred_list` is empty (`list_empty`).
@@ -94,6 +92,7 @@ pub const DEFERRED_PRIVATE: i32 = 2;
 impl Memmap {
     pub fn new(nr: usize, folios: usize) -> Memmap {
         let n = nr * folios;
+        let split_queue_lock = spinlock_t::new(crate::mm::SPLIT_QUEUE_LOCK);
         Memmap {
             nr,
             pages: (0..n)
@@ -102,7 +101,7 @@ impl Memmap {
                     _refcount: atomic_t::new(0),
                     _mapcount: atomic_t::new(-1),
                     compound_head: atomic_long_t::new(0),
-                    allocated: AtomicBool::new(false),
+                    allocated: AtomicFlag::new(false),
                 })
                 .collect(),
             meta: (0..n)
@@ -118,10 +117,12 @@ impl Memmap {
                 .map(|_| crate::kernel::lockdep::new_instance_id())
                 .collect(),
             mapping: (0..n).map(|_| atomic_long_t::new(0)).collect(),
-            split_queue_lock: crate::kernel::spinlock_t::new(crate::mm::SPLIT_QUEUE_LOCK),
-            split_queue: std::sync::Mutex::new(Vec::new()),
-            split_private: std::sync::Mutex::new(Vec::new()),
+            split_queue: LockedBy::new(&split_queue_lock, Vec::new()),
+            split_queue_lock,
             deferred: (0..n).map(|_| atomic_t::new(0)).collect(),
+            zone_locks: (0..folios)
+                .map(|_| spinlock_t::new(crate::mm::ZONE_LOCK))
+                .collect(),
         }
     }
 
@@ -139,23 +140,35 @@ impl Memmap {
         }
     }
 
-    /// Is `pfn` allocated? (model-only)
+    /// Is `pfn` allocated? (model-only; a relaxed read)
     pub fn is_allocated(&self, pfn: usize) -> bool {
-        self.pages[pfn].allocated.load(Ordering::Relaxed)
+        self.pages[pfn].allocated.read()
+    }
+
+    /// Take `nr` pages from `pfn` off the free lists: under the slot's `zone->lock`, I8 unless every one
+    /// is free, then mark them allocated.
+    fn take_pages(&self, pfn: usize, nr: usize) {
+        let zone = self.zone_locks[pfn / self.nr].lock();
+        for p in pfn..pfn + nr {
+            crate::vm_bug_on!(
+                self.pages[p].allocated.read(),
+                crate::invariants::Inv::I8UseAfterFree,
+                "allocating pfn {p} which is still allocated"
+            );
+            self.pages[p].allocated.set(true);
+        }
+        drop(zone);
     }
 
     /// Allocate the large folio at slot `slot` (`vma_alloc_anon_folio_pmd` → prep_compound):
-    /// head refcount 1, tails 0 with compound links, metadata unmapped. Returns the head pfn.
+    /// off the free lists under the slot's `zone->lock`, then (after it, as `post_alloc_hook` and
+    /// `prep_compound_page`) head refcount 1, tails 0 with compound links, metadata unmapped.
+    /// Returns the head pfn.
     pub fn alloc_large_folio(&self, slot: usize) -> usize {
         let head = slot * self.nr;
+        self.take_pages(head, self.nr);
         for i in 0..self.nr {
             let p = &self.pages[head + i];
-            crate::vm_bug_on!(
-                p.allocated.swap(true, Ordering::Relaxed),
-                crate::invariants::Inv::I8UseAfterFree,
-                "allocating pfn {} which is still allocated",
-                head + i
-            );
             p.flags.set(0);
             p._mapcount.set(-1);
             if i == 0 {
@@ -177,20 +190,17 @@ impl Memmap {
 
     /// Allocate an order-0 folio at `pfn` (refcount 1, unmapped).
     pub fn alloc_small_folio(&self, pfn: usize) {
+        self.take_pages(pfn, 1);
         let p = &self.pages[pfn];
-        crate::vm_bug_on!(
-            p.allocated.swap(true, Ordering::Relaxed),
-            crate::invariants::Inv::I8UseAfterFree,
-            "allocating pfn {pfn} which is still allocated"
-        );
         p.flags.set(0);
         p._mapcount.set(-1);
         p.compound_head.set(0);
         p._refcount.set(1);
     }
 
-    /// Return a folio's pages to the allocator (`free_frozen_pages` path). I8: only with
-    /// refcount 0, unmapped, unlocked.
+    /// Return a folio's pages to the allocator (`free_frozen_pages` path): the checks of
+    /// `free_pages_prepare` (I8: only with refcount 0, unmapped, unlocked), then under
+    /// the slot's `zone->lock` onto the free lists (I8 on a double free).
     pub fn free_folio(&self, head: usize, nr: usize) {
         crate::vm_bug_on!(
             self.deferred[head].read() != 0,
@@ -199,12 +209,6 @@ impl Memmap {
         );
         for i in 0..nr {
             let p = &self.pages[head + i];
-            crate::vm_bug_on!(
-                !p.allocated.swap(false, Ordering::Relaxed),
-                crate::invariants::Inv::I8UseAfterFree,
-                "double free of pfn {}",
-                head + i
-            );
             crate::vm_bug_on!(
                 p._refcount.read() != 0 || p._mapcount.read() != -1 || p.flags.test_bit(PG_LOCKED),
                 crate::invariants::Inv::I8UseAfterFree,
@@ -215,5 +219,15 @@ impl Memmap {
                 p.flags.test_bit(PG_LOCKED)
             );
         }
+        let zone = self.zone_locks[head / self.nr].lock();
+        for p in head..head + nr {
+            crate::vm_bug_on!(
+                !self.pages[p].allocated.read(),
+                crate::invariants::Inv::I8UseAfterFree,
+                "double free of pfn {p}"
+            );
+            self.pages[p].allocated.set(false);
+        }
+        drop(zone);
     }
 }

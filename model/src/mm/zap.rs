@@ -194,12 +194,12 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
 /// lockdep class); on success clear the PMD. With the PTE lock held nobody can repopulate the
 /// table, and the PMD cannot stop pointing to it (rule `pt-reclaim-pmd-trylock`).
 fn try_get_and_clear_pmd(m: &Machine, mm: &crate::mm::Mm, t: usize) -> bool {
-    let _ = m;
     let pml = if crate::rules::rule_on(crate::rules::Rule::PtReclaimPmdTrylock) {
         match mm.pmd_lock.trylock() {
             Some(g) => g,
             None => {
                 trace!("try_get_and_clear_pmd", "PMD lock busy: fall back");
+                m.observe("pmd-lock-busy-fell-back");
                 return false;
             }
         }

@@ -1,0 +1,218 @@
+#![deny(warnings, rust_2018_idioms)]
+//! Interleavings loom 0.7.3's DPOR skipped. Each test collects the outcome of
+//! every execution (in a std collection outside the model) and asserts that
+//! every outcome the program can produce was seen.
+
+use loom::sync::atomic::AtomicBool;
+use loom::sync::atomic::AtomicUsize;
+use loom::sync::atomic::Ordering::{Relaxed, SeqCst};
+use loom::sync::{Arc, Mutex, RwLock};
+use loom::thread;
+
+use std::collections::BTreeSet;
+
+/// Runs `f` under loom, with or without partial-order reduction, and returns
+/// the set of its results.
+fn outcomes_with<T, F>(dpor: bool, f: F) -> BTreeSet<T>
+where
+    T: Ord + Send + 'static,
+    F: Fn() -> T + Send + Sync + 'static,
+{
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    let seen2 = seen.clone();
+    let mut builder = loom::model::Builder::new();
+    builder.dpor = dpor;
+    builder.check(move || {
+        let r = f();
+        seen2.lock().unwrap().insert(r);
+    });
+    let out = std::mem::take(&mut *seen.lock().unwrap());
+    out
+}
+
+/// The outcomes with DPOR, after checking that the search without reduction
+/// finds no other.
+fn outcomes<T, F>(f: F) -> BTreeSet<T>
+where
+    T: Ord + Send + std::fmt::Debug + 'static,
+    F: Fn() -> T + Send + Sync + Clone + 'static,
+{
+    let with = outcomes_with(true, f.clone());
+    let without = outcomes_with(false, f);
+    assert_eq!(with, without, "DPOR lost outcomes the full search finds");
+    with
+}
+
+/// A `try_lock` that runs while another thread holds the mutex fails. The
+/// release of the mutex was not a branch point, and a thread waiting at its
+/// `try_lock` was blocked like one waiting at `lock`, so the failure was
+/// never explored.
+#[test]
+fn try_lock_fails_while_held() {
+    let seen = outcomes(|| {
+        let m = Arc::new(Mutex::new(0));
+        let m2 = m.clone();
+        let th = thread::spawn(move || {
+            let mut g = m2.lock().unwrap();
+            *g += 1;
+            drop(g);
+        });
+        let ok = m.try_lock().is_ok();
+        th.join().unwrap();
+        ok
+    });
+    assert_eq!(seen, [false, true].into_iter().collect());
+}
+
+/// The same with an atomic access inside the critical section.
+#[test]
+fn try_lock_fails_while_held_with_store_inside() {
+    let seen = outcomes(|| {
+        let m = Arc::new(Mutex::new(()));
+        let a = Arc::new(AtomicBool::new(false));
+        let (m2, a2) = (m.clone(), a.clone());
+        let th = thread::spawn(move || {
+            let g = m2.lock().unwrap();
+            a2.store(true, Relaxed);
+            drop(g);
+        });
+        let ok = m.try_lock().is_ok();
+        th.join().unwrap();
+        ok
+    });
+    assert_eq!(seen, [false, true].into_iter().collect());
+}
+
+/// `try_write` / `try_read` fail while the other side holds the lock.
+#[test]
+fn rwlock_try_fails_while_held() {
+    let seen = outcomes(|| {
+        let l = Arc::new(RwLock::new(0));
+        let l2 = l.clone();
+        let th = thread::spawn(move || {
+            let g = l2.read().unwrap();
+            drop(g);
+        });
+        let ok = l.try_write().is_ok();
+        th.join().unwrap();
+        ok
+    });
+    assert_eq!(seen, [false, true].into_iter().collect());
+
+    let seen = outcomes(|| {
+        let l = Arc::new(RwLock::new(0));
+        let l2 = l.clone();
+        let th = thread::spawn(move || {
+            let mut g = l2.write().unwrap();
+            *g += 1;
+            drop(g);
+        });
+        let ok = l.try_read().is_ok();
+        th.join().unwrap();
+        ok
+    });
+    assert_eq!(seen, [false, true].into_iter().collect());
+}
+
+/// tokio-rs/loom#392: a spawned thread whose first operation is a load. Its
+/// own load was the last access to `a`, so its store saw no race with the
+/// main thread's load.
+#[test]
+fn first_operation_load_hides_race() {
+    let seen = outcomes(|| {
+        let a = Arc::new(AtomicBool::new(false));
+        let a2 = a.clone();
+        let th = thread::spawn(move || {
+            let _ = a2.load(Relaxed);
+            a2.store(true, Relaxed);
+        });
+        let r = a.load(Relaxed);
+        th.join().unwrap();
+        r
+    });
+    assert_eq!(seen, [false, true].into_iter().collect());
+}
+
+/// tokio-rs/loom#166: an extra load by the writer must not change the
+/// outcomes a reader can see.
+#[test]
+fn extra_load_keeps_outcomes() {
+    fn run(extra_load: bool) -> BTreeSet<(usize, usize)> {
+        outcomes(move || {
+            let key = Arc::new(AtomicUsize::new(0));
+            let value = Arc::new(AtomicUsize::new(0));
+            let (k1, v1) = (key.clone(), value.clone());
+            let t1 = thread::spawn(move || {
+                k1.store(1, SeqCst);
+                v1.store(1, SeqCst);
+                v1.store(0, SeqCst);
+                if extra_load {
+                    k1.load(SeqCst);
+                }
+                k1.store(0, SeqCst);
+            });
+            let (k2, v2) = (key.clone(), value.clone());
+            let t2 = thread::spawn(move || (v2.load(SeqCst), k2.load(SeqCst)));
+            t1.join().unwrap();
+            t2.join().unwrap()
+        })
+    }
+    let without = run(false);
+    assert!(without.contains(&(1, 0)), "{:?}", without);
+    assert_eq!(run(true), without);
+}
+
+/// Store buffering: the search without reduction is the reference.
+#[test]
+fn store_buffering_matches_full_search() {
+    let seen = outcomes(|| {
+        let x = Arc::new(AtomicUsize::new(0));
+        let y = Arc::new(AtomicUsize::new(0));
+        let (x1, y1) = (x.clone(), y.clone());
+        let th = thread::spawn(move || {
+            x1.store(1, Relaxed);
+            y1.load(Relaxed)
+        });
+        y.store(1, Relaxed);
+        let r0 = x.load(Relaxed);
+        let r1 = th.join().unwrap();
+        (r0, r1)
+    });
+    assert_eq!(seen, [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().collect());
+}
+
+/// Locks, a trylock and atomics inside critical sections: the reduced search (which does not
+/// reorder a blocking `lock` with another thread's `unlock`) reaches what the full search
+/// reaches.
+#[test]
+fn locks_and_trylock_match_full_search() {
+    let seen = outcomes(|| {
+        let m = Arc::new(Mutex::new(()));
+        let x = Arc::new(AtomicUsize::new(0));
+        let (m1, x1) = (m.clone(), x.clone());
+        let t1 = thread::spawn(move || {
+            let g = m1.lock().unwrap();
+            x1.store(1, Relaxed);
+            x1.store(2, Relaxed);
+            drop(g);
+        });
+        let (m2, x2) = (m.clone(), x.clone());
+        let t2 = thread::spawn(move || match m2.try_lock() {
+            Ok(_g) => x2.load(Relaxed),
+            Err(_) => 9,
+        });
+        let g = m.lock().unwrap();
+        let r0 = x.load(Relaxed);
+        drop(g);
+        t1.join().unwrap();
+        (r0, t2.join().unwrap())
+    });
+    // The main thread's critical section runs before or after t1's (never sees 1); t2's
+    // trylock fails while t1 or main holds the lock.
+    assert_eq!(
+        seen,
+        [(0, 0), (0, 2), (0, 9), (2, 0), (2, 2), (2, 9)]
+            .into_iter()
+            .collect()
+    );
+}
