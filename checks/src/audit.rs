@@ -281,6 +281,19 @@ pub fn audit_rule(r: Rule, s: &'static Scenario, b: AuditBudget) -> RuleAudit {
 pub fn audit_litmus(t: &'static Litmus) -> LitmusAudit {
     let (dpor, dpor_execs) = litmus::outcomes_under_loom(t, true);
     let (full, full_execs) = litmus::outcomes_under_loom(t, false);
+    // Both searches must have run to the end: partial sets prove nothing.
+    let incomplete = |o: &Option<BTreeSet<String>>| o.is_none();
+    if incomplete(&dpor) || incomplete(&full) {
+        return LitmusAudit {
+            test: t.name,
+            dpor_outcomes: 0,
+            full_outcomes: 0,
+            dpor_executions: dpor_execs,
+            full_executions: full_execs,
+            missed: vec!["a search did not hold to its end".to_string()],
+        };
+    }
+    let (dpor, full) = (dpor.unwrap_or_default(), full.unwrap_or_default());
     LitmusAudit {
         test: t.name,
         dpor_outcomes: dpor.len(),

@@ -361,10 +361,11 @@ partial-order reduction. Any difference is an engine miss and fails the tests. \
     let misses = r.rules.iter().filter(|c| c.miss).count();
     let _ = writeln!(
         o,
-        "\nRules off: {} (rule, scenario) cells whose scenario loom runs unbounded; loom caught {}, shuttle random or PCT caught {}; {misses} engine misses.\n",
+        "\nRules off: {} (rule, scenario) cells whose scenario loom runs unbounded; loom caught {}, shuttle random or PCT caught {}; {misses} engine misses{}.\n",
         r.rules.len(),
         r.rules.iter().filter(|c| c.loom_caught).count(),
         r.rules.iter().filter(|c| !c.shuttle_caught.is_empty()).count(),
+        if misses > 0 { " (ENGINE MISS)" } else { "" },
     );
     o.push_str("| litmus test | loom outcomes / executions | without reduction | result |\n|---|---|---|---|\n");
     for l in &r.litmus {

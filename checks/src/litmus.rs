@@ -541,13 +541,15 @@ pub fn run_litmus(l: &'static Litmus, cfg: &RunConfig) -> LitmusResult {
 }
 
 /// The outcomes litmus test `l` reaches under unbounded loom, with or without partial-order
-/// reduction, and the executions explored (`thpcheck audit`: the two sets must be equal).
-pub fn outcomes_under_loom(l: &'static Litmus, dpor: bool) -> (BTreeSet<String>, u64) {
+/// reduction (None unless the run held to its end), and the executions explored (`thpcheck
+/// audit`: the two sets must be equal).
+pub fn outcomes_under_loom(l: &'static Litmus, dpor: bool) -> (Option<BTreeSet<String>>, u64) {
     let mut cfg = RunConfig::new(EngineSpec::Loom {
         preemption_bound: None,
         max_branches: crate::engine::LOOM_MAX_BRANCHES,
     });
     cfg.loom_dpor = dpor;
     let r = run_litmus(l, &cfg);
-    (r.observed, r.run.executions)
+    let held = matches!(r.run.verdict, Verdict::Holds);
+    (held.then_some(r.observed), r.run.executions)
 }

@@ -1215,8 +1215,8 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
     min_subpages: 2,
     loom_bound: None,
     arch: Arch::Arm64,
-    must_reach: &["zap-saw-none-pmd", "fault-mapped-in-live-table", "fault-refaulted", "fault-mapped-then-reclaimed", "table-reclaimed", "pmd-lock-busy-fell-back", "fell-back-then-reclaimed"],
-    shuttle_may_miss: &[],
+    must_reach: &["zap-saw-none-pmd", "fault-mapped-in-live-table", "fault-refaulted", "fault-mapped-then-reclaimed", "table-reclaimed", "pmd-lock-busy-fell-back", "fell-back-then-reclaimed", "fell-back-table-kept"],
+    shuttle_may_miss: &["fell-back-table-kept"],
     body: pmd_install_vs_dontneed_reclaim,
 }, Scenario {
     name: "gup-fast-vs-dontneed-reclaim",

@@ -10,10 +10,11 @@
 //!
 //! # What may be a std type
 //!
-//! Only write-only instrumentation: state that no model code reads back during the run, so
-//! nothing the model does, and no check's verdict, depends on it — the trace log, lockdep's
-//! graph and held-lock lists, the thread table, and the outcome events a scenario reads after
-//! every CPU has been joined ([`crate::trace::Observed`]). Everything else — kernel state,
+//! Only instrumentation: state that no model code reads back during the run, so nothing the
+//! model does depends on it — the trace log, lockdep's graph and held-lock lists, the outcome
+//! events a scenario reads after every CPU has been joined ([`crate::trace::Observed`]) — and
+//! the thread table, which this layer's sleep accounting does read to report a deadlock or lost
+//! wake-up (I20, which depends on which CPUs sleep, not on the order of those reads). Everything else — kernel state,
 //! and model-only state that steers what the model does or what a check decides (which table
 //! or page is allocated, allocation counters and fault injection, list membership, TLB debts)
 //! — is built from the primitives of this layer: an atomic ([`atomic_t`], [`AtomicFlag`]) or
