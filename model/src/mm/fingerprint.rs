@@ -66,11 +66,17 @@ impl Machine {
     }
 }
 
+/// Record the state's fingerprint as the execution's final state, when the audit asks for it
+/// and the execution is not unwinding from a failure.
+fn record_at_drop(fingerprint: impl FnOnce() -> u64) {
+    if !std::thread::panicking() && crate::kernel::audit_enabled() {
+        crate::kernel::record_final_state(fingerprint());
+    }
+}
+
 impl Drop for Machine {
     fn drop(&mut self) {
-        if !std::thread::panicking() && crate::kernel::audit_enabled() {
-            crate::kernel::record_final_state(self.fingerprint());
-        }
+        record_at_drop(|| self.fingerprint());
     }
 }
 
@@ -108,8 +114,6 @@ impl crate::mm::hugetlb_vmemmap::Hvo {
 
 impl Drop for crate::mm::hugetlb_vmemmap::Hvo {
     fn drop(&mut self) {
-        if !std::thread::panicking() && crate::kernel::audit_enabled() {
-            crate::kernel::record_final_state(self.fingerprint());
-        }
+        record_at_drop(|| self.fingerprint());
     }
 }
