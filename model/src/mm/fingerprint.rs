@@ -54,15 +54,20 @@ impl Machine {
             )
                 .hash(&mut h);
             for t in &m.tables {
-                t.allocated.read().hash(&mut h);
-                for p in &t.ptes {
-                    p.read().hash(&mut h);
-                }
+                hash_table(t.allocated.read(), &t.ptes, &mut h);
             }
         }
         self.anon_vma.refcount.read().hash(&mut h);
         self.observed.events().hash(&mut h);
         h.finish()
+    }
+}
+
+/// Hash a page table: whether it is allocated, then its entries.
+fn hash_table(allocated: bool, entries: &[crate::kernel::atomic_long_t], h: &mut DefaultHasher) {
+    allocated.hash(h);
+    for e in entries {
+        e.read().hash(h);
     }
 }
 
@@ -99,10 +104,7 @@ impl crate::mm::hugetlb_vmemmap::Hvo {
             }
         }
         for t in &self.tables {
-            t.allocated.read().hash(&mut h);
-            for p in &t.ptes {
-                p.read().hash(&mut h);
-            }
+            hash_table(t.allocated.read(), &t.ptes, &mut h);
         }
         for p in &self.pmds {
             p.read().hash(&mut h);
