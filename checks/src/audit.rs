@@ -77,6 +77,9 @@ pub struct StateAudit {
     pub engines: Vec<EngineStates>,
     /// Final states some shuttle engine reached and loom did not.
     pub missed: usize,
+    /// Every engine reached one and the same final state: the comparison holds trivially and
+    /// shows nothing about the engines (reported, not a miss).
+    pub single_state: bool,
     /// The first of them, described.
     pub example: Option<String>,
 }
@@ -184,6 +187,7 @@ pub fn audit_scenario(s: &'static Scenario, b: AuditBudget) -> StateAudit {
             )),
             engines: Vec::new(),
             missed: 0,
+            single_state: false,
             example: None,
         };
     }
@@ -226,12 +230,14 @@ fn compare_with(
         engines.push(row);
         missed.extend(states.difference(loom_states).cloned());
     }
+    let single_state = engines.iter().all(|e| e.states <= 1);
     StateAudit {
         scenario: s.name,
         nr,
         skipped: None,
         engines,
         missed: missed.len(),
+        single_state,
         example: missed.iter().next().map(describe),
     }
 }
@@ -247,18 +253,24 @@ fn engine_states(r: &crate::engine::RunResult, states: usize) -> EngineStates {
 }
 
 /// Audit the rule-off cells whose scenario loom runs unbounded: every counterexample shuttle
-/// finds, loom must find.
+/// finds, loom must find. Both run at the scenario's loom size.
 pub fn audit_rule(r: Rule, s: &'static Scenario, b: AuditBudget) -> RuleAudit {
+    compare_rule(r, s, loom_unbounded(), b)
+}
+
+/// The rule-off comparison with `loom` as the engine under audit ([`audit_rule`] passes
+/// unbounded loom; a test passes a weakened one to show that the comparison can fail).
+pub fn compare_rule(r: Rule, s: &'static Scenario, loom: EngineSpec, b: AuditBudget) -> RuleAudit {
     let rules = RuleSet::without(r);
     let caught = |e: EngineSpec| {
         matches!(
-            scenarios::run_scenario(s, &config(e, rules.clone()), None)
+            scenarios::run_scenario(s, &config(e, rules.clone()), Some(s.loom_nr))
                 .run
                 .verdict,
             Verdict::Counterexample { .. }
         )
     };
-    let loom_caught = caught(loom_unbounded());
+    let loom_caught = caught(loom);
     let shuttle_caught: Vec<&'static str> = shuttle_engines(b)
         .into_iter()
         .filter(|e| !matches!(e, EngineSpec::ShuttleDfs { .. }))
@@ -279,8 +291,15 @@ pub fn audit_rule(r: Rule, s: &'static Scenario, b: AuditBudget) -> RuleAudit {
 /// Audit litmus test `t`: loom with and without partial-order reduction must reach the same
 /// outcomes.
 pub fn audit_litmus(t: &'static Litmus) -> LitmusAudit {
-    let (dpor, dpor_execs) = litmus::outcomes_under_loom(t, true);
-    let (full, full_execs) = litmus::outcomes_under_loom(t, false);
+    compare_litmus(t, None)
+}
+
+/// The litmus comparison with the reduced search run at `preemption_bound` (the reference is
+/// always unbounded and unreduced): [`audit_litmus`] passes None; a test passes a bound to show
+/// that the comparison can fail.
+pub fn compare_litmus(t: &'static Litmus, preemption_bound: Option<usize>) -> LitmusAudit {
+    let (dpor, dpor_execs) = litmus::outcomes_under_loom(t, true, preemption_bound);
+    let (full, full_execs) = litmus::outcomes_under_loom(t, false, None);
     // Both searches must have run to the end: partial sets prove nothing.
     let incomplete = |o: &Option<BTreeSet<String>>| o.is_none();
     if incomplete(&dpor) || incomplete(&full) {

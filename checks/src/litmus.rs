@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use thp_model::kernel::{
-    atomic_t, local_irq_save, rcu_read_lock, smp_load_acquire, smp_mb, smp_rmb, smp_store_release,
-    smp_wmb, spawn, RcuState, READ_ONCE, WRITE_ONCE,
+    atomic_t, cpu_relax, local_irq_save, rcu_read_lock, smp_load_acquire, smp_mb, smp_rmb,
+    smp_store_release, smp_wmb, spawn, spinlock_t, LockClass, RcuState, READ_ONCE, WRITE_ONCE,
 };
 
 use crate::engine::{run, EngineSpec, RunConfig, RunResult, Verdict};
@@ -38,6 +38,9 @@ pub struct Litmus {
     pub lkmm: Lkmm,
     /// Does loom reach the target? (Equal to `lkmm == Allowed` except for documented limits.)
     pub loom_reaches: bool,
+    /// Is the target reachable under sequential consistency (by shuttle's exhaustive DFS)?
+    /// False for the weak-memory outcomes.
+    pub sc: bool,
     /// Why loom differs from the LKMM here, when it does.
     pub loom_limit: Option<&'static str>,
     /// One execution: returns the observed outcome.
@@ -309,6 +312,80 @@ fn add_unless_vs_unfreeze() -> String {
     add_unless_vs_unfreeze_with(|v| v.add_unless(1, 0))
 }
 
+const ENGINE_LOCK: LockClass = LockClass::new("litmus_engine_lock");
+
+/// A `spin_trylock` while another CPU holds the lock fails. (loom 0.7.3's DPOR never explored
+/// it: a release was no branch point, a thread about to try_lock was blocked like a `lock`.)
+fn trylock_while_held() -> String {
+    let l = Arc::new(spinlock_t::new(ENGINE_LOCK));
+    let x = Arc::new(atomic_t::new(0));
+    let (l1, x1) = (l.clone(), x.clone());
+    let t = spawn(move || {
+        let g = l1.lock();
+        WRITE_ONCE(&*x1, 1);
+        drop(g);
+    });
+    let ok = l.trylock().is_some();
+    t.join();
+    format!("trylock={}", if ok { "ok" } else { "fail" })
+}
+
+/// A CPU whose first access is a load of the word it then stores races with another CPU's
+/// load of it (tokio-rs/loom#392: the first load hid the race).
+fn first_load() -> String {
+    let a = Arc::new(atomic_t::new(0));
+    let a1 = a.clone();
+    let t = spawn(move || {
+        let _ = READ_ONCE(&*a1);
+        WRITE_ONCE(&*a1, 1);
+    });
+    let r = READ_ONCE(&*a);
+    t.join();
+    format!("r={r}")
+}
+
+/// A writer stores key=1, value=1, value=0, loads key, stores key=0; a reader loads value then
+/// key (tokio-rs/loom#166: the writer's extra load lost the outcome value=1 key=0).
+fn extra_load() -> String {
+    let key = Arc::new(atomic_t::new(0));
+    let value = Arc::new(atomic_t::new(0));
+    let (k1, v1) = (key.clone(), value.clone());
+    let (k2, v2) = (key.clone(), value.clone());
+    let (_, r) = two(
+        move || {
+            WRITE_ONCE(&*k1, 1);
+            WRITE_ONCE(&*v1, 1);
+            WRITE_ONCE(&*v1, 0);
+            let _ = READ_ONCE(&*k1);
+            WRITE_ONCE(&*k1, 0);
+            String::new()
+        },
+        move || {
+            let v = READ_ONCE(&*v2);
+            let k = READ_ONCE(&*k2);
+            format!("value={v} key={k}")
+        },
+    );
+    r
+}
+
+/// A CPU runs `cpu_relax` and then an RMW; another CPU runs two. The step right after the
+/// yield races with the other CPU's second RMW (loom 0.7.3's DPOR dropped that backtracking
+/// point). Under loom the relaxing CPU never goes first: a yield means "not before another CPU
+/// has run a step" (docs/memory-model.md), so `a=0` is not explored.
+fn rmw_after_cpu_relax() -> String {
+    let x = Arc::new(atomic_t::new(0));
+    let x1 = x.clone();
+    let t = spawn(move || {
+        cpu_relax();
+        x1.fetch_add(1)
+    });
+    let b0 = x.fetch_add(1);
+    let b1 = x.fetch_add(1);
+    let a = t.join();
+    format!("a={a} b={b0},{b1}")
+}
+
 /// The catalogue of litmus tests.
 pub const LITMUS: &[Litmus] = &[
     Litmus {
@@ -317,6 +394,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=1 r1=0",
         lkmm: Lkmm::Allowed,
         loom_reaches: true,
+        sc: false,
         loom_limit: None,
         body: || mp(false, false, false),
     },
@@ -326,6 +404,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=1 r1=0",
         lkmm: Lkmm::Allowed,
         loom_reaches: true,
+        sc: false,
         loom_limit: None,
         body: || mp(true, false, false),
     },
@@ -335,6 +414,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=1 r1=0",
         lkmm: Lkmm::Forbidden,
         loom_reaches: false,
+        sc: false,
         loom_limit: None,
         body: || mp(true, true, false),
     },
@@ -344,6 +424,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=1 r1=0",
         lkmm: Lkmm::Forbidden,
         loom_reaches: false,
+        sc: false,
         loom_limit: None,
         body: || mp(false, false, true),
     },
@@ -353,6 +434,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=1 r1=0 cmpxchg_failed=true",
         lkmm: Lkmm::Allowed,
         loom_reaches: true,
+        sc: false,
         loom_limit: None,
         body: mp_failed_cmpxchg,
     },
@@ -362,6 +444,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=1 r1=0 cmpxchg_ok=true",
         lkmm: Lkmm::Forbidden,
         loom_reaches: false,
+        sc: false,
         loom_limit: None,
         body: mp_cmpxchg_success,
     },
@@ -371,6 +454,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=1 r1=0",
         lkmm: Lkmm::Allowed,
         loom_reaches: true,
+        sc: false,
         loom_limit: None,
         body: mp_sections,
     },
@@ -380,6 +464,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=0 r1=0",
         lkmm: Lkmm::Allowed,
         loom_reaches: true,
+        sc: false,
         loom_limit: None,
         body: || sb(false, false),
     },
@@ -389,6 +474,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=0 r1=0",
         lkmm: Lkmm::Forbidden,
         loom_reaches: false,
+        sc: false,
         loom_limit: None,
         body: || sb(true, false),
     },
@@ -398,6 +484,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=0 r1=0",
         lkmm: Lkmm::Forbidden,
         loom_reaches: false,
+        sc: false,
         loom_limit: None,
         body: || sb(false, true),
     },
@@ -407,6 +494,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=0 r1=0",
         lkmm: Lkmm::Allowed,
         loom_reaches: true,
+        sc: false,
         loom_limit: None,
         body: sb_wmb_lock,
     },
@@ -416,6 +504,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=1 r1=1",
         lkmm: Lkmm::Allowed,
         loom_reaches: false,
+        sc: false,
         loom_limit: Some(
             "loom never lets a load read from a store that is later in program order of another \
              thread's po-later store (no load buffering); a rule whose only counterexample is an \
@@ -429,6 +518,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=1 r1=1 r2=0",
         lkmm: Lkmm::Allowed,
         loom_reaches: true,
+        sc: false,
         loom_limit: None,
         body: || wrc(false),
     },
@@ -438,6 +528,7 @@ pub const LITMUS: &[Litmus] = &[
         target: "r0=1 r1=1 r2=0",
         lkmm: Lkmm::Forbidden,
         loom_reaches: false,
+        sc: false,
         loom_limit: None,
         body: || wrc(true),
     },
@@ -447,8 +538,49 @@ pub const LITMUS: &[Litmus] = &[
         target: "added=true final=2",
         lkmm: Lkmm::Allowed,
         loom_reaches: true,
+        sc: true,
         loom_limit: None,
         body: add_unless_vs_unfreeze,
+    },
+    Litmus {
+        name: "litmus-trylock-fails-while-held",
+        description: "spin_trylock while another CPU holds the lock (engine audit: loom 0.7.3 never explored the failure)",
+        target: "trylock=fail",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        sc: true,
+        loom_limit: None,
+        body: trylock_while_held,
+    },
+    Litmus {
+        name: "litmus-first-load",
+        description: "a CPU loads then stores a word another CPU loads (engine audit: tokio-rs/loom#392)",
+        target: "r=1",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        sc: true,
+        loom_limit: None,
+        body: first_load,
+    },
+    Litmus {
+        name: "litmus-extra-load",
+        description: "key/value stores with an extra load of key in the writer (engine audit: tokio-rs/loom#166)",
+        target: "value=1 key=0",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        sc: true,
+        loom_limit: None,
+        body: extra_load,
+    },
+    Litmus {
+        name: "litmus-rmw-after-cpu-relax",
+        description: "the RMW a CPU runs right after cpu_relax, between another CPU's two RMWs (engine audit: loom's yield_now backtracking)",
+        target: "a=1 b=0,2",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        sc: true,
+        loom_limit: None,
+        body: rmw_after_cpu_relax,
     },
 ];
 
@@ -470,16 +602,16 @@ pub struct LitmusResult {
 pub fn expected_reach(l: &Litmus, engine: &EngineSpec) -> Option<bool> {
     match engine {
         EngineSpec::Loom { .. } => Some(l.loom_reaches),
-        // Sequentially consistent: no weak outcome. Every target here is a weak outcome except
-        // the add-unless one, which is reachable under any interleaving semantics.
+        // Sequentially consistent: no weak outcome; an SC-reachable target is reached by the
+        // exhaustive DFS.
         EngineSpec::ShuttleDfs {
             max_iterations: None,
-        } => Some(l.name == "litmus-add-unless-vs-unfreeze"),
+        } => Some(l.sc),
         EngineSpec::ShuttleRandom { .. }
         | EngineSpec::ShuttlePct { .. }
         | EngineSpec::ShuttleDfs { .. }
         | EngineSpec::ShuttleReplay { .. } => {
-            if l.name == "litmus-add-unless-vs-unfreeze" {
+            if l.sc {
                 None // reachable, but a random run need not hit it
             } else {
                 Some(false)
@@ -540,12 +672,16 @@ pub fn run_litmus(l: &'static Litmus, cfg: &RunConfig) -> LitmusResult {
     }
 }
 
-/// The outcomes litmus test `l` reaches under unbounded loom, with or without partial-order
-/// reduction (None unless the run held to its end), and the executions explored (`thpcheck
-/// audit`: the two sets must be equal).
-pub fn outcomes_under_loom(l: &'static Litmus, dpor: bool) -> (Option<BTreeSet<String>>, u64) {
+/// The outcomes litmus test `l` reaches under loom with `preemption_bound` (None: unbounded),
+/// with or without partial-order reduction (None unless the run held to its end), and the
+/// executions explored (`thpcheck audit`: unbounded, the two sets must be equal).
+pub fn outcomes_under_loom(
+    l: &'static Litmus,
+    dpor: bool,
+    preemption_bound: Option<usize>,
+) -> (Option<BTreeSet<String>>, u64) {
     let mut cfg = RunConfig::new(EngineSpec::Loom {
-        preemption_bound: None,
+        preemption_bound,
         max_branches: crate::engine::LOOM_MAX_BRANCHES,
     });
     cfg.loom_dpor = dpor;

@@ -56,3 +56,46 @@ fn the_audit_finds_states_a_weaker_search_misses() {
     assert!(a.missed > 0, "{a:?}");
     assert!(!a.ok());
 }
+
+/// The rule-off comparison can fail: loom with preemption bound 0 cannot interleave the PT
+/// reclaim's PMD trylock with a CPU inside `pmd_install`, so it misses the counterexample of
+/// `pt-reclaim-pmd-trylock` that shuttle finds, and the audit says so.
+#[test]
+fn the_audit_finds_a_rule_off_counterexample_a_weaker_search_misses() {
+    let s = find("pmd-install-vs-dontneed-reclaim").expect("scenario");
+    let rule = thp_model::rules::Rule::from_id("pt-reclaim-pmd-trylock").expect("rule");
+    let bounded = EngineSpec::Loom {
+        preemption_bound: Some(0),
+        max_branches: LOOM_MAX_BRANCHES,
+    };
+    let a = thp_checks::audit::compare_rule(
+        rule,
+        s,
+        bounded,
+        AuditBudget {
+            iterations: 1_000,
+            dfs_cap: 0,
+        },
+    );
+    assert!(!a.loom_caught && a.miss, "{a:?}");
+    let unbounded = thp_checks::audit::audit_rule(
+        rule,
+        s,
+        AuditBudget {
+            iterations: 1_000,
+            dfs_cap: 0,
+        },
+    );
+    assert!(unbounded.loom_caught && !unbounded.miss, "{unbounded:?}");
+}
+
+/// The reduction comparison can fail: a reduced search that cannot preempt (bound 0) never
+/// runs a `spin_trylock` while another CPU holds the lock, and the comparison with the full
+/// search reports the outcome it missed.
+#[test]
+fn the_audit_finds_litmus_outcomes_a_weaker_search_misses() {
+    let t = thp_checks::litmus::find("litmus-trylock-fails-while-held").expect("litmus test");
+    let a = thp_checks::audit::compare_litmus(t, Some(0));
+    assert_eq!(a.missed, vec!["trylock=fail".to_string()], "{a:?}");
+    assert!(thp_checks::audit::audit_litmus(t).missed.is_empty());
+}

@@ -127,3 +127,23 @@ fn an_extra_load_does_not_lose_outcomes() {
         "loom's DPOR missed outcomes the full search reaches"
     );
 }
+
+/// The step a CPU runs right after `cpu_relax` (loom's `yield_now`) races with another CPU's
+/// second RMW; loom 0.7.3's DPOR dropped that backtracking point. (The relaxing CPU never runs
+/// first under loom: a yield means "not before another CPU has run a step".)
+fn rmw_after_cpu_relax() -> (i32, i32, i32) {
+    let x = Arc::new(atomic_t::new(0));
+    let x1 = x.clone();
+    let t = spawn(move || {
+        thp_model::kernel::cpu_relax();
+        x1.fetch_add(1)
+    });
+    let b0 = x.fetch_add(1);
+    let b1 = x.fetch_add(1);
+    (t.join(), b0, b1)
+}
+
+#[test]
+fn the_step_after_cpu_relax_races() {
+    reaches_all(rmw_after_cpu_relax, &[(1, 0, 2), (2, 0, 1)]);
+}

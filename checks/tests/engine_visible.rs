@@ -13,11 +13,24 @@ use std::path::{Path, PathBuf};
 const FORBIDDEN: &[&str] = &[
     "std::sync",
     "std::cell",
+    "core::sync",
+    "core::cell",
+    "sync::",
+    "cell::",
     "AtomicBool",
-    "AtomicUsize",
-    "Mutex<",
+    "AtomicU",
+    "AtomicI",
+    "AtomicPtr",
+    "Mutex",
+    "RwLock",
+    "Condvar",
+    "OnceLock",
+    "LazyLock",
+    "OnceCell",
     "RefCell",
     "Cell<",
+    "thread_local!",
+    "static mut",
 ];
 
 /// `src` with every comment (line, doc and nested block comments) blanked out; string and
@@ -193,6 +206,9 @@ let s = "a string // with slashes"; let m: Mutex<u8>;
 let c = '"'; let r = RefCell::new(0);
 fn f<'a>(x: &'a u8) -> Cell<u8> {}
 let raw = r"raw // not a comment"; static A: AtomicUsize;
+use std::{sync::Arc, collections::HashMap};
+static mut B: u8 = 0; thread_local! {}
+use core::sync::atomic::AtomicU32 as Word;
 "#;
     let v = violations(Path::new("x.rs"), src);
     let got: Vec<(usize, &str)> = v
@@ -212,11 +228,18 @@ let raw = r"raw // not a comment"; static A: AtomicUsize;
         got,
         vec![
             (3, "std::sync"),
+            (3, "sync::"),
             (3, "AtomicBool"),
-            (6, "Mutex<"),
+            (6, "Mutex"),
             (7, "RefCell"),
             (8, "Cell<"),
-            (9, "AtomicUsize"),
+            (9, "AtomicU"),
+            (10, "sync::"),
+            (11, "thread_local!"),
+            (11, "static mut"),
+            (12, "core::sync"),
+            (12, "sync::"),
+            (12, "AtomicU"),
         ],
         "{v:#?}"
     );

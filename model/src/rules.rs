@@ -312,7 +312,7 @@ impl Rule {
                 "mm/memory.c pmd_install (\"ensure all pte setup (eg. pte page lock and page clearing) are visible before the pte is made visible\")",
                 "mm::memory::pmd_install",
                 // I17: the walker may also see the table before its allocation (taken off the
-                // free list under zone->lock, before the zeroing) is visible: the old, freed table.
+                // free list before the zeroing) is visible: the old, freed table.
                 Loom, &[Inv::I2IncOfZero, Inv::I17TableLifetime], &["pte-fault-vs-walker"],
             ),
             Rule::SplitPmdInvalidateNotClear => (
@@ -530,8 +530,8 @@ impl Rule {
                 "vmemmap_remap_pte issues smp_wmb after the head vmemmap page was copied into the new reuse page and before the set_pte_at that maps it, so no struct page is read from the copy before the copy is complete",
                 "mm/hugetlb_vmemmap.c vmemmap_remap_pte (\"preceding stores to the page contents from vmemmap_remap_free() become visible before the set_pte_at() write\")",
                 "mm::hugetlb_vmemmap::vmemmap_remap_pte",
-                // I8: the walker may also reach the new page before its allocation (under
-                // zone->lock, before the copy) is visible: a page it sees as free.
+                // I8: the walker may also reach the new page before its allocation (taken off
+                // the free list before the copy) is visible: a page it sees as free.
                 Loom, &[Inv::I23StructPageContent, Inv::I8UseAfterFree], &["hvo-optimize-presplit-vs-pfn-walker"],
             ),
             Rule::VmemmapRestoreWmb => (

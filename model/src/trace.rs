@@ -4,6 +4,8 @@
 //! Stored in std types inside the current execution (invisible to the engines). The log of the
 //! last execution started on this OS thread stays readable after the execution panicked, which
 //! is how the check runner prints the failing interleaving.
+// Write-only instrumentation: std types allowed here (clippy.toml).
+#![allow(clippy::disallowed_types)]
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;

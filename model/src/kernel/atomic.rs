@@ -230,13 +230,26 @@ macro_rules! kernel_atomic {
                 dispatch!(self, a => a.fetch_add(i, o))
             }
 
+            /// A single swap with an explicit C11 ordering (the allocator's [`AtomicFlag`]).
+            #[allow(dead_code)]
+            pub(crate) fn swap_ordered(&self, v: $t, o: Ordering) -> $t {
+                dispatch!(self, a => a.swap(v, o))
+            }
+
+            /// A single compare-and-swap with an explicit C11 ordering on success (relaxed on
+            /// failure, which stores nothing): the allocator's [`AtomicFlag`].
+            #[allow(dead_code)]
+            pub(crate) fn compare_exchange_ordered(&self, old: $t, new: $t, o: Ordering) -> Result<$t, $t> {
+                dispatch!(self, a => a.compare_exchange(old, new, o, Ordering::Relaxed))
+            }
+
             /// `atomic_fetch_or` with the given ordering (bit operations below).
             #[inline]
-            fn fetch_or(&self, m: $t, o: Ordering) -> $t {
+            pub(crate) fn fetch_or(&self, m: $t, o: Ordering) -> $t {
                 dispatch!(self, a => a.fetch_or(m, o))
             }
             #[inline]
-            fn fetch_and(&self, m: $t, o: Ordering) -> $t {
+            pub(crate) fn fetch_and(&self, m: $t, o: Ordering) -> $t {
                 dispatch!(self, a => a.fetch_and(m, o))
             }
 
@@ -306,10 +319,12 @@ mod long {
 pub use long::atomic_long_t;
 
 /// A `bool` the kernel reads with `READ_ONCE` and writes with `WRITE_ONCE` (or under a lock),
-/// stored in an [`atomic_t`] (0 / 1) so that the engines see every access: relaxed only, no
-/// read-modify-write (a writer that must test and set holds the lock that protects the flag).
-/// Model state such as "this page is allocated" uses it, so that a check which reads it
-/// depends, for loom's and shuttle's exploration, on the CPU that wrote it.
+/// stored in an [`atomic_t`] (0 / 1) so that the engines see every access. Model state such
+/// as "this page is allocated" uses it, so that a check which reads it depends, for loom's and
+/// shuttle's exploration, on the CPU that wrote it. The page allocator takes and frees with
+/// [`AtomicFlag::test_and_set_acquire`] / [`AtomicFlag::test_and_clear_release`]: a free is
+/// ordered before the next allocation of the same page and of nothing else, which is all the
+/// kernel's `zone->lock` and per-CPU list locks give two CPUs that meet at one page.
 pub struct AtomicFlag(atomic_t);
 
 impl std::fmt::Debug for AtomicFlag {
@@ -331,6 +346,18 @@ impl AtomicFlag {
     #[inline]
     pub fn set(&self, v: bool) {
         self.0.set(v as i32)
+    }
+    /// The allocator taking the page off the free lists (`rmqueue` under the zone / per-CPU
+    /// list lock): false → true, acquire; true if it took it. A failed attempt stores nothing.
+    pub fn test_and_set_acquire(&self) -> bool {
+        self.0
+            .compare_exchange_ordered(0, 1, Ordering::Acquire)
+            .is_ok()
+    }
+    /// The allocator putting the page back (`free_one_page` / the per-CPU list, under its lock):
+    /// → false, release; returns whether it was set (false: a double free).
+    pub fn test_and_clear_release(&self) -> bool {
+        self.0.swap_ordered(0, Ordering::Release) != 0
     }
 }
 

@@ -38,7 +38,7 @@
 //! * [`rcu`] — RCU read sections, `synchronize_rcu`, IRQs-off sections and TLB-flush IPIs.
 //! * [`lockdep`] — lock classes and the cross-execution lock-order graph.
 //! * [`thread`] — CPUs (model threads): spawn, join, `cpu_relax`.
-#![allow(clippy::disallowed_types)]
+#![allow(clippy::disallowed_types)] // the engine layer: clippy.toml
 
 pub mod atomic;
 pub(crate) mod engine;

@@ -6,33 +6,58 @@
 //! leave. Sections of different CPUs never synchronize with each other (the litmus test
 //! `litmus-mp-irq-sections` shows message passing through them stays weak).
 //! A grace period or an IPI that must wait for readers does, for every other CPU, an AcqRel
-//! RMW on that CPU's counter until it reads 0. That gives exactly the grace-period guarantee:
-//! a reader whose entry is ordered after the waiter's RMW sees everything before the wait
-//! (its Acquire entry reads from the waiter's Release), and a reader seen inside its section
-//! is waited for, its Release exit then ordering the whole section before the waiter goes on.
+//! RMW on that CPU's counter; if the CPU is inside a section, the waiter sets its bit in that
+//! counter (another AcqRel RMW) and sleeps until the section's last exit, which reads the bit,
+//! wakes it. That gives exactly the grace-period guarantee: a reader whose entry is ordered
+//! after the waiter's RMW sees everything before the wait (its Acquire entry reads from the
+//! waiter's Release), and a reader seen inside its section is waited for, its Release exit then
+//! ordering the whole section before the waiter goes on. Only sections open when the wait
+//! starts are waited for, as in the kernel; a section the reader opens later is not.
+//! The waiter sleeps rather than spins so that the engines do not explore idle spin
+//! iterations (loom's `yield_now` forbids the spinner to run again before another CPU has run
+//! a step, which is harmless only for a spin that waits for another CPU's progress).
 //! Since the RCU flavour consolidation (4.20) an IRQs-off region is also an RCU read-side
 //! critical section, so `synchronize_rcu` waits for both.
 //! A TLB flush waits for IRQs-off sections only on hardware that flushes by IPI
 //! ([`crate::kernel::Hardware::tlb_flush_waits_for_irqs_off`]); `tlb_remove_table_sync_one`
 //! always sends an IPI and always waits.
 
+use std::sync::atomic::Ordering;
+
 use crate::kernel::atomic::atomic_long_t;
 use crate::kernel::engine::current;
 use crate::kernel::lockdep;
+use crate::kernel::sync::{ECondvar, EMutex};
+use crate::kernel::thread::{about_to_sleep, woken_from};
 
 /// Per-CPU reader counters (CPU 0..MAX_CPUS).
 const MAX_CPUS: usize = 8;
 
+/// A counter word holds the section depth in its low 32 bits and, above them, one bit per CPU
+/// waiting for this CPU to leave its section.
+const WAITER_SHIFT: u32 = 32;
+const DEPTH_MASK: i64 = (1 << WAITER_SHIFT) - 1;
+
 struct Sections {
     per_cpu: Vec<atomic_long_t>,
+    /// Per reader CPU, where the CPUs waiting for it sleep until its section ends (a
+    /// modelling device: the kernel's waiter spins or sleeps in the grace-period machinery;
+    /// sleeping instead of spinning keeps the engines from exploring idle spin iterations).
+    /// The guarded word is the set of waiting CPUs the reader's last exit has woken.
+    wake: Vec<(EMutex<u64>, ECondvar)>,
     what: &'static str,
+    waiting: &'static str,
 }
 
 impl Sections {
-    fn new(what: &'static str) -> Self {
+    fn new(what: &'static str, waiting: &'static str) -> Self {
         Sections {
             per_cpu: (0..MAX_CPUS).map(|_| atomic_long_t::new(0)).collect(),
+            wake: (0..MAX_CPUS)
+                .map(|_| (EMutex::new(0), ECondvar::new()))
+                .collect(),
             what,
+            waiting,
         }
     }
     fn enter(&self) -> usize {
@@ -40,7 +65,7 @@ impl Sections {
         if cpu >= MAX_CPUS {
             crate::model_bug!("cpu{cpu} exceeds the {MAX_CPUS} CPUs of RcuState");
         }
-        self.per_cpu[cpu].fetch_add_ordered(1, std::sync::atomic::Ordering::Acquire);
+        self.per_cpu[cpu].fetch_add_ordered(1, Ordering::Acquire);
         lockdep::atomic_enter(self.what);
         cpu
     }
@@ -54,18 +79,53 @@ impl Sections {
         } else {
             lockdep::atomic_exit(self.what);
         }
-        self.per_cpu[cpu].fetch_add_ordered(-1, std::sync::atomic::Ordering::Release);
+        let old = self.per_cpu[cpu].fetch_add_ordered(-1, Ordering::Release);
+        let waiters = (old >> WAITER_SHIFT) as u64;
+        if old & DEPTH_MASK == 1 && waiters != 0 && !std::thread::panicking() {
+            // The last exit while CPUs wait for this one: wake them. A waiter holds the lock
+            // from setting its bit until it sleeps, so this cannot fall between the two.
+            let (lock, cv) = &self.wake[cpu];
+            let mut g = lock.lock();
+            *g |= waiters;
+            let cpus: Vec<usize> = (0..MAX_CPUS).filter(|c| waiters & (1 << c) != 0).collect();
+            woken_from(&current(), &cpus, &self.waiting_for(cpu));
+            cv.notify_all();
+        }
     }
-    /// Wait until every other CPU is outside its section (at least once).
+    fn waiting_for(&self, cpu: usize) -> String {
+        format!("{} of cpu{cpu}", self.waiting)
+    }
+    /// Wait until every other CPU has been outside its section at least once: a section open
+    /// when the wait starts has ended when it returns.
     fn wait_for_readers(&self) {
         let me = current().cpu();
         for (cpu, c) in self.per_cpu.iter().enumerate() {
             if cpu == me {
                 continue;
             }
-            while c.fetch_add_ordered(0, std::sync::atomic::Ordering::AcqRel) != 0 {
-                crate::kernel::cpu_relax();
+            if c.fetch_add_ordered(0, Ordering::AcqRel) & DEPTH_MASK == 0 {
+                continue;
             }
+            // Slow path: announce ourselves in the reader's word, then sleep until its last
+            // exit wakes us. Setting the bit and the reader's exit are RMWs on one word, so
+            // either we see the section closed or the reader sees our bit.
+            let bit = 1i64 << (WAITER_SHIFT + me as u32);
+            let (lock, cv) = &self.wake[cpu];
+            let mut g = lock.lock();
+            // A wake-up left by an exit that read a bit of an earlier wait of ours (set after
+            // we saw the section closed, before we cleared the bit) is stale.
+            *g &= !(1 << me);
+            if c.fetch_or(bit, Ordering::AcqRel) & DEPTH_MASK != 0 {
+                about_to_sleep(&current(), me, self.waiting_for(cpu), None);
+                while *g & (1 << me) == 0 {
+                    g = cv.wait(g);
+                }
+                *g &= !(1 << me);
+            }
+            // The exit that woke us (or that we saw) released the section; this RMW reads from
+            // it or a later RMW of the word and so acquires it.
+            c.fetch_and(!bit, Ordering::AcqRel);
+            drop(g);
         }
     }
 }
@@ -91,8 +151,8 @@ impl Default for RcuState {
 impl RcuState {
     pub fn new() -> Self {
         RcuState {
-            rcu: Sections::new("rcu_read_lock"),
-            irqs: Sections::new("irqs_disabled"),
+            rcu: Sections::new("rcu_read_lock", "a grace period (rcu_read_lock sections)"),
+            irqs: Sections::new("irqs_disabled", "an IPI (IRQs-off sections)"),
         }
     }
 }

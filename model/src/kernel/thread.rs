@@ -160,13 +160,28 @@ pub(crate) fn woken(exec: &Arc<engine::Execution>, cpus: &[usize]) {
     }
 }
 
+/// Called by a waker for the CPUs it wakes that sleep in `what` (a CPU sleeping in something
+/// else is left alone: a waker of a shared queue may find a stale request).
+pub(crate) fn woken_from(exec: &Arc<engine::Execution>, cpus: &[usize], what: &str) {
+    let mut t = exec.lock_threads();
+    for c in cpus {
+        if t.sleeping_on.get(c).is_some_and(|w| w == what) {
+            t.sleeping_on.remove(c);
+            t.asleep -= 1;
+        }
+    }
+}
+
 /// The current CPU number.
 pub fn current_cpu() -> usize {
     current().cpu()
 }
 
-/// `cpu_relax()`: every retry or spin loop calls it; it yields under loom and shuttle, which
-/// explore an unfair scheduler and need the hint (loom `src/lib.rs`, "Yielding").
+/// `cpu_relax()`: a spin loop that waits for another CPU's progress calls it; it yields under
+/// loom and shuttle, which explore an unfair scheduler and need the hint (loom `src/lib.rs`,
+/// "Yielding"). Under loom a yield also means "not again before another CPU has run a step",
+/// so a retry that can succeed at once (it reads a later value, by coherence) must not call
+/// it: the immediate retry would never be explored.
 pub fn cpu_relax() {
     match engine::current_engine() {
         Engine::Loom => loom::thread::yield_now(),

@@ -193,7 +193,7 @@ fn try_get_folio(m: &Machine, page: usize, refs: i32) -> Option<usize> {
                 "page {page} left folio {folio}: put and retry"
             );
             gup_put_folio(m, folio, refs, Foll::Get);
-            crate::kernel::cpu_relax();
+            // No cpu_relax: the page's folio read again is a later value (coherence).
             continue;
         }
         trace!("try_get_folio", "folio {folio} of page {page} +{refs}");

@@ -25,32 +25,26 @@ pub enum FaultResult {
     Fallback,
 }
 
-/// `pte_alloc_one`: under the pool's `zone->lock`, take a free PTE table page of `mm` off the
-/// free list (mark it allocated); then, after the lock, zero it (plain stores, like the
-/// kernel's `__GFP_ZERO` clearing in `post_alloc_hook`: only `pmd_install`'s `smp_wmb` orders
-/// them before the PMD). The lock orders the previous owner's `pte_free`, and every store it
-/// made to the table before it, before this allocation.
+/// `pte_alloc_one`: take a free PTE table page of `mm` off the free list (its allocated flag,
+/// false → true with acquire: the previous owner's `pte_free`, and every store it made to the
+/// table before it, happen before this allocation, as the allocator's locks order them); then
+/// zero it (plain stores, like the kernel's `__GFP_ZERO` clearing in `post_alloc_hook`: only
+/// `pmd_install`'s `smp_wmb` orders them before the PMD).
 pub fn pte_alloc_one(mm: &Mm) -> Option<usize> {
-    let zone = mm.zone_lock.lock();
-    let t = mm.tables.iter().position(|t| !t.allocated.read());
-    if let Some(t) = t {
-        mm.tables[t].allocated.set(true);
-    }
-    drop(zone);
-    let t = t?;
+    let t = mm
+        .tables
+        .iter()
+        .position(|t| t.allocated.test_and_set_acquire())?;
     for p in &mm.tables[t].ptes {
         p.set(0);
     }
     Some(t)
 }
 
-/// `pte_free`: under the pool's `zone->lock`, put the table back on the free list.
+/// `pte_free`: put the table back on the free list (its allocated flag, → false with release).
 pub fn pte_free(mm: &Mm, t: usize) {
-    let zone = mm.zone_lock.lock();
-    let was = mm.tables[t].allocated.read();
+    let was = mm.tables[t].allocated.test_and_clear_release();
     vm_bug_on!(!was, Inv::I17TableLifetime, "pte_free of table {t} twice");
-    mm.tables[t].allocated.set(false);
-    drop(zone);
 }
 
 /// `pgtable_trans_huge_deposit` (mm/pgtable-generic.c): PMD lock held.

@@ -50,8 +50,7 @@
 use crate::invariants::Inv;
 use crate::kernel::{
     atomic_long_t, atomic_t, local_irq_save, rcu_read_lock, rw_semaphore, smp_wmb, spinlock_t,
-    synchronize_rcu, tlb_remove_table_sync_one, AtomicFlag, LockClass, LockedBy, RcuState,
-    SpinGuard,
+    synchronize_rcu, tlb_remove_table_sync_one, AtomicFlag, LockClass, RcuState,
 };
 use crate::rules::{rule_on, Rule};
 use crate::{trace, vm_bug_on};
@@ -148,29 +147,17 @@ pub struct VStructPage {
     pub compound_head: atomic_long_t,
 }
 
-/// One physical vmemmap page: its struct pages, and (model-only) whether it is allocated,
-/// written under [`Hvo::zone_lock`].
+/// One physical vmemmap page: its struct pages, and whether it is allocated (the allocator
+/// takes it with an acquire and frees it with a release, [`AtomicFlag`]).
 pub struct VmemmapPage {
     pub sp: Vec<VStructPage>,
     pub allocated: AtomicFlag,
 }
 
-/// A kernel PTE table for the vmemmap; `allocated` is written under [`Hvo::zone_lock`].
+/// A kernel PTE table for the vmemmap; `allocated` as for [`VmemmapPage`].
 pub struct KernelPteTable {
     pub ptes: Vec<atomic_long_t>,
     pub allocated: AtomicFlag,
-}
-
-/// The allocator's model-only bookkeeping, under [`Hvo::zone_lock`].
-#[derive(Debug)]
-struct Allocs {
-    /// Allocations so far (vmemmap pages and PTE tables).
-    count: usize,
-    /// Which one fails.
-    fail: AllocFail,
-    /// The next never-used spare physical vmemmap page (a fresh page holds poison, so lost
-    /// copies show).
-    next_spare: usize,
 }
 
 /// Which allocation fails (fault injection).
@@ -207,11 +194,14 @@ pub struct Hvo {
     /// `hugetlb_optimize_vmemmap_key`.
     pub key: atomic_t,
     pub rcu: RcuState,
-    /// `zone->lock` ([`crate::mm::ZONE_LOCK`]) of the vmemmap pages and tables: every
-    /// allocation (with its fault injection) and every free happens under it.
-    pub zone_lock: spinlock_t,
-    /// Model-only: allocations so far, which one fails, the next spare page.
-    allocs: LockedBy<Allocs>,
+    /// Which allocation fails (fault injection; fixed per execution).
+    fail: AllocFail,
+    /// Model-only: allocations so far (vmemmap pages and PTE tables), counted with a relaxed
+    /// RMW, which orders nothing (the kernel's allocations of distinct pages are unordered).
+    nr_allocs: atomic_t,
+    /// Model-only: the next never-used spare physical vmemmap page (a fresh page holds
+    /// poison, so lost copies show), taken with a relaxed RMW.
+    next_spare: atomic_t,
     /// Model-only: stale translations a TLB may still hold, as bits: bit `p % 64` of word
     /// `v * tlb_words + p / 64` set = vmemmap page `v` may still translate to physical page `p`.
     /// Set by `set_pte_at`, cleared by `flush_tlb_kernel_range` (both by the remapping CPU),
@@ -283,7 +273,6 @@ impl Hvo {
             ));
         }
         let npmd = nv / PTRS_PER_PTE;
-        let zone_lock = spinlock_t::new(crate::mm::ZONE_LOCK);
         let tlb_words = phys.len().div_ceil(64);
         Hvo {
             nr,
@@ -315,15 +304,9 @@ impl Hvo {
             page_table_lock: spinlock_t::new(INIT_MM_PAGE_TABLE_LOCK),
             key: atomic_t::new(0),
             rcu: RcuState::new(),
-            allocs: LockedBy::new(
-                &zone_lock,
-                Allocs {
-                    count: 0,
-                    fail,
-                    next_spare: nv,
-                },
-            ),
-            zone_lock,
+            fail,
+            nr_allocs: atomic_t::new(0),
+            next_spare: atomic_t::new(nv as i32),
             tlb_debt: (0..nv * tlb_words).map(|_| atomic_long_t::new(0)).collect(),
             tlb_words,
         }
@@ -336,7 +319,7 @@ impl Hvo {
 
     /// Allocations made so far (model-only; at a quiescent point).
     pub fn nr_allocs(&self) -> usize {
-        self.allocs.quiescent().count
+        self.nr_allocs.read() as usize
     }
 
     /// Stale translations a TLB may still hold: (vmemmap page, physical page), in order (each
@@ -359,12 +342,10 @@ impl Hvo {
         self.tlb_debt[v * self.tlb_words + p / 64].set_bit((p % 64) as u32);
     }
 
-    /// One allocation point, `zone->lock` held: true if it fails (fault injection).
-    fn alloc_fails(&self, zone: &SpinGuard<'_>, what: &str) -> bool {
-        let mut a = self.allocs.access(zone);
-        let n = a.count;
-        a.count += 1;
-        let fail = a.fail == AllocFail::Nth(n);
+    /// One allocation point: true if it fails (fault injection).
+    fn alloc_fails(&self, what: &str) -> bool {
+        let n = (self.nr_allocs.add_return_relaxed(1) - 1) as usize;
+        let fail = self.fail == AllocFail::Nth(n);
         trace!(
             "alloc",
             "{what} (allocation #{n}){}",
@@ -373,28 +354,23 @@ impl Hvo {
         fail
     }
 
-    /// `alloc_pages_node(.., 0)` for a vmemmap page, under `zone->lock`; None on (injected)
-    /// failure.
+    /// `alloc_pages_node(.., 0)` for a vmemmap page; None on (injected) failure.
     fn alloc_vmemmap_page(&self, what: &str) -> Option<usize> {
-        let zone = self.zone_lock.lock();
-        if self.alloc_fails(&zone, what) {
+        if self.alloc_fails(what) {
             return None;
         }
-        let p = {
-            let mut a = self.allocs.access(&zone);
-            a.next_spare += 1;
-            a.next_spare - 1
-        };
+        let p = (self.next_spare.add_return_relaxed(1) - 1) as usize;
         if p >= self.phys.len() {
             crate::model_bug!("no never-used physical vmemmap page left");
         }
-        self.phys[p].allocated.set(true);
-        drop(zone);
+        if !self.phys[p].allocated.test_and_set_acquire() {
+            crate::model_bug!("never-used vmemmap page {p} is allocated");
+        }
         Some(p)
     }
 
     /// `free_vmemmap_page`: I25 if a stale translation may still reach it; then back to the
-    /// allocator under `zone->lock`.
+    /// allocator (I8 on a double free).
     fn free_vmemmap_page(&self, p: usize) {
         if let Some((v, _)) = self.tlb_owed().iter().find(|(_, q)| *q == p) {
             panic!(
@@ -402,14 +378,8 @@ impl Hvo {
                 Inv::I25TlbFlushOwed.tag()
             );
         }
-        let zone = self.zone_lock.lock();
-        vm_bug_on!(
-            !self.phys[p].allocated.read(),
-            Inv::I8UseAfterFree,
-            "double free of vmemmap page {p}"
-        );
-        self.phys[p].allocated.set(false);
-        drop(zone);
+        let was = self.phys[p].allocated.test_and_clear_release();
+        vm_bug_on!(!was, Inv::I8UseAfterFree, "double free of vmemmap page {p}");
         trace!("free_vmemmap_page", "physical vmemmap page {p}");
     }
 
@@ -730,17 +700,14 @@ pub enum PmdSplit {
 /// free the table.
 fn vmemmap_split_pmd(hv: &Hvo, k: usize, base: usize, flush: bool) -> Result<PmdSplit, HvoError> {
     // pte_alloc_one_kernel: the table comes zeroed.
-    let zone = hv.zone_lock.lock();
-    if hv.alloc_fails(&zone, "pte_alloc_one_kernel") {
+    if hv.alloc_fails("pte_alloc_one_kernel") {
         return Err(HvoError::NoMem);
     }
     let t = hv
         .tables
         .iter()
-        .position(|t| !t.allocated.read())
+        .position(|t| t.allocated.test_and_set_acquire())
         .unwrap_or_else(|| crate::model_bug!("no free vmemmap PTE table"));
-    hv.tables[t].allocated.set(true);
-    drop(zone);
     for i in 0..PTRS_PER_PTE {
         hv.tables[t].ptes[i].set(
             VPte::Present {
@@ -766,9 +733,7 @@ fn vmemmap_split_pmd(hv: &Hvo, k: usize, base: usize, flush: bool) -> Result<Pmd
         }
         PmdSplit::Populated
     } else {
-        let zone = hv.zone_lock.lock(); // pte_free_kernel
-        hv.tables[t].allocated.set(false);
-        drop(zone);
+        hv.tables[t].allocated.test_and_clear_release(); // pte_free_kernel
         trace!(
             "pte_free_kernel",
             "vmemmap pmd {k} was split meanwhile: table {t} freed"

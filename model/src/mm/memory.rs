@@ -54,7 +54,8 @@ pub fn pte_offset_map_lock<'a>(m: &'a Machine, mm: &'a Mm) -> Option<PteMapLock<
         trace!("pte_offset_map_lock", "pmd changed under us, retry");
         drop(ptl);
         drop(rcu);
-        crate::kernel::cpu_relax();
+        // No cpu_relax: the retry reads a later PMD value than this one (coherence), so the
+        // loop ends by itself, and the immediate retry is an interleaving to explore.
     }
 }
 

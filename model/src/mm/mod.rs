@@ -55,27 +55,15 @@ pub const PTE_LOCK: LockClass = LockClass::new("ptlock");
 pub const ANON_VMA_LOCK: LockClass = LockClass::new("anon_vma->rwsem");
 pub const LRU_LOCK: LockClass = LockClass::new("lruvec->lru_lock");
 pub const SPLIT_QUEUE_LOCK: LockClass = LockClass::new("split_queue_lock");
-/// The page allocator's lock (`zone->lock`, and the per-CPU lists' `pcp->lock` in front of
-/// it): taking a page off the free lists and putting it back happen under it, which is what
-/// orders a free by one CPU before the reuse of the page by another. The model has one
-/// instance per pool it allocates from — each mm's PTE table pages ([`Mm::zone_lock`]), the
-/// HVO vmemmap pages and tables — and one per memmap folio slot
-/// ([`page::Memmap::zone_locks`]): the pools are disjoint, and the memmap allocates by slot
-/// (the scenario names the pfn), so each instance orders every free before every reuse of
-/// the same pages, as the kernel's chain of pcp and zone locks does, and adds no ordering
-/// between allocations and frees of unrelated pages on two CPUs, which the kernel's per-CPU
-/// lists do not have either (one memmap-wide instance would, and would make loom explore
-/// every order of every two unrelated allocations: 2-3 times the executions of the fault
-/// scenarios). A leaf: nothing is taken inside it.
-pub const ZONE_LOCK: LockClass = LockClass::new("zone->lock");
 
 /// A PTE table page: N entries and its own split PTE lock.
 pub struct PteTable {
     pub ptes: Vec<atomic_long_t>,
     pub ptl: spinlock_t,
-    /// Lifetime: true while allocated. Written under the pool's [`Mm::zone_lock`]
-    /// ([`crate::mm::huge_memory::pte_alloc_one`], `pte_free`), read locklessly by the I17
-    /// checks.
+    /// Lifetime: true while allocated. Taken with an acquire by
+    /// [`crate::mm::huge_memory::pte_alloc_one`], cleared with a release by `pte_free`
+    /// ([`AtomicFlag`]: a free is ordered before the next allocation of the same table, as the
+    /// allocator's locks order it, and before nothing else); read relaxed by the I17 checks.
     pub allocated: AtomicFlag,
 }
 
@@ -97,8 +85,6 @@ pub struct Mm {
     pub nr_ptes: atomic_t,
     /// PTE table pages this mm may use (index = table id).
     pub tables: Vec<PteTable>,
-    /// `zone->lock` of the pool [`Mm::tables`] is allocated from ([`ZONE_LOCK`]).
-    pub zone_lock: spinlock_t,
     /// `mm->write_protect_seq` (a seqcount_t): odd while fork's `copy_page_range` is
     /// write-protecting this mm's page tables; GUP-fast FOLL_PIN backs off if it moves.
     pub write_protect_seq: atomic_t,
@@ -168,7 +154,6 @@ impl Machine {
                             allocated: AtomicFlag::new(false),
                         })
                         .collect(),
-                    zone_lock: spinlock_t::new(ZONE_LOCK),
                 })
                 .collect(),
             rcu: RcuState::new(),

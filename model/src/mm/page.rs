@@ -41,8 +41,8 @@ pub struct Page {
     pub _refcount: atomic_t,
     pub _mapcount: atomic_t,
     pub compound_head: atomic_long_t,
-    /// Model-only: allocated or free, for I8. Written under its slot's [`Memmap::zone_locks`], read
-    /// locklessly by the checks.
+    /// Allocated or free, for I8: the page allocator takes it with an acquire and frees it
+    /// with a release ([`AtomicFlag`]); the checks read it relaxed.
     pub allocated: AtomicFlag,
 }
 
@@ -77,9 +77,6 @@ pub struct Memmap {
     /// reference; read locklessly by `folio_unqueue_deferred_split`'s first test
     /// (`data_race(list_empty(...))`), hence an atomic.
     pub deferred: Vec<atomic_t>,
-    /// The page allocator's lock ([`crate::mm::ZONE_LOCK`]) over each folio slot's pages:
-    /// allocating a folio and freeing one mark its pages under the lock of their slot.
-    pub zone_locks: Vec<spinlock_t>,
 }
 
 /// `_deferred_list` is empty (`list_empty`).
@@ -120,9 +117,6 @@ impl Memmap {
             split_queue: LockedBy::new(&split_queue_lock, Vec::new()),
             split_queue_lock,
             deferred: (0..n).map(|_| atomic_t::new(0)).collect(),
-            zone_locks: (0..folios)
-                .map(|_| spinlock_t::new(crate::mm::ZONE_LOCK))
-                .collect(),
         }
     }
 
@@ -145,23 +139,21 @@ impl Memmap {
         self.pages[pfn].allocated.read()
     }
 
-    /// Take `nr` pages from `pfn` off the free lists: under the slot's `zone->lock`, I8 unless every one
-    /// is free, then mark them allocated.
+    /// Take `nr` pages from `pfn` off the free lists: each page's allocated flag, false → true
+    /// with acquire (the last free of that page happens before); I8 if one is still allocated.
     fn take_pages(&self, pfn: usize, nr: usize) {
-        let zone = self.zone_locks[pfn / self.nr].lock();
         for p in pfn..pfn + nr {
+            let took = self.pages[p].allocated.test_and_set_acquire();
             crate::vm_bug_on!(
-                self.pages[p].allocated.read(),
+                !took,
                 crate::invariants::Inv::I8UseAfterFree,
                 "allocating pfn {p} which is still allocated"
             );
-            self.pages[p].allocated.set(true);
         }
-        drop(zone);
     }
 
     /// Allocate the large folio at slot `slot` (`vma_alloc_anon_folio_pmd` → prep_compound):
-    /// off the free lists under the slot's `zone->lock`, then (after it, as `post_alloc_hook` and
+    /// off the free lists, then (after it, as `post_alloc_hook` and
     /// `prep_compound_page`) head refcount 1, tails 0 with compound links, metadata unmapped.
     /// Returns the head pfn.
     pub fn alloc_large_folio(&self, slot: usize) -> usize {
@@ -199,8 +191,8 @@ impl Memmap {
     }
 
     /// Return a folio's pages to the allocator (`free_frozen_pages` path): the checks of
-    /// `free_pages_prepare` (I8: only with refcount 0, unmapped, unlocked), then under
-    /// the slot's `zone->lock` onto the free lists (I8 on a double free).
+    /// `free_pages_prepare` (I8: only with refcount 0, unmapped, unlocked), then onto the
+    /// free lists (I8 on a double free).
     pub fn free_folio(&self, head: usize, nr: usize) {
         crate::vm_bug_on!(
             self.deferred[head].read() != 0,
@@ -219,15 +211,13 @@ impl Memmap {
                 p.flags.test_bit(PG_LOCKED)
             );
         }
-        let zone = self.zone_locks[head / self.nr].lock();
         for p in head..head + nr {
+            let was = self.pages[p].allocated.test_and_clear_release();
             crate::vm_bug_on!(
-                !self.pages[p].allocated.read(),
+                !was,
                 crate::invariants::Inv::I8UseAfterFree,
                 "double free of pfn {p}"
             );
-            self.pages[p].allocated.set(false);
         }
-        drop(zone);
     }
 }

@@ -123,8 +123,8 @@ pub fn zap_pmd_range(m: &Machine, mm_id: usize, range: ZapRange) -> Zapped {
         if zap_pte_range(m, mm_id, range, &mut z) {
             return z;
         }
-        // pte_offset_map_lock failed: re-process this PMD
-        crate::kernel::cpu_relax();
+        // pte_offset_map_lock failed: re-process this PMD. No cpu_relax: the PMD read again
+        // is a later value (coherence), so the retry needs no other CPU's step.
     }
 }
 

@@ -216,3 +216,24 @@ fn locks_and_trylock_match_full_search() {
             .collect()
     );
 }
+
+/// A race with the operation a thread runs right after `yield_now`. The
+/// backtracking point for it landed on a schedule where the thread was
+/// yielding and was dropped, so DPOR found only the order where the yielder
+/// goes last. (The yielder never goes first: `yield_now` means "not before
+/// another thread has run a step", in either search.)
+#[test]
+fn race_after_yield_now() {
+    let seen = outcomes(|| {
+        let x = Arc::new(AtomicUsize::new(0));
+        let x1 = x.clone();
+        let th = thread::spawn(move || {
+            thread::yield_now();
+            x1.fetch_add(1, Relaxed)
+        });
+        let a = x.fetch_add(1, Relaxed);
+        let b = x.fetch_add(1, Relaxed);
+        (a, b, th.join().unwrap())
+    });
+    assert_eq!(seen, [(0, 1, 2), (0, 2, 1)].into_iter().collect());
+}

@@ -369,7 +369,14 @@ impl Path {
             {
                 let schedule = schedule_ref.get_mut(&mut self.branches);
 
-                if schedule.exploring {
+                // A thread that is yielding (or is the one running) at the
+                // racing schedule cannot be picked there: its operation runs
+                // after its yield. Walk back to a schedule where it could
+                // have been picked instead, or the backtracking point would
+                // be dropped (`Thread::explore` only marks `Skip`).
+                let th = schedule.threads.get(thread_id.as_usize()).copied();
+                let passed = matches!(th, Some(Thread::Yield) | Some(Thread::Active));
+                if schedule.exploring && !passed {
                     schedule.backtrack(thread_id, self.preemption_bound);
                     break schedule;
                 }
