@@ -344,7 +344,7 @@ pub fn inv_docs() -> Vec<(&'static str, String)> {
         } else if let Some(name) = line.strip_suffix(',') {
             out.push((name, doc.join(" ")));
             doc.clear();
-        } else if !line.is_empty() && !line.starts_with("//") {
+        } else if !line.is_empty() && !line.starts_with("//") && !line.starts_with("#[") {
             panic!("[model bug] unexpected line in enum Inv: {line}");
         }
     }
