@@ -4,7 +4,7 @@
 //!
 //! * Every bound is set explicitly here; loom's environment variables (`LOOM_MAX_PREEMPTIONS`,
 //!   ...) are overridden, so a developer's shell cannot turn an exhaustive claim into a
-//!   truncated one (CONVENTIONS.md §4.12).
+//!   truncated one (docs/design.md#bounds).
 //! * A run that stopped early (time budget, loom's duration limit) is `Incomplete`, never
 //!   `Holds`.
 //! * The process-wide panic hook is owned here: one hook, installed once, that records the
@@ -495,7 +495,7 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
 }
 
 impl RunResult {
-    /// One greppable key=value line (CONVENTIONS.md §3.8).
+    /// One greppable key=value line (docs/contributing.md#results).
     pub fn line(&self, scenario: &str) -> String {
         format!(
             "scenario={scenario} engine={} {} executions={} secs={:.3} verdict={}",

@@ -1,4 +1,4 @@
-//! Historical races (../shared/historical-races.md) that need more than one rule reverted.
+//! Historical races (docs/historical-races.md) that need more than one rule reverted.
 
 use thp_checks::engine::Verdict;
 use thp_checks::scenarios::{config, default_loom, find, run_scenario};

@@ -1,4 +1,4 @@
-//! One integration test binary (CONVENTIONS.md §3.12), one module per concern.
+//! One integration test binary (docs/contributing.md#tests), one module per concern.
 #![deny(warnings, rust_2018_idioms)]
 // The harness collects results outside the engines: std types allowed (clippy.toml).
 #![allow(clippy::disallowed_types)]
@@ -18,3 +18,4 @@ mod model_split_pmd;
 mod parallel;
 mod primitives;
 mod scenarios;
+mod self_contained;

@@ -1,79 +1,134 @@
 //! Invariant ids and the assertion macros named after the kernel's (`VM_BUG_ON`, `VM_WARN_ON`).
 //!
 //! Every protocol-violation message starts with `[<id> <slug>]`, e.g.
-//! `[I6 frozen-folio-gained-ref] ...`, so a defect test matches the invariant it expects and
+//! `[I6 ref-on-frozen-folio] ...`, so a defect test matches the invariant it expects and
 //! nothing else. A harness or model inconsistency says `[model bug]` instead and never counts
 //! as a counterexample.
 //!
-//! Ids I1-I20 are kernel-protocol.md §A (I18 is HVO's read-only struct pages); I22-I25 are
-//! further HugeTLB vmemmap optimization invariants (kernel-protocol.md §12, historical race
-//! Z09); I21 (the COW contract) and I26 (a non-present PMD is never treated as present:
-//! Z07, Z12, Z19) are model extensions; L1-L3 are the litmus-test properties of the primitive
-//! layer.
+//! The table of every id, what it checks and which rules break it is docs/invariants.md,
+//! generated from the doc comments of [`Inv`] (each starts with its id and a colon).
+//! I2-I20 follow the kernel's own invariants of the THP protocol (docs/protocol.md; I18 is
+//! HVO's read-only struct pages); I1, "a tail page's refcount is 0 while it is compound", has
+//! no id of its own: it holds by construction (tails are allocated at 0 and every speculative
+//! get is add-unless-zero), and a breach surfaces as I2 or I6. I22-I25 are further HugeTLB
+//! vmemmap optimization invariants (docs/protocol.md#hvo, historical race Z09). I21 (the COW
+//! contract) and I26 (a non-present PMD is never treated as present: Z07, Z12, Z19) are model
+//! extensions. L1 and L2 are the litmus-test properties of the primitive layer.
 
 /// An invariant the checks assert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Inv {
-    /// L1: a litmus outcome the Linux kernel memory model forbids was observed.
+    /// L1: a litmus test reached an outcome that the Linux kernel memory model forbids for its
+    /// program: the primitive layer's mapping of a barrier or atomic is too weak
+    /// (checks/src/litmus.rs, docs/memory-model.md).
     L1LitmusForbidden,
-    /// L2: `atomic_add_unless(v, a, u)` stored to `v` although it read `u`, or lost an update.
+    /// L2: `atomic_add_unless(v, a, u)` stored to `v` although it read `u`, or lost a
+    /// concurrent update: the speculative get would write to a frozen or read-only count.
     L2AddUnlessStoredOnU,
-    /// I2: no increment of a zero refcount (`try_grab_folio` warns on refcount <= 0).
+    /// I2: nothing raises a refcount of 0. A CPU without a reference takes one only with
+    /// add-unless-zero; a plain increment (`folio_get`, `try_grab_folio`) is allowed only to a
+    /// holder of a reference or of the ptl of a present mapping, and must find the count
+    /// positive (the kernel's `try_grab_folio` warns on a count <= 0).
     I2IncOfZero,
-    /// I3: references cover mappings (refcount >= mapcount for an unfrozen folio).
+    /// I3: references cover mappings: an unfrozen folio's refcount is at least its mapcount,
+    /// because each present page-table entry is paired with one reference (transiently more
+    /// inside a PMD split, and until the TLB flush after a zap; never fewer).
     I3RefsCoverMappings,
-    /// I4: mapcounts match page tables (outside ptl critical sections).
+    /// I4: mapcounts match the page tables once every CPU is done: the entire mapcount counts the
+    /// huge PMDs mapping the folio, each page's `_mapcount` its present PTEs, the large
+    /// mapcount both, `_nr_pages_mapped` the PTE-mapped pages (plus `ENTIRELY_MAPPED` while
+    /// PMD-mapped); migration entries count nowhere.
     I4MapcountMismatch,
-    /// I5: huge-PMD stability under the PMD lock.
+    /// I5: a CPU that holds the PMD lock and saw a huge PMD (or a PMD migration entry) keeps
+    /// seeing it until it unlocks: a walker that acts on a huge PMD has re-tested it under the
+    /// lock, and no one changes it without that lock.
     I5HugePmdStability,
-    /// I6: no reference on a folio under split; a getter that succeeds sees a non-compound page.
+    /// I6: no reference is taken on a frozen folio: between `folio_ref_freeze` and a new
+    /// folio's `folio_ref_unfreeze` every speculative get on any of its pages fails, and a
+    /// getter that succeeds afterwards sees a non-compound page with its final flags (the
+    /// unfreeze finds the count still 0).
     I6RefOnFrozen,
-    /// I7: a speculative getter uses only a folio that still contains its page.
+    /// I7: a speculative getter uses a folio only if, after its reference, the page still
+    /// belongs to that folio (`page_folio(page) == folio`), so it never works on, or returns, a
+    /// folio that a split or a free-and-reuse took the page out of.
     I7RecheckAfterGet,
-    /// I8: no use after free / double free.
+    /// I8: no use after free and no double free: a folio goes back to the allocator only with
+    /// refcount 0, unmapped, with no migration entry pointing to it, off the deferred-split
+    /// list and off the LRU, and nothing touches a page or folio slot once it is free.
     I8UseAfterFree,
-    /// I9: split succeeds iff no extra references.
+    /// I9: a folio split succeeds if and only if the folio had no references beyond the
+    /// caller's and its mappings' at the freeze: a pin or any other reference held across the
+    /// freeze makes it fail with -EAGAIN.
     I9SplitRefs,
-    /// I10: migration entries imply the folio is locked (and referenced or frozen).
+    /// I10: while a migration entry for a page exists, the folio containing that page is locked,
+    /// and held by the thread that holds the lock (referenced, or frozen at 0 during a split);
+    /// decoding an entry whose folio is unlocked is the kernel's `BUG_ON` in
+    /// `pfn_swap_entry_folio`.
     I10MigrationEntryLocked,
-    /// I11: split ends clean (no migration entry left, counts right).
+    /// I11: a folio split ends clean: no migration entry for any of its pages is left behind,
+    /// every new folio's mapcount and refcount match its PTEs (plus the caller's reference on
+    /// the `lock_at` folio), and only that folio is still locked; a failed split leaves the
+    /// folio intact, locked and referenced.
     I11SplitEndsClean,
-    /// I12: a huge PMD is never transiently none while a lockless reader may look at it
-    /// (MADV_DONTNEED must not miss a mapping).
+    /// I12: a huge PMD is never transiently none while a lockless reader may look at it: from
+    /// `pmdp_invalidate` to `pmd_populate` a split (or a PMD modifier) keeps it present and
+    /// huge to lockless readers, so MADV_DONTNEED cannot skip it and return with the range
+    /// still mapped.
     I12PmdTransientlyNone,
-    /// I13: deposit balance.
+    /// I13: deposit balance: every anonymous huge PMD has exactly one deposited PTE table, which
+    /// is withdrawn exactly once (by a split or a zap) and counted in the mm's page-table count;
+    /// a table is deposited, withdrawn or populated only under the PMD lock.
     I13DepositBalance,
-    /// I14: deferred-list discipline.
+    /// I14: deferred-list discipline: only a large folio is on a deferred-split list; the shared
+    /// queue is changed only under `split_queue_lock` (the shrinker's private list only by the
+    /// shrinker, holding references); a frozen or split folio is off the shared queue once the
+    /// splitter drops the lock; the final put unqueues only at refcount 0.
     I14DeferredList,
-    /// I15: GUP-fast soundness (the returned page is covered by the reference taken).
+    /// I15: GUP-fast soundness: a page GUP-fast returns is covered by the reference (and pin) it
+    /// took, on the folio that contained the page while the re-checked PMD and PTE mapped it;
+    /// a pinned page is never replaced under the pin (by a collapse, say) nor freed.
     I15GupFast,
-    /// I16: AnonExclusive vs pins (a pinned anon page stays AnonExclusive).
+    /// I16: AnonExclusive against pins: a pinned anonymous page keeps PageAnonExclusive (the
+    /// freeze or fork path clears it only after invalidating the entry and seeing no pin), so a
+    /// later COW or fork cannot move the page away from under the pin.
     I16PinnedNotExclusive,
-    /// I17: page-table lifetime.
+    /// I17: page-table lifetime: a PTE table is freed only after it is unlinked from its PMD under
+    /// the PMD lock and a grace period (or IPI sync) has passed, so no `pte_offset_map` RCU
+    /// reader or IRQs-off GUP-fast walker still uses it; it is never freed twice nor used
+    /// before it is initialised.
     I17TableLifetime,
-    /// I18: no write (nor a locked RMW, which writes even when its compare fails) ever reaches a
-    /// struct page through a read-only vmemmap mapping (HVO, Z09).
+    /// I18: no write — nor a locked RMW, which writes even when its compare fails — ever reaches
+    /// a struct page through a read-only vmemmap mapping (HVO, historical race Z09): a
+    /// speculative getter writes only if `page_count_writable` said yes.
     I18WriteToReadOnlyVmemmap,
-    /// I19: lock order acyclic, no sleeping in atomic context, locks held where required.
+    /// I19: the lock order is acyclic across every explored execution (lockdep's graph of lock
+    /// classes), nothing sleeps in atomic context (a spinlock, RCU or IRQs-off section), and
+    /// every lock a function requires is held (`lockdep_assert_held`).
     I19LockOrder,
-    /// I20: every sleeper is eventually woken.
+    /// I20: progress: every sleeper is eventually woken (a migration-entry waiter by the
+    /// `folio_unlock` after `remap_page`); no CPU sleeps with nobody left to wake it.
     I20LostWakeup,
-    /// I21 (model extension, the COW contract): a page marked AnonExclusive is mapped by one
-    /// mm only (fork clears the flag; COW reuse sets it only for the last mapper).
+    /// I21: the COW contract (model extension): a page marked AnonExclusive is mapped by one mm
+    /// only; fork clears the flag before it shares the page, and COW reuse sets it only for the
+    /// last mapper.
     I21ExclusiveShared,
-    /// I22: every struct page stays mapped: a vmemmap walk never meets an empty PTE.
+    /// I22: every struct page stays mapped: a walk of the vmemmap never meets an empty PTE
+    /// (HVO's split of a vmemmap PMD publishes a filled table).
     I22VmemmapUnmapped,
-    /// I23: every struct page reads the same through the vmemmap before, during and after
-    /// optimize / restore (nothing lost, nothing read before it was copied).
+    /// I23: every struct page reads the same through the vmemmap before, during and after an
+    /// optimize or restore: nothing is lost, and nothing is read from a page before it was
+    /// copied or filled.
     I23StructPageContent,
-    /// I24: optimized ⇔ tails mapped read-only to the reuse page; a failed optimize leaves the
-    /// mapping exactly as before.
+    /// I24: HVO mapping state: an optimized folio's tail vmemmap pages map the reuse page
+    /// read-only; a folio that is not optimized (including after a failed optimize) maps every
+    /// vmemmap page read-write to its own page, exactly as before.
     I24HvoRollback,
-    /// I25: no TLB flush owed is skipped: a vmemmap page is freed only after every translation
-    /// to it was flushed.
+    /// I25: no TLB flush owed is skipped: a vmemmap page is freed only after every translation to
+    /// it was flushed.
     I25TlbFlushOwed,
-    /// I26 (model extension; historical races Z07, Z12, Z19): a non-present PMD (a migration
-    /// entry) is never handled as a present huge mapping.
+    /// I26: a non-present PMD (a migration entry) is never handled as a present huge mapping:
+    /// not by a lockless walker's classifier, not by a zap, not by an rmap walk (model extension;
+    /// historical races Z07, Z12, Z19).
     I26NonPresentAsPresent,
 }
 

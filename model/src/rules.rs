@@ -148,7 +148,7 @@ pub struct RuleInfo {
     pub id: &'static str,
     /// One sentence.
     pub statement: &'static str,
-    /// Kernel file and function, or seed document.
+    /// Kernel files and functions, and the historical race or commit it comes from.
     pub source: &'static str,
     /// The model function that keeps it.
     pub model_fn: &'static str,
@@ -225,7 +225,7 @@ impl Rule {
             Rule::PmdTransHugeLockRecheck => (
                 "pmd-trans-huge-lock-recheck",
                 "A walker that saw a huge PMD without the PMD lock must re-test it after taking the lock, because a split may have turned it into a table meanwhile",
-                "mm/huge_memory.c __pmd_trans_huge_lock; mm/gup.c follow_pmd_mask; Documentation/mm/transhuge.rst (seed 000) \"Locking in hugepage aware code\"",
+                "mm/huge_memory.c __pmd_trans_huge_lock; mm/gup.c follow_pmd_mask; Documentation/mm/transhuge.rst \"Locking in hugepage aware code\"",
                 "mm::huge_memory::__pmd_trans_huge_lock, mm::gup::follow_pmd_mask",
                 Any, &[Inv::I5HugePmdStability], &["split-pmd-vs-aware-walker"],
             ),
@@ -246,14 +246,14 @@ impl Rule {
             Rule::ScannerAddUnlessZero => (
                 "scanner-add-unless-zero",
                 "A physical scanner that holds no reference takes one only with add-unless-zero (folio_try_get / get_page_unless_zero), so it never raises a frozen or free count",
-                "include/linux/page_ref.h page_ref_add_unless; Documentation/mm/transhuge.rst (seed 000) \"get_page_unless_zero\"",
+                "include/linux/page_ref.h page_ref_add_unless; Documentation/mm/transhuge.rst \"get_page_unless_zero\"",
                 "mm::memory_failure::__get_hwpoison_page, mm::page_idle::page_idle_get_folio",
                 Any, &[Inv::I6RefOnFrozen, Inv::I7RecheckAfterGet], &["folio-split-vs-scanner"],
             ),
             Rule::ScannerRecheckFolio => (
                 "scanner-recheck-folio",
                 "After a speculative get on page_folio(page), a scanner re-checks page_folio(page) == folio, because a split between the two may have made the page its own folio",
-                "mm/memory-failure.c __get_hwpoison_page; mm/page_idle.c page_idle_get_folio; kernel-protocol.md §7 \"Mandatory pattern\"",
+                "mm/memory-failure.c __get_hwpoison_page; mm/page_idle.c page_idle_get_folio; docs/protocol.md#scanners",
                 "mm::memory_failure::__get_hwpoison_page",
                 Any, &[Inv::I7RecheckAfterGet], &["folio-split-vs-scanner"],
             ),
@@ -360,28 +360,28 @@ impl Rule {
             Rule::TableFreeWaitsForGupFast => (
                 "table-free-waits-for-gup-fast",
                 "A PTE table unlinked under mmap_lock read (PT_RECLAIM) is freed only after a grace period that also waits for IRQs-off sections, because GUP-fast walks the table with IRQs off and no lock",
-                "mm/mmu_gather.c tlb_remove_table (RCU table freeing; GUP-fast disables IRQs); mm/pt_reclaim.c; kernel-protocol.md invariant 17; historical race Z01 (2ba99c5e0881)",
+                "mm/mmu_gather.c tlb_remove_table (RCU table freeing; GUP-fast disables IRQs); mm/pt_reclaim.c; invariant I17; historical race Z01 (2ba99c5e0881)",
                 "mm::zap::try_to_free_pte",
                 Any, &[Inv::I17TableLifetime], &["gup-fast-vs-dontneed-reclaim"],
             ),
             Rule::DeferredSplitScanTryGet => (
                 "deferred-split-scan-try-get",
                 "The deferred split shrinker references a queued folio with folio_try_get and, when that fails, only unlinks it, because a queued folio may be at refcount 0 on its way through the final folio_put",
-                "mm/huge_memory.c deferred_split_scan (\"Take pin on all head pages to avoid freeing them under us\", \"We lost race with folio_put()\"); kernel-protocol.md section 9",
+                "mm/huge_memory.c deferred_split_scan (\"Take pin on all head pages to avoid freeing them under us\", \"We lost race with folio_put()\"); docs/protocol.md#deferred-split",
                 "mm::huge_memory::deferred_split_scan",
                 Any, &[Inv::I2IncOfZero, Inv::I8UseAfterFree], &["deferred-split-scan-vs-zap"],
             ),
             Rule::SplitUnqueueWithFreeze => (
                 "split-unqueue-with-freeze",
                 "A folio split unlinks the folio from the deferred split list in the same split_queue_lock section as its successful folio_ref_freeze, so the shrinker never finds an already split (order-0) folio on the queue",
-                "mm/huge_memory.c __folio_split (list_del_init under split_queue_lock after folio_ref_freeze: \"prevent deferred_split_scan() touching ->_refcount\"); kernel-protocol.md sections 5.2 step 8 and 9",
+                "mm/huge_memory.c __folio_split (list_del_init under split_queue_lock after folio_ref_freeze: \"prevent deferred_split_scan() touching ->_refcount\"); docs/protocol.md#folio-split step 8 and docs/protocol.md#deferred-split",
                 "mm::huge_memory::__folio_split",
                 Any, &[Inv::I14DeferredList], &["deferred-split-scan-vs-folio-split"],
             ),
             Rule::FolioPutUnqueuesDeferred => (
                 "folio-put-unqueues-deferred",
                 "The final put of a large folio unlinks it from the deferred split list (under split_queue_lock, at refcount 0) before the pages go back to the allocator",
-                "mm/swap.c __folio_put; mm/internal.h folio_unqueue_deferred_split; mm/huge_memory.c __folio_unqueue_deferred_split; kernel-protocol.md invariant 8",
+                "mm/swap.c __folio_put; mm/internal.h folio_unqueue_deferred_split; mm/huge_memory.c __folio_unqueue_deferred_split; invariant I8",
                 "mm::page_ref::folio_put_refs, mm::huge_memory::folio_unqueue_deferred_split",
                 Any, &[Inv::I14DeferredList], &["deferred-split-scan-vs-zap"],
             ),
@@ -416,7 +416,7 @@ impl Rule {
             Rule::MigrateRemovePtesBeforeUnlock => (
                 "migrate-remove-ptes-before-unlock",
                 "THP migration replaces every migration entry by the new folio's mapping (remove_migration_ptes) before it unlocks the source, because a migration entry may only be decoded while its folio is locked",
-                "mm/migrate.c migrate_folio_move (remove_migration_ptes, then folio_unlock(dst), folio_unlock(src)); include/linux/swapops.h pfn_swap_entry_folio (BUG_ON unlocked); kernel-protocol.md invariant 10",
+                "mm/migrate.c migrate_folio_move (remove_migration_ptes, then folio_unlock(dst), folio_unlock(src)); include/linux/swapops.h pfn_swap_entry_folio (BUG_ON unlocked); invariant I10",
                 "mm::migrate::migrate_huge_page",
                 Any, &[Inv::I10MigrationEntryLocked], &["thp-migration-vs-fault", "thp-migration-vs-zap"],
             ),

@@ -2,7 +2,7 @@
 //! barriers, with the ordering rules of Documentation/atomic_t.txt and
 //! Documentation/memory-barriers.txt mapped onto the C11 model that loom checks.
 //!
-//! # Mapping (kernel-protocol.md §B "Memory ordering for loom")
+//! # Mapping (docs/protocol.md#memory-ordering)
 //!
 //! | kernel | here | why |
 //! |---|---|---|
@@ -33,7 +33,7 @@
 //! load, and say so where they are used.
 //!
 //! Under shuttle every atomic is sequentially consistent: barrier-only rules can only be
-//! caught by loom (CONVENTIONS.md §4.11).
+//! caught by loom (docs/contributing.md#engine-limits).
 
 use std::sync::atomic::Ordering;
 
@@ -103,7 +103,7 @@ macro_rules! kernel_atomic {
             }
             /// A lockless read whose users rely on an address dependency (e.g. a walker that
             /// dereferences the table the PMD value points to). C11 has no dependency
-            /// ordering; Acquire stands in for it (kernel-protocol.md §B).
+            /// ordering; Acquire stands in for it (docs/protocol.md#memory-ordering).
             #[inline]
             pub fn read_dep(&self) -> $t {
                 self.load(Ordering::Acquire)
@@ -202,7 +202,7 @@ macro_rules! kernel_atomic {
             }
             /// `atomic_add_unless(v, a, u)`: add `a` unless the value is `u`; true if it added.
             /// Never stores when the value read is `u` — what makes `get_page_unless_zero` safe
-            /// on a read-only struct page (include/linux/page_ref.h, kernel-protocol.md §12).
+            /// on a read-only struct page (include/linux/page_ref.h, docs/protocol.md#hvo).
             /// Fully ordered on success, unordered on failure.
             pub fn add_unless(&self, a: $t, u: $t) -> bool {
                 loop {

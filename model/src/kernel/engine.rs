@@ -26,7 +26,7 @@ pub enum Engine {
     Std,
 }
 
-/// Hardware behaviour that the protocol must not depend on (kernel-protocol.md §8.3).
+/// Hardware behaviour that the protocol must not depend on (docs/protocol.md#gup-fast-against-split).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hardware {
     /// x86: a TLB flush is an IPI and cannot complete while another CPU has IRQs off.

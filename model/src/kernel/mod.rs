@@ -2,8 +2,8 @@
 //!
 //! Every primitive here is an enum over the three engines (loom, shuttle, std) and fixes its
 //! engine when it is built, from the [`Execution`] that is current on the calling thread. Model
-//! code above this layer uses kernel names only and never names an engine (DESIGN.md, "One
-//! build, engine chosen at run time"; CONVENTIONS.md §3.1).
+//! code above this layer uses kernel names only and never names an engine
+//! (docs/design.md#one-build, docs/contributing.md#primitives).
 //!
 //! Instrumentation (lockdep graph, trace log, thread table, deadlock accounting) uses std types
 //! only, so it adds no interleavings: loom and shuttle cannot see it.

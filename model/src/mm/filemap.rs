@@ -3,7 +3,7 @@
 //!
 //! The kernel's lockdep does not track PG_locked; the model records folio-lock acquisitions in
 //! the lock-order graph anyway (class `folio_lock`), because "the folio lock is never acquired
-//! while holding a ptl" (kernel-protocol.md §13 rule 2) is part of the protocol.
+//! while holding a ptl" (docs/protocol.md#lock-order, rule 2) is part of the protocol.
 
 use crate::kernel::lockdep::{self, LockClass};
 use crate::kernel::wait::{bit_lock, bit_trylock, bit_unlock, bit_wait_unlocked};

@@ -105,7 +105,7 @@ pub fn do_huge_pmd_anonymous_page(m: &Machine, mm_id: usize, slot: usize) -> Fau
     m.memmap.page(folio).flags.set_bit(crate::mm::page::PG_LRU); // folio_add_lru_vma
                                                                  // folio_add_lru_vma: a large folio drains the LRU batch at once; the fully ordered
                                                                  // folio_ref_sub_and_test in that drain is what orders the rmap stores before set_pmd_at
-                                                                 // on weakly ordered CPUs (kernel-protocol.md §1 "Where the ordering really comes from").
+                                                                 // on weakly ordered CPUs (docs/protocol.md#fault-ordering).
     smp_mb();
     let v = Pmd::Huge {
         pfn: folio,
@@ -171,8 +171,8 @@ fn pmdp_invalidate(m: &Machine, mm: &Mm) -> Pmd {
 }
 
 /// `pgtable_trans_huge_withdraw`, then fill every entry of the withdrawn table (each must be
-/// none, `VM_WARN_ON`) with `entry(i)`: steps 5-6 of §4.2, shared by the present and the
-/// migration-entry paths. Returns the table.
+/// none, `VM_WARN_ON`) with `entry(i)`: steps 5-6 of docs/protocol.md#split-pmd, shared by
+/// the present and the migration-entry paths. Returns the table.
 fn fill_withdrawn_table(
     m: &Machine,
     mm: &Mm,
@@ -222,7 +222,7 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
         // pfn_swap_entry_to_page: the folio of a migration entry must be locked (I10).
         let folio = crate::mm::migrate::pfn_swap_entry_folio(m, pfn);
         m.observe("split-pmd-migration-entry");
-        // PMD migration entry (§4.2 "pmd_migration"): no invalidate (the entry is not
+        // PMD migration entry (docs/protocol.md#split-pmd): no invalidate (the entry is not
         // present), no rmap or refcount change (migration entries hold neither); every PTE
         // becomes a migration entry for its page, carrying the entry's bits.
         let t = fill_withdrawn_table(m, mm, ptl, |i| Pte::Migration {
@@ -271,7 +271,7 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
     }
     let ref_first = rule_on(Rule::SplitPmdRefBeforeTableVisible);
     if !freeze {
-        // Every PTE mapping holds one folio reference; the PMD held 1 (§4.2 step 4).
+        // Every PTE mapping holds one folio reference; the PMD held 1 (docs/protocol.md#split-pmd step 4).
         if ref_first {
             folio_ref_add(&m.memmap, folio, nr as i32 - 1);
         }
@@ -404,7 +404,7 @@ pub fn split_huge_page(m: &Machine, folio: usize) -> Result<(), SplitError> {
     __folio_split(m, folio)
 }
 
-/// `__folio_split` to order 0, anonymous, `lock_at` = the head (kernel-protocol.md §5.2).
+/// `__folio_split` to order 0, anonymous, `lock_at` = the head (docs/protocol.md#folio-split).
 pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
     use crate::kernel::local_irq_save;
     use crate::mm::filemap::{folio_test_locked, folio_unlock};

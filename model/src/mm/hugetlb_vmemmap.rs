@@ -1,6 +1,6 @@
 //! HugeTLB vmemmap optimization, HVO (mm/hugetlb_vmemmap.c; include/linux/page-flags.h
 //! `page_fixed_fake_head`, `page_count_writable`; include/linux/page_ref.h
-//! `page_ref_add_unless`; kernel-protocol.md §12; historical race Z09). Paraphrased from Linux
+//! `page_ref_add_unless`; docs/protocol.md#hvo; historical race Z09). Paraphrased from Linux
 //! 6.18.2; no kernel code is reproduced.
 //!
 //! Self-contained: one HugeTLB folio of `nr` struct pages (pfn 0 is the head), whose struct pages

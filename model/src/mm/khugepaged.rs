@@ -1,6 +1,6 @@
 //! Models mm/khugepaged.c (Linux 6.18.2): `collapse_huge_page` for anonymous memory, with
 //! `__collapse_huge_page_isolate` and `__collapse_huge_page_copy_succeeded`. Paraphrased; no
-//! kernel code is reproduced. Spec: kernel-protocol.md section 10; historical race Z01.
+//! kernel code is reproduced. Protocol: docs/protocol.md#collapse; historical race Z01.
 
 use crate::invariants::Inv;
 use crate::kernel::{flush_tlb_ipi, smp_mb, smp_wmb, tlb_remove_table_sync_one};

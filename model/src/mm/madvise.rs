@@ -6,7 +6,7 @@
 //! the range's anonymous folios lazily freeable, after clearing their dirty state in the
 //! folio and the page tables. A large folio it covers only in part is split first
 //! (`split_folio`, a full `__folio_split`), so only the covered pages are marked
-//! (kernel-protocol.md §9).
+//! (docs/protocol.md#madv_free).
 //!
 //! `folio_mark_lazyfree` moves the folio on the LRU under the lruvec lock with a temporary
 //! reference, as the kernel does for a large folio (its per-CPU batch drains at once). Not

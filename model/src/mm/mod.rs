@@ -1,4 +1,4 @@
-//! The memory-management state of the model (kernel-protocol.md §0.1) and the operations, in
+//! The memory-management state of the model (docs/protocol.md#state) and the operations, in
 //! modules named after the kernel files they model. Paraphrased from Linux 6.18.2; no kernel
 //! code is reproduced.
 //!

@@ -15,7 +15,7 @@
 //!
 //! x86's `pmd_present` tests PRESENT|PROTNONE|PSE, so an invalidated huge PMD still reads as
 //! present and huge to a lockless reader; only `pmd_access_permitted` rejects it
-//! (kernel-protocol.md §0.1). arm64 agrees on kinds 0-4 (its PMD_PRESENT_INVALID keeps an
+//! (docs/protocol.md#pmd-states). arm64 agrees on kinds 0-4 (its PMD_PRESENT_INVALID keeps an
 //! invalidated huge PMD present). Kind 5 exists only on arm64: there `pmd_mkinvalid` sets
 //! PMD_PRESENT_INVALID whatever the value was, so an invalidated migration entry reads as a
 //! present leaf whose "pfn" is swap-entry bits (historical race Z12). On x86 `pmd_mkinvalid`

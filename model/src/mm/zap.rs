@@ -240,7 +240,7 @@ fn free_pte(m: &Machine, mm: &crate::mm::Mm, t: usize) {
 /// table and every PTE is none, clear the PMD; the table is freed only after an RCU grace
 /// period (`pte_free_tlb` → `tlb_remove_table`), so `pte_offset_map` readers inside
 /// `rcu_read_lock` never see it freed. This is what makes an anonymous PMD go table → none
-/// while others hold `mmap_lock` read (kernel-protocol.md §10 "Correction").
+/// while others hold `mmap_lock` read (docs/protocol.md#pt-reclaim).
 fn try_to_free_pte(m: &Machine, mm_id: usize, t: usize) {
     let mm = &m.mms[mm_id];
     let pml = mm.pmd_lock.lock();
