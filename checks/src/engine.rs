@@ -168,7 +168,10 @@ pub struct RunConfig {
     /// wants the graph to span several runs).
     pub lockdep: Arc<LockGraph>,
     /// loom only: partial-order reduction on (the default) or off (every runnable CPU explored
-    /// at every scheduling point: the reference `thpcheck audit` checks DPOR against).
+    /// at every scheduling point: the reference `thpcheck audit` checks DPOR against). The
+    /// engine layer sets loom's `Builder::dpor` from this field, so the patched loom's
+    /// `LOOM_DPOR` environment variable has no effect on thpcheck runs (on purpose: a run's
+    /// search is chosen by its configuration, and recorded with it).
     pub loom_dpor: bool,
     /// Fingerprint every execution's final state (`thpcheck audit`).
     pub audit: bool,
