@@ -15,8 +15,9 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use thp_model::kernel::{
-    atomic_t, cpu_relax, local_irq_save, rcu_read_lock, smp_load_acquire, smp_mb, smp_rmb,
-    smp_store_release, smp_wmb, spawn, spinlock_t, LockClass, RcuState, READ_ONCE, WRITE_ONCE,
+    atomic_t, cpu_relax, local_irq_save, rcu_read_lock, smp_load_acquire, smp_mb,
+    smp_mb__after_spinlock, smp_mb__after_unlock_lock, smp_rmb, smp_store_mb, smp_store_release,
+    smp_wmb, spawn, spinlock_t, LockClass, RcuState, READ_ONCE, WRITE_ONCE,
 };
 
 use crate::engine::{run, EngineSpec, RunConfig, RunResult, Verdict};
@@ -386,6 +387,101 @@ fn rmw_after_cpu_relax() -> String {
     format!("a={a} b={b0},{b1}")
 }
 
+/// Message passing: the writer stores x then publishes y with `publish`; the reader reads y
+/// with `observe`, then x.
+fn mp_with(publish: fn(&atomic_t), observe: fn(&atomic_t) -> i32) -> String {
+    let x = Arc::new(atomic_t::new(0));
+    let y = Arc::new(atomic_t::new(0));
+    let (x1, y1) = (x.clone(), y.clone());
+    let (_, r) = two(
+        move || {
+            WRITE_ONCE(&*x1, 1);
+            publish(&y1);
+            String::new()
+        },
+        move || {
+            let r0 = observe(&y);
+            let r1 = READ_ONCE(&*x);
+            format!("r0={r0} r1={r1}")
+        },
+    );
+    r
+}
+
+/// Store buffering: each CPU stores its flag with `store`, then reads the other's.
+fn sb_with(store: fn(&atomic_t)) -> String {
+    let x = Arc::new(atomic_t::new(0));
+    let y = Arc::new(atomic_t::new(0));
+    let (x1, y1) = (x.clone(), y.clone());
+    let (a, b) = two(
+        move || {
+            store(&x1);
+            format!("{}", READ_ONCE(&*y1))
+        },
+        move || {
+            store(&y);
+            format!("{}", READ_ONCE(&*x))
+        },
+    );
+    format!("r0={a} r1={b}")
+}
+
+/// A CPU stores x=1, then under a lock with `smp_mb__after_spinlock` reads y; the other CPU
+/// stores y=1, `smp_mb`, reads x.
+fn sb_after_spinlock() -> String {
+    let l = Arc::new(spinlock_t::new(ENGINE_LOCK));
+    let x = Arc::new(atomic_t::new(0));
+    let y = Arc::new(atomic_t::new(0));
+    let (x1, y1) = (x.clone(), y.clone());
+    let (a, b) = two(
+        move || {
+            WRITE_ONCE(&*x1, 1);
+            let g = l.lock();
+            smp_mb__after_spinlock();
+            let r0 = READ_ONCE(&*y1);
+            drop(g);
+            format!("{r0}")
+        },
+        move || {
+            WRITE_ONCE(&*y, 1);
+            smp_mb();
+            format!("{}", READ_ONCE(&*x))
+        },
+    );
+    format!("r0={a} r1={b}")
+}
+
+/// A CPU stores x=1 in one critical section and y=1 in the next one of the same lock
+/// (optionally with `smp_mb__after_unlock_lock` after the second lock); the other CPU reads y,
+/// `smp_rmb`, reads x.
+fn mp_unlock_lock(after_unlock_lock: bool) -> String {
+    let l = Arc::new(spinlock_t::new(ENGINE_LOCK));
+    let x = Arc::new(atomic_t::new(0));
+    let y = Arc::new(atomic_t::new(0));
+    let (x1, y1) = (x.clone(), y.clone());
+    let (_, r) = two(
+        move || {
+            let g = l.lock();
+            WRITE_ONCE(&*x1, 1);
+            drop(g);
+            let g = l.lock();
+            if after_unlock_lock {
+                smp_mb__after_unlock_lock();
+            }
+            WRITE_ONCE(&*y1, 1);
+            drop(g);
+            String::new()
+        },
+        move || {
+            let r0 = READ_ONCE(&*y);
+            smp_rmb();
+            let r1 = READ_ONCE(&*x);
+            format!("r0={r0} r1={r1}")
+        },
+    );
+    r
+}
+
 /// The catalogue of litmus tests.
 pub const LITMUS: &[Litmus] = &[
     Litmus {
@@ -543,6 +639,175 @@ pub const LITMUS: &[Litmus] = &[
         body: add_unless_vs_unfreeze,
     },
     Litmus {
+        name: "litmus-sb-xchg-relaxed",
+        description: "store buffering through xchg_relaxed (arm64's page-table xchg): unordered",
+        target: "r0=0 r1=0",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        sc: false,
+        loom_limit: None,
+        body: || {
+            sb_with(|v| {
+                v.xchg_relaxed(1);
+            })
+        },
+    },
+    Litmus {
+        name: "litmus-mp-cmpxchg-relaxed",
+        description: "message passing through cmpxchg_relaxed on both sides: unordered",
+        target: "r0=1 r1=0",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        sc: false,
+        loom_limit: None,
+        body: || {
+            mp_with(
+                |y| {
+                    y.cmpxchg_relaxed(0, 1);
+                },
+                |y| y.cmpxchg_relaxed(1, 1),
+            )
+        },
+    },
+    Litmus {
+        name: "litmus-mp-cmpxchg-release-acquire",
+        description: "message passing through cmpxchg_release / cmpxchg_acquire (both succeed when the message is seen)",
+        target: "r0=1 r1=0",
+        lkmm: Lkmm::Forbidden,
+        loom_reaches: false,
+        sc: false,
+        loom_limit: None,
+        body: || {
+            mp_with(
+                |y| {
+                    y.cmpxchg_release(0, 1);
+                },
+                |y| y.cmpxchg_acquire(1, 1),
+            )
+        },
+    },
+    Litmus {
+        name: "litmus-mp-xchg-release-acquire",
+        description: "message passing through xchg_release / xchg_acquire",
+        target: "r0=1 r1=0",
+        lkmm: Lkmm::Forbidden,
+        loom_reaches: false,
+        sc: false,
+        loom_limit: None,
+        body: || {
+            mp_with(
+                |y| {
+                    y.xchg_release(1);
+                },
+                |y| y.xchg_acquire(0),
+            )
+        },
+    },
+    Litmus {
+        name: "litmus-mp-add-return-release-acquire",
+        description: "message passing through atomic_add_return_release / atomic_add_return_acquire",
+        target: "r0=1 r1=0",
+        lkmm: Lkmm::Forbidden,
+        loom_reaches: false,
+        sc: false,
+        loom_limit: None,
+        body: || {
+            mp_with(
+                |y| {
+                    y.add_return_release(1);
+                },
+                |y| y.add_return_acquire(0),
+            )
+        },
+    },
+    Litmus {
+        name: "litmus-mp-fetch-add-relaxed",
+        description: "message passing through atomic_fetch_add_relaxed on both sides: unordered",
+        target: "r0=1 r1=0",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        sc: false,
+        loom_limit: None,
+        body: || {
+            mp_with(
+                |y| {
+                    y.fetch_add_relaxed(1);
+                },
+                |y| y.fetch_add_relaxed(0),
+            )
+        },
+    },
+    Litmus {
+        name: "litmus-mp-try-cmpxchg",
+        description: "message passing with smp_wmb, the reader ordered by a successful try_cmpxchg (fully ordered)",
+        target: "r0=1 r1=0",
+        lkmm: Lkmm::Forbidden,
+        loom_reaches: false,
+        sc: false,
+        loom_limit: None,
+        body: || {
+            mp_with(
+                |y| {
+                    smp_wmb();
+                    WRITE_ONCE(y, 1);
+                },
+                |y| {
+                    let r0 = READ_ONCE(y);
+                    let z = atomic_t::new(0);
+                    let mut old = 0;
+                    assert!(z.try_cmpxchg(&mut old, 1));
+                    r0
+                },
+            )
+        },
+    },
+    Litmus {
+        name: "litmus-sb-store-mb",
+        description: "store buffering with smp_store_mb",
+        target: "r0=0 r1=0",
+        lkmm: Lkmm::Forbidden,
+        loom_reaches: false,
+        sc: false,
+        loom_limit: None,
+        body: || sb_with(|v| smp_store_mb(v, 1)),
+    },
+    Litmus {
+        name: "litmus-sb-after-spinlock",
+        description: "store buffering where one CPU's load follows spin_lock + smp_mb__after_spinlock",
+        target: "r0=0 r1=0",
+        lkmm: Lkmm::Forbidden,
+        loom_reaches: false,
+        sc: false,
+        loom_limit: None,
+        body: sb_after_spinlock,
+    },
+    Litmus {
+        name: "litmus-mp-unlock-lock",
+        description: "message passing through two critical sections of one lock on the writer, smp_rmb on the reader",
+        target: "r0=1 r1=0",
+        lkmm: Lkmm::Forbidden,
+        loom_reaches: true,
+        sc: false,
+        loom_limit: Some(
+            "the LKMM orders a CPU's stores before an unlock against its stores after a later \
+             lock for every observer (po-unlock-lock-po is a cumulative fence); the model's \
+             spin_lock / spin_unlock are acquire / release only (arm64), which C11 does not \
+             order for a third party. The model reaches an outcome the kernel cannot: a \
+             possible false alarm, never a missed behaviour",
+        ),
+        body: || mp_unlock_lock(false),
+    },
+    Litmus {
+        name: "litmus-mp-unlock-lock-after-unlock-lock",
+        description: "as litmus-mp-unlock-lock, with smp_mb__after_unlock_lock after the second lock",
+        target: "r0=1 r1=0",
+        lkmm: Lkmm::Forbidden,
+        loom_reaches: false,
+        sc: false,
+        loom_limit: None,
+        body: || mp_unlock_lock(true),
+    },
+    Litmus {
         name: "litmus-trylock-fails-while-held",
         description: "spin_trylock while another CPU holds the lock (engine audit: loom 0.7.3 never explored the failure)",
         target: "trylock=fail",
@@ -628,7 +893,9 @@ pub fn run_litmus(l: &'static Litmus, cfg: &RunConfig) -> LitmusResult {
     let obs = observed.clone();
     let body = Arc::new(move || {
         let o = (l.body)();
-        if l.lkmm == Lkmm::Forbidden && o == l.target {
+        // A forbidden target the model reaches by a documented limit (`loom_limit`) is pinned
+        // by the expectation below, not reported as a violation.
+        if l.lkmm == Lkmm::Forbidden && !l.loom_reaches && o == l.target {
             panic!(
                 "[{}] {}: observed {o}, which the Linux kernel memory model forbids",
                 thp_model::invariants::Inv::L1LitmusForbidden.tag(),

@@ -56,7 +56,10 @@ fn allowed_weak_outcomes_are_reached_by_loom() {
 
 #[test]
 fn forbidden_outcomes_are_never_observed_by_loom() {
-    for l in LITMUS.iter().filter(|l| l.lkmm == Lkmm::Forbidden) {
+    for l in LITMUS
+        .iter()
+        .filter(|l| l.lkmm == Lkmm::Forbidden && !l.loom_reaches)
+    {
         let r = run_litmus(l, &loom());
         assert!(!r.observed.contains(l.target), "{}", l.name);
         // and the other outcomes of the same test are reached, so the test is not vacuous
@@ -150,4 +153,21 @@ fn x86_spin_lock_is_a_full_barrier() {
         observed.len() >= 3,
         "the other outcomes are reached: {observed:?}"
     );
+}
+
+/// FIXME(model limit): the LKMM forbids message passing through an unlock followed by a lock
+/// on the writer (po-unlock-lock-po), the model's acquire/release locks allow it on arm64; with
+/// `smp_mb__after_unlock_lock` (or x86's full-barrier lock) the model forbids it too. This pins
+/// the behaviour; docs/memory-model.md says which way it errs (false alarms only).
+#[test]
+fn unlock_lock_is_weaker_than_the_lkmm_and_after_unlock_lock_closes_it() {
+    let weak = find("litmus-mp-unlock-lock").unwrap();
+    assert_eq!(weak.lkmm, Lkmm::Forbidden);
+    assert!(weak.loom_limit.is_some());
+    let r = run_litmus(weak, &loom());
+    assert!(r.observed.contains(weak.target), "{:?}", r.observed);
+    let fixed = find("litmus-mp-unlock-lock-after-unlock-lock").unwrap();
+    let r = run_litmus(fixed, &loom());
+    assert!(!r.observed.contains(fixed.target), "{:?}", r.observed);
+    assert!(r.agrees.is_ok());
 }

@@ -13,7 +13,10 @@
 //! | `atomic_inc/dec/add/sub`, `set_bit`, `clear_bit` | Relaxed RMW | non-value-returning RMWs are unordered |
 //! | value-returning RMW (`*_return`, `*_and_test`, `xchg`, `fetch_*`, `test_and_set_bit`) | `fence(SeqCst)`; Relaxed RMW; `fence(SeqCst)` | fully ordered |
 //! | `cmpxchg`, `add_unless` | Relaxed pre-load; on the success path `fence(SeqCst)`; Relaxed CAS; `fence(SeqCst)` | fully ordered on success, unordered on failure |
-//! | `*_relaxed` RMW variants | Relaxed RMW | |
+//! | `*_relaxed` RMW variants (`xchg_relaxed`, `cmpxchg_relaxed`, `fetch_add_relaxed`, ...) | Relaxed RMW | |
+//! | `*_acquire` / `*_release` RMW variants | Acquire / Release RMW (a conditional one: only on success) | |
+//! | `try_cmpxchg` | as `cmpxchg`, updating the expected value on failure | |
+//! | `smp_mb__after_spinlock`, `smp_mb__after_unlock_lock`, `smp_store_mb` | `fence(SeqCst)` (after the store, for `smp_store_mb`) | |
 //! | `test_and_set_bit_lock` | Acquire RMW | lock acquire |
 //! | `clear_bit_unlock`, `clear_bit_unlock_is_negative_byte` | Release RMW | lock release |
 //! | `smp_mb`, `smp_mb__before_atomic`, `smp_mb__after_atomic` | `fence(SeqCst)` | |
@@ -199,6 +202,63 @@ macro_rules! kernel_atomic {
                     }
                     Err(v) => v,
                 }
+            }
+            /// `atomic_xchg_relaxed`: unordered (arm64's page-table `xchg_relaxed`).
+            pub fn xchg_relaxed(&self, v: $t) -> $t {
+                dispatch!(self, a => a.swap(v, Ordering::Relaxed))
+            }
+            /// `atomic_xchg_acquire`.
+            pub fn xchg_acquire(&self, v: $t) -> $t {
+                dispatch!(self, a => a.swap(v, Ordering::Acquire))
+            }
+            /// `atomic_xchg_release`.
+            pub fn xchg_release(&self, v: $t) -> $t {
+                dispatch!(self, a => a.swap(v, Ordering::Release))
+            }
+            /// `atomic_cmpxchg_relaxed`: returns the value read; unordered.
+            pub fn cmpxchg_relaxed(&self, old: $t, new: $t) -> $t {
+                self.cmpxchg_with(old, new, Ordering::Relaxed)
+            }
+            /// `atomic_cmpxchg_acquire`: returns the value read; acquire on success, unordered
+            /// on failure.
+            pub fn cmpxchg_acquire(&self, old: $t, new: $t) -> $t {
+                self.cmpxchg_with(old, new, Ordering::Acquire)
+            }
+            /// `atomic_cmpxchg_release`: returns the value read; release on success, unordered
+            /// on failure.
+            pub fn cmpxchg_release(&self, old: $t, new: $t) -> $t {
+                self.cmpxchg_with(old, new, Ordering::Release)
+            }
+            /// One compare-and-swap, `o` on success, unordered on failure (a failed conditional
+            /// RMW is unordered: a Relaxed pre-load decides failure, as in [`Self::cmpxchg`]).
+            fn cmpxchg_with(&self, old: $t, new: $t, o: Ordering) -> $t {
+                let seen = self.load(Ordering::Relaxed);
+                if seen != old {
+                    return seen;
+                }
+                match dispatch!(self, a => a.compare_exchange(old, new, o, Ordering::Relaxed)) {
+                    Ok(v) | Err(v) => v,
+                }
+            }
+            /// `atomic_try_cmpxchg(v, &old, new)`: true on success (fully ordered); on failure
+            /// `old` is updated to the value read (unordered).
+            pub fn try_cmpxchg(&self, old: &mut $t, new: $t) -> bool {
+                let seen = self.cmpxchg(*old, new);
+                let ok = seen == *old;
+                *old = seen;
+                ok
+            }
+            /// `atomic_add_return_acquire`.
+            pub fn add_return_acquire(&self, i: $t) -> $t {
+                dispatch!(self, a => a.fetch_add(i, Ordering::Acquire)) + i
+            }
+            /// `atomic_add_return_release`.
+            pub fn add_return_release(&self, i: $t) -> $t {
+                dispatch!(self, a => a.fetch_add(i, Ordering::Release)) + i
+            }
+            /// `atomic_fetch_add_relaxed`.
+            pub fn fetch_add_relaxed(&self, i: $t) -> $t {
+                dispatch!(self, a => a.fetch_add(i, Ordering::Relaxed))
             }
             /// `atomic_add_unless(v, a, u)`: add `a` unless the value is `u`; true if it added.
             /// Never stores when the value read is `u` — what makes `get_page_unless_zero` safe
@@ -393,6 +453,26 @@ pub fn smp_mb__before_atomic() {
 /// `smp_mb__after_atomic()`: full barrier after a non-value-returning RMW.
 #[inline]
 pub fn smp_mb__after_atomic() {
+    smp_mb()
+}
+/// `smp_mb__after_spinlock()`: after a lock acquisition, a full barrier (x86's locked RMW
+/// already is one; arm64 issues `smp_mb`). Modelled as a full fence on every architecture.
+#[inline]
+pub fn smp_mb__after_spinlock() {
+    smp_mb()
+}
+/// `smp_mb__after_unlock_lock()`: makes an unlock followed by a lock (same lock, or same CPU) a
+/// full barrier. A no-op except on PowerPC in the kernel, because the LKMM already orders much
+/// of it; the model's locks are acquire/release only, so here it is a full fence
+/// (docs/memory-model.md, "Where the model is stronger or weaker than the LKMM").
+#[inline]
+pub fn smp_mb__after_unlock_lock() {
+    smp_mb()
+}
+/// `smp_store_mb(x, v)`: `WRITE_ONCE(x, v)` then a full barrier.
+#[inline]
+pub fn smp_store_mb<A: OnceAccess>(x: &A, v: A::Value) {
+    x.write_once(v);
     smp_mb()
 }
 
