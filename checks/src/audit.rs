@@ -106,7 +106,12 @@ pub struct RuleAudit {
     pub rule: &'static str,
     pub scenario: &'static str,
     pub loom_caught: bool,
+    /// loom's verdict label ("holds" when it did not catch it and ran to its end).
+    pub loom_verdict: &'static str,
     pub shuttle_caught: Vec<&'static str>,
+    /// Every catch (loom's, then the shuttle engines') was one of the rule's expected
+    /// invariants: a catch by another invariant (an unrelated failure) is not the rule's.
+    pub expected_catches: bool,
     /// shuttle caught it and unbounded loom did not.
     pub miss: bool,
 }
@@ -262,29 +267,41 @@ pub fn audit_rule(r: Rule, s: &'static Scenario, b: AuditBudget) -> RuleAudit {
 /// unbounded loom; a test passes a weakened one to show that the comparison can fail).
 pub fn compare_rule(r: Rule, s: &'static Scenario, loom: EngineSpec, b: AuditBudget) -> RuleAudit {
     let rules = RuleSet::without(r);
-    let caught = |e: EngineSpec| {
-        matches!(
-            scenarios::run_scenario(s, &config(e, rules.clone()), Some(s.loom_nr))
-                .run
-                .verdict,
-            Verdict::Counterexample { .. }
-        )
+    let expected = r.info().invariants;
+    let mut expected_catches = true;
+    // (caught, verdict label); a catch whose message names none of the rule's invariants
+    // clears `expected_catches`.
+    let mut run = |e: EngineSpec| {
+        let res = scenarios::run_scenario(s, &config(e, rules.clone()), Some(s.loom_nr));
+        let caught = matches!(res.run.verdict, Verdict::Counterexample { .. });
+        if caught {
+            let m = res.run.message().unwrap_or_default();
+            if !expected
+                .iter()
+                .any(|i| m.starts_with(&format!("[{}]", i.tag())))
+            {
+                expected_catches = false;
+            }
+        }
+        (caught, res.run.verdict.label())
     };
-    let loom_caught = caught(loom);
+    let (loom_caught, loom_verdict) = run(loom);
     let shuttle_caught: Vec<&'static str> = shuttle_engines(b)
         .into_iter()
         .filter(|e| !matches!(e, EngineSpec::ShuttleDfs { .. }))
         .filter_map(|e| {
             let name = e.name();
-            caught(e).then_some(name)
+            run(e).0.then_some(name)
         })
         .collect();
     RuleAudit {
         rule: r.info().id,
         scenario: s.name,
         loom_caught,
+        loom_verdict,
         miss: !loom_caught && !shuttle_caught.is_empty(),
         shuttle_caught,
+        expected_catches,
     }
 }
 

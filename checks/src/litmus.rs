@@ -482,6 +482,49 @@ fn mp_unlock_lock(after_unlock_lock: bool) -> String {
     r
 }
 
+/// Three CPUs: one reads x, runs `cpu_relax`, then an RMW on x; one stores an unrelated y; the
+/// main CPU stores x=10. The RMW right after the yield racing with the main CPU's store needs
+/// another CPU's step where the relaxing CPU waits (loom's yield_now backtracking, three-thread
+/// case).
+fn rmw_after_cpu_relax_three_cpus() -> String {
+    let x = Arc::new(atomic_t::new(0));
+    let y = Arc::new(atomic_t::new(0));
+    let (x2, y1) = (x.clone(), y.clone());
+    let t1 = spawn(move || WRITE_ONCE(&*y1, 1));
+    let t2 = spawn(move || {
+        let a = READ_ONCE(&*x2);
+        cpu_relax();
+        let b = x2.fetch_add(1);
+        format!("a={a} b={b}")
+    });
+    WRITE_ONCE(&*x, 10);
+    t1.join();
+    t2.join()
+}
+
+/// Message passing whose reader runs a failed conditional RMW between its two loads.
+fn mp_failed(rmw: fn(&atomic_t) -> bool) -> String {
+    let x = Arc::new(atomic_t::new(0));
+    let y = Arc::new(atomic_t::new(0));
+    let z = Arc::new(atomic_t::new(0));
+    let (x1, y1) = (x.clone(), y.clone());
+    let (_, r) = two(
+        move || {
+            WRITE_ONCE(&*x1, 1);
+            smp_wmb();
+            WRITE_ONCE(&*y1, 1);
+            String::new()
+        },
+        move || {
+            let r0 = READ_ONCE(&*y);
+            let ok = rmw(&z);
+            let r1 = READ_ONCE(&*x);
+            format!("r0={r0} r1={r1} failed={}", !ok)
+        },
+    );
+    r
+}
+
 /// The catalogue of litmus tests.
 pub const LITMUS: &[Litmus] = &[
     Litmus {
@@ -649,6 +692,45 @@ pub const LITMUS: &[Litmus] = &[
         body: || {
             sb_with(|v| {
                 v.xchg_relaxed(1);
+            })
+        },
+    },
+    Litmus {
+        name: "litmus-sb-xchg-release",
+        description: "store buffering through xchg_release: a release orders what precedes the store, not the store before later loads",
+        target: "r0=0 r1=0",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        sc: false,
+        loom_limit: None,
+        body: || {
+            sb_with(|v| {
+                v.xchg_release(1);
+            })
+        },
+    },
+    Litmus {
+        name: "litmus-mp-failed-cmpxchg-acquire",
+        description: "a failed cmpxchg_acquire is unordered: it cannot stand in for smp_rmb",
+        target: "r0=1 r1=0 failed=true",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        sc: false,
+        loom_limit: None,
+        body: || mp_failed(|z| z.cmpxchg_acquire(5, 6) == 5),
+    },
+    Litmus {
+        name: "litmus-mp-failed-try-cmpxchg",
+        description: "a failed try_cmpxchg is unordered: it cannot stand in for smp_rmb",
+        target: "r0=1 r1=0 failed=true",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        sc: false,
+        loom_limit: None,
+        body: || {
+            mp_failed(|z| {
+                let mut old = 5;
+                z.try_cmpxchg(&mut old, 6)
             })
         },
     },
@@ -846,6 +928,16 @@ pub const LITMUS: &[Litmus] = &[
         sc: true,
         loom_limit: None,
         body: rmw_after_cpu_relax,
+    },
+    Litmus {
+        name: "litmus-rmw-after-cpu-relax-three-cpus",
+        description: "the RMW right after cpu_relax racing with a third CPU's store, while another CPU runs (engine audit: loom's yield_now backtracking, three threads)",
+        target: "a=0 b=0",
+        lkmm: Lkmm::Allowed,
+        loom_reaches: true,
+        sc: true,
+        loom_limit: None,
+        body: rmw_after_cpu_relax_three_cpus,
     },
 ];
 

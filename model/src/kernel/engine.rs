@@ -136,6 +136,12 @@ pub(crate) struct Threads {
     pub held: HashMap<usize, Vec<HeldLock>>,
     /// Depth of atomic context (spinlocks, RCU, IRQs off) per CPU.
     pub atomic_depth: HashMap<usize, Vec<&'static str>>,
+    /// Each CPU's engine thread, to unpark it (grace-period waits, `kernel::rcu`).
+    pub handles: HashMap<usize, crate::kernel::thread::EngineThread>,
+    /// Grace-period waits in progress, by waiting CPU (`kernel::rcu`).
+    pub rcu_waits: HashMap<usize, crate::kernel::rcu::RcuWait>,
+    /// The generation of each CPU's last grace-period wait (`kernel::rcu`).
+    pub rcu_generation: HashMap<usize, i64>,
 }
 
 /// The context of one execution.
@@ -175,6 +181,10 @@ pub fn with_execution<R>(options: &ExecutionOptions, body: impl FnOnce() -> R) -
         let mut t = exec.threads.lock().unwrap_or_else(|e| e.into_inner());
         let key = engine_thread_key(options.engine);
         t.cpus.insert(key, 0);
+        t.handles.insert(
+            0,
+            crate::kernel::thread::EngineThread::current(options.engine),
+        );
         t.next_cpu = 1;
         t.alive = 1;
     }
@@ -197,6 +207,8 @@ pub fn current() -> Arc<Execution> {
     {
         let mut t = exec.threads.lock().unwrap_or_else(|e| e.into_inner());
         t.cpus.insert(engine_thread_key(Engine::Std), 0);
+        t.handles
+            .insert(0, crate::kernel::thread::EngineThread::current(Engine::Std));
         t.next_cpu = 1;
         t.alive = 1;
     }

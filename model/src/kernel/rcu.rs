@@ -6,9 +6,9 @@
 //! leave. Sections of different CPUs never synchronize with each other (the litmus test
 //! `litmus-mp-irq-sections` shows message passing through them stays weak).
 //! A grace period or an IPI that must wait for readers does, for every other CPU, an AcqRel
-//! RMW on that CPU's counter; if the CPU is inside a section, the waiter sets its bit in that
-//! counter (another AcqRel RMW) and sleeps until the section's last exit, which reads the bit,
-//! wakes it. That gives exactly the grace-period guarantee: a reader whose entry is ordered
+//! RMW on that CPU's counter; if the CPU is inside a section, the waiter writes the generation
+//! of its wait into its field of that counter (another AcqRel RMW) and sleeps (parks) until the
+//! section's last exit, which reads the generation, unparks it. That gives exactly the grace-period guarantee: a reader whose entry is ordered
 //! after the waiter's RMW sees everything before the wait (its Acquire entry reads from the
 //! waiter's Release), and a reader seen inside its section is waited for, its Release exit then
 //! ordering the whole section before the waiter goes on. Only sections open when the wait
@@ -27,24 +27,36 @@ use std::sync::atomic::Ordering;
 use crate::kernel::atomic::atomic_long_t;
 use crate::kernel::engine::current;
 use crate::kernel::lockdep;
-use crate::kernel::sync::{ECondvar, EMutex};
-use crate::kernel::thread::{about_to_sleep, woken_from};
+use crate::kernel::thread::{about_to_sleep_if, park};
 
 /// Per-CPU reader counters (CPU 0..MAX_CPUS).
 const MAX_CPUS: usize = 8;
 
-/// A counter word holds the section depth in its low 32 bits and, above them, one bit per CPU
-/// waiting for this CPU to leave its section.
-const WAITER_SHIFT: u32 = 32;
-const DEPTH_MASK: i64 = (1 << WAITER_SHIFT) - 1;
+/// A counter word holds the section depth in its low 16 bits and, above them, one 6-bit field
+/// per CPU: the generation (1..=63) of that CPU's wait for this reader, 0 when it does not
+/// wait. The generation tells a reader's exit which wait it saw, so a late exit cannot end a
+/// later wait.
+const DEPTH_MASK: i64 = 0xffff;
+const GEN_SHIFT: u32 = 16;
+const GEN_BITS: u32 = 6;
+const GEN_MASK: i64 = (1 << GEN_BITS) - 1;
+
+fn gen_field(word: i64, cpu: usize) -> i64 {
+    (word >> (GEN_SHIFT + GEN_BITS * cpu as u32)) & GEN_MASK
+}
+
+/// A CPU waiting for a reader's section to end (kept in the execution's thread table, which the
+/// engines do not see: it only tells the reader's exit whom to wake).
+#[derive(Debug)]
+pub(crate) struct RcuWait {
+    sections: usize,
+    reader: usize,
+    generation: i64,
+    woken: bool,
+}
 
 struct Sections {
     per_cpu: Vec<atomic_long_t>,
-    /// Per reader CPU, where the CPUs waiting for it sleep until its section ends (a
-    /// modelling device: the kernel's waiter spins or sleeps in the grace-period machinery;
-    /// sleeping instead of spinning keeps the engines from exploring idle spin iterations).
-    /// The guarded word is the set of waiting CPUs the reader's last exit has woken.
-    wake: Vec<(EMutex<u64>, ECondvar)>,
     what: &'static str,
     waiting: &'static str,
 }
@@ -53,12 +65,13 @@ impl Sections {
     fn new(what: &'static str, waiting: &'static str) -> Self {
         Sections {
             per_cpu: (0..MAX_CPUS).map(|_| atomic_long_t::new(0)).collect(),
-            wake: (0..MAX_CPUS)
-                .map(|_| (EMutex::new(0), ECondvar::new()))
-                .collect(),
             what,
             waiting,
         }
+    }
+    /// Identifies this set of sections in the wait records (RCU and IRQs-off both exist).
+    fn id(&self) -> usize {
+        self as *const Sections as usize
     }
     fn enter(&self) -> usize {
         let cpu = current().cpu();
@@ -80,25 +93,41 @@ impl Sections {
             lockdep::atomic_exit(self.what);
         }
         let old = self.per_cpu[cpu].fetch_add_ordered(-1, Ordering::Release);
-        let waiters = (old >> WAITER_SHIFT) as u64;
-        if old & DEPTH_MASK == 1 && waiters != 0 && !std::thread::panicking() {
-            // The last exit while CPUs wait for this one: wake them. A waiter holds the lock
-            // from setting its bit until it sleeps, so this cannot fall between the two.
-            let (lock, cv) = &self.wake[cpu];
-            let mut g = lock.lock();
-            *g |= waiters;
-            let cpus: Vec<usize> = (0..MAX_CPUS).filter(|c| waiters & (1 << c) != 0).collect();
-            woken_from(&current(), &cpus, &self.waiting_for(cpu));
-            cv.notify_all();
+        if old & DEPTH_MASK != 1 || old >> GEN_SHIFT == 0 || std::thread::panicking() {
+            return;
+        }
+        // The last exit while CPUs wait for this one: wake the waits whose generation this
+        // exit read. Waking takes nothing from the waiter (unpark orders the reader before the
+        // waiter only), so the reader acquires nothing the kernel would not give it.
+        let exec = current();
+        let mut t = exec.lock_threads();
+        for waiter in 0..MAX_CPUS {
+            let g = gen_field(old, waiter);
+            if g == 0 {
+                continue;
+            }
+            let matches = t.rcu_waits.get(&waiter).is_some_and(|w| {
+                w.sections == self.id() && w.reader == cpu && w.generation == g && !w.woken
+            });
+            if !matches {
+                continue; // a wait that already saw the section closed
+            }
+            if let Some(w) = t.rcu_waits.get_mut(&waiter) {
+                w.woken = true;
+            }
+            if t.sleeping_on.remove(&waiter).is_some() {
+                t.asleep -= 1;
+            }
+            if let Some(h) = t.handles.get(&waiter) {
+                h.unpark();
+            }
         }
     }
-    fn waiting_for(&self, cpu: usize) -> String {
-        format!("{} of cpu{cpu}", self.waiting)
-    }
     /// Wait until every other CPU has been outside its section at least once: a section open
-    /// when the wait starts has ended when it returns.
+    /// when the wait looks at that CPU has ended when it returns.
     fn wait_for_readers(&self) {
-        let me = current().cpu();
+        let exec = current();
+        let me = exec.cpu();
         for (cpu, c) in self.per_cpu.iter().enumerate() {
             if cpu == me {
                 continue;
@@ -106,26 +135,69 @@ impl Sections {
             if c.fetch_add_ordered(0, Ordering::AcqRel) & DEPTH_MASK == 0 {
                 continue;
             }
-            // Slow path: announce ourselves in the reader's word, then sleep until its last
-            // exit wakes us. Setting the bit and the reader's exit are RMWs on one word, so
-            // either we see the section closed or the reader sees our bit.
-            let bit = 1i64 << (WAITER_SHIFT + me as u32);
-            let (lock, cv) = &self.wake[cpu];
-            let mut g = lock.lock();
-            // A wake-up left by an exit that read a bit of an earlier wait of ours (set after
-            // we saw the section closed, before we cleared the bit) is stale.
-            *g &= !(1 << me);
-            if c.fetch_or(bit, Ordering::AcqRel) & DEPTH_MASK != 0 {
-                about_to_sleep(&current(), me, self.waiting_for(cpu), None);
-                while *g & (1 << me) == 0 {
-                    g = cv.wait(g);
+            // Slow path: announce this wait in the reader's word (its generation in our
+            // field), then sleep until the exit that reads it wakes us. The announcement and
+            // the reader's exit are RMWs on one word, so either we see the section closed or
+            // the exit sees our generation.
+            let generation = {
+                let mut t = exec.lock_threads();
+                let g = t
+                    .rcu_generation
+                    .entry(me)
+                    .and_modify(|g| *g = *g % GEN_MASK + 1)
+                    .or_insert(1);
+                let g = *g;
+                t.rcu_waits.insert(
+                    me,
+                    RcuWait {
+                        sections: self.id(),
+                        reader: cpu,
+                        generation: g,
+                        woken: false,
+                    },
+                );
+                g
+            };
+            let field = generation << (GEN_SHIFT + GEN_BITS * me as u32);
+            let woken =
+                |t: &crate::kernel::engine::Threads| t.rcu_waits.get(&me).is_some_and(|w| w.woken);
+            let slept = c.fetch_add_ordered(field, Ordering::AcqRel) & DEPTH_MASK != 0;
+            if slept {
+                // Asleep unless the exit already woke us (checked under the thread table's
+                // lock, where the exit marks and unparks).
+                about_to_sleep_if(
+                    &exec,
+                    me,
+                    format!("{} of cpu{cpu}", self.waiting),
+                    None,
+                    |t| !woken(t),
+                );
+            }
+            // Every wake-up is one unpark, marked under the lock, and each wait consumes
+            // exactly that one token, so none is left over to end a later park early.
+            if slept {
+                loop {
+                    park();
+                    let mut t = exec.lock_threads();
+                    if woken(&t) {
+                        t.rcu_waits.remove(&me);
+                        break;
+                    }
                 }
-                *g &= !(1 << me);
+            } else {
+                let w = {
+                    let mut t = exec.lock_threads();
+                    let w = woken(&t);
+                    t.rcu_waits.remove(&me);
+                    w
+                };
+                if w {
+                    park(); // an exit between our announcement and now: its token
+                }
             }
             // The exit that woke us (or that we saw) released the section; this RMW reads from
             // it or a later RMW of the word and so acquires it.
-            c.fetch_and(!bit, Ordering::AcqRel);
-            drop(g);
+            c.fetch_add_ordered(-field, Ordering::AcqRel);
         }
     }
 }

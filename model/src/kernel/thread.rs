@@ -41,7 +41,12 @@ where
     let body = move || {
         engine::set_current(child_exec.clone());
         let key = engine_thread_key(child_exec.options.engine);
-        child_exec.lock_threads().cpus.insert(key, cpu);
+        {
+            let mut t = child_exec.lock_threads();
+            t.cpus.insert(key, cpu);
+            t.handles
+                .insert(cpu, EngineThread::current(child_exec.options.engine));
+        }
         let r = f();
         thread_exit(&child_exec, cpu);
         r
@@ -119,7 +124,7 @@ pub(crate) fn about_to_sleep(
     about_to_sleep_if(exec, cpu, what, join_target, |_| true)
 }
 
-fn about_to_sleep_if(
+pub(crate) fn about_to_sleep_if(
     exec: &Arc<engine::Execution>,
     cpu: usize,
     what: String,
@@ -160,15 +165,37 @@ pub(crate) fn woken(exec: &Arc<engine::Execution>, cpus: &[usize]) {
     }
 }
 
-/// Called by a waker for the CPUs it wakes that sleep in `what` (a CPU sleeping in something
-/// else is left alone: a waker of a shared queue may find a stale request).
-pub(crate) fn woken_from(exec: &Arc<engine::Execution>, cpus: &[usize], what: &str) {
-    let mut t = exec.lock_threads();
-    for c in cpus {
-        if t.sleeping_on.get(c).is_some_and(|w| w == what) {
-            t.sleeping_on.remove(c);
-            t.asleep -= 1;
+/// A CPU's engine thread, to park and unpark it.
+#[derive(Clone, Debug)]
+pub(crate) enum EngineThread {
+    Loom(loom::thread::Thread),
+    Shuttle(shuttle::thread::Thread),
+    Std(std::thread::Thread),
+}
+
+impl EngineThread {
+    pub(crate) fn current(engine: Engine) -> Self {
+        match engine {
+            Engine::Loom => EngineThread::Loom(loom::thread::current()),
+            Engine::Shuttle => EngineThread::Shuttle(shuttle::thread::current()),
+            Engine::Std => EngineThread::Std(std::thread::current()),
         }
+    }
+    pub(crate) fn unpark(&self) {
+        match self {
+            EngineThread::Loom(t) => t.unpark(),
+            EngineThread::Shuttle(t) => t.unpark(),
+            EngineThread::Std(t) => t.unpark(),
+        }
+    }
+}
+
+/// Park the calling CPU until it is unparked (it may return early: callers loop).
+pub(crate) fn park() {
+    match engine::current_engine() {
+        Engine::Loom => loom::thread::park(),
+        Engine::Shuttle => shuttle::thread::park(),
+        Engine::Std => std::thread::park(),
     }
 }
 

@@ -487,10 +487,12 @@ pub fn huge_pmd_access(m: &Machine, mm_id: usize) -> HugeAccess {
         let pmd = Pmd::decode(mm.pmd.read_dep()); // vmf.orig_pmd = pmdp_get_lockless
         match pmd {
             Pmd::Migration { .. } => {
+                // No cpu_relax: whatever the wait found, the PMD has changed by now (the
+                // migrator restores it before it unlocks the folio), so the refault can succeed
+                // at once, and that immediate refault is an interleaving to explore.
                 if pmd_migration_entry_wait(m, mm_id) == EntryWait::Waited {
                     waits += 1;
                 }
-                crate::kernel::cpu_relax();
             }
             Pmd::Huge { .. } => {
                 let ptl = mm.pmd_lock.lock();

@@ -371,11 +371,17 @@ impl Path {
 
                 // A thread that is yielding (or is the one running) at the
                 // racing schedule cannot be picked there: its operation runs
-                // after its yield. Walk back to a schedule where it could
-                // have been picked instead, or the backtracking point would
-                // be dropped (`Thread::explore` only marks `Skip`).
+                // after its yield. Where it yields, some other thread has to
+                // take the step that ends the yield, so every enabled thread
+                // is a backtracking point there (as for a disabled thread);
+                // then walk back to a schedule where it could have been
+                // picked instead, or the point would be dropped
+                // (`Thread::explore` only marks `Skip`).
                 let th = schedule.threads.get(thread_id.as_usize()).copied();
                 let passed = matches!(th, Some(Thread::Yield) | Some(Thread::Active));
+                if schedule.exploring && th == Some(Thread::Yield) {
+                    schedule.backtrack_all(self.preemption_bound);
+                }
                 if schedule.exploring && !passed {
                     schedule.backtrack(thread_id, self.preemption_bound);
                     break schedule;
@@ -554,6 +560,20 @@ impl Schedule {
             for th in &mut self.threads {
                 th.explore();
             }
+        }
+    }
+
+    /// Every enabled thread is a backtracking point (within the preemption
+    /// bound).
+    fn backtrack_all(&mut self, preemption_bound: Option<u8>) {
+        assert!(self.exploring);
+
+        if preemption_bound.is_some_and(|bound| self.preemptions >= bound) {
+            return;
+        }
+
+        for th in &mut self.threads {
+            th.explore();
         }
     }
 }
