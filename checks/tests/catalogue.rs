@@ -107,3 +107,20 @@ fn historical_races_are_recreated() {
         );
     }
 }
+
+/// Every scenario a family declares is in the ordered catalogue, once, and nothing else is.
+#[test]
+fn families_make_up_the_catalogue() {
+    use thp_checks::scenarios::{FAMILIES, SCENARIOS};
+    let mut declared: Vec<&str> = FAMILIES
+        .iter()
+        .flat_map(|f| f.iter().map(|s| s.name))
+        .collect();
+    let mut listed: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+    declared.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(declared, listed);
+    let n = listed.len();
+    listed.dedup();
+    assert_eq!(listed.len(), n, "a scenario is listed twice");
+}

@@ -1,0 +1,127 @@
+//! Scenarios of fork (kernel/fork.c `dup_mmap`, mm/huge_memory.c `copy_huge_pmd`) and COW of
+//! a fork-shared THP (`do_huge_pmd_wp_page`).
+
+use thp_model::invariants::Inv;
+use thp_model::kernel::{spawn, Arch};
+use thp_model::mm::check_quiescent;
+use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
+use thp_model::mm::huge_memory::__split_huge_pmd;
+use thp_model::mm::huge_memory::{do_huge_pmd_wp_page, WpResult};
+use thp_model::mm::mmap::dup_mmap;
+use thp_model::mm::Pmd;
+
+use super::setup::*;
+use super::{Outcomes, Scenario, DEFAULT};
+
+/// This family's scenarios, in catalogue order.
+pub const SCENARIOS: &[Scenario] = &[COW_REUSE_VS_SPLIT_PMD_OTHER_MM, FORK_VS_GUP_FAST_PIN];
+
+pub const FORK_REFUSED_PINNED: &str = "fork-refused-pinned";
+pub const FORK_SHARED: &str = "fork-shared";
+pub const GUP_FAST_FAILED: &str = "gup-fast-failed";
+pub const GUP_FAST_FORK_IN_PROGRESS: &str = "gup-fast-fork-in-progress";
+pub const GUP_FAST_RACED_FORK: &str = "gup-fast-raced-fork";
+pub const PINNED: &str = "pinned";
+pub const WP_FALLBACK: &str = "wp-fallback";
+pub const WP_RETRY: &str = "wp-retry";
+pub const WP_REUSED: &str = "wp-reused";
+
+pub const COW_REUSE_VS_SPLIT_PMD_OTHER_MM: Scenario = Scenario {
+    name: "cow-reuse-vs-split-pmd-other-mm",
+    description: "write fault (do_huge_pmd_wp_page: reuse or split) on a fork-shared THP in mm0 vs split_huge_pmd of the same folio in mm1 (historical race Z14, CVE-2020-29368)",
+    threads: &["cpu1: mmap_read_lock(mm0); do_huge_pmd_wp_page", "cpu2: mmap_read_lock(mm1); __split_huge_pmd(mm1)"],
+    loom_bound: Some(5), // 5: 22,482 executions, 3.2 s; none: > 440k executions in 2 min
+    must_reach: &[WP_FALLBACK],
+    body: cow_reuse_vs_split_pmd_other_mm,
+    ..DEFAULT
+};
+/// A write fault on mm0's read-only huge PMD (COW: reuse or split and copy) ∥ split_huge_pmd
+/// of the same folio's PMD in the forked mm1 (historical race Z14, CVE-2020-29368).
+fn cow_reuse_vs_split_pmd_other_mm(nr: usize, outcomes: &Outcomes) {
+    let m = setup_forked_huge_pmd(nr);
+    let m1 = m.clone();
+    let writer = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        do_huge_pmd_wp_page(&m1, 0)
+    });
+    let m2 = m.clone();
+    let splitter = spawn(move || {
+        let _r = m2.mms[1].mmap_lock.down_read();
+        __split_huge_pmd(&m2, 1, false)
+    });
+    let w = writer.join();
+    splitter.join();
+    record(
+        outcomes,
+        match w {
+            WpResult::Reused => WP_REUSED,
+            WpResult::Fallback => WP_FALLBACK,
+            WpResult::Retry => WP_RETRY,
+        },
+    );
+    // mm1 still maps every page: a reuse would leave an AnonExclusive page mapped twice (I21).
+    check_quiescent(&m, &[]);
+}
+
+pub const FORK_VS_GUP_FAST_PIN: Scenario = Scenario {
+    name: "fork-vs-gup-fast-pin",
+    description: "on x86-64: fork (dup_mmap: write_protect_seq odd, copy_huge_pmd shares or refuses a pinned folio) vs GUP-fast FOLL_PIN|FOLL_WRITE on sub-page 1 of the parent's PMD-mapped THP (57efa1fe5957)",
+    threads: &["cpu1: dup_mmap (copy_page_range: write_protect_seq, copy_huge_pmd)", "cpu2: gup_fast(FOLL_PIN|FOLL_WRITE); (main) unpin_user_page"],
+    arch: Arch::X86,
+    must_reach: &[FORK_SHARED, FORK_REFUSED_PINNED, PINNED, GUP_FAST_FAILED, GUP_FAST_FORK_IN_PROGRESS, GUP_FAST_RACED_FORK],
+    body: fork_vs_gup_fast_pin,
+    ..DEFAULT
+};
+/// fork (`dup_mmap` → `copy_page_range` → `copy_huge_pmd`) ∥ GUP-fast FOLL_PIN|FOLL_WRITE on
+/// sub-page 1 of the parent's PMD-mapped THP, on x86-64. A pin that GUP-fast returns must be on
+/// a page the parent maps exclusively (AnonExclusive) and the child does not share: either the
+/// fork saw the pin and did not share the folio, or GUP-fast saw the fork (`write_protect_seq`)
+/// and backed off.
+fn fork_vs_gup_fast_pin(nr: usize, outcomes: &Outcomes) {
+    use thp_model::mm::page::PG_ANON_EXCLUSIVE;
+    let m = setup_huge_pmd_mms(nr, 1, 2);
+    let m1 = m.clone();
+    let forker = spawn(move || dup_mmap(&m1, 0, 1));
+    let m2 = m.clone();
+    let pinner = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
+    let shared = forker.join();
+    let pin = pinner.join();
+    record(
+        outcomes,
+        if shared {
+            FORK_SHARED
+        } else {
+            FORK_REFUSED_PINNED
+        },
+    );
+    record_observed(
+        outcomes,
+        &m,
+        &[GUP_FAST_FORK_IN_PROGRESS, GUP_FAST_RACED_FORK],
+    );
+    match pin {
+        Some(p) => {
+            record(outcomes, PINNED);
+            let child_maps =
+                matches!(Pmd::decode(m.mms[1].pmd.read()), Pmd::Huge { pfn, .. } if pfn == p.folio);
+            let exclusive = match Pmd::decode(m.mms[0].pmd.read()) {
+                Pmd::Huge { .. } => m.memmap.page(p.folio).flags.test_bit(PG_ANON_EXCLUSIVE),
+                _ => m.memmap.page(p.page).flags.test_bit(PG_ANON_EXCLUSIVE),
+            };
+            assert!(
+                exclusive && !child_maps,
+                "[{}] GUP-fast pinned page {} for the parent, but it is {} after the fork",
+                Inv::I16PinnedNotExclusive.tag(),
+                p.page,
+                if child_maps {
+                    "shared with the child"
+                } else {
+                    "not AnonExclusive"
+                }
+            );
+            gup_put_folio(&m, p.folio, 1, Foll::Pin);
+        }
+        None => record(outcomes, GUP_FAST_FAILED),
+    }
+    check_quiescent(&m, &[]);
+}

@@ -1,0 +1,293 @@
+//! Model scenarios: an initial state, CPUs running kernel operations, a final oracle, the
+//! outcomes each run must reach (so no scenario passes vacuously), and default bounds.
+//!
+//! One file per family, each scenario's declaration right above its body; this file holds the
+//! `Scenario` type, the ordered catalogue and the runner:
+//! - [`setup`] — shared initial states, outcomes and oracles
+//! - [`split_pmd`] — `split_huge_pmd` against walkers and GUP-fast
+//! - [`folio_split`] — `split_huge_page` against scanners, GUP-fast, waiters and zaps
+//! - [`fault`] — the huge and the small-page fault
+//! - [`zap`] — MADV_DONTNEED, MADV_FREE and PT_RECLAIM
+//! - [`deferred_split`] — the deferred split shrinker
+//! - [`khugepaged`] — collapse
+//! - [`fork`] — fork and COW of a fork-shared THP
+//! - [`migrate`] — THP migration
+//! - [`hvo`] — HugeTLB vmemmap optimization
+//!
+//! Adding a scenario: its declaration (a `const` filled from [`DEFAULT`]), its body and its
+//! outcome constants in its family's file (and that file's `SCENARIOS`), and its place in
+//! [`SCENARIOS`] here.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use thp_model::kernel::Arch;
+use thp_model::rules::RuleSet;
+
+use crate::engine::{run, EngineSpec, RunConfig, RunResult, Verdict, LOOM_MAX_BRANCHES};
+
+pub mod deferred_split;
+pub mod fault;
+pub mod folio_split;
+pub mod fork;
+pub mod hvo;
+pub mod khugepaged;
+pub mod migrate;
+pub mod setup;
+pub mod split_pmd;
+pub mod zap;
+
+pub use setup::setup_forked_huge_pmd;
+
+/// Outcomes observed across the executions of one run (std: invisible to the engines).
+pub type Outcomes = Arc<Mutex<BTreeSet<&'static str>>>;
+
+/// A scenario of the catalogue.
+#[derive(Clone, Copy, Debug)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The CPUs and what each runs.
+    pub threads: &'static [&'static str],
+    /// Default sub-pages per THP under loom and under shuttle.
+    pub loom_nr: usize,
+    pub shuttle_nr: usize,
+    /// The fewest sub-pages (struct pages, for HVO) the scenario's state can be built with;
+    /// `--subpages` below it is a usage error.
+    pub min_subpages: usize,
+    /// Default loom preemption bound (None = unbounded) and measured cost.
+    pub loom_bound: Option<usize>,
+    /// The hardware: x86 (a TLB flush is an IPI that waits for IRQs-off sections) or arm64
+    /// (broadcast TLBI, a superset of x86's interleavings for IRQs-off walkers; and
+    /// `pmd_mkinvalid` makes any value read as present, historical race Z12). The PMD and PTE
+    /// classifiers agree on both for every value the real protocol writes.
+    pub arch: Arch,
+    /// Outcomes every holding run must have reached.
+    pub must_reach: &'static [&'static str],
+    /// Outcomes of `must_reach` that only loom (every interleaving within its bound) is
+    /// required to reach; shuttle's randomized schedulers record them when they happen, but a
+    /// run that misses them is not vacuous. Empty for almost every scenario.
+    pub shuttle_may_miss: &'static [&'static str],
+    /// One execution.
+    pub body: fn(nr: usize, outcomes: &Outcomes),
+}
+
+/// What a declaration leaves out: two sub-pages under loom, four under shuttle, unbounded loom,
+/// arm64, every outcome required of shuttle too. `name`, `description`, `threads`,
+/// `must_reach` and `body` are always given.
+pub const DEFAULT: Scenario = Scenario {
+    name: "",
+    description: "",
+    threads: &[],
+    loom_nr: 2,
+    shuttle_nr: 4,
+    min_subpages: 2,
+    loom_bound: None,
+    arch: Arch::Arm64,
+    must_reach: &[],
+    shuttle_may_miss: &[],
+    body: no_body,
+};
+
+/// The catalogue of model scenarios, in order (`thpcheck list`, `check --all`, the docs).
+pub const SCENARIOS: &[Scenario] = &[
+    split_pmd::SPLIT_PMD_VS_AWARE_WALKER,
+    folio_split::FOLIO_SPLIT_VS_SCANNER,
+    folio_split::FOLIO_SPLIT_VS_COMPACTION,
+    folio_split::FOLIO_SPLIT_VS_PAGE_IDLE,
+    folio_split::FOLIO_SPLIT_VS_PFN_WALKER,
+    folio_split::FOLIO_SPLIT_VS_GUP_FAST,
+    folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD,
+    folio_split::FOLIO_SPLIT_VS_GUP_FAST_X86,
+    folio_split::FOLIO_SPLIT_VS_MIGRATION_WAIT,
+    fault::HUGE_FAULT_VS_PTE_FAULT,
+    fault::PTE_FAULT_VS_WALKER,
+    zap::PTE_FAULT_VS_DONTNEED_RECLAIM,
+    zap::PMD_INSTALL_VS_DONTNEED_RECLAIM,
+    zap::GUP_FAST_VS_DONTNEED_RECLAIM,
+    zap::SPLIT_PMD_VS_DONTNEED,
+    zap::DONTNEED_VS_CHANGE_HUGE_PMD,
+    zap::MADVISE_FREE_VS_DONTNEED,
+    zap::MADVISE_FREE_SPLIT_VS_ZAP,
+    deferred_split::MADVISE_FREE_SPLIT_VS_DEFERRED_SPLIT_SCAN,
+    folio_split::FOLIO_SPLIT_VS_ZAP,
+    deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP,
+    deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP_BATCH,
+    deferred_split::DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT,
+    khugepaged::COLLAPSE_VS_GUP_FAST,
+    khugepaged::COLLAPSE_THEN_ZAP_VS_GUP_FAST,
+    fork::COW_REUSE_VS_SPLIT_PMD_OTHER_MM,
+    migrate::THP_MIGRATION_VS_ZAP,
+    fork::FORK_VS_GUP_FAST_PIN,
+    migrate::THP_MIGRATION_RETRY_VS_SCANNER,
+    migrate::THP_MIGRATION_VS_FAULT,
+    migrate::FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM,
+    folio_split::FOLIO_SPLIT_VS_GUP_FAST_VS_SCANNER,
+    split_pmd::SPLIT_PMD_VS_GUP_FAST,
+    split_pmd::SPLIT_PMD_MIGRATION_ENTRY_VS_GUP_FAST,
+    migrate::THP_MIGRATION_VS_SPLIT_PMD,
+    migrate::FORK_VS_THP_MIGRATION,
+    khugepaged::COLLAPSE_VS_PTE_FAULT,
+    hvo::HVO_OPTIMIZE_VS_PFN_WALKER,
+    hvo::HVO_OPTIMIZE_VS_NEIGHBOUR_SPLIT,
+    hvo::HVO_OPTIMIZE_PRESPLIT_VS_PFN_WALKER,
+    hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER,
+    hvo::HVO_OPTIMIZE_ENOMEM_SPLIT_VS_PFN_WALKER,
+    hvo::HVO_OPTIMIZE_ENOMEM_VS_PFN_WALKER,
+    hvo::HVO_RESTORE_VS_PFN_WALKER,
+    hvo::HVO_RESTORE_ENOMEM_VS_PFN_WALKER,
+];
+
+/// Every family's own list; together, exactly the catalogue (a test keeps them equal, so a
+/// scenario declared in a family but missing from [`SCENARIOS`] fails it).
+pub const FAMILIES: &[&[Scenario]] = &[
+    split_pmd::SCENARIOS,
+    folio_split::SCENARIOS,
+    fault::SCENARIOS,
+    zap::SCENARIOS,
+    deferred_split::SCENARIOS,
+    khugepaged::SCENARIOS,
+    fork::SCENARIOS,
+    migrate::SCENARIOS,
+    hvo::SCENARIOS,
+];
+
+/// Look a scenario up by name.
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.name == name)
+}
+
+/// The result of one scenario run.
+#[derive(Clone, Debug)]
+pub struct ScenarioResult {
+    pub run: RunResult,
+    pub nr: usize,
+    pub reached: BTreeSet<&'static str>,
+    /// A holding run that missed a declared outcome is vacuous: reported here.
+    pub vacuous: Option<String>,
+}
+
+/// The default engine specs of a scenario (what `check --all` and the tests use).
+pub fn default_loom(s: &Scenario) -> EngineSpec {
+    EngineSpec::Loom {
+        preemption_bound: s.loom_bound,
+        max_branches: LOOM_MAX_BRANCHES,
+    }
+}
+
+/// Run a scenario with `rules` under `engine` with `nr` sub-pages (None = its default).
+pub fn run_scenario(s: &'static Scenario, cfg: &RunConfig, nr: Option<usize>) -> ScenarioResult {
+    run_scenario_with(s, cfg, nr, None)
+}
+
+/// Where an execution ended (`thpcheck audit`): the fingerprint of the whole model state after
+/// every CPU was joined, and the outcomes the execution recorded.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FinalState {
+    pub fingerprint: u64,
+    pub outcomes: Vec<&'static str>,
+}
+
+/// [`run_scenario`], also returning the final state of every execution that kept every
+/// invariant.
+pub fn run_scenario_states(
+    s: &'static Scenario,
+    cfg: &RunConfig,
+    nr: Option<usize>,
+) -> (ScenarioResult, BTreeSet<FinalState>) {
+    let states = Arc::new(Mutex::new(BTreeSet::new()));
+    let r = run_scenario_with(s, cfg, nr, Some(states.clone()));
+    let states = std::mem::take(&mut *states.lock().unwrap_or_else(|e| e.into_inner()));
+    (r, states)
+}
+
+/// The default loom run of scenario `s` (every rule on, its default bound and size) with the
+/// final state of every execution, run once per process: the scenario tests, docs/bounds.md
+/// and the audit share it.
+pub fn default_loom_run(s: &'static Scenario) -> &'static (ScenarioResult, BTreeSet<FinalState>) {
+    type Cell = std::sync::OnceLock<(ScenarioResult, BTreeSet<FinalState>)>;
+    static RUNS: std::sync::OnceLock<Vec<Cell>> = std::sync::OnceLock::new();
+    let runs = RUNS.get_or_init(|| SCENARIOS.iter().map(|_| Cell::new()).collect());
+    let i = SCENARIOS
+        .iter()
+        .position(|x| x.name == s.name)
+        .unwrap_or_else(|| panic!("[model bug] {} is not in the catalogue", s.name));
+    runs[i]
+        .get_or_init(|| run_scenario_states(s, &config(default_loom(s), RuleSet::all_on()), None))
+}
+
+fn run_scenario_with(
+    s: &'static Scenario,
+    cfg: &RunConfig,
+    nr: Option<usize>,
+    states: Option<Arc<Mutex<BTreeSet<FinalState>>>>,
+) -> ScenarioResult {
+    let nr = nr.unwrap_or(match cfg.engine {
+        EngineSpec::Loom { .. } => s.loom_nr,
+        _ => s.shuttle_nr,
+    });
+    let outcomes: Outcomes = Arc::new(Mutex::new(BTreeSet::new()));
+    let o = outcomes.clone();
+    let mut cfg = cfg.clone();
+    cfg.hardware = s.arch.hardware();
+    cfg.audit = states.is_some();
+    let body: Arc<dyn Fn() + Send + Sync> = match states {
+        None => Arc::new(move || (s.body)(nr, &o)),
+        Some(states) => Arc::new(move || {
+            // This execution's own outcomes, then merged into the run's.
+            let mine: Outcomes = Arc::new(Mutex::new(BTreeSet::new()));
+            (s.body)(nr, &mine);
+            let mine = std::mem::take(&mut *mine.lock().unwrap_or_else(|e| e.into_inner()));
+            let fingerprint = thp_model::kernel::take_final_state().unwrap_or_else(|| {
+                panic!("[model bug] {}: no final state was fingerprinted", s.name)
+            });
+            o.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(mine.iter().copied());
+            states
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(FinalState {
+                    fingerprint,
+                    outcomes: mine.into_iter().collect(),
+                });
+        }),
+    };
+    let run = run(&cfg, body);
+    let reached = outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let is_loom = matches!(cfg.engine, EngineSpec::Loom { .. });
+    let missing: Vec<_> = s
+        .must_reach
+        .iter()
+        .filter(|o| !reached.contains(*o))
+        .filter(|o| is_loom || !s.shuttle_may_miss.contains(*o))
+        .collect();
+    let vacuous = match (&run.verdict, missing.is_empty()) {
+        (Verdict::Holds, false) => Some(format!(
+            "{}: holds but never reached {:?} under {} ({}) — the race did not happen",
+            s.name,
+            missing,
+            cfg.engine.name(),
+            cfg.engine.bound()
+        )),
+        _ => None,
+    };
+    ScenarioResult {
+        run,
+        nr,
+        reached,
+        vacuous,
+    }
+}
+
+/// A config for `rules` under `engine`.
+pub fn config(engine: EngineSpec, rules: RuleSet) -> RunConfig {
+    let mut c = RunConfig::new(engine);
+    c.rules = rules;
+    c
+}
+
+/// [`DEFAULT`]'s body: a declaration that forgot its own.
+fn no_body(_nr: usize, _outcomes: &Outcomes) {
+    thp_model::model_bug!("a scenario without a body");
+}
