@@ -10,6 +10,7 @@ use crate::engine::{decode_schedule, EngineSpec, RunConfig, Verdict, LOOM_MAX_BR
 use crate::litmus::{self, LITMUS};
 use crate::parallel::{parse_shard, run_ordered, Shard};
 use crate::scenarios;
+use crate::scenarios::catching::catching_names;
 use thp_model::kernel::Arch;
 use thp_model::rules::{Rule, RuleSet};
 
@@ -600,7 +601,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                             "model_fn": i.model_fn,
                             "engine": format!("{:?}", i.engine).to_lowercase(),
                             "invariants": i.invariants.iter().map(|v| v.tag()).collect::<Vec<_>>(),
-                            "scenarios": i.scenarios,
+                            "scenarios": catching_names(*r),
                         })
                     })
                     .collect();
@@ -640,7 +641,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                         i.statement,
                         i.source,
                         i.engine,
-                        i.scenarios.join(", ")
+                        catching_names(*r).join(", ")
                     );
                 }
             }

@@ -4,14 +4,15 @@
 //! `thpcheck defects` (optionally on several threads, or one shard of the cells) and by the
 //! catalogue test.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 use thp_model::rules::{CatchingEngine, Rule, RuleSet};
 
 use crate::docs::DOC_PCT;
 use crate::engine::EngineSpec;
 use crate::parallel::{run_ordered, Shard};
-use crate::scenarios::{config, default_loom, find, run_scenario, Scenario};
+use crate::scenarios::catching::catching;
+use crate::scenarios::{config, default_loom, run_scenario, Scenario};
 
 /// One (rule, scenario, engine) cell.
 #[derive(Serialize, Debug, Clone)]
@@ -41,14 +42,11 @@ pub fn matrix() -> Result<Vec<DefectRow>> {
 }
 
 /// The (rule, scenario) cells of the matrix in catalogue order: rules in `Rule::ALL` order,
-/// each with the scenarios it names. Each cell runs under two engines; `--shard` slices cells.
+/// each with the scenarios that must catch it (`scenarios::catching`). Each cell runs under two engines; `--shard` slices cells.
 pub fn cells() -> Result<Vec<(Rule, &'static Scenario)>> {
     let mut cells = Vec::new();
     for r in Rule::ALL {
-        let info = r.info();
-        for name in info.scenarios {
-            let s = find(name)
-                .with_context(|| format!("rule {} names unknown scenario {name}", info.id))?;
+        for s in catching(*r) {
             cells.push((*r, s));
         }
     }

@@ -11,7 +11,8 @@ use thp_model::invariants::Inv;
 use thp_model::rules::{CatchingEngine, Rule, RuleSet};
 
 use crate::engine::{EngineSpec, Verdict};
-use crate::scenarios::{config, default_loom, find, run_scenario, SCENARIOS};
+use crate::scenarios::catching::{catching, catching_names};
+use crate::scenarios::{config, default_loom, run_scenario, SCENARIOS};
 
 /// The shuttle PCT configuration the docs use (and the tests).
 pub const DOC_PCT: EngineSpec = EngineSpec::ShuttlePct {
@@ -62,7 +63,7 @@ What each scenario proves, with its bounds, is in [bounds.md](bounds.md); what t
                 .map(|v| v.tag())
                 .collect::<Vec<_>>()
                 .join(" / "),
-            i.scenarios.join(", ")
+            catching_names(*r).join(", ")
         );
     }
     o.push('\n');
@@ -92,9 +93,8 @@ pub fn locking_rules_md() -> String {
             },
             i.invariants.iter().map(|v| format!("**{}**", v.tag())).collect::<Vec<_>>().join(" or ")
         );
-        for name in i.scenarios {
-            let s =
-                find(name).unwrap_or_else(|| panic!("rule {} names unknown scenario {name}", i.id));
+        for s in catching(*r) {
+            let name = s.name;
             let e = showcase_engine(*r, s);
             let res = run_scenario(s, &config(e.clone(), RuleSet::without(*r)), None);
             let _ = writeln!(o, "- **Scenario.** `{name}`: {}.", s.description);

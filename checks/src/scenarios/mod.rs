@@ -3,6 +3,7 @@
 //!
 //! One file per family, each scenario's declaration right above its body; this file holds the
 //! `Scenario` type, the ordered catalogue and the runner:
+//! - [`catching`] — which scenarios must catch each locking rule
 //! - [`setup`] — shared initial states, outcomes and oracles
 //! - [`split_pmd`] — `split_huge_pmd` against walkers and GUP-fast
 //! - [`folio_split`] — `split_huge_page` against scanners, GUP-fast, waiters and zaps
@@ -26,6 +27,7 @@ use thp_model::rules::RuleSet;
 
 use crate::engine::{run, EngineSpec, RunConfig, RunResult, Verdict, LOOM_MAX_BRANCHES};
 
+pub mod catching;
 pub mod deferred_split;
 pub mod fault;
 pub mod folio_split;

@@ -1,0 +1,88 @@
+//! Which scenarios must catch each locking rule when it is off: declared once, typed, and
+//! checked by the compiler (a new `Rule` does not build until it is given its scenarios here; a
+//! misspelt scenario is an unknown constant). `thpcheck defects`, `thpcheck list`, the docs and
+//! the audit read it.
+
+use thp_model::rules::Rule;
+
+use super::Scenario;
+use super::{deferred_split, fault, folio_split, fork, hvo, khugepaged, migrate, split_pmd, zap};
+
+/// The scenarios that must catch `rule` when it is off, each with one of the rule's
+/// invariants (`RuleInfo::invariants`).
+pub fn catching(rule: Rule) -> &'static [Scenario] {
+    match rule {
+        Rule::PmdTransHugeLockRecheck => &[split_pmd::SPLIT_PMD_VS_AWARE_WALKER],
+        Rule::SplitPmdRefBeforeTableVisible => &[split_pmd::SPLIT_PMD_VS_AWARE_WALKER],
+        Rule::GupFastRecheckFolio => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST],
+        Rule::ScannerAddUnlessZero => &[folio_split::FOLIO_SPLIT_VS_SCANNER],
+        Rule::ScannerRecheckFolio => &[folio_split::FOLIO_SPLIT_VS_SCANNER],
+        Rule::FolioRefFreezeCas => &[folio_split::FOLIO_SPLIT_VS_SCANNER],
+        Rule::SplitUnfreezeRelease => &[folio_split::FOLIO_SPLIT_VS_SCANNER],
+        Rule::SplitFlagsWmb => &[folio_split::FOLIO_SPLIT_VS_MIGRATION_WAIT],
+        Rule::MigrationEntryDecodeRmb => &[folio_split::FOLIO_SPLIT_VS_MIGRATION_WAIT],
+        Rule::RemapBeforeUnlock => &[folio_split::FOLIO_SPLIT_VS_MIGRATION_WAIT],
+        Rule::HugeFaultPmdNoneRecheck => &[fault::HUGE_FAULT_VS_PTE_FAULT],
+        Rule::PmdInstallPmdNoneRecheck => &[fault::HUGE_FAULT_VS_PTE_FAULT],
+        Rule::PmdInstallWmb => &[fault::PTE_FAULT_VS_WALKER],
+        Rule::SplitPmdInvalidateNotClear => &[zap::SPLIT_PMD_VS_DONTNEED],
+        Rule::ChangeHugePmdInvalidateNotClear => &[zap::DONTNEED_VS_CHANGE_HUGE_PMD],
+        Rule::GupFastPmdPteRecheck => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD],
+        Rule::GupFastPinMb => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD],
+        Rule::PteOffsetMapLockPmdSame => &[zap::PTE_FAULT_VS_DONTNEED_RECLAIM],
+        Rule::SplitUnfreezeAfterMetadata => &[folio_split::FOLIO_SPLIT_VS_PFN_WALKER],
+        Rule::TableFreeWaitsForGupFast => &[zap::GUP_FAST_VS_DONTNEED_RECLAIM],
+        Rule::DeferredSplitScanTryGet => &[deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP],
+        Rule::SplitUnqueueWithFreeze => &[deferred_split::DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT],
+        Rule::FolioPutUnqueuesDeferred => &[deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP],
+        Rule::CollapseIsolateRefCheck => &[khugepaged::COLLAPSE_VS_GUP_FAST],
+        Rule::CollapseTableSyncOne => &[khugepaged::COLLAPSE_THEN_ZAP_VS_GUP_FAST],
+        Rule::CowReuseByRefcount => &[fork::COW_REUSE_VS_SPLIT_PMD_OTHER_MM],
+        Rule::ZapHugePmdNonPresent => &[migrate::THP_MIGRATION_VS_ZAP],
+        Rule::MigrateRemovePtesBeforeUnlock => &[
+            migrate::THP_MIGRATION_VS_FAULT,
+            migrate::THP_MIGRATION_VS_ZAP,
+        ],
+        Rule::RmapWalkSkipsMigrationPmd => &[migrate::FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM],
+        Rule::SplitPmdInvalidatePresentOnly => &[split_pmd::SPLIT_PMD_MIGRATION_ENTRY_VS_GUP_FAST],
+        Rule::SplitLruFlagAtomic => &[folio_split::FOLIO_SPLIT_VS_MIGRATION_WAIT],
+        Rule::PvmwSyncPmdLock => &[migrate::THP_MIGRATION_VS_ZAP],
+        Rule::PteOffsetMapSkipsHuge => &[fault::HUGE_FAULT_VS_PTE_FAULT],
+        Rule::RmapWalkParentBeforeChild => &[migrate::FORK_VS_THP_MIGRATION],
+        Rule::CollapseVmaStartWrite => &[khugepaged::COLLAPSE_VS_PTE_FAULT],
+        Rule::PtReclaimPmdTrylock => &[
+            zap::PTE_FAULT_VS_DONTNEED_RECLAIM,
+            zap::PMD_INSTALL_VS_DONTNEED_RECLAIM,
+        ],
+        Rule::SplitPmdPopulateWmb => &[migrate::THP_MIGRATION_VS_SPLIT_PMD],
+        Rule::SplitQueueUnlockBeforeLruLock => &[deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP_BATCH],
+        Rule::MadviseFreeInvalidateNotClear => &[zap::MADVISE_FREE_VS_DONTNEED],
+        Rule::MadviseFreeGetBeforeUnlock => &[zap::MADVISE_FREE_SPLIT_VS_ZAP],
+        Rule::GupFastWriteProtectSeq => &[fork::FORK_VS_GUP_FAST_PIN],
+        Rule::VmemmapSplitPmdWmb => &[
+            hvo::HVO_OPTIMIZE_VS_PFN_WALKER,
+            hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER,
+        ],
+        Rule::VmemmapSplitPmdRecheck => &[hvo::HVO_OPTIMIZE_VS_NEIGHBOUR_SPLIT],
+        Rule::VmemmapRemapWmb => &[hvo::HVO_OPTIMIZE_PRESPLIT_VS_PFN_WALKER],
+        Rule::VmemmapRestoreWmb => &[hvo::HVO_RESTORE_VS_PFN_WALKER],
+        Rule::HvoSynchronizeRcu => &[
+            hvo::HVO_OPTIMIZE_VS_PFN_WALKER,
+            hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER,
+        ],
+        Rule::PageCountWritableRefcountFirst => &[
+            hvo::HVO_OPTIMIZE_VS_PFN_WALKER,
+            hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER,
+        ],
+        Rule::HvoRollback => &[hvo::HVO_OPTIMIZE_ENOMEM_VS_PFN_WALKER],
+        Rule::HvoTlbFlush => &[
+            hvo::HVO_OPTIMIZE_VS_PFN_WALKER,
+            hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER,
+        ],
+    }
+}
+
+/// The names of [`catching`]'s scenarios.
+pub fn catching_names(rule: Rule) -> Vec<&'static str> {
+    catching(rule).iter().map(|s| s.name).collect()
+}
