@@ -147,6 +147,9 @@ impl Verdict {
     }
 }
 
+/// How a panic message of an inconsistent model or harness starts (`thp_model::model_bug!`).
+pub const MODEL_BUG: &str = "[model bug]";
+
 /// The result of one run.
 #[derive(Clone, Debug)]
 pub struct RunResult {
@@ -480,12 +483,21 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
         }
         Err(payload) => {
             let message = captured.unwrap_or_else(|| payload_message(&*payload));
-            let schedule = schedule_rec
-                .map(|r| encode_schedule(&r.lock().unwrap_or_else(|e| e.into_inner()).schedule));
-            Verdict::Counterexample {
-                message,
-                trace: last_trace(),
-                schedule,
+            if message.starts_with(MODEL_BUG) {
+                // The model or the harness is inconsistent: never a counterexample.
+                Verdict::ModelBug {
+                    message,
+                    trace: last_trace(),
+                }
+            } else {
+                let schedule = schedule_rec.map(|r| {
+                    encode_schedule(&r.lock().unwrap_or_else(|e| e.into_inner()).schedule)
+                });
+                Verdict::Counterexample {
+                    message,
+                    trace: last_trace(),
+                    schedule,
+                }
             }
         }
     };

@@ -8,7 +8,7 @@ pub fn replay_token(data: &[u8]) {
     };
     match crate::cli::parse_token(s) {
         Ok(t) => {
-            assert!(crate::engine::decode_schedule(t.schedule).is_some());
+            assert!(crate::engine::decode_schedule(&t.schedule).is_some());
         }
         Err(e) => {
             let m = format!("{e:#}");

@@ -13,3 +13,4 @@ pub mod fuzz;
 pub mod litmus;
 pub mod parallel;
 pub mod scenarios;
+pub mod status;

@@ -442,3 +442,59 @@ fn defects_shard_and_jobs() {
     }
     assert!(seen.iter().all(|&n| n == 1));
 }
+
+/// A `[model bug]` panic is a model bug, never a counterexample: verdict `model-bug`, exit 4,
+/// under every engine; the self-test scenario is not in the catalogue listing.
+#[test]
+fn model_bug_exits_4() {
+    let (code, out, err) = thpcheck(&[
+        "check",
+        "selftest-model-bug",
+        "--engine",
+        "loom",
+        "--engine",
+        "shuttle-pct",
+        "--json",
+    ]);
+    assert_eq!(code, 4, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["exit_code"], 4);
+    for r in v["results"].as_array().unwrap() {
+        assert_eq!(r["verdict"], "model-bug", "{r}");
+        assert_eq!(r["replay"], serde_json::Value::Null, "{r}");
+    }
+    let (_, list, _) = thpcheck(&["list"]);
+    assert!(!list.contains("selftest-model-bug"));
+}
+
+/// The replay token prints and parses back to itself.
+#[test]
+fn replay_token_display_from_str_round_trip() {
+    use thp_checks::cli::Token;
+    use thp_model::kernel::Arch;
+    let schedule = thp_checks::engine::encode_schedule(
+        &shuttle::scheduler::Schedule::new_from_task_ids(7, [0usize, 1, 1, 0, 2]),
+    );
+    for t in [
+        Token {
+            scenario: "collapse-vs-gup-fast".into(),
+            arch: Some(Arch::X86),
+            rules: vec![
+                "gup-fast-pmd-pte-recheck".into(),
+                "collapse-table-sync-one".into(),
+            ],
+            subpages: Some(4),
+            schedule: schedule.clone(),
+        },
+        Token {
+            scenario: "litmus-sb".into(),
+            arch: None,
+            rules: Vec::new(),
+            subpages: None,
+            schedule: schedule.clone(),
+        },
+    ] {
+        let s = t.to_string();
+        assert_eq!(s.parse::<Token>().unwrap(), t, "{s}");
+    }
+}

@@ -154,9 +154,29 @@ pub const FAMILIES: &[&[Scenario]] = &[
     hvo::SCENARIOS,
 ];
 
-/// Look a scenario up by name.
+/// Scenarios that `find` knows but the catalogue does not list (`thpcheck list`, `check --all`
+/// and the docs leave them out): self-tests of the harness.
+pub const HIDDEN: &[Scenario] = &[SELFTEST_MODEL_BUG];
+
+/// A body that reports an inconsistency of the model (`model_bug!`): its verdict must be
+/// `model-bug`, exit code 4, never a counterexample (the CLI tests run it).
+pub const SELFTEST_MODEL_BUG: Scenario = Scenario {
+    name: "selftest-model-bug",
+    description: "harness self-test: a body that panics with [model bug]; never in the catalogue",
+    threads: &["(main) model_bug!"],
+    body: selftest_model_bug,
+    ..DEFAULT
+};
+fn selftest_model_bug(_nr: usize, _outcomes: &Outcomes) {
+    thp_model::model_bug!("selftest: the harness must report this as a model bug");
+}
+
+/// Look a scenario up by name (the catalogue, then [`HIDDEN`]).
 pub fn find(name: &str) -> Option<&'static Scenario> {
-    SCENARIOS.iter().find(|s| s.name == name)
+    SCENARIOS
+        .iter()
+        .chain(HIDDEN.iter())
+        .find(|s| s.name == name)
 }
 
 /// The result of one scenario run.
@@ -178,7 +198,8 @@ pub fn default_loom(s: &Scenario) -> EngineSpec {
 }
 
 /// Run a scenario with `rules` under `engine` with `nr` sub-pages (None = its default).
-pub fn run_scenario(s: &'static Scenario, cfg: &RunConfig, nr: Option<usize>) -> ScenarioResult {
+/// `s` need not be in the catalogue: `check --arch` runs a copy on other hardware.
+pub fn run_scenario(s: &Scenario, cfg: &RunConfig, nr: Option<usize>) -> ScenarioResult {
     run_scenario_with(s, cfg, nr, None)
 }
 
@@ -193,7 +214,7 @@ pub struct FinalState {
 /// [`run_scenario`], also returning the final state of every execution that kept every
 /// invariant.
 pub fn run_scenario_states(
-    s: &'static Scenario,
+    s: &Scenario,
     cfg: &RunConfig,
     nr: Option<usize>,
 ) -> (ScenarioResult, BTreeSet<FinalState>) {
@@ -219,11 +240,13 @@ pub fn default_loom_run(s: &'static Scenario) -> &'static (ScenarioResult, BTree
 }
 
 fn run_scenario_with(
-    s: &'static Scenario,
+    s: &Scenario,
     cfg: &RunConfig,
     nr: Option<usize>,
     states: Option<Arc<Mutex<BTreeSet<FinalState>>>>,
 ) -> ScenarioResult {
+    let s = *s; // the body closure owns its copy
+
     let nr = nr.unwrap_or(match cfg.engine {
         EngineSpec::Loom { .. } => s.loom_nr,
         _ => s.shuttle_nr,

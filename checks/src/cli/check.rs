@@ -1,0 +1,258 @@
+//! `thpcheck check`: run scenarios under engines and make the verdict table; `check_one` is
+//! shared with `replay`.
+
+use anyhow::{bail, Context, Result};
+
+use crate::engine::{EngineSpec, RunConfig, Verdict, LOOM_MAX_BRANCHES};
+use crate::litmus::{self, LITMUS};
+use crate::parallel::{run_ordered, Shard};
+use crate::scenarios;
+use crate::status::Status;
+use thp_model::kernel::Arch;
+use thp_model::rules::{Rule, RuleSet};
+
+use super::*;
+
+pub(super) fn run(a: CheckArgs) -> Result<Status> {
+    let names: Vec<String> = if a.all {
+        if !a.names.is_empty() {
+            bail!("give scenario names or --all, not both");
+        }
+        scenario_names().iter().map(|s| s.to_string()).collect()
+    } else if a.names.is_empty() {
+        bail!("no scenario given (name one, or use --all; see `thpcheck list`)");
+    } else {
+        a.names.clone()
+    };
+    for n in &names {
+        resolve(n)?;
+    }
+    let engines = if a.engine.is_empty() {
+        vec![EngineArg::Loom, EngineArg::ShuttlePct]
+    } else {
+        a.engine.clone()
+    };
+    let extra = Extra {
+        budget: a.time_budget.map(|s| Duration::from_secs(s as u64)),
+        rules: a
+            .break_rule
+            .iter()
+            .map(|r| resolve_rule(r))
+            .collect::<Result<_>>()?,
+        subpages: a.subpages,
+        arch: a.arch,
+    };
+    let all_names = names.len();
+    let names = Shard::select(a.shard, &names);
+    let runs: Vec<(&str, EngineArg)> = names
+        .iter()
+        .flat_map(|n| engines.iter().map(move |e| (n.as_str(), *e)))
+        .collect();
+    let mut rows = Vec::new();
+    let mut status = Status::Holds;
+    run_ordered(
+        &runs,
+        a.jobs,
+        |&(n, e)| check_one(n, engine_spec(e, &a, n), &extra),
+        |res| {
+            let row = res?;
+            status = status.max(row.verdict);
+            if !a.json {
+                eprintln!(
+                    "{} {} {} -> {}",
+                    row.scenario, row.engine, row.bound, row.verdict
+                );
+            }
+            rows.push(row);
+            anyhow::Ok(())
+        },
+    )?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "results": rows, "shard": a.shard, "exit_code": status.exit_code()
+            }))?
+        );
+    } else {
+        if let Some(s) = a.shard {
+            println!(
+                "shard {s}: {} of {all_names} scenarios (round-robin in {} order)",
+                names.len(),
+                if a.all { "catalogue" } else { "the given" }
+            );
+        }
+        print_table(&rows);
+    }
+    Ok(status)
+}
+
+/// The engine spec for scenario `name`: flags given on the command line win; otherwise a
+/// model scenario's own default loom bound applies (unbounded for litmus tests).
+fn engine_spec(e: EngineArg, a: &CheckArgs, name: &str) -> EngineSpec {
+    let default_bound = scenarios::find(name).and_then(|s| s.loom_bound);
+    match e {
+        EngineArg::Loom => EngineSpec::Loom {
+            preemption_bound: match a.preemption_bound {
+                Some(Bound::At(n)) => Some(n),
+                Some(Bound::Unbounded) => None,
+                None => default_bound,
+            },
+            max_branches: LOOM_MAX_BRANCHES,
+        },
+        EngineArg::ShuttleRandom => EngineSpec::ShuttleRandom {
+            seed: a.seed,
+            iterations: a.iterations.unwrap_or(1000),
+        },
+        EngineArg::ShuttlePct => EngineSpec::ShuttlePct {
+            seed: a.seed,
+            depth: a.depth,
+            iterations: a.iterations.unwrap_or(1000),
+        },
+        EngineArg::ShuttleDfs => EngineSpec::ShuttleDfs {
+            max_iterations: a.iterations,
+        },
+        EngineArg::Stress => EngineSpec::Stress {
+            iterations: a.iterations.unwrap_or(1000),
+        },
+    }
+}
+
+/// Every scenario name, in catalogue order.
+pub fn scenario_names() -> Vec<&'static str> {
+    scenarios::SCENARIOS
+        .iter()
+        .map(|s| s.name)
+        .chain(LITMUS.iter().map(|l| l.name))
+        .collect()
+}
+
+pub(super) fn resolve(name: &str) -> Result<()> {
+    if litmus::find(name).is_some() || scenarios::find(name).is_some() {
+        return Ok(());
+    }
+    bail!(
+        "unknown scenario '{name}' (available: {})",
+        scenario_names().join(", ")
+    )
+}
+
+pub(super) fn resolve_rule(id: &str) -> Result<Rule> {
+    match Rule::from_id(id) {
+        Some(r) => Ok(r),
+        None => bail!(
+            "unknown rule '{id}' (available: {})",
+            Rule::ALL
+                .iter()
+                .map(|r| r.id())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// What to run besides the engine.
+#[derive(Clone, Debug, Default)]
+pub struct Extra {
+    pub budget: Option<Duration>,
+    /// Rules switched off (empty: the real protocol).
+    pub rules: Vec<Rule>,
+    pub subpages: Option<usize>,
+    /// The architecture to run a model scenario on instead of its own.
+    pub arch: Option<Arch>,
+}
+
+/// Run one scenario under one engine and make a row.
+pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<Row> {
+    resolve(name)?;
+    let mut cfg = RunConfig::new(spec);
+    cfg.time_budget = extra.budget;
+    if !extra.rules.is_empty() {
+        cfg.rules = RuleSet::without_all(&extra.rules);
+    }
+    if let Some(s) = scenarios::find(name) {
+        if let Some(n) = extra.subpages {
+            if n < s.min_subpages {
+                bail!(
+                    "scenario '{name}' needs at least {} sub-pages, got --subpages {n}",
+                    s.min_subpages
+                );
+            }
+        }
+        // --arch: the same scenario on other hardware (a copy); the replay token says which.
+        let arch = match extra.arch {
+            Some(a) if a != s.arch => Some(a),
+            _ => None,
+        };
+        let s = scenarios::Scenario {
+            arch: arch.unwrap_or(s.arch),
+            ..*s
+        };
+        let r = scenarios::run_scenario(&s, &cfg, extra.subpages);
+        let (verdict, message) = match (&r.run.verdict, &r.vacuous) {
+            (Verdict::Incomplete { reason }, _) => (Status::Incomplete, Some(reason.clone())),
+            (Verdict::Counterexample { message, .. }, _) => {
+                (Status::Counterexample, Some(message.clone()))
+            }
+            (Verdict::Holds, Some(v)) => (Status::Vacuous, Some(v.clone())),
+            (Verdict::ModelBug { message, .. }, _) => (Status::ModelBug, Some(message.clone())),
+            (Verdict::Holds, None) => (Status::Holds, None),
+        };
+        let row = Row::new(
+            name,
+            &r.run,
+            if arch.is_none() {
+                format!("{} nr={}", r.run.engine.bound(), r.nr)
+            } else {
+                format!(
+                    "{} nr={} arch={}",
+                    r.run.engine.bound(),
+                    r.nr,
+                    s.arch.name()
+                )
+            },
+            (verdict, message),
+            Token {
+                scenario: name.to_string(),
+                arch,
+                rules: extra.rules.iter().map(|r| r.id().to_string()).collect(),
+                subpages: Some(r.nr),
+                schedule: String::new(),
+            },
+            r.reached.iter().map(|s| s.to_string()).collect(),
+        );
+        return Ok(row);
+    }
+    let l = litmus::find(name).context("resolved above")?;
+    if !extra.rules.is_empty() {
+        bail!("--break applies to model scenarios, not to litmus test '{name}'");
+    }
+    if extra.arch.is_some() {
+        bail!("--arch applies to model scenarios, not to litmus test '{name}' (litmus tests run with the LKMM's ordering)");
+    }
+    let r = litmus::run_litmus(l, &cfg);
+    let (verdict, message) = match (&r.run.verdict, &r.agrees) {
+        (Verdict::Incomplete { reason }, _) => (Status::Incomplete, Some(reason.clone())),
+        (_, Ok(())) => (Status::Holds, None),
+        (Verdict::Counterexample { message, .. }, _) => {
+            (Status::Counterexample, Some(message.clone()))
+        }
+        (Verdict::Holds, Err(m)) => (Status::Disagrees, Some(m.clone())),
+        (Verdict::ModelBug { message, .. }, _) => (Status::ModelBug, Some(message.clone())),
+    };
+    let row = Row::new(
+        name,
+        &r.run,
+        r.run.engine.bound(),
+        (verdict, message),
+        Token {
+            scenario: name.to_string(),
+            arch: None,
+            rules: Vec::new(),
+            subpages: None,
+            schedule: String::new(),
+        },
+        r.observed.iter().cloned().collect(),
+    );
+    Ok(row)
+}

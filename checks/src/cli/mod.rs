@@ -1,0 +1,334 @@
+//! The `thpcheck` command line: argument parsing, the verdict table, JSON output, replay.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::engine::Verdict;
+use crate::parallel::{parse_shard, Shard};
+use crate::status::Status;
+use thp_model::kernel::Arch;
+
+mod audit;
+mod bench;
+mod check;
+mod defects;
+mod docs;
+mod list;
+mod replay;
+pub mod token;
+
+pub use check::{check_one, scenario_names, Extra};
+pub use token::{parse_token, Token};
+
+/// Exhaustive and randomized checks of the Linux THP locking protocol model.
+#[derive(Parser, Debug)]
+#[command(name = "thpcheck", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the scenarios (and what each expects) and the locking rules.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run scenarios under one or more engines and print the verdict table.
+    Check(CheckArgs),
+    /// The rule-off matrix: each rule switched off in turn, run in the scenarios that must catch
+    /// it, under loom (default bound) and shuttle PCT; exit 1 if any rule is not caught with
+    /// one of its expected invariants.
+    Defects {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Run this many (rule, scenario, engine) runs at once, each on its own worker thread;
+        /// the output is the same, in the same order.
+        #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+        jobs: usize,
+        /// Run only shard I of N (1-based): every N-th (rule, scenario) cell of the matrix in
+        /// catalogue order, starting with the I-th, under both engines; to split the matrix
+        /// across CI machines.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<Shard>,
+    },
+    /// The engines check each other: every final state shuttle (random, PCT, DFS) reaches must
+    /// be one unbounded loom reaches at the same size; every rule-off counterexample shuttle
+    /// finds, unbounded loom must find; every litmus test reaches the same outcomes under loom
+    /// with and without partial-order reduction. Exit 1 on any engine miss.
+    Audit {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// shuttle random and PCT iterations per scenario (each).
+        #[arg(long, value_parser = parse_positive)]
+        iterations: Option<usize>,
+        /// shuttle DFS: stop after this many schedules.
+        #[arg(long, value_parser = parse_positive)]
+        dfs_cap: Option<usize>,
+        /// Run this many audits at once on worker threads; same output, same order.
+        #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+        jobs: usize,
+        /// Run only shard I of N (1-based) of the scenarios, rule cells and litmus tests.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<Shard>,
+    },
+    /// Measure the speed budgets: every scenario at its default bounds (loom and shuttle PCT:
+    /// executions, seconds, executions/s) and every rule's time to its first counterexample
+    /// under its fastest engine; exit 1 if a budget is missed (a rule over 10 s, a scenario run
+    /// over 60 s, or a rule not caught at all). Runs one check at a time (no --jobs): runs
+    /// sharing the machine would distort the timings it measures.
+    Bench {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Regenerate docs/locking-rules.md and docs/bounds.md from the catalogue (runs the checks).
+    Docs {
+        /// Write the files (default: report whether they are up to date, exit 1 if stale).
+        #[arg(long)]
+        write: bool,
+    },
+    /// Re-run one recorded shuttle schedule (a token printed with a counterexample).
+    Replay {
+        /// The token, `thp1:<scenario>:<schedule>`.
+        token: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Scenario names (see `thpcheck list`).
+    pub names: Vec<String>,
+    /// Run every scenario.
+    #[arg(long)]
+    pub all: bool,
+    /// Engine(s); repeat for several. Default: loom and shuttle-pct.
+    #[arg(long, value_enum)]
+    pub engine: Vec<EngineArg>,
+    /// loom preemption bound: a number, or `none` for unbounded (default: the scenario's own,
+    /// see `thpcheck list`; unbounded for litmus tests).
+    #[arg(long, value_parser = parse_bound)]
+    pub preemption_bound: Option<Bound>,
+    /// Iterations for shuttle-random / shuttle-pct / stress, or the cap for shuttle-dfs.
+    #[arg(long, value_parser = parse_positive)]
+    pub iterations: Option<usize>,
+    /// Seed for shuttle-random / shuttle-pct.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// PCT depth.
+    #[arg(long, default_value_t = 3, value_parser = parse_positive)]
+    pub depth: usize,
+    /// Stop a run after this many seconds (it is then reported incomplete).
+    #[arg(long, value_parser = parse_positive)]
+    pub time_budget: Option<usize>,
+    /// Switch a locking rule off (see `thpcheck list`); repeat to switch several off (e.g. both
+    /// fixes of a historical race); model scenarios only.
+    #[arg(long = "break", value_name = "RULE")]
+    pub break_rule: Vec<String>,
+    /// Sub-pages per THP for model scenarios (a power of two >= 2; default per scenario).
+    #[arg(long, value_parser = parse_subpages)]
+    pub subpages: Option<usize>,
+    /// Run model scenarios on this architecture instead of their own (`x86-64` or `arm64`; see
+    /// `thpcheck list`): its TLB flush, `pmd_mkinvalid` and spin_lock ordering.
+    #[arg(long, value_parser = parse_arch)]
+    pub arch: Option<Arch>,
+    /// Machine-readable output (one JSON document).
+    #[arg(long)]
+    pub json: bool,
+    /// Run this many (scenario, engine) runs at once, each on its own worker thread; the output
+    /// is the same, in the same order (a --time-budget is wall time: a run sharing the cores
+    /// explores less of it).
+    #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+    pub jobs: usize,
+    /// Run only shard I of N (1-based): every N-th scenario of the list (with --all: of the
+    /// catalogue), starting with the I-th, under every engine given; to split `check --all`
+    /// across CI machines.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+pub(crate) fn parse_subpages(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 2 && n.is_power_of_two() && n <= 64 => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} sub-pages is impossible: a power of two from 2 to 64"
+        )),
+        Err(_) => Err(format!("'{s}' is not a number")),
+    }
+}
+
+/// The engines, as on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineArg {
+    Loom,
+    ShuttleRandom,
+    ShuttlePct,
+    ShuttleDfs,
+    Stress,
+}
+
+/// A loom preemption bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    Unbounded,
+    At(usize),
+}
+
+fn parse_arch(s: &str) -> Result<Arch, String> {
+    Arch::from_name(s)
+        .ok_or_else(|| format!("unknown architecture '{s}' (available: x86-64, arm64)"))
+}
+
+fn parse_bound(s: &str) -> Result<Bound, String> {
+    if s == "none" {
+        return Ok(Bound::Unbounded);
+    }
+    match s.parse::<usize>() {
+        Ok(n) if n <= 10 => Ok(Bound::At(n)),
+        Ok(n) => Err(format!(
+            "preemption bound {n} is impossible to explore (at most 10, or none)"
+        )),
+        Err(_) => Err(format!("'{s}' is not a number or 'none'")),
+    }
+}
+
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a positive number")),
+    }
+}
+
+/// Squash a multi-line error (clap's usage block, anyhow's chain) into one line.
+pub fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One row of the verdict table.
+#[derive(Serialize, Debug, Clone)]
+pub struct Row {
+    pub scenario: String,
+    pub engine: String,
+    pub bound: String,
+    pub executions: u64,
+    pub secs: f64,
+    pub verdict: Status,
+    pub message: Option<String>,
+    pub trace: Vec<String>,
+    pub replay: Option<String>,
+    pub observed: Vec<String>,
+}
+
+impl Row {
+    /// A row for `run`: its verdict and message, the failing trace, and the replay token
+    /// (`token` with the schedule) when the engine recorded a schedule.
+    fn new(
+        name: &str,
+        run: &crate::engine::RunResult,
+        bound: String,
+        (verdict, message): (Status, Option<String>),
+        token: Token,
+        observed: Vec<String>,
+    ) -> Row {
+        let (trace, replay) = trace_and_token(&run.verdict, token);
+        Row {
+            scenario: name.to_string(),
+            engine: run.engine.name().to_string(),
+            bound,
+            executions: run.executions,
+            secs: run.wall.as_secs_f64(),
+            verdict,
+            message,
+            trace,
+            replay,
+            observed,
+        }
+    }
+}
+
+/// The printable trace of a failing run, and its replay token (`token` with the recorded
+/// schedule) when the engine recorded one (shuttle).
+fn trace_and_token(v: &Verdict, token: Token) -> (Vec<String>, Option<String>) {
+    match v {
+        Verdict::Counterexample {
+            trace, schedule, ..
+        } => (
+            trace.iter().map(|e| e.to_string()).collect(),
+            schedule.as_ref().map(|s| {
+                Token {
+                    schedule: s.clone(),
+                    ..token
+                }
+                .to_string()
+            }),
+        ),
+        Verdict::ModelBug { trace, .. } => (trace.iter().map(|e| e.to_string()).collect(), None),
+        _ => (Vec::new(), None),
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<40} {:<15} {:<38} {:>10} {:>9}  verdict",
+        "scenario", "engine", "bound", "executions", "secs"
+    );
+    for r in rows {
+        println!(
+            "{:<40} {:<15} {:<38} {:>10} {:>9.3}  {}",
+            r.scenario, r.engine, r.bound, r.executions, r.secs, r.verdict
+        );
+    }
+    for r in rows.iter().filter(|r| r.message.is_some()) {
+        println!();
+        println!(
+            "== {} under {} ({}): {}",
+            r.scenario, r.engine, r.bound, r.verdict
+        );
+        if let Some(m) = &r.message {
+            println!("{m}");
+        }
+        if !r.trace.is_empty() {
+            println!("trace of the failing execution:");
+            for t in &r.trace {
+                println!("  {t}");
+            }
+        }
+        if let Some(t) = &r.replay {
+            println!("replay: thpcheck replay '{t}'");
+        }
+    }
+}
+
+/// Run the parsed command; returns the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    let status = match cli.command {
+        Command::List { json } => list::run(json)?,
+        Command::Check(a) => check::run(a)?,
+        Command::Bench { json } => bench::run(json)?,
+        Command::Audit {
+            json,
+            iterations,
+            dfs_cap,
+            jobs,
+            shard,
+        } => audit::run(json, iterations, dfs_cap, jobs, shard)?,
+        Command::Defects { json, jobs, shard } => defects::run(json, jobs, shard)?,
+        Command::Docs { write } => docs::run(write)?,
+        Command::Replay { token } => replay::run(token)?,
+    };
+    Ok(status.exit_code())
+}

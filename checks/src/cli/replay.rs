@@ -1,0 +1,30 @@
+//! `thpcheck replay`: re-run one recorded shuttle schedule.
+
+use anyhow::Result;
+
+use crate::engine::EngineSpec;
+use crate::status::Status;
+
+use super::check::{resolve, resolve_rule};
+use super::*;
+
+pub(super) fn run(token: String) -> Result<Status> {
+    let t: Token = token.parse()?;
+    resolve(&t.scenario)?;
+    let extra = Extra {
+        arch: t.arch,
+        budget: None,
+        rules: t
+            .rules
+            .iter()
+            .map(|r| resolve_rule(r))
+            .collect::<Result<_>>()?,
+        subpages: t.subpages,
+    };
+    let spec = EngineSpec::ShuttleReplay {
+        schedule: t.schedule.clone(),
+    };
+    let row = check_one(&t.scenario, spec, &extra)?;
+    print_table(std::slice::from_ref(&row));
+    Ok(row.verdict)
+}
