@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::time::Instant;
 use thp_model::rules::RuleSet;
 
-use crate::docs::DOC_PCT;
+use crate::bounds::PCT as DOC_PCT;
 use crate::scenarios::{config, default_loom, run_scenario, SCENARIOS};
 
 /// Budgets (issue "Prove it"): a rule-off counterexample within this many seconds by its

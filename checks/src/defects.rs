@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 use thp_model::rules::{CatchingEngine, Rule, RuleSet};
 
-use crate::docs::DOC_PCT;
+use crate::bounds::PCT as DOC_PCT;
 use crate::engine::EngineSpec;
 use crate::parallel::{run_ordered, Shard};
 use crate::scenarios::catching::catching;

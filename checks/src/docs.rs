@@ -14,12 +14,8 @@ use crate::engine::{EngineSpec, Verdict};
 use crate::scenarios::catching::{catching, catching_names};
 use crate::scenarios::{config, default_loom, run_scenario, SCENARIOS};
 
-/// The shuttle PCT configuration the docs use (and the tests).
-pub const DOC_PCT: EngineSpec = EngineSpec::ShuttlePct {
-    seed: 0,
-    depth: 3,
-    iterations: 2000,
-};
+/// The shuttle PCT configuration the docs use: the default (`bounds::PCT`).
+pub const DOC_PCT: EngineSpec = crate::bounds::PCT;
 
 /// The engine a rule's counterexample is shown with: loom for barrier rules, shuttle PCT
 /// otherwise (it reports a replayable schedule).

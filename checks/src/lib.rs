@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod bounds;
 pub mod cli;
 pub mod defects;
 pub mod docs;

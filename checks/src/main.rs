@@ -1,9 +1,10 @@
 //! `thpcheck`: list and run the checks of the THP lock model.
 //!
 //! Exit codes (`thp_checks::status::Status::exit_code`): 0 every check holds; 1 a
-//! counterexample (or an engine that disagrees with a litmus expectation, or a scenario that never reached a declared outcome); 2 usage or input
-//! error, one line on stderr; 3 a run stopped before its bound was explored (incomplete, never
-//! reported as holding); 4 a `[model bug]`: the model or harness is inconsistent.
+//! counterexample (or an engine that disagrees with a litmus expectation, or a scenario that
+//! never reached a declared outcome); 2 usage or input error, one line on stderr; 3 a run
+//! stopped before its bound was explored (incomplete, never reported as holding); 4 a
+//! `[model bug]`: the model or harness is inconsistent.
 #![forbid(unsafe_code)]
 // The harness collects results outside the engines: std types allowed (clippy.toml).
 #![allow(clippy::disallowed_types)]

@@ -498,3 +498,52 @@ fn replay_token_display_from_str_round_trip() {
         assert_eq!(s.parse::<Token>().unwrap(), t, "{s}");
     }
 }
+
+/// `thpcheck check` runs, by default, the bounds docs/bounds.md states: every scenario's loom
+/// bound and the shuttle PCT configuration (`bounds`), checked on the document and on a run.
+#[test]
+fn check_defaults_are_what_bounds_md_states() {
+    use thp_checks::bounds;
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bounds.md")).unwrap();
+    let mut rows = 0;
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | scenario | threads | arch | engine | bound | nr | executions | verdict |, read from
+        // the right (a threads cell may hold `FOLL_PIN|FOLL_WRITE`)
+        if cells.len() < 9 {
+            continue;
+        }
+        let (engine, doc_bound) = (cells[cells.len() - 6], cells[cells.len() - 5]);
+        let Some(s) = thp_checks::scenarios::find(cells[1]) else {
+            continue;
+        };
+        let want = match engine {
+            "loom" => bounds::loom(s).bound(),
+            "shuttle-pct" => bounds::PCT.bound(),
+            _ => continue, // another table (the audit's)
+        };
+        assert_eq!(
+            doc_bound, want,
+            "docs/bounds.md row of {} ({engine})",
+            s.name
+        );
+        rows += 1;
+    }
+    assert_eq!(rows, 2 * thp_checks::scenarios::SCENARIOS.len());
+    let (code, out, err) = thpcheck(&[
+        "check",
+        "split-pmd-vs-aware-walker",
+        "--engine",
+        "shuttle-pct",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let bound = v["results"][0]["bound"].as_str().unwrap();
+    assert!(
+        bound.starts_with(&format!("{} ", bounds::PCT.bound())),
+        "check's default PCT run is `{bound}`, docs/bounds.md states `{}`",
+        bounds::PCT.bound()
+    );
+}

@@ -105,11 +105,7 @@ fn write_protect_seq_store_buffering_needs_a_full_barrier_on_the_fork_side() {
     // run (loom, no preemption bound): the model's x86 only adds barriers, so every
     // sequentially consistent interleaving is among those it explores. shuttle (sequentially
     // consistent) on arm64 agrees, as a quick extra check.
-    let pct = thp_checks::engine::EngineSpec::ShuttlePct {
-        seed: 0,
-        depth: 3,
-        iterations: 2000,
-    };
+    let pct = thp_checks::bounds::PCT;
     let r = run_scenario(arm64, &config(pct, RuleSet::all_on()), None);
     assert!(
         matches!(r.run.verdict, Verdict::Holds),

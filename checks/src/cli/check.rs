@@ -12,6 +12,7 @@ use thp_model::kernel::Arch;
 use thp_model::rules::{Rule, RuleSet};
 
 use super::*;
+use crate::bounds;
 
 pub(super) fn run(a: CheckArgs) -> Result<Status> {
     let names: Vec<String> = if a.all {
@@ -102,18 +103,18 @@ fn engine_spec(e: EngineArg, a: &CheckArgs, name: &str) -> EngineSpec {
         },
         EngineArg::ShuttleRandom => EngineSpec::ShuttleRandom {
             seed: a.seed,
-            iterations: a.iterations.unwrap_or(1000),
+            iterations: a.iterations.unwrap_or(bounds::RANDOM_ITERATIONS),
         },
         EngineArg::ShuttlePct => EngineSpec::ShuttlePct {
             seed: a.seed,
             depth: a.depth,
-            iterations: a.iterations.unwrap_or(1000),
+            iterations: a.iterations.unwrap_or(bounds::PCT_ITERATIONS),
         },
         EngineArg::ShuttleDfs => EngineSpec::ShuttleDfs {
             max_iterations: a.iterations,
         },
         EngineArg::Stress => EngineSpec::Stress {
-            iterations: a.iterations.unwrap_or(1000),
+            iterations: a.iterations.unwrap_or(bounds::STRESS_ITERATIONS),
         },
     }
 }

@@ -97,7 +97,7 @@ pub enum Command {
     },
     /// Re-run one recorded shuttle schedule (a token printed with a counterexample).
     Replay {
-        /// The token, `thp1:<scenario>:<schedule>`.
+        /// The token, `thp1:<scenario>[@<arch>]:<rules>:<sub-pages>:<schedule>`.
         token: String,
     },
 }
@@ -116,14 +116,15 @@ pub struct CheckArgs {
     /// see `thpcheck list`; unbounded for litmus tests).
     #[arg(long, value_parser = parse_bound)]
     pub preemption_bound: Option<Bound>,
-    /// Iterations for shuttle-random / shuttle-pct / stress, or the cap for shuttle-dfs.
+    /// Iterations for shuttle-random / shuttle-pct / stress (default: 1000 / 2000 / 1000,
+    /// `bounds`), or the cap for shuttle-dfs (default: none).
     #[arg(long, value_parser = parse_positive)]
     pub iterations: Option<usize>,
     /// Seed for shuttle-random / shuttle-pct.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = crate::bounds::PCT_SEED)]
     pub seed: u64,
     /// PCT depth.
-    #[arg(long, default_value_t = 3, value_parser = parse_positive)]
+    #[arg(long, default_value_t = crate::bounds::PCT_DEPTH, value_parser = parse_positive)]
     pub depth: usize,
     /// Stop a run after this many seconds (it is then reported incomplete).
     #[arg(long, value_parser = parse_positive)]

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use thp_model::kernel::Arch;
 use thp_model::rules::RuleSet;
 
-use crate::engine::{run, EngineSpec, RunConfig, RunResult, Verdict, LOOM_MAX_BRANCHES};
+use crate::engine::{run, EngineSpec, RunConfig, RunResult, Verdict};
 
 pub mod catching;
 pub mod deferred_split;
@@ -189,12 +189,9 @@ pub struct ScenarioResult {
     pub vacuous: Option<String>,
 }
 
-/// The default engine specs of a scenario (what `check --all` and the tests use).
+/// The default loom run of a scenario (`bounds::loom`).
 pub fn default_loom(s: &Scenario) -> EngineSpec {
-    EngineSpec::Loom {
-        preemption_bound: s.loom_bound,
-        max_branches: LOOM_MAX_BRANCHES,
-    }
+    crate::bounds::loom(s)
 }
 
 /// Run a scenario with `rules` under `engine` with `nr` sub-pages (None = its default).
