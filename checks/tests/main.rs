@@ -13,7 +13,6 @@ mod historical;
 mod hvo;
 mod litmus;
 mod lockdep;
-mod model_seq;
 mod model_split_pmd;
 mod parallel;
 mod primitives;

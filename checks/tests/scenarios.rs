@@ -1,8 +1,10 @@
-//! Every model scenario holds with the real protocol under loom (its default bound) and
-//! shuttle PCT, and reaches every outcome it declares (no vacuous pass).
+//! Every model scenario holds with the real protocol under loom (its default bound), shuttle
+//! PCT and shuttle random, and reaches every outcome it declares (no vacuous pass): one test
+//! per scenario, `scenarios::each::<name with underscores>`.
 
+use thp_checks::bounds;
 use thp_checks::engine::{EngineSpec, RunResult, Verdict};
-use thp_checks::scenarios::{config, default_loom, run_scenario, Scenario, SCENARIOS};
+use thp_checks::scenarios::{config, default_loom, run_scenario, Scenario};
 use thp_model::rules::RuleSet;
 
 /// Run `s` with the real protocol under `engine` and require that it holds (and, if
@@ -28,57 +30,51 @@ fn holds(
     r.run
 }
 
-/// [`holds`] for every model scenario, under the engine `engine(s)` gives it.
-fn every_scenario_holds(engine: impl Fn(&Scenario) -> EngineSpec, reach_all: bool) {
-    for s in SCENARIOS {
-        let run = holds(s, engine(s), None, reach_all);
-        eprintln!("{}", run.line(s.name));
-    }
-}
-
-/// The default loom runs are shared with docs/bounds.md and the audit (one run per process);
-/// this test walks the catalogue from the end, the docs from the start, so that on two test
-/// threads the two compute different runs instead of waiting for each other.
-#[test]
-fn every_scenario_holds_under_loom_at_its_default_bound() {
-    for s in SCENARIOS.iter().rev() {
-        let r = &thp_checks::scenarios::default_loom_run(s).0;
-        assert!(
-            matches!(r.run.verdict, Verdict::Holds),
-            "{} under loom ({}): {:?}",
-            s.name,
-            default_loom(s).bound(),
-            r.run.message()
-        );
-        assert!(r.vacuous.is_none(), "{:?}", r.vacuous);
-        eprintln!("{}", r.run.line(s.name));
-    }
-}
-
-#[test]
-fn every_scenario_holds_under_shuttle_pct() {
-    for seed in [0, 1] {
-        every_scenario_holds(
-            |_| EngineSpec::ShuttlePct {
-                seed,
-                depth: 3,
-                iterations: 2000,
-            },
-            true,
-        );
-    }
-}
-
-/// Every model scenario holds under shuttle's random scheduler too (fixed seed).
-#[test]
-fn every_scenario_holds_under_shuttle_random() {
-    every_scenario_holds(
-        |_| EngineSpec::ShuttleRandom {
-            seed: 7,
-            iterations: 500,
-        },
-        false,
+/// One scenario with the real protocol: its default loom run (shared with docs/bounds.md and
+/// the audit, one run per process), shuttle PCT at the default bounds with seeds 0 and 1 (every
+/// declared outcome reached), and shuttle's random scheduler (fixed seed).
+fn scenario_holds(s: &'static Scenario) {
+    let r = &thp_checks::scenarios::default_loom_run(s).0;
+    assert!(
+        matches!(r.run.verdict, Verdict::Holds),
+        "{} under loom ({}): {:?}",
+        s.name,
+        default_loom(s).bound(),
+        r.run.message()
     );
+    assert!(r.vacuous.is_none(), "{:?}", r.vacuous);
+    eprintln!("{}", r.run.line(s.name));
+    for seed in [0, 1] {
+        let pct = EngineSpec::ShuttlePct {
+            seed,
+            depth: bounds::PCT_DEPTH,
+            iterations: bounds::PCT_ITERATIONS,
+        };
+        eprintln!("{}", holds(s, pct, None, true).line(s.name));
+    }
+    let random = EngineSpec::ShuttleRandom {
+        seed: 7,
+        iterations: 500,
+    };
+    eprintln!("{}", holds(s, random, None, false).line(s.name));
+}
+
+/// One `#[test]` per catalogue scenario, named after it with underscores
+/// (`cargo test --release -p thp-checks --test main folio_split_vs_gup_fast`).
+macro_rules! scenario_tests {
+    ($($test:ident => $scenario:path),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                scenario_holds(&$scenario);
+            }
+        )*
+    };
+}
+
+mod each {
+    use super::scenario_holds;
+    thp_checks::for_each_scenario!(scenario_tests);
 }
 
 /// shuttle DFS (every schedule, sequentially consistent) where it finishes. shuttle's DFS has

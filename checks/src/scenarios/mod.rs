@@ -91,54 +91,74 @@ pub const DEFAULT: Scenario = Scenario {
     body: no_body,
 };
 
-/// The catalogue of model scenarios, in order (`thpcheck list`, `check --all`, the docs).
-pub const SCENARIOS: &[Scenario] = &[
-    split_pmd::SPLIT_PMD_VS_AWARE_WALKER,
-    folio_split::FOLIO_SPLIT_VS_SCANNER,
-    folio_split::FOLIO_SPLIT_VS_COMPACTION,
-    folio_split::FOLIO_SPLIT_VS_PAGE_IDLE,
-    folio_split::FOLIO_SPLIT_VS_PFN_WALKER,
-    folio_split::FOLIO_SPLIT_VS_GUP_FAST,
-    folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD,
-    folio_split::FOLIO_SPLIT_VS_GUP_FAST_X86,
-    folio_split::FOLIO_SPLIT_VS_MIGRATION_WAIT,
-    fault::HUGE_FAULT_VS_PTE_FAULT,
-    fault::PTE_FAULT_VS_WALKER,
-    zap::PTE_FAULT_VS_DONTNEED_RECLAIM,
-    zap::PMD_INSTALL_VS_DONTNEED_RECLAIM,
-    zap::GUP_FAST_VS_DONTNEED_RECLAIM,
-    zap::SPLIT_PMD_VS_DONTNEED,
-    zap::DONTNEED_VS_CHANGE_HUGE_PMD,
-    zap::MADVISE_FREE_VS_DONTNEED,
-    zap::MADVISE_FREE_SPLIT_VS_ZAP,
-    deferred_split::MADVISE_FREE_SPLIT_VS_DEFERRED_SPLIT_SCAN,
-    folio_split::FOLIO_SPLIT_VS_ZAP,
-    deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP,
-    deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP_BATCH,
-    deferred_split::DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT,
-    khugepaged::COLLAPSE_VS_GUP_FAST,
-    khugepaged::COLLAPSE_THEN_ZAP_VS_GUP_FAST,
-    fork::COW_REUSE_VS_SPLIT_PMD_OTHER_MM,
-    migrate::THP_MIGRATION_VS_ZAP,
-    fork::FORK_VS_GUP_FAST_PIN,
-    migrate::THP_MIGRATION_RETRY_VS_SCANNER,
-    migrate::THP_MIGRATION_VS_FAULT,
-    migrate::FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM,
-    folio_split::FOLIO_SPLIT_VS_GUP_FAST_VS_SCANNER,
-    split_pmd::SPLIT_PMD_VS_GUP_FAST,
-    split_pmd::SPLIT_PMD_MIGRATION_ENTRY_VS_GUP_FAST,
-    migrate::THP_MIGRATION_VS_SPLIT_PMD,
-    migrate::FORK_VS_THP_MIGRATION,
-    khugepaged::COLLAPSE_VS_PTE_FAULT,
-    hvo::HVO_OPTIMIZE_VS_PFN_WALKER,
-    hvo::HVO_OPTIMIZE_VS_NEIGHBOUR_SPLIT,
-    hvo::HVO_OPTIMIZE_PRESPLIT_VS_PFN_WALKER,
-    hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER,
-    hvo::HVO_OPTIMIZE_ENOMEM_SPLIT_VS_PFN_WALKER,
-    hvo::HVO_OPTIMIZE_ENOMEM_VS_PFN_WALKER,
-    hvo::HVO_RESTORE_VS_PFN_WALKER,
-    hvo::HVO_RESTORE_ENOMEM_VS_PFN_WALKER,
-];
+/// The ordered catalogue index: each scenario's family and constant, and the name of its
+/// `#[test]` (its name with underscores). Defines [`SCENARIOS`] and the exported
+/// `for_each_scenario!`.
+macro_rules! catalogue {
+    ($d:tt $($family:ident :: $konst:ident => $test:ident),* $(,)?) => {
+        /// The catalogue of model scenarios, in order (`thpcheck list`, `check --all`, the
+        /// docs).
+        pub const SCENARIOS: &[Scenario] = &[$($family::$konst),*];
+
+        /// Calls `callback!` with `test_name => path::TO::SCENARIO` for every catalogue
+        /// scenario, in order: the tests make one `#[test]` per scenario with it, so
+        /// `cargo test NAME_WITH_UNDERSCORES` selects one.
+        #[macro_export]
+        macro_rules! for_each_scenario {
+            ($d callback:ident) => {
+                $d callback! { $($test => $d crate::scenarios::$family::$konst),* }
+            };
+        }
+    };
+}
+
+catalogue! { $
+    split_pmd::SPLIT_PMD_VS_AWARE_WALKER => split_pmd_vs_aware_walker,
+    folio_split::FOLIO_SPLIT_VS_SCANNER => folio_split_vs_scanner,
+    folio_split::FOLIO_SPLIT_VS_COMPACTION => folio_split_vs_compaction,
+    folio_split::FOLIO_SPLIT_VS_PAGE_IDLE => folio_split_vs_page_idle,
+    folio_split::FOLIO_SPLIT_VS_PFN_WALKER => folio_split_vs_pfn_walker,
+    folio_split::FOLIO_SPLIT_VS_GUP_FAST => folio_split_vs_gup_fast,
+    folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD => folio_split_vs_gup_fast_pmd,
+    folio_split::FOLIO_SPLIT_VS_GUP_FAST_X86 => folio_split_vs_gup_fast_x86,
+    folio_split::FOLIO_SPLIT_VS_MIGRATION_WAIT => folio_split_vs_migration_wait,
+    fault::HUGE_FAULT_VS_PTE_FAULT => huge_fault_vs_pte_fault,
+    fault::PTE_FAULT_VS_WALKER => pte_fault_vs_walker,
+    zap::PTE_FAULT_VS_DONTNEED_RECLAIM => pte_fault_vs_dontneed_reclaim,
+    zap::PMD_INSTALL_VS_DONTNEED_RECLAIM => pmd_install_vs_dontneed_reclaim,
+    zap::GUP_FAST_VS_DONTNEED_RECLAIM => gup_fast_vs_dontneed_reclaim,
+    zap::SPLIT_PMD_VS_DONTNEED => split_pmd_vs_dontneed,
+    zap::DONTNEED_VS_CHANGE_HUGE_PMD => dontneed_vs_change_huge_pmd,
+    zap::MADVISE_FREE_VS_DONTNEED => madvise_free_vs_dontneed,
+    zap::MADVISE_FREE_SPLIT_VS_ZAP => madvise_free_split_vs_zap,
+    deferred_split::MADVISE_FREE_SPLIT_VS_DEFERRED_SPLIT_SCAN => madvise_free_split_vs_deferred_split_scan,
+    folio_split::FOLIO_SPLIT_VS_ZAP => folio_split_vs_zap,
+    deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP => deferred_split_scan_vs_zap,
+    deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP_BATCH => deferred_split_scan_vs_zap_batch,
+    deferred_split::DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT => deferred_split_scan_vs_folio_split,
+    khugepaged::COLLAPSE_VS_GUP_FAST => collapse_vs_gup_fast,
+    khugepaged::COLLAPSE_THEN_ZAP_VS_GUP_FAST => collapse_then_zap_vs_gup_fast,
+    fork::COW_REUSE_VS_SPLIT_PMD_OTHER_MM => cow_reuse_vs_split_pmd_other_mm,
+    migrate::THP_MIGRATION_VS_ZAP => thp_migration_vs_zap,
+    fork::FORK_VS_GUP_FAST_PIN => fork_vs_gup_fast_pin,
+    migrate::THP_MIGRATION_RETRY_VS_SCANNER => thp_migration_retry_vs_scanner,
+    migrate::THP_MIGRATION_VS_FAULT => thp_migration_vs_fault,
+    migrate::FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM => folio_split_vs_thp_migration_other_mm,
+    folio_split::FOLIO_SPLIT_VS_GUP_FAST_VS_SCANNER => folio_split_vs_gup_fast_vs_scanner,
+    split_pmd::SPLIT_PMD_VS_GUP_FAST => split_pmd_vs_gup_fast,
+    split_pmd::SPLIT_PMD_MIGRATION_ENTRY_VS_GUP_FAST => split_pmd_migration_entry_vs_gup_fast,
+    migrate::THP_MIGRATION_VS_SPLIT_PMD => thp_migration_vs_split_pmd,
+    migrate::FORK_VS_THP_MIGRATION => fork_vs_thp_migration,
+    khugepaged::COLLAPSE_VS_PTE_FAULT => collapse_vs_pte_fault,
+    hvo::HVO_OPTIMIZE_VS_PFN_WALKER => hvo_optimize_vs_pfn_walker,
+    hvo::HVO_OPTIMIZE_VS_NEIGHBOUR_SPLIT => hvo_optimize_vs_neighbour_split,
+    hvo::HVO_OPTIMIZE_PRESPLIT_VS_PFN_WALKER => hvo_optimize_presplit_vs_pfn_walker,
+    hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER => hvo_optimize_nocopy_vs_pfn_walker,
+    hvo::HVO_OPTIMIZE_ENOMEM_SPLIT_VS_PFN_WALKER => hvo_optimize_enomem_split_vs_pfn_walker,
+    hvo::HVO_OPTIMIZE_ENOMEM_VS_PFN_WALKER => hvo_optimize_enomem_vs_pfn_walker,
+    hvo::HVO_RESTORE_VS_PFN_WALKER => hvo_restore_vs_pfn_walker,
+    hvo::HVO_RESTORE_ENOMEM_VS_PFN_WALKER => hvo_restore_enomem_vs_pfn_walker,
+}
 
 /// Every family's own list; together, exactly the catalogue (a test keeps them equal, so a
 /// scenario declared in a family but missing from [`SCENARIOS`] fails it).

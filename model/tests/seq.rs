@@ -1,4 +1,8 @@
 //! Sequential unit tests with exact counts: huge fault, split_huge_pmd, walkers (N = 2, 4).
+//! The model alone, no engine: they live with the model crate.
+#![deny(warnings, rust_2018_idioms)]
+// Tests build states outside the engines: std types allowed (clippy.toml).
+#![allow(clippy::disallowed_types)]
 
 use thp_model::mm::gup::{follow_pmd_mask, Follow};
 use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page, FaultResult};
@@ -634,7 +638,7 @@ mod deferred_split {
 /// Fork of a PMD-mapped THP (`copy_huge_pmd`), the COW write fault (`do_huge_pmd_wp_page`)
 /// while shared and after the other mm unmapped, and a folio split walking both mms.
 mod fork {
-    use thp_checks::scenarios::setup_forked_huge_pmd;
+    use super::setup_forked_huge_pmd;
     use thp_model::mm::filemap::{folio_lock, folio_unlock};
     use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
     use thp_model::mm::huge_memory::{
@@ -1134,7 +1138,7 @@ mod thp_migration {
 /// MADV_FREE (mm/madvise.c `madvise_free_pte_range`, mm/huge_memory.c `madvise_free_huge_pmd`)
 /// with exact counts, N = 2 and 4, one and two mms.
 mod madvise_free {
-    use thp_checks::scenarios::setup_forked_huge_pmd;
+    use super::setup_forked_huge_pmd;
     use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page};
     use thp_model::mm::madvise::madvise_free_pte_range;
     use thp_model::mm::page::{PG_DIRTY, PG_HEAD, PG_LRU};
@@ -1342,4 +1346,17 @@ mod madvise_free {
             check_quiescent(&m, &[]);
         }
     }
+}
+
+/// mm0 took a huge anonymous fault and forked: mm1's PMD maps the same folio, both read-only,
+/// AnonExclusive cleared, refcount 2, entire mapcount 2 (as the checks crate's fork scenarios
+/// start).
+fn setup_forked_huge_pmd(nr: usize) -> std::sync::Arc<Machine> {
+    let m = std::sync::Arc::new(Machine::new(nr, 1, 2, 1));
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+    }
+    assert!(thp_model::mm::mmap::dup_mmap(&m, 0, 1), "fork failed");
+    m
 }
