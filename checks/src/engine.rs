@@ -22,9 +22,9 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use shuttle::scheduler::{Schedule, Scheduler, Task, TaskId};
+use thp_model::kernel::trace::{last_trace, Event};
 use thp_model::kernel::{with_execution, Engine, ExecutionOptions, Hardware, LockGraph};
 use thp_model::rules::RuleSet;
-use thp_model::trace::{last_trace, Event};
 
 /// Which engine, with its bound.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,4 +1,17 @@
 //! thp-checks: scenarios, engines and the `thpcheck` CLI for the THP lock model.
+//!
+//! * [`engine`] — runs one body under loom, shuttle or std threads and reports the verdict.
+//! * [`scenarios`] — the model scenarios: the catalogue, one file per family.
+//! * [`litmus`] — litmus tests of the primitive layer against the LKMM.
+//! * [`status`] — the one verdict every command reports, and its exit code.
+//! * [`bounds`] — the default bounds.
+//! * [`cli`] — the `thpcheck` command line.
+//! * [`defects`] — the rule-off matrix.
+//! * [`audit`] — the engines check each other.
+//! * [`bench`] — the speed budgets.
+//! * [`docs`] — the generated documents.
+//! * [`parallel`] — ordered parallel runs and `--shard`.
+//! * [`fuzz`] — fuzz entry points.
 #![forbid(unsafe_code)]
 // The harness collects results outside the engines: std types allowed (clippy.toml).
 #![allow(clippy::disallowed_types)]

@@ -4,8 +4,8 @@
 //! dependencies through engine objects, and under loom only they carry the memory model, so a
 //! std atomic, mutex or cell there would hide a dependency from DPOR or order two CPUs behind
 //! the memory model's back. Model state goes in `kernel::atomic_t` / `AtomicFlag`, or under a
-//! `spinlock_t` in a `kernel::LockedBy`; write-only instrumentation lives in `kernel/` and
-//! `trace.rs` (e.g. `trace::Observed`, the scenario outcome events).
+//! `spinlock_t` in a `kernel::LockedBy`; write-only instrumentation lives in `kernel/` (e.g.
+//! `kernel/trace.rs`: `trace::Observed`, the scenario outcome events).
 
 use std::path::{Path, PathBuf};
 
@@ -189,8 +189,8 @@ fn model_state_is_engine_visible() {
     assert!(
         all.is_empty(),
         "std synchronization or cell types in model state (use kernel::atomic_t / AtomicFlag, or \
-         kernel::LockedBy under a spinlock_t; write-only instrumentation belongs in kernel/ or \
-         trace.rs):\n{}",
+         kernel::LockedBy under a spinlock_t; write-only instrumentation belongs in kernel/, e.g. \
+         kernel/trace.rs):\n{}",
         all.join("\n")
     );
 }

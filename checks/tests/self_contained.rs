@@ -504,3 +504,43 @@ fn every_historical_race_has_a_section() {
         );
     }
 }
+
+/// Every `pub mod` of the model and checks crates is named in its parent's `//!` index, so the
+/// module docs (and the README layout they feed) list every module.
+#[test]
+fn every_pub_mod_is_in_its_parents_doc_index() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut missing = Vec::new();
+    let mut stack = vec![root.join("model/src"), root.join("checks/src")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&p).unwrap();
+            let doc: String = src
+                .lines()
+                .filter_map(|l| l.strip_prefix("//!"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for l in src.lines() {
+                let Some(name) = l.strip_prefix("pub mod ").and_then(|r| r.strip_suffix(';'))
+                else {
+                    continue;
+                };
+                if !doc.contains(&format!("`{name}`")) {
+                    missing.push(format!("{}: pub mod {name}", p.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in the parent's //! index: {missing:#?}"
+    );
+}

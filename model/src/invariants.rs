@@ -20,7 +20,7 @@
 pub enum Inv {
     /// L1: a litmus test reached an outcome that the Linux kernel memory model forbids for its
     /// program: the primitive layer's mapping of a barrier or atomic is too weak
-    /// (checks/src/litmus.rs, docs/memory-model.md).
+    /// (checks/src/litmus/, docs/memory-model.md).
     L1LitmusForbidden,
     /// L2: `atomic_add_unless(v, a, u)` stored to `v` although it read `u`, or lost a
     /// concurrent update: the speculative get would write to a frozen or read-only count.

@@ -2,8 +2,6 @@
 //! the current execution whether it is on, and switching it off re-creates the broken protocol
 //! exactly (the pre-fix kernel, or the protocol with that one step missing).
 
-use crate::kernel::engine::current;
-
 /// Which engine must catch a rule when it is off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CatchingEngine {
@@ -619,9 +617,4 @@ impl RuleSet {
     pub fn off(&self) -> &[Rule] {
         &self.off
     }
-}
-
-/// Is `rule` on in the current execution?
-pub fn rule_on(rule: Rule) -> bool {
-    current().options.rules.is_on(rule)
 }

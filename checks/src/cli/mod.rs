@@ -1,4 +1,6 @@
 //! The `thpcheck` command line: argument parsing, the verdict table, JSON output, replay.
+//! One file per subcommand (`list`, `check`, `replay`, `defects`, `audit`, `bench`, `docs`);
+//! [`token`] is the replay token.
 
 use std::time::Duration;
 

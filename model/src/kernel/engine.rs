@@ -12,8 +12,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use crate::kernel::lockdep::{HeldLock, LockGraph};
+use crate::kernel::trace::Event;
 use crate::rules::RuleSet;
-use crate::trace::Event;
 
 /// The checker running the current execution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -188,7 +188,7 @@ pub fn with_execution<R>(options: &ExecutionOptions, body: impl FnOnce() -> R) -
         t.next_cpu = 1;
         t.alive = 1;
     }
-    crate::trace::clear_last();
+    crate::kernel::trace::clear_last();
     body()
 }
 
@@ -281,4 +281,10 @@ pub fn take_final_state() -> Option<u64> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take()
+}
+
+/// Is `rule` on in the current execution? (Code that keeps a rule asks; switching it off runs
+/// the broken protocol.)
+pub fn rule_on(rule: crate::rules::Rule) -> bool {
+    current().options.rules.is_on(rule)
 }

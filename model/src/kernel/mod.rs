@@ -12,9 +12,10 @@
 //!
 //! Only instrumentation: state that no model code reads back during the run, so nothing the
 //! model does depends on it — the trace log, lockdep's graph and held-lock lists, the outcome
-//! events a scenario reads after every CPU has been joined ([`crate::trace::Observed`]) — and
+//! events a scenario reads after every CPU has been joined ([`trace::Observed`]) — and
 //! the thread table, which this layer's sleep accounting does read to report a deadlock or lost
-//! wake-up (I20, which depends on which CPUs sleep, not on the order of those reads). Everything else — kernel state,
+//! wake-up (I20, which depends on which CPUs sleep, not on the order of those reads).
+//! Everything else — kernel state,
 //! and model-only state that steers what the model does or what a check decides (which table
 //! or page is allocated, allocation counters and fault injection, list membership, TLB debts)
 //! — is built from the primitives of this layer: an atomic ([`atomic_t`], [`AtomicFlag`]) or
@@ -38,6 +39,9 @@
 //! * [`rcu`] — RCU read sections, `synchronize_rcu`, IRQs-off sections and TLB-flush IPIs.
 //! * [`lockdep`] — lock classes and the cross-execution lock-order graph.
 //! * [`thread`] — CPUs (model threads): spawn, join, `cpu_relax`.
+//! * [`trace`] — the per-execution event log printed with counterexamples, and the outcome
+//!   events a scenario reads (`Observed`); with `rule_on`, it sits beside the execution context
+//!   it reads (`engine`), so no module outside `kernel/` is both imported by and importing it.
 #![allow(clippy::disallowed_types)] // the engine layer: clippy.toml
 
 pub mod atomic;
@@ -49,12 +53,13 @@ pub mod rwsem;
 pub mod spinlock;
 mod sync;
 pub mod thread;
+pub mod trace;
 pub mod wait;
 
 pub use atomic::*;
 pub use engine::{
-    audit_enabled, current_engine, record_final_state, take_final_state, with_execution, Arch,
-    Engine, Execution, ExecutionOptions, Hardware,
+    audit_enabled, current_engine, record_final_state, rule_on, take_final_state, with_execution,
+    Arch, Engine, Execution, ExecutionOptions, Hardware,
 };
 pub use lockdep::{LockClass, LockGraph};
 pub use locked::{LockedBy, LockedRef};

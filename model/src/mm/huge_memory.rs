@@ -2,6 +2,7 @@
 //! helper, and `split_huge_pmd`. Paraphrased; no kernel code is reproduced.
 
 use crate::invariants::Inv;
+use crate::kernel::rule_on;
 use crate::kernel::{flush_tlb_ipi, smp_mb, smp_wmb, SpinGuard};
 use crate::mm::page::{DEFERRED_NONE, DEFERRED_PRIVATE, DEFERRED_QUEUED, PG_ANON_EXCLUSIVE};
 use crate::mm::page_ref::{folio_put, folio_ref_add};
@@ -11,7 +12,7 @@ use crate::mm::rmap::{
     folio_add_anon_rmap_ptes, folio_add_new_anon_rmap_pmd, folio_remove_rmap_pmd,
 };
 use crate::mm::{Machine, Mm};
-use crate::rules::{rule_on, Rule};
+use crate::rules::Rule;
 use crate::{trace, vm_bug_on, vm_warn_on};
 
 /// Result of a fault handler.

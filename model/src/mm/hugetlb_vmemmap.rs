@@ -48,11 +48,12 @@
 //!   model a getter racing with a restore reads a frozen (0) count or a fake head either way.
 
 use crate::invariants::Inv;
+use crate::kernel::rule_on;
 use crate::kernel::{
     atomic_long_t, atomic_t, local_irq_save, rcu_read_lock, rw_semaphore, smp_wmb, spinlock_t,
     synchronize_rcu, tlb_remove_table_sync_one, AtomicFlag, LockClass, RcuState,
 };
-use crate::rules::{rule_on, Rule};
+use crate::rules::Rule;
 use crate::{trace, vm_bug_on};
 
 /// Struct pages per vmemmap page (the kernel has 64; two keep the model small and still give

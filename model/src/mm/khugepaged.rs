@@ -3,6 +3,7 @@
 //! kernel code is reproduced. Protocol: docs/protocol.md#collapse; historical race Z01.
 
 use crate::invariants::Inv;
+use crate::kernel::rule_on;
 use crate::kernel::{flush_tlb_ipi, smp_mb, smp_wmb, tlb_remove_table_sync_one};
 use crate::mm::filemap::{folio_trylock, folio_unlock};
 use crate::mm::huge_memory::pgtable_trans_huge_deposit;
@@ -11,7 +12,7 @@ use crate::mm::page_ref::{folio_get, folio_put, folio_put_refs, folio_ref_count}
 use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_WRITE, F_YOUNG};
 use crate::mm::rmap::{folio_add_new_anon_rmap_pmd, folio_remove_rmap_pte};
 use crate::mm::Machine;
-use crate::rules::{rule_on, Rule};
+use crate::rules::Rule;
 use crate::{trace, vm_bug_on};
 
 /// `enum scan_result` (mm/khugepaged.c), the values this model can return.

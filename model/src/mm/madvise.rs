@@ -16,6 +16,7 @@
 //! swap-cache folios and swap entries (the model has no swap); the lazy-MMU and
 //! `flush_tlb_batched_pending` steps (no reclaim-side batched flush).
 
+use crate::kernel::rule_on;
 use crate::mm::filemap::{folio_trylock, folio_unlock};
 use crate::mm::huge_memory::{madvise_free_huge_pmd, split_huge_page, SplitError};
 use crate::mm::memory::pte_offset_map_lock;
@@ -25,7 +26,7 @@ use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_YOUNG};
 use crate::mm::rmap::{folio_mapcount, folio_maybe_mapped_shared};
 use crate::mm::zap::ZapRange;
 use crate::mm::Machine;
-use crate::rules::{rule_on, Rule};
+use crate::rules::Rule;
 use crate::trace;
 
 /// The split step of MADV_FREE (mm/huge_memory.c `madvise_free_huge_pmd` and mm/madvise.c

@@ -24,7 +24,7 @@ pub fn pte_offset_map_lock<'a>(m: &'a Machine, mm: &'a Mm) -> Option<PteMapLock<
         let v = mm.pmd.read_dep(); // pmdp_get_lockless; address dependency -> Acquire
         let pmd = Pmd::decode(v);
         let Pmd::Table(t) = pmd else {
-            if !crate::rules::rule_on(crate::rules::Rule::PteOffsetMapSkipsHuge)
+            if !crate::kernel::rule_on(crate::rules::Rule::PteOffsetMapSkipsHuge)
                 && (pmd.trans_huge() || pmd.migration())
             {
                 // Defect (before 1a5a9906d4e8, historical race Z20, 2012): only none is
@@ -42,7 +42,8 @@ pub fn pte_offset_map_lock<'a>(m: &'a Machine, mm: &'a Mm) -> Option<PteMapLock<
         };
         let table = m.table(mm, t, "pte_offset_map_lock");
         let ptl = table.ptl.lock();
-        if !crate::rules::rule_on(crate::rules::Rule::PteOffsetMapLockPmdSame) || mm.pmd.read() == v
+        if !crate::kernel::rule_on(crate::rules::Rule::PteOffsetMapLockPmdSame)
+            || mm.pmd.read() == v
         {
             trace!("pte_offset_map_lock", "table {t} locked, pmd_same");
             return Some(PteMapLock {
@@ -64,7 +65,8 @@ pub fn pte_offset_map_lock<'a>(m: &'a Machine, mm: &'a Mm) -> Option<PteMapLock<
 /// it, paired with the lockless walkers' dependency), `pmd_populate`; otherwise the loser frees
 /// its table (rule `pmd-install-pmd-none-recheck`).
 pub fn pmd_install(_m: &Machine, mm: &Mm, t: usize) {
-    use crate::rules::{rule_on, Rule};
+    use crate::kernel::rule_on;
+    use crate::rules::Rule;
     let ptl = mm.pmd_lock.lock();
     let cur = Pmd::decode(mm.pmd.read());
     if !rule_on(Rule::PmdInstallPmdNoneRecheck) || cur.none() {

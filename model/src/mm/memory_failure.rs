@@ -1,9 +1,10 @@
 //! Models the speculative-reference core of mm/memory-failure.c `__get_hwpoison_page`: a
 //! physical scanner that starts from a raw pfn. Paraphrased.
 
+use crate::kernel::rule_on;
 use crate::mm::page_ref::{folio_put_small_or_large, folio_try_get};
 use crate::mm::Machine;
-use crate::rules::{rule_on, Rule};
+use crate::rules::Rule;
 use crate::trace;
 
 /// `__get_hwpoison_page(page)`: `folio = page_folio(page)`; `folio_try_get(folio)` (rule

@@ -3,6 +3,7 @@
 //! `pfn_swap_entry_folio`. Paraphrased.
 
 use crate::invariants::Inv;
+use crate::kernel::rule_on;
 use crate::kernel::smp_rmb;
 use crate::mm::filemap::{folio_test_locked, migration_entry_wait_on_locked};
 use crate::mm::memory::pte_offset_map_lock;
@@ -11,7 +12,7 @@ use crate::mm::page_ref::folio_get;
 use crate::mm::pgtable::{Pte, F_DIRTY, F_EXCLUSIVE, F_SOFT_DIRTY, F_WRITE, F_YOUNG};
 use crate::mm::rmap::folio_add_anon_rmap_pte;
 use crate::mm::Machine;
-use crate::rules::{rule_on, Rule};
+use crate::rules::Rule;
 use crate::{trace, vm_bug_on};
 
 /// `pfn_swap_entry_folio` (include/linux/swapops.h; `softleaf_to_folio` after the Z06 fix):

@@ -12,6 +12,18 @@
 //! * [`gup`] — `follow_pmd_mask`, `follow_page_pte`, `try_grab_folio` (mm/gup.c).
 //! * [`hugetlb_vmemmap`] — HugeTLB vmemmap optimization and the speculative getters that race
 //!   with it (mm/hugetlb_vmemmap.c, include/linux/page-flags.h); self-contained.
+//! * [`filemap`] — the folio lock: `folio_lock`, `folio_trylock`, `folio_unlock` (mm/filemap.c).
+//! * [`zap`] — MADV_DONTNEED's `zap_pmd_range` and PT_RECLAIM (mm/memory.c, mm/pt_reclaim.c).
+//! * [`khugepaged`] — `collapse_huge_page` (mm/khugepaged.c).
+//! * [`migrate`] — THP migration: `migrate_pages_batch`, migration entries (mm/migrate.c).
+//! * [`mmap`] — fork's `dup_mmap` (mm/mmap.c).
+//! * [`mmap_lock`] — `lock_vma_under_rcu`, `vma_start_write` (mm/mmap_lock.c).
+//! * [`swap`] — the batched final put `folios_put_refs` (mm/swap.c).
+//! * [`compaction`] — `isolate_migratepages_block` (mm/compaction.c).
+//! * [`memory_failure`] — `__get_hwpoison_page` (mm/memory-failure.c).
+//! * [`page_idle`] — `page_idle_get_folio` (mm/page_idle.c).
+//! * [`fingerprint`] — the whole-state fingerprint of a finished execution (`thpcheck audit`;
+//!   no kernel counterpart).
 
 pub mod compaction;
 pub mod filemap;
@@ -103,7 +115,7 @@ pub struct Machine {
     /// Oracle instrumentation, not kernel state: named events a scenario must see happen (a
     /// branch taken), recorded by [`Machine::observe`], read after the run (write-only during
     /// it, so invisible to the engines).
-    pub observed: crate::trace::Observed,
+    pub observed: crate::kernel::trace::Observed,
 }
 
 impl Machine {
@@ -162,7 +174,7 @@ impl Machine {
                 refcount: atomic_t::new(1),
             },
             lru_lock: spinlock_t::new(LRU_LOCK),
-            observed: crate::trace::Observed::new(),
+            observed: crate::kernel::trace::Observed::new(),
         }
     }
 

@@ -1,10 +1,11 @@
 //! Models mm/page_idle.c `page_idle_get_folio`: a physical-memory scanner that takes a
 //! speculative reference on the folio of a pfn. Paraphrased.
 
+use crate::kernel::rule_on;
 use crate::mm::page::PG_LRU;
 use crate::mm::page_ref::{folio_put_small_or_large, folio_try_get};
 use crate::mm::Machine;
-use crate::rules::{rule_on, Rule};
+use crate::rules::Rule;
 use crate::trace;
 
 /// `page_idle_get_folio(pfn)`: reject tails; `folio_test_lru`; `folio_try_get`; re-check that

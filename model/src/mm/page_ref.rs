@@ -42,7 +42,7 @@ pub fn folio_put_refs(mm: &Memmap, folio: usize, refs: i32, nr_pages: usize) {
         "folio {folio} refcount underflow to {v}"
     );
     if v == 0 {
-        if nr_pages > 1 && crate::rules::rule_on(crate::rules::Rule::FolioPutUnqueuesDeferred) {
+        if nr_pages > 1 && crate::kernel::rule_on(crate::rules::Rule::FolioPutUnqueuesDeferred) {
             crate::mm::huge_memory::folio_unqueue_deferred_split(mm, folio); // __folio_put
         }
         mm.free_folio(folio, nr_pages);
@@ -99,7 +99,8 @@ pub fn folio_get(mm: &Memmap, folio: usize) {
 /// `folio_ref_freeze(folio, count)`: one fully ordered cmpxchg `count -> 0` (rule
 /// `folio-ref-freeze-cas`; the defect reads and then sets, two steps).
 pub fn folio_ref_freeze(mm: &Memmap, folio: usize, count: i32) -> bool {
-    use crate::rules::{rule_on, Rule};
+    use crate::kernel::rule_on;
+    use crate::rules::Rule;
     let r = &mm.page(folio)._refcount;
     let ok = if rule_on(Rule::FolioRefFreezeCas) {
         r.cmpxchg(count, 0) == count
@@ -119,7 +120,8 @@ pub fn folio_ref_freeze(mm: &Memmap, folio: usize, count: i32) -> bool {
 /// `folio_ref_unfreeze(folio, count)`: `atomic_set_release` after asserting the count is 0
 /// (rule `split-unfreeze-release`).
 pub fn folio_ref_unfreeze(mm: &Memmap, folio: usize, count: i32) {
-    use crate::rules::{rule_on, Rule};
+    use crate::kernel::rule_on;
+    use crate::rules::Rule;
     let r = &mm.page(folio)._refcount;
     let c = r.read();
     vm_bug_on!(c != 0, Inv::I6RefOnFrozen, "folio_ref_unfreeze of folio {folio}: refcount is {c}, not 0 (a reference was taken on a frozen folio)");

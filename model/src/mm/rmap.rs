@@ -263,7 +263,7 @@ pub fn try_to_migrate_one(
             // the switch re-creates the decode at the point where 6.18's walk meets the entry.
             m.observe("rmap-walk-met-migration-pmd");
             crate::vm_bug_on!(
-                !crate::rules::rule_on(crate::rules::Rule::RmapWalkSkipsMigrationPmd),
+                !crate::kernel::rule_on(crate::rules::Rule::RmapWalkSkipsMigrationPmd),
                 crate::invariants::Inv::I26NonPresentAsPresent,
                 "rmap walk for folio {folio}: pmd_folio() of the PMD migration entry for pfn {pfn} (decoded as present)"
             );
@@ -333,7 +333,7 @@ pub fn try_to_migrate_one(
 /// parent the walk has not reached yet, which it would otherwise miss.
 pub fn rmap_walk_order(m: &crate::mm::Machine) -> Vec<usize> {
     let mut v: Vec<usize> = (0..m.mms.len()).collect();
-    if !crate::rules::rule_on(crate::rules::Rule::RmapWalkParentBeforeChild) {
+    if !crate::kernel::rule_on(crate::rules::Rule::RmapWalkParentBeforeChild) {
         v.reverse(); // the broken protocol: children first
     }
     v
@@ -345,7 +345,7 @@ pub fn rmap_walk_order(m: &crate::mm::Machine) -> Vec<usize> {
 /// under that lock is still finishing with what it took (its mapcount, or the migration entry
 /// it decodes, whose folio must stay locked until then). Rule `pvmw-sync-pmd-lock`.
 pub fn page_vma_mapped_walk_sync(m: &crate::mm::Machine, mm: &crate::mm::Mm, nr_pages: usize) {
-    if nr_pages >= m.nr && crate::rules::rule_on(crate::rules::Rule::PvmwSyncPmdLock) {
+    if nr_pages >= m.nr && crate::kernel::rule_on(crate::rules::Rule::PvmwSyncPmdLock) {
         drop(mm.pmd_lock.lock());
     }
 }

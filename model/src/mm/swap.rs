@@ -32,7 +32,7 @@ pub fn folios_put_refs(m: &Machine, batch: &[(usize, usize)]) {
         if v != 0 {
             continue;
         }
-        if nr_pages > 1 && crate::rules::rule_on(crate::rules::Rule::FolioPutUnqueuesDeferred) {
+        if nr_pages > 1 && crate::kernel::rule_on(crate::rules::Rule::FolioPutUnqueuesDeferred) {
             if lruvec.is_some() && mm.deferred[folio].read() != 0 {
                 m.observe("unqueue-under-lru-lock");
             }

@@ -64,7 +64,7 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
         // Rule zap-huge-pmd-non-present (Z07): the broken protocol hands the entry to a
         // helper that assumes a present huge PMD (powerpc's get-and-clear, before bbcbf045d6c7).
         crate::vm_bug_on!(
-            !crate::rules::rule_on(crate::rules::Rule::ZapHugePmdNonPresent),
+            !crate::kernel::rule_on(crate::rules::Rule::ZapHugePmdNonPresent),
             crate::invariants::Inv::I26NonPresentAsPresent,
             "zap_huge_pmd: pmdp_huge_get_and_clear_full on the non-present PMD {orig:?}"
         );
@@ -194,7 +194,7 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
 /// lockdep class); on success clear the PMD. With the PTE lock held nobody can repopulate the
 /// table, and the PMD cannot stop pointing to it (rule `pt-reclaim-pmd-trylock`).
 fn try_get_and_clear_pmd(m: &Machine, mm: &crate::mm::Mm, t: usize) -> bool {
-    let pml = if crate::rules::rule_on(crate::rules::Rule::PtReclaimPmdTrylock) {
+    let pml = if crate::kernel::rule_on(crate::rules::Rule::PtReclaimPmdTrylock) {
         match mm.pmd_lock.trylock() {
             Some(g) => g,
             None => {
@@ -226,7 +226,7 @@ fn try_get_and_clear_pmd(m: &Machine, mm: &crate::mm::Mm, t: usize) -> bool {
 /// keeps a GUP-fast walk's table alive (rule `table-free-waits-for-gup-fast`).
 fn free_pte(m: &Machine, mm: &crate::mm::Mm, t: usize) {
     mm.nr_ptes.dec();
-    if crate::rules::rule_on(crate::rules::Rule::TableFreeWaitsForGupFast) {
+    if crate::kernel::rule_on(crate::rules::Rule::TableFreeWaitsForGupFast) {
         crate::kernel::synchronize_rcu(&m.rcu);
     } else {
         crate::kernel::rcu::synchronize_rcu_readers_only(&m.rcu);

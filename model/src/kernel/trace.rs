@@ -68,7 +68,7 @@ pub fn last_trace() -> Vec<Event> {
 #[macro_export]
 macro_rules! trace {
     ($func:expr, $($arg:tt)*) => {
-        $crate::trace::event($func, || format!($($arg)*))
+        $crate::kernel::trace::event($func, || format!($($arg)*))
     };
 }
 
