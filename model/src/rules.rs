@@ -343,7 +343,7 @@ impl Rule {
                 "pte-offset-map-lock-pmd-same",
                 "After taking the PTE lock of the table it mapped, __pte_offset_map_lock re-reads the PMD and retries unless it still points to that table, because the table can be unlinked (PT_RECLAIM) under mmap_lock read",
                 "mm/pgtable-generic.c __pte_offset_map_lock (pmd_same); mm/pt_reclaim.c try_to_free_pte; Documentation/mm/process_addrs.rst \"Page table installation\"",
-                "mm::memory::pte_offset_map_lock",
+                "mm::pgtable_generic::pte_offset_map_lock",
                 Any, &[Inv::I4MapcountMismatch, Inv::I17TableLifetime],
             ),
             Rule::SplitUnfreezeAfterMetadata => (
@@ -441,14 +441,14 @@ impl Rule {
                 "pvmw-sync-pmd-lock",
                 "An rmap walk with PVMW_SYNC that finds a none PMD where a PMD-sized folio may be mapped takes and drops the PMD lock before going on, so it cannot return while a zap_huge_pmd that cleared the PMD under that lock is still finishing: that zap may be decoding the PMD migration entry it took, which requires the folio to stay locked until it is done",
                 "mm/page_vma_mapped.c page_vma_mapped_walk (\"If PVMW_SYNC, take and drop THP pmd lock so that we cannot return prematurely, while zap_huge_pmd() has cleared *pmd ...\"); mm/migrate.c remove_migration_pte (PVMW_SYNC | PVMW_MIGRATION); mm/rmap.c try_to_migrate_one (PVMW_SYNC with TTU_SYNC); include/linux/swapops.h pfn_swap_entry_folio",
-                "mm::rmap::page_vma_mapped_walk_sync",
+                "mm::page_vma_mapped::page_vma_mapped_walk_sync",
                 Any, &[Inv::I10MigrationEntryLocked],
             ),
             Rule::PteOffsetMapSkipsHuge => (
                 "pte-offset-map-skips-huge",
                 "A walker under mmap_lock read that expects a page table treats a PMD that is none, a migration entry or huge as 'no table here right now' (and retries or skips), never as a corrupt PMD to clear: a huge fault (also under mmap_lock read) may have installed a huge PMD since the walker last looked",
                 "mm/pgtable-generic.c ___pte_offset_map (pmd_none / is_pmd_migration_entry / pmd_trans_huge before pmd_bad + pmd_clear_bad); historical race Z20, 2012 form (1a5a9906d4e8, CVE-2012-1179: pmd_none_or_trans_huge_or_clear_bad)",
-                "mm::memory::pte_offset_map_lock",
+                "mm::pgtable_generic::pte_offset_map_lock",
                 Any, &[Inv::I4MapcountMismatch, Inv::I13DepositBalance],
             ),
             Rule::RmapWalkParentBeforeChild => (

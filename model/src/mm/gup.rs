@@ -4,9 +4,9 @@
 use crate::invariants::Inv;
 use crate::kernel::rule_on;
 use crate::kernel::SpinGuard;
-use crate::mm::memory::pte_offset_map_lock;
 use crate::mm::page_ref::folio_ref_add;
 use crate::mm::pgtable::{Pmd, Pte};
+use crate::mm::pgtable_generic::pte_offset_map_lock;
 use crate::mm::{Machine, Mm};
 use crate::rules::Rule;
 use crate::{trace, vm_bug_on, vm_warn_on};

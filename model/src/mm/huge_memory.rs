@@ -7,6 +7,9 @@ use crate::kernel::{flush_tlb_ipi, smp_mb, smp_wmb, SpinGuard};
 use crate::mm::page::{DEFERRED_NONE, DEFERRED_PRIVATE, DEFERRED_QUEUED, PG_ANON_EXCLUSIVE};
 use crate::mm::page_ref::{folio_put, folio_ref_add};
 use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_WRITE, F_YOUNG};
+use crate::mm::pgtable_generic::{
+    pgtable_trans_huge_deposit, pgtable_trans_huge_withdraw, pmdp_invalidate,
+};
 use crate::mm::rmap::folio_try_share_anon_rmap;
 use crate::mm::rmap::{
     folio_add_anon_rmap_ptes, folio_add_new_anon_rmap_pmd, folio_remove_rmap_pmd,
@@ -46,33 +49,6 @@ pub fn pte_alloc_one(mm: &Mm) -> Option<usize> {
 pub fn pte_free(mm: &Mm, t: usize) {
     let was = mm.tables[t].allocated.test_and_clear_release();
     vm_bug_on!(!was, Inv::I17TableLifetime, "pte_free of table {t} twice");
-}
-
-/// `pgtable_trans_huge_deposit` (mm/pgtable-generic.c): PMD lock held.
-pub fn pgtable_trans_huge_deposit(mm: &Mm, ptl: &SpinGuard<'_>, t: usize) {
-    debug_assert!(std::ptr::eq(ptl.lock_ref(), &mm.pmd_lock));
-    mm.pmd_lock.assert_held("pgtable_trans_huge_deposit");
-    vm_bug_on!(
-        mm.pmd_huge_pte.read() != 0,
-        Inv::I13DepositBalance,
-        "second deposit under one huge PMD"
-    );
-    mm.pmd_huge_pte.set(t as i32 + 1);
-    trace!("pgtable_trans_huge_deposit", "table {t}");
-}
-
-/// `pgtable_trans_huge_withdraw`: PMD lock held.
-pub fn pgtable_trans_huge_withdraw(mm: &Mm, _ptl: &SpinGuard<'_>) -> usize {
-    mm.pmd_lock.assert_held("pgtable_trans_huge_withdraw");
-    let v = mm.pmd_huge_pte.read();
-    vm_bug_on!(
-        v == 0,
-        Inv::I13DepositBalance,
-        "withdraw with no deposited table"
-    );
-    mm.pmd_huge_pte.set(0);
-    trace!("pgtable_trans_huge_withdraw", "table {}", v - 1);
-    (v - 1) as usize
 }
 
 /// `do_huge_pmd_anonymous_page` / `__do_huge_pmd_anonymous_page` (write fault, anonymous VMA,
@@ -138,37 +114,6 @@ pub fn __pmd_trans_huge_lock<'a>(mm: &'a Mm) -> Option<SpinGuard<'a>> {
         );
         None
     }
-}
-
-/// `pmdp_invalidate` (mm/pgtable-generic.c): atomically replace the huge PMD by its invalid
-/// form (present bit clear, PSE kept; `pmdp_establish` is an xchg on x86 SMP), then flush.
-///
-/// `pmd_mkinvalid` of a migration entry (only the broken protocol of rule
-/// `split-pmd-invalidate-present-only` does that) depends on the architecture: arm64 sets
-/// PMD_PRESENT_INVALID (kind 5, reads as present), x86 leaves the entry non-present.
-fn pmdp_invalidate(m: &Machine, mm: &Mm) -> Pmd {
-    let cur = Pmd::decode(mm.pmd.read());
-    let new = match cur {
-        Pmd::Huge { pfn, flags } | Pmd::HugeInvalid { pfn, flags } => {
-            Pmd::HugeInvalid { pfn, flags }
-        }
-        Pmd::Migration { pfn, flags } => {
-            if crate::kernel::engine::current()
-                .options
-                .hardware
-                .pmd_mkinvalid_sets_present
-            {
-                Pmd::MigrationInvalid { pfn, flags }
-            } else {
-                cur
-            }
-        }
-        other => crate::model_bug!("pmdp_invalidate of {other:?}"),
-    };
-    let old = Pmd::decode(mm.pmd.xchg(new.encode()));
-    trace!("pmdp_invalidate", "pmd {old:?} -> {new:?}");
-    flush_tlb_ipi(&m.rcu); // flush_pmd_tlb_range: A/D bits in old are final after this
-    old
 }
 
 /// `pgtable_trans_huge_withdraw`, then fill every entry of the withdrawn table (each must be

@@ -19,10 +19,10 @@
 use crate::kernel::rule_on;
 use crate::mm::filemap::{folio_trylock, folio_unlock};
 use crate::mm::huge_memory::{madvise_free_huge_pmd, split_huge_page, SplitError};
-use crate::mm::memory::pte_offset_map_lock;
 use crate::mm::page::{PG_DIRTY, PG_HEAD};
 use crate::mm::page_ref::{folio_get, folio_put_small_or_large};
 use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_YOUNG};
+use crate::mm::pgtable_generic::pte_offset_map_lock;
 use crate::mm::rmap::{folio_mapcount, folio_maybe_mapped_shared};
 use crate::mm::zap::ZapRange;
 use crate::mm::Machine;

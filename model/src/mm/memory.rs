@@ -1,64 +1,10 @@
-//! PTE-level mapping helpers (mm/pgtable-generic.c `___pte_offset_map`,
-//! `__pte_offset_map_lock`).
+//! Models the small-page fault of mm/memory.c (Linux 6.18.2): `do_anonymous_page`,
+//! `__pte_alloc`, `pmd_install`. Paraphrased.
 
-use crate::kernel::{rcu_read_lock, RcuReadGuard, SpinGuard};
 use crate::mm::pgtable::Pmd;
+use crate::mm::pgtable_generic::pte_offset_map_lock;
 use crate::mm::{Machine, Mm};
 use crate::trace;
-
-/// A mapped and locked PTE table (`pte_offset_map_lock` result); dropping it is
-/// `pte_unmap_unlock`.
-pub struct PteMapLock<'a> {
-    pub table: usize,
-    pub ptl: SpinGuard<'a>,
-    _rcu: RcuReadGuard<'a>,
-}
-
-/// `__pte_offset_map_lock`: map the table the PMD points to and lock its PTE lock, then
-/// revalidate that the PMD still points to it (`pmd_same`), retrying otherwise. None when the
-/// PMD is none, huge or a migration entry ("no table here right now").
-pub fn pte_offset_map_lock<'a>(m: &'a Machine, mm: &'a Mm) -> Option<PteMapLock<'a>> {
-    loop {
-        // ___pte_offset_map: RCU keeps a concurrently unlinked table valid-but-detached.
-        let rcu = rcu_read_lock(&m.rcu);
-        let v = mm.pmd.read_dep(); // pmdp_get_lockless; address dependency -> Acquire
-        let pmd = Pmd::decode(v);
-        let Pmd::Table(t) = pmd else {
-            if !crate::kernel::rule_on(crate::rules::Rule::PteOffsetMapSkipsHuge)
-                && (pmd.trans_huge() || pmd.migration())
-            {
-                // Defect (before 1a5a9906d4e8, historical race Z20, 2012): only none is
-                // "no table"; anything else that is not a table is pmd_bad, and
-                // pmd_clear_bad wipes it — without the PMD lock — although it is a live
-                // huge mapping (or a migration entry) that somebody installed meanwhile.
-                mm.pmd.set(0);
-                trace!("pmd_clear_bad", "pmd {pmd:?} taken for a bad PMD: cleared");
-                return None;
-            }
-            // ___pte_offset_map: none, a migration entry or a huge PMD is "no table here right
-            // now" (rule pte-offset-map-skips-huge); a really bad PMD cannot occur in the model.
-            trace!("pte_offset_map_lock", "pmd {pmd:?}: no table");
-            return None;
-        };
-        let table = m.table(mm, t, "pte_offset_map_lock");
-        let ptl = table.ptl.lock();
-        if !crate::kernel::rule_on(crate::rules::Rule::PteOffsetMapLockPmdSame)
-            || mm.pmd.read() == v
-        {
-            trace!("pte_offset_map_lock", "table {t} locked, pmd_same");
-            return Some(PteMapLock {
-                table: t,
-                ptl,
-                _rcu: rcu,
-            });
-        }
-        trace!("pte_offset_map_lock", "pmd changed under us, retry");
-        drop(ptl);
-        drop(rcu);
-        // No cpu_relax: the retry reads a later PMD value than this one (coherence), so the
-        // loop ends by itself, and the immediate retry is an interleaving to explore.
-    }
-}
 
 /// `pmd_install` (mm/memory.c): under the PMD lock, if the PMD is still none, account the
 /// table, `smp_wmb` (rule `pmd-install-wmb`: the zeroed table visible before the PMD points to

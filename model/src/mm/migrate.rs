@@ -6,10 +6,10 @@ use crate::invariants::Inv;
 use crate::kernel::rule_on;
 use crate::kernel::smp_rmb;
 use crate::mm::filemap::{folio_test_locked, migration_entry_wait_on_locked};
-use crate::mm::memory::pte_offset_map_lock;
 use crate::mm::page::PG_HEAD;
 use crate::mm::page_ref::folio_get;
 use crate::mm::pgtable::{Pte, F_DIRTY, F_EXCLUSIVE, F_SOFT_DIRTY, F_WRITE, F_YOUNG};
+use crate::mm::pgtable_generic::pte_offset_map_lock;
 use crate::mm::rmap::folio_add_anon_rmap_pte;
 use crate::mm::Machine;
 use crate::rules::Rule;
@@ -87,7 +87,7 @@ pub fn remove_migration_ptes(m: &Machine, src: usize, dst: usize, nr_pages: usiz
                 PmdWalk::SplitUnderUs => {}
             }
         } else if pmd.none() {
-            crate::mm::rmap::page_vma_mapped_walk_sync(m, mm, nr_pages);
+            crate::mm::page_vma_mapped::page_vma_mapped_walk_sync(m, mm, nr_pages);
             continue;
         }
         let Some(map) = pte_offset_map_lock(m, mm) else {

@@ -6,7 +6,10 @@
 //! * [`pgtable`] — PMD / PTE encodings and the x86 classifiers (arch/x86/include/asm/pgtable.h).
 //! * [`page_ref`] — reference counting (include/linux/page_ref.h, include/linux/mm.h).
 //! * [`rmap`] — mapcount accounting (mm/rmap.c).
-//! * [`memory`] — `pte_offset_map_lock` (mm/pgtable-generic.c).
+//! * [`memory`] — the small-page fault: `do_anonymous_page`, `pmd_install` (mm/memory.c).
+//! * [`pgtable_generic`] — `pte_offset_map_lock`, the deposited table, `pmdp_invalidate`
+//!   (mm/pgtable-generic.c).
+//! * [`page_vma_mapped`] — `page_vma_mapped_walk`'s PVMW_SYNC (mm/page_vma_mapped.c).
 //! * [`huge_memory`] — huge fault, `__pmd_trans_huge_lock`, `split_huge_pmd` (mm/huge_memory.c).
 //! * [`madvise`] — MADV_FREE (mm/madvise.c `madvise_free_pte_range`).
 //! * [`gup`] — `follow_pmd_mask`, `follow_page_pte`, `try_grab_folio` (mm/gup.c).
@@ -41,7 +44,9 @@ pub mod mmap_lock;
 pub mod page;
 pub mod page_idle;
 pub mod page_ref;
+pub mod page_vma_mapped;
 pub mod pgtable;
+pub mod pgtable_generic;
 pub mod rmap;
 pub mod swap;
 pub mod zap;

@@ -228,9 +228,9 @@ pub fn try_to_migrate_one(
     ttu: Ttu,
     flush: &mut bool,
 ) -> bool {
-    use crate::mm::memory::pte_offset_map_lock;
     use crate::mm::page::PG_DIRTY;
     use crate::mm::pgtable::{Pmd, Pte, F_DIRTY};
+    use crate::mm::pgtable_generic::pte_offset_map_lock;
     let mm = &m.mms[mm_id];
     let nr = m.nr;
     // page_vma_mapped_walk(PVMW_SYNC)
@@ -276,7 +276,7 @@ pub fn try_to_migrate_one(
     } else if pmd.none() {
         if ttu == Ttu::SplitHugePmd {
             // TTU_SYNC → PVMW_SYNC (migration's walk has no TTU_SYNC)
-            page_vma_mapped_walk_sync(m, mm, nr);
+            crate::mm::page_vma_mapped::page_vma_mapped_walk_sync(m, mm, nr);
         }
         return true;
     }
@@ -337,17 +337,6 @@ pub fn rmap_walk_order(m: &crate::mm::Machine) -> Vec<usize> {
         v.reverse(); // the broken protocol: children first
     }
     v
-}
-
-/// `page_vma_mapped_walk` with PVMW_SYNC (mm/page_vma_mapped.c; `remove_migration_ptes`, and
-/// `try_to_migrate` with TTU_SYNC) that read a none PMD for a PMD-sized folio: take and drop
-/// the PMD lock, so that the walk cannot return while a `zap_huge_pmd` that cleared the PMD
-/// under that lock is still finishing with what it took (its mapcount, or the migration entry
-/// it decodes, whose folio must stay locked until then). Rule `pvmw-sync-pmd-lock`.
-pub fn page_vma_mapped_walk_sync(m: &crate::mm::Machine, mm: &crate::mm::Mm, nr_pages: usize) {
-    if nr_pages >= m.nr && crate::kernel::rule_on(crate::rules::Rule::PvmwSyncPmdLock) {
-        drop(mm.pmd_lock.lock());
-    }
 }
 
 /// `folio_try_dup_anon_rmap_pmd` (include/linux/rmap.h `__folio_try_dup_anon_rmap`, PMD level)

@@ -10,14 +10,12 @@
 //! grace period (`free_pte`).
 
 use crate::kernel::flush_tlb_ipi;
-use crate::mm::huge_memory::{
-    __pmd_trans_huge_lock, __split_huge_pmd, pgtable_trans_huge_withdraw, pte_free,
-};
-use crate::mm::memory::pte_offset_map_lock;
+use crate::mm::huge_memory::{__pmd_trans_huge_lock, __split_huge_pmd, pte_free};
 use crate::mm::migrate::pfn_swap_entry_folio;
 use crate::mm::page::PG_HEAD;
 use crate::mm::page_ref::folio_put;
 use crate::mm::pgtable::{Pmd, Pte};
+use crate::mm::pgtable_generic::{pgtable_trans_huge_withdraw, pte_offset_map_lock};
 use crate::mm::rmap::{folio_remove_rmap_pmd, folio_remove_rmap_pte};
 use crate::mm::Machine;
 use crate::trace;

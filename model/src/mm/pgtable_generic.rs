@@ -1,0 +1,122 @@
+//! Models mm/pgtable-generic.c (Linux 6.18.2): mapping and locking a PTE table
+//! (`___pte_offset_map`, `__pte_offset_map_lock`), depositing and withdrawing the PTE table of
+//! a huge PMD (`pgtable_trans_huge_deposit` / `_withdraw`), and `pmdp_invalidate`.
+//! Paraphrased; no kernel code is reproduced.
+
+use crate::invariants::Inv;
+use crate::kernel::{flush_tlb_ipi, rcu_read_lock, RcuReadGuard, SpinGuard};
+use crate::mm::pgtable::Pmd;
+use crate::mm::{Machine, Mm};
+use crate::{trace, vm_bug_on};
+
+/// A mapped and locked PTE table (`pte_offset_map_lock` result); dropping it is
+/// `pte_unmap_unlock`.
+pub struct PteMapLock<'a> {
+    pub table: usize,
+    pub ptl: SpinGuard<'a>,
+    _rcu: RcuReadGuard<'a>,
+}
+
+/// `__pte_offset_map_lock`: map the table the PMD points to and lock its PTE lock, then
+/// revalidate that the PMD still points to it (`pmd_same`), retrying otherwise. None when the
+/// PMD is none, huge or a migration entry ("no table here right now").
+pub fn pte_offset_map_lock<'a>(m: &'a Machine, mm: &'a Mm) -> Option<PteMapLock<'a>> {
+    loop {
+        // ___pte_offset_map: RCU keeps a concurrently unlinked table valid-but-detached.
+        let rcu = rcu_read_lock(&m.rcu);
+        let v = mm.pmd.read_dep(); // pmdp_get_lockless; address dependency -> Acquire
+        let pmd = Pmd::decode(v);
+        let Pmd::Table(t) = pmd else {
+            if !crate::kernel::rule_on(crate::rules::Rule::PteOffsetMapSkipsHuge)
+                && (pmd.trans_huge() || pmd.migration())
+            {
+                // Defect (before 1a5a9906d4e8, historical race Z20, 2012): only none is
+                // "no table"; anything else that is not a table is pmd_bad, and
+                // pmd_clear_bad wipes it — without the PMD lock — although it is a live
+                // huge mapping (or a migration entry) that somebody installed meanwhile.
+                mm.pmd.set(0);
+                trace!("pmd_clear_bad", "pmd {pmd:?} taken for a bad PMD: cleared");
+                return None;
+            }
+            // ___pte_offset_map: none, a migration entry or a huge PMD is "no table here right
+            // now" (rule pte-offset-map-skips-huge); a really bad PMD cannot occur in the model.
+            trace!("pte_offset_map_lock", "pmd {pmd:?}: no table");
+            return None;
+        };
+        let table = m.table(mm, t, "pte_offset_map_lock");
+        let ptl = table.ptl.lock();
+        if !crate::kernel::rule_on(crate::rules::Rule::PteOffsetMapLockPmdSame)
+            || mm.pmd.read() == v
+        {
+            trace!("pte_offset_map_lock", "table {t} locked, pmd_same");
+            return Some(PteMapLock {
+                table: t,
+                ptl,
+                _rcu: rcu,
+            });
+        }
+        trace!("pte_offset_map_lock", "pmd changed under us, retry");
+        drop(ptl);
+        drop(rcu);
+        // No cpu_relax: the retry reads a later PMD value than this one (coherence), so the
+        // loop ends by itself, and the immediate retry is an interleaving to explore.
+    }
+}
+
+/// `pgtable_trans_huge_deposit`: PMD lock held.
+pub fn pgtable_trans_huge_deposit(mm: &Mm, ptl: &SpinGuard<'_>, t: usize) {
+    debug_assert!(std::ptr::eq(ptl.lock_ref(), &mm.pmd_lock));
+    mm.pmd_lock.assert_held("pgtable_trans_huge_deposit");
+    vm_bug_on!(
+        mm.pmd_huge_pte.read() != 0,
+        Inv::I13DepositBalance,
+        "second deposit under one huge PMD"
+    );
+    mm.pmd_huge_pte.set(t as i32 + 1);
+    trace!("pgtable_trans_huge_deposit", "table {t}");
+}
+
+/// `pgtable_trans_huge_withdraw`: PMD lock held.
+pub fn pgtable_trans_huge_withdraw(mm: &Mm, _ptl: &SpinGuard<'_>) -> usize {
+    mm.pmd_lock.assert_held("pgtable_trans_huge_withdraw");
+    let v = mm.pmd_huge_pte.read();
+    vm_bug_on!(
+        v == 0,
+        Inv::I13DepositBalance,
+        "withdraw with no deposited table"
+    );
+    mm.pmd_huge_pte.set(0);
+    trace!("pgtable_trans_huge_withdraw", "table {}", v - 1);
+    (v - 1) as usize
+}
+
+/// `pmdp_invalidate`: atomically replace the huge PMD by its invalid
+/// form (present bit clear, PSE kept; `pmdp_establish` is an xchg on x86 SMP), then flush.
+///
+/// `pmd_mkinvalid` of a migration entry (only the broken protocol of rule
+/// `split-pmd-invalidate-present-only` does that) depends on the architecture: arm64 sets
+/// PMD_PRESENT_INVALID (kind 5, reads as present), x86 leaves the entry non-present.
+pub fn pmdp_invalidate(m: &Machine, mm: &Mm) -> Pmd {
+    let cur = Pmd::decode(mm.pmd.read());
+    let new = match cur {
+        Pmd::Huge { pfn, flags } | Pmd::HugeInvalid { pfn, flags } => {
+            Pmd::HugeInvalid { pfn, flags }
+        }
+        Pmd::Migration { pfn, flags } => {
+            if crate::kernel::engine::current()
+                .options
+                .hardware
+                .pmd_mkinvalid_sets_present
+            {
+                Pmd::MigrationInvalid { pfn, flags }
+            } else {
+                cur
+            }
+        }
+        other => crate::model_bug!("pmdp_invalidate of {other:?}"),
+    };
+    let old = Pmd::decode(mm.pmd.xchg(new.encode()));
+    trace!("pmdp_invalidate", "pmd {old:?} -> {new:?}");
+    flush_tlb_ipi(&m.rcu); // flush_pmd_tlb_range: A/D bits in old are final after this
+    old
+}
