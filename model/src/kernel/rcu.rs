@@ -101,6 +101,11 @@ impl Sections {
         // waiter only), so the reader acquires nothing the kernel would not give it.
         let exec = current();
         let mut t = exec.lock_threads();
+        // Unparked after the lock is dropped: shuttle's unpark is a scheduling point, and a
+        // CPU switched in while this std mutex is held would block the one OS thread every
+        // coroutine runs on (a hang no time budget ends). Marking `woken` under the lock is
+        // what the waiter reads; the token it parks for arrives just after.
+        let mut wake = Vec::new();
         for waiter in 0..MAX_CPUS {
             let g = gen_field(old, waiter);
             if g == 0 {
@@ -119,8 +124,12 @@ impl Sections {
                 t.asleep -= 1;
             }
             if let Some(h) = t.handles.get(&waiter) {
-                h.unpark();
+                wake.push(h.clone());
             }
+        }
+        drop(t);
+        for h in wake {
+            h.unpark();
         }
     }
     /// Wait until every other CPU has been outside its section at least once: a section open
