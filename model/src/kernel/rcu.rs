@@ -173,7 +173,7 @@ impl Sections {
             let slept = c.fetch_add_ordered(field, Ordering::AcqRel) & DEPTH_MASK != 0;
             if slept {
                 // Asleep unless the exit already woke us (checked under the thread table's
-                // lock, where the exit marks and unparks).
+                // lock, where the exit marks us woken; it unparks just after dropping it).
                 about_to_sleep_if(
                     &exec,
                     me,
@@ -182,8 +182,10 @@ impl Sections {
                     |t| !woken(t),
                 );
             }
-            // Every wake-up is one unpark, marked under the lock, and each wait consumes
-            // exactly that one token, so none is left over to end a later park early.
+            // Every wake-up is one unpark, marked under the lock. A wait re-checks its own
+            // `woken` mark after each park, so a token left over (shuttle parks may return
+            // spuriously) costs a later wait one more loop, never an early return; the
+            // not-slept branch's park needs no waiting at all.
             if slept {
                 loop {
                     park();
