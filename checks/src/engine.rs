@@ -241,6 +241,10 @@ fn restore_hook_after_shuttle() {
     panic::set_hook(our_hook());
 }
 
+/// The stack of the OS thread a shuttle run is driven from (the CPUs have their own coroutine
+/// stacks; this one holds shuttle's executor and its teardown). The size of a main thread's.
+const SHUTTLE_RUN_STACK: usize = 8 << 20;
+
 fn payload_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<String>() {
         s.clone()
@@ -359,6 +363,10 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
 
     reset_capture();
     let mut schedule_rec: Option<Arc<Mutex<Recorded>>> = None;
+    // What a shuttle run's own thread captured, and its trace (see below); None for the other
+    // engines.
+    type Captured = (Option<String>, Option<Vec<thp_model::kernel::trace::Event>>);
+    let mut shuttle_capture: Option<Captured> = None;
     let outcome: Result<(), Box<dyn std::any::Any + Send>> = match &cfg.engine {
         EngineSpec::Loom {
             preemption_bound,
@@ -400,66 +408,111 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
             config
                 .ungraceful_shutdown_config
                 .immediately_return_on_panic = true;
-            let r = panic::catch_unwind(AssertUnwindSafe(|| match shuttle_spec {
-                EngineSpec::ShuttleRandom { seed, iterations } => {
-                    let s = shuttle::scheduler::RandomScheduler::new_from_seed(*seed, *iterations);
-                    shuttle::Runner::new(
-                        Recording {
-                            inner: s,
-                            rec: rec.clone(),
-                        },
-                        config,
-                    )
-                    .run(one);
+            // shuttle runs every CPU as a coroutine on the OS thread that calls it. When a CPU
+            // panics and switches out while it unwinds (a lock guard's drop is a scheduling
+            // point), shuttle returns at once (`immediately_return_on_panic`) and its teardown
+            // leaves that half-unwound stack behind; the OS thread's panic count, which every
+            // coroutine shares, stays raised for good. The thread then reports
+            // `std::thread::panicking()` to every later run (shuttle's early return fires at the
+            // first yield, `set_hook` panics). So each shuttle run gets a fresh OS thread, and
+            // the damage dies with it. The panic hook records into the thread it runs on: the
+            // run thread hands its captured message back.
+            let run_shuttle = || {
+                reset_capture();
+                let r = panic::catch_unwind(AssertUnwindSafe(|| match shuttle_spec {
+                    EngineSpec::ShuttleRandom { seed, iterations } => {
+                        let s =
+                            shuttle::scheduler::RandomScheduler::new_from_seed(*seed, *iterations);
+                        shuttle::Runner::new(
+                            Recording {
+                                inner: s,
+                                rec: rec.clone(),
+                            },
+                            config,
+                        )
+                        .run(one);
+                    }
+                    EngineSpec::ShuttlePct {
+                        seed,
+                        depth,
+                        iterations,
+                    } => {
+                        let s = shuttle::scheduler::PctScheduler::new_from_seed(
+                            *seed,
+                            *depth,
+                            *iterations,
+                        );
+                        shuttle::Runner::new(
+                            Recording {
+                                inner: s,
+                                rec: rec.clone(),
+                            },
+                            config,
+                        )
+                        .run(one);
+                    }
+                    EngineSpec::ShuttleDfs { max_iterations } => {
+                        let s = shuttle::scheduler::DfsScheduler::new(*max_iterations, false);
+                        shuttle::Runner::new(
+                            Recording {
+                                inner: s,
+                                rec: rec.clone(),
+                            },
+                            config,
+                        )
+                        .run(one);
+                    }
+                    EngineSpec::ShuttleReplay { schedule } => {
+                        let sched = decode_schedule(schedule).unwrap_or_else(|| {
+                            panic!("[model bug] replay schedule was not validated")
+                        });
+                        let s = shuttle::scheduler::ReplayScheduler::new_from_schedule(sched);
+                        shuttle::Runner::new(
+                            Recording {
+                                inner: s,
+                                rec: rec.clone(),
+                            },
+                            config,
+                        )
+                        .run(one);
+                    }
+                    _ => unreachable!(),
+                }));
+                // The trace of the last execution is kept per OS thread too.
+                let trace = r.is_err().then(last_trace);
+                (r, (take_capture(), trace))
+            };
+            let (r, c) = std::thread::scope(|scope| {
+                let joined = std::thread::Builder::new()
+                    .name("thpcheck-shuttle".into())
+                    .stack_size(SHUTTLE_RUN_STACK)
+                    .spawn_scoped(scope, run_shuttle)
+                    .map(|h| h.join());
+                match joined {
+                    Ok(Ok(rc)) => rc,
+                    Ok(Err(payload)) => (Err(payload), (None, None)),
+                    Err(e) => (
+                        Err(Box::new(format!(
+                            "[model bug] cannot start a shuttle run thread: {e}"
+                        )) as Box<dyn std::any::Any + Send>),
+                        (None, None),
+                    ),
                 }
-                EngineSpec::ShuttlePct {
-                    seed,
-                    depth,
-                    iterations,
-                } => {
-                    let s =
-                        shuttle::scheduler::PctScheduler::new_from_seed(*seed, *depth, *iterations);
-                    shuttle::Runner::new(
-                        Recording {
-                            inner: s,
-                            rec: rec.clone(),
-                        },
-                        config,
-                    )
-                    .run(one);
-                }
-                EngineSpec::ShuttleDfs { max_iterations } => {
-                    let s = shuttle::scheduler::DfsScheduler::new(*max_iterations, false);
-                    shuttle::Runner::new(
-                        Recording {
-                            inner: s,
-                            rec: rec.clone(),
-                        },
-                        config,
-                    )
-                    .run(one);
-                }
-                EngineSpec::ShuttleReplay { schedule } => {
-                    let sched = decode_schedule(schedule)
-                        .unwrap_or_else(|| panic!("[model bug] replay schedule was not validated"));
-                    let s = shuttle::scheduler::ReplayScheduler::new_from_schedule(sched);
-                    shuttle::Runner::new(
-                        Recording {
-                            inner: s,
-                            rec: rec.clone(),
-                        },
-                        config,
-                    )
-                    .run(one);
-                }
-                _ => unreachable!(),
-            }));
+            });
             restore_hook_after_shuttle();
+            shuttle_capture = Some(c);
             r
         }
     };
     let wall = start.elapsed();
-    let captured = take_capture();
+    let (captured, shuttle_trace) = match shuttle_capture {
+        Some((c, t)) => {
+            let _ = take_capture();
+            (c, t)
+        }
+        None => (take_capture(), None),
+    };
+    let last_trace = move || shuttle_trace.clone().unwrap_or_else(last_trace);
     let n = executions.load(Ordering::Relaxed);
     let verdict = match outcome {
         Ok(()) => {

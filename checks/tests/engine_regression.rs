@@ -147,3 +147,38 @@ fn rmw_after_cpu_relax() -> (i32, i32, i32) {
 fn the_step_after_cpu_relax_races() {
     reaches_all(rmw_after_cpu_relax, &[(1, 0, 2), (2, 0, 1)]);
 }
+
+/// A CPU that panics while it unwinds through a scheduling point (a lock guard's drop) is left
+/// half-unwound when shuttle stops the execution at once. Every CPU shares the panic count of
+/// the OS thread that drives the run, so that thread then reported `std::thread::panicking()`
+/// for good: the next `set_hook` panicked (`thpcheck docs` and the audit exited 101, silently,
+/// after this very cell), and shuttle's early return would fire at the next run's first yield.
+/// Each shuttle run has its own OS thread now. The cell: folio-split-vs-migration-wait with
+/// split-lru-flag-atomic off, PCT seed 13, 2 sub-pages (its first counterexample is a lost
+/// wakeup found while the splitter unwinds).
+#[test]
+fn a_panic_that_switches_out_while_unwinding_leaves_the_caller_clean() {
+    use thp_checks::scenarios::{config, find, run_scenario};
+    use thp_model::rules::{Rule, RuleSet};
+    let s = find("folio-split-vs-migration-wait").expect("scenario");
+    let pct = EngineSpec::ShuttlePct {
+        seed: 13,
+        depth: 3,
+        iterations: 5000,
+    };
+    for _ in 0..2 {
+        let r = run_scenario(
+            s,
+            &config(pct.clone(), RuleSet::without(Rule::SplitLruFlagAtomic)),
+            Some(2),
+        );
+        assert!(
+            matches!(r.run.verdict, Verdict::Counterexample { .. }),
+            "{:?}",
+            r.run.verdict
+        );
+        assert!(!std::thread::panicking(), "the caller's thread still unwinds");
+        let r = run_scenario(s, &config(pct.clone(), RuleSet::all_on()), Some(2));
+        assert!(matches!(r.run.verdict, Verdict::Holds), "{:?}", r.run.verdict);
+    }
+}
