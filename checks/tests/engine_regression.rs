@@ -177,8 +177,15 @@ fn a_panic_that_switches_out_while_unwinding_leaves_the_caller_clean() {
             "{:?}",
             r.run.verdict
         );
-        assert!(!std::thread::panicking(), "the caller's thread still unwinds");
+        assert!(
+            !std::thread::panicking(),
+            "the caller's thread still unwinds"
+        );
         let r = run_scenario(s, &config(pct.clone(), RuleSet::all_on()), Some(2));
-        assert!(matches!(r.run.verdict, Verdict::Holds), "{:?}", r.run.verdict);
+        assert!(
+            matches!(r.run.verdict, Verdict::Holds),
+            "{:?}",
+            r.run.verdict
+        );
     }
 }
