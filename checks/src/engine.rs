@@ -307,6 +307,23 @@ impl<S: Scheduler> Scheduler for Recording<S> {
     }
 }
 
+/// Run `one` under shuttle scheduler `s`, recording the schedule into `rec`.
+fn run_recorded<S: Scheduler + 'static>(
+    s: S,
+    rec: &Arc<Mutex<Recorded>>,
+    config: shuttle::Config,
+    one: impl Fn() + Send + Sync + 'static,
+) {
+    shuttle::Runner::new(
+        Recording {
+            inner: s,
+            rec: rec.clone(),
+        },
+        config,
+    )
+    .run(one);
+}
+
 /// A shuttle schedule in shuttle's own serialized form (what `shuttle::replay` accepts).
 pub fn encode_schedule(s: &Schedule) -> String {
     let mut t = shuttle_engine::scheduler::serialization::serialize_schedule(s);
@@ -423,14 +440,7 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
                     EngineSpec::ShuttleRandom { seed, iterations } => {
                         let s =
                             shuttle::scheduler::RandomScheduler::new_from_seed(*seed, *iterations);
-                        shuttle::Runner::new(
-                            Recording {
-                                inner: s,
-                                rec: rec.clone(),
-                            },
-                            config,
-                        )
-                        .run(one);
+                        run_recorded(s, &rec, config, one);
                     }
                     EngineSpec::ShuttlePct {
                         seed,
@@ -442,39 +452,18 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
                             *depth,
                             *iterations,
                         );
-                        shuttle::Runner::new(
-                            Recording {
-                                inner: s,
-                                rec: rec.clone(),
-                            },
-                            config,
-                        )
-                        .run(one);
+                        run_recorded(s, &rec, config, one);
                     }
                     EngineSpec::ShuttleDfs { max_iterations } => {
                         let s = shuttle::scheduler::DfsScheduler::new(*max_iterations, false);
-                        shuttle::Runner::new(
-                            Recording {
-                                inner: s,
-                                rec: rec.clone(),
-                            },
-                            config,
-                        )
-                        .run(one);
+                        run_recorded(s, &rec, config, one);
                     }
                     EngineSpec::ShuttleReplay { schedule } => {
                         let sched = decode_schedule(schedule).unwrap_or_else(|| {
                             panic!("[model bug] replay schedule was not validated")
                         });
                         let s = shuttle::scheduler::ReplayScheduler::new_from_schedule(sched);
-                        shuttle::Runner::new(
-                            Recording {
-                                inner: s,
-                                rec: rec.clone(),
-                            },
-                            config,
-                        )
-                        .run(one);
+                        run_recorded(s, &rec, config, one);
                     }
                     _ => unreachable!(),
                 }));
