@@ -1,6 +1,7 @@
 //! The rule-off matrix: every rule of the catalogue switched off in turn, run in the scenarios
 //! that must catch it, under loom (the scenario's default bound) and shuttle PCT. A failure
-//! counts only when its message names one of the rule's expected invariants. Used by
+//! counts only when its message names one of the rule's expected invariants and it was not
+//! raised behind the rule's own switch ([`crate::own_switch`]). Used by
 //! `thpcheck defects` (optionally on several threads, or one shard of the cells) and by the
 //! catalogue test.
 
@@ -27,6 +28,11 @@ pub struct DefectRow {
     pub executions: u64,
     pub secs: f64,
     pub message: String,
+    /// Where the catching violation was raised (`file:line`); empty if not caught.
+    pub site: String,
+    /// The catch is only an assertion behind this rule's own switch (see
+    /// [`crate::own_switch`]): it does not count.
+    pub own_switch: bool,
 }
 
 impl DefectRow {
@@ -86,7 +92,9 @@ fn run_cell(r: Rule, s: &'static Scenario, e: &EngineSpec) -> DefectRow {
         .next()
         .unwrap_or("")
         .to_string();
-    let caught = info.invariants.iter().any(|i| i.matches(&message));
+    let site = res.run.site().unwrap_or("").to_string();
+    let own_switch = crate::own_switch::catch_is_behind_own_switch(&site, r).unwrap_or(false);
+    let caught = info.invariants.iter().any(|i| i.matches(&message)) && !own_switch;
     let must_catch = matches!(e, EngineSpec::Loom { .. }) || info.engine == CatchingEngine::Any;
     DefectRow {
         rule: info.id,
@@ -98,5 +106,7 @@ fn run_cell(r: Rule, s: &'static Scenario, e: &EngineSpec) -> DefectRow {
         executions: res.run.executions,
         secs: res.run.wall.as_secs_f64(),
         message,
+        site,
+        own_switch,
     }
 }

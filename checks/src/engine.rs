@@ -14,6 +14,7 @@
 //!   Everything else a run keeps is per run or per OS thread, so runs may go on several threads
 //!   at once (`thpcheck --jobs`; see `crate::parallel`).
 //! * shuttle schedules are recorded by a wrapping scheduler and become replay tokens.
+#![allow(clippy::disallowed_types)] // the engine layer itself: std state outside the engines (the panic capture, counters) (clippy.toml)
 
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
@@ -126,6 +127,9 @@ pub enum Verdict {
     /// An execution broke an invariant.
     Counterexample {
         message: String,
+        /// Where the violation was raised (`file:line` of the panic, for an invariant the
+        /// `vm_bug_on!` that fired); None if the panic hook did not see it.
+        site: Option<String>,
         trace: Vec<Event>,
         /// shuttle schedule (`seedhex:steps`) that replays it.
         schedule: Option<String>,
@@ -198,8 +202,15 @@ impl RunConfig {
 // Panic hook.
 
 thread_local! {
-    /// Some(_) while a check runs on this OS thread: holds the first panic message.
-    static CAPTURE: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
+    /// Some(_) while a check runs on this OS thread: holds the first panic.
+    static CAPTURE: RefCell<Option<Option<Panicked>>> = const { RefCell::new(None) };
+}
+
+/// The first panic of a check: its message and where it was raised (`file:line`, for an
+/// invariant the `vm_bug_on!` that fired).
+struct Panicked {
+    message: String,
+    site: Option<String>,
 }
 
 fn our_hook() -> Box<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send + 'static> {
@@ -209,7 +220,12 @@ fn our_hook() -> Box<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send + 'static> 
             match c.as_mut() {
                 Some(slot) => {
                     if slot.is_none() {
-                        *slot = Some(payload_message(info.payload()));
+                        *slot = Some(Panicked {
+                            message: payload_message(info.payload()),
+                            site: info
+                                .location()
+                                .map(|l| format!("{}:{}", l.file(), l.line())),
+                        });
                     }
                     true
                 }
@@ -259,7 +275,7 @@ fn reset_capture() {
     CAPTURE.with(|c| *c.borrow_mut() = Some(None));
 }
 
-fn take_capture() -> Option<String> {
+fn take_capture() -> Option<Panicked> {
     CAPTURE.with(|c| c.borrow_mut().take().flatten())
 }
 
@@ -382,7 +398,10 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
     let mut schedule_rec: Option<Arc<Mutex<Recorded>>> = None;
     // What a shuttle run's own thread captured, and its trace (see below); None for the other
     // engines.
-    type Captured = (Option<String>, Option<Vec<thp_model::kernel::trace::Event>>);
+    type Captured = (
+        Option<Panicked>,
+        Option<Vec<thp_model::kernel::trace::Event>>,
+    );
     let mut shuttle_capture: Option<Captured> = None;
     let outcome: Result<(), Box<dyn std::any::Any + Send>> = match &cfg.engine {
         EngineSpec::Loom {
@@ -524,7 +543,10 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
             }
         }
         Err(payload) => {
-            let message = captured.unwrap_or_else(|| payload_message(&*payload));
+            let (message, site) = match captured {
+                Some(p) => (p.message, p.site),
+                None => (payload_message(&*payload), None),
+            };
             if message.starts_with(MODEL_BUG) {
                 // The model or the harness is inconsistent: never a counterexample.
                 Verdict::ModelBug {
@@ -537,6 +559,7 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
                 });
                 Verdict::Counterexample {
                     message,
+                    site,
                     trace: last_trace(),
                     schedule,
                 }
@@ -552,6 +575,13 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
 }
 
 impl RunResult {
+    /// Where a counterexample's violation was raised (`file:line`), if known.
+    pub fn site(&self) -> Option<&str> {
+        match &self.verdict {
+            Verdict::Counterexample { site, .. } => site.as_deref(),
+            _ => None,
+        }
+    }
     /// One greppable key=value line (docs/contributing.md#results).
     pub fn line(&self, scenario: &str) -> String {
         format!(

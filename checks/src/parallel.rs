@@ -9,6 +9,7 @@
 //! `RunConfig`. The process-wide pieces are the panic hook (installed once, then replaced in one
 //! step, see `engine`) and counters that only hand out unique ids (lockdep instance ids, loom's
 //! execution ids), which never appear in results.
+#![allow(clippy::disallowed_types)] // worker threads and their counters sit outside the engines (clippy.toml)
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

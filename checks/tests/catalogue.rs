@@ -6,7 +6,8 @@ use thp_checks::scenarios::catching::catching;
 use thp_model::rules::Rule;
 
 /// The rule-off matrix (`thpcheck defects`): every rule is caught, with one of its expected
-/// invariants, by every engine that must catch it, in every scenario it names.
+/// invariants, by every engine that must catch it, in every scenario it names, and never only by
+/// an assertion behind its own switch (`thp_checks::own_switch`).
 #[test]
 fn every_rule_is_caught_by_its_scenarios() {
     let rows = thp_checks::defects::matrix().unwrap();
@@ -19,6 +20,18 @@ fn every_rule_is_caught_by_its_scenarios() {
         );
     }
     for row in &rows {
+        // Where the catch was raised must be known, or "not behind its own switch" is unchecked.
+        if row.caught {
+            let rule = Rule::ALL.iter().find(|r| r.id() == row.rule).expect("rule");
+            assert!(
+                thp_checks::own_switch::catch_is_behind_own_switch(&row.site, *rule).is_some(),
+                "{} in {} under {}: the catch's site {:?} cannot be read",
+                row.rule,
+                row.scenario,
+                row.engine,
+                row.site
+            );
+        }
         assert!(
             row.ok(),
             "{} not caught by {} under {} ({}): {:?}",

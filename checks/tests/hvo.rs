@@ -306,6 +306,7 @@ fn hvo_counterexample_replays() {
         message,
         trace,
         schedule: Some(token),
+        ..
     } = found.run.verdict
     else {
         panic!(

@@ -213,6 +213,7 @@ fn shuttle_replay_round_trip() {
             message,
             trace,
             schedule,
+            ..
         } => (message, trace, schedule.unwrap()),
         v => panic!("expected a counterexample, got {v:?}"),
     };

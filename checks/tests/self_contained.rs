@@ -491,15 +491,15 @@ fn locking_rules_doc_engine_free_parts_are_fresh() {
 }
 
 /// Every race of the generated table (`HISTORICAL_RACES`) has its section in
-/// docs/historical-races.md, which the table links to.
+/// docs/race-history.md, which the table links to.
 #[test]
 fn every_historical_race_has_a_section() {
-    let text = std::fs::read_to_string(root().join("docs/historical-races.md")).unwrap();
+    let text = std::fs::read_to_string(root().join("docs/race-history.md")).unwrap();
     let a = anchors(&text);
     for h in thp_checks::docs::HISTORICAL_RACES {
         assert!(
             a.contains(&h.id.to_lowercase()),
-            "docs/historical-races.md has no `## {}` section",
+            "docs/race-history.md has no `## {}` section",
             h.id
         );
     }

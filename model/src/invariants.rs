@@ -54,7 +54,8 @@ pub enum Inv {
     I7RecheckAfterGet,
     /// I8: no use after free and no double free: a folio goes back to the allocator only with
     /// refcount 0, unmapped, with no migration entry pointing to it, off the deferred-split
-    /// list and off the LRU, and nothing touches a page or folio slot once it is free.
+    /// list and off the LRU, and nothing touches a page or folio slot once it is free, nor a
+    /// struct page beyond the memmap (a pfn decoded from a non-present entry: Z07, Z19).
     I8UseAfterFree,
     /// I9: a folio split succeeds if and only if the folio had no references beyond the
     /// caller's and its mappings' at the freeze: a pin or any other reference held across the
@@ -127,8 +128,8 @@ pub enum Inv {
     /// it was flushed.
     I25TlbFlushOwed,
     /// I26: a non-present PMD (a migration entry) is never handled as a present huge mapping:
-    /// not by a lockless walker's classifier, not by a zap, not by an rmap walk (model extension;
-    /// historical races Z07, Z12, Z19).
+    /// never handed to `pmdp_invalidate` (its 6.18 precondition) and never read as present by a
+    /// lockless walker's classifier (model extension; historical race Z12).
     I26NonPresentAsPresent,
 }
 

@@ -356,8 +356,8 @@ impl Rule {
             Rule::TableFreeWaitsForGupFast => (
                 "table-free-waits-for-gup-fast",
                 "A PTE table unlinked under mmap_lock read (PT_RECLAIM) is freed only after a grace period that also waits for IRQs-off sections, because GUP-fast walks the table with IRQs off and no lock",
-                "mm/mmu_gather.c tlb_remove_table (RCU table freeing; GUP-fast disables IRQs); mm/pt_reclaim.c; invariant I17; historical race Z01 (2ba99c5e0881)",
-                "mm::zap::try_to_free_pte",
+                "mm/mmu_gather.c tlb_remove_table (RCU table freeing; GUP-fast disables IRQs); mm/pt_reclaim.c; arch/x86/kernel/kvm.c kvm_flush_tlb_multi (the flush skips preempted vCPUs); invariant I17; historical race Z01 (2ba99c5e0881)",
+                "mm::zap::tlb_remove_table",
                 Any, &[Inv::I17TableLifetime],
             ),
             Rule::DeferredSplitScanTryGet => (
@@ -405,9 +405,9 @@ impl Rule {
             Rule::ZapHugePmdNonPresent => (
                 "zap-huge-pmd-non-present",
                 "zap_huge_pmd (MADV_DONTNEED / munmap, which see huge and non-present PMDs alike) treats a PMD migration entry as non-present: no rmap, no reference, only the deposited table is freed",
-                "mm/huge_memory.c zap_huge_pmd (pmd_present / is_pmd_migration_entry branch); historical race Z07 (CVE-2026-53108, bbcbf045d6c7)",
+                "mm/huge_memory.c zap_huge_pmd (pmd_present / is_pmd_migration_entry branch); historical race Z07 (CVE-2026-53108, bbcbf045d6c7). Off: the entry goes down the present-PMD path (its pfn bits taken for pmd_page's, the PMD mapping removed, a reference it never held put after the flush); the refcount checks catch the folio freed under the migration",
                 "mm::zap::zap_huge_pmd",
-                Any, &[Inv::I26NonPresentAsPresent],
+                Any, &[Inv::I8UseAfterFree],
             ),
             Rule::MigrateRemovePtesBeforeUnlock => (
                 "migrate-remove-ptes-before-unlock",
@@ -419,9 +419,9 @@ impl Rule {
             Rule::RmapWalkSkipsMigrationPmd => (
                 "rmap-walk-skips-migration-pmd",
                 "The rmap walk of a folio split (try_to_migrate, no PVMW_MIGRATION) treats a PMD migration entry as not found: the anon_vma only says where the folio may be, and a migration entry there belongs to another, locked folio that must not be decoded as a present PMD",
-                "mm/page_vma_mapped.c page_vma_mapped_walk (!pmd_present: not_found without PVMW_MIGRATION); mm/rmap.c try_to_migrate_one; historical race Z19 (CVE-2025-37958, be6e843fc51a)",
+                "mm/page_vma_mapped.c page_vma_mapped_walk (!pmd_present: not_found without PVMW_MIGRATION); mm/rmap.c try_to_migrate_one; historical race Z19 (CVE-2025-37958, be6e843fc51a). Off: the walk compares its folio with pmd_folio() of the entry, whose pfn field holds (inverted, on x86-64) swap-entry bits; the memmap catches the struct page beyond it",
                 "mm::rmap::try_to_migrate_one",
-                Any, &[Inv::I26NonPresentAsPresent],
+                Any, &[Inv::I8UseAfterFree],
             ),
             Rule::SplitPmdInvalidatePresentOnly => (
                 "split-pmd-invalidate-present-only",

@@ -128,7 +128,7 @@ pub fn scenario_names() -> Vec<&'static str> {
         .collect()
 }
 
-pub(super) fn resolve(name: &str) -> Result<()> {
+pub(crate) fn resolve(name: &str) -> Result<()> {
     if litmus::find(name).is_some() || scenarios::find(name).is_some() {
         return Ok(());
     }
@@ -138,7 +138,7 @@ pub(super) fn resolve(name: &str) -> Result<()> {
     )
 }
 
-pub(super) fn resolve_rule(id: &str) -> Result<Rule> {
+pub(crate) fn resolve_rule(id: &str) -> Result<Rule> {
     match Rule::from_id(id) {
         Some(r) => Ok(r),
         None => bail!(

@@ -23,6 +23,7 @@ mod replay;
 pub mod token;
 
 pub use check::{check_one, scenario_names, Extra};
+pub(crate) use check::{resolve, resolve_rule};
 pub use token::{parse_token, Token};
 
 /// Exhaustive and randomized checks of the Linux THP locking protocol model.
@@ -138,8 +139,9 @@ pub struct CheckArgs {
     /// Sub-pages per THP for model scenarios (a power of two >= 2; default per scenario).
     #[arg(long, value_parser = parse_subpages)]
     pub subpages: Option<usize>,
-    /// Run model scenarios on this architecture instead of their own (`x86-64` or `arm64`; see
-    /// `thpcheck list`): its TLB flush, `pmd_mkinvalid` and spin_lock ordering.
+    /// Run model scenarios on this architecture instead of their own (`x86-64`, `arm64` or
+    /// `x86-64-kvm`; see `thpcheck list`): its TLB flush, `pmd_mkinvalid` and spin_lock
+    /// ordering.
     #[arg(long, value_parser = parse_arch)]
     pub arch: Option<Arch>,
     /// Machine-readable output (one JSON document).
@@ -184,12 +186,17 @@ pub enum Bound {
     At(usize),
 }
 
-fn parse_arch(s: &str) -> Result<Arch, String> {
-    Arch::from_name(s)
-        .ok_or_else(|| format!("unknown architecture '{s}' (available: x86-64, arm64)"))
+pub(crate) fn parse_arch(s: &str) -> Result<Arch, String> {
+    Arch::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
+        format!(
+            "unknown architecture '{s}' (available: {})",
+            names.join(", ")
+        )
+    })
 }
 
-fn parse_bound(s: &str) -> Result<Bound, String> {
+pub(crate) fn parse_bound(s: &str) -> Result<Bound, String> {
     if s == "none" {
         return Ok(Bound::Unbounded);
     }
@@ -202,7 +209,7 @@ fn parse_bound(s: &str) -> Result<Bound, String> {
     }
 }
 
-fn parse_positive(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),

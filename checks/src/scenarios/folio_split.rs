@@ -344,7 +344,14 @@ fn folio_split_vs_migration_wait(nr: usize, outcomes: &Outcomes) {
     let faulter = spawn(move || {
         let _r = m2.mms[0].mmap_lock.down_read();
         let mut seen = Vec::new();
-        for _ in 0..16 {
+        for attempt in 0..16 {
+            // The first retry is immediate (it may read a later value by coherence; under loom
+            // a yield would forbid exploring it before another CPU steps); later ones relax.
+            let relax = || {
+                if attempt > 0 {
+                    cpu_relax()
+                }
+            };
             let pmd = Pmd::decode(m2.mms[0].pmd.read_dep());
             if pmd.trans_huge() {
                 // huge_pmd_set_accessed & co: PMD lock, pmd_same; an invalidated PMD refaults
@@ -355,7 +362,7 @@ fn folio_split_vs_migration_wait(nr: usize, outcomes: &Outcomes) {
                     seen.push(FAULT_SAW_HUGE);
                     return seen;
                 }
-                cpu_relax();
+                relax();
                 continue;
             }
             match migration_entry_wait(&m2, 0, 1) {
@@ -364,7 +371,7 @@ fn folio_split_vs_migration_wait(nr: usize, outcomes: &Outcomes) {
                     return seen;
                 }
                 EntryWait::Waited => seen.push(FAULT_WAITED_ON_MIGRATION_ENTRY),
-                EntryWait::Retry => cpu_relax(),
+                EntryWait::Retry => relax(),
             }
         }
         thp_model::model_bug!("the fault never resolved: {seen:?}");

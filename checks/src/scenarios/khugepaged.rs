@@ -113,7 +113,7 @@ fn collapse_vs_pte_fault(nr: usize, outcomes: &Outcomes) {
     let faulter = spawn(move || {
         let mm = &m2.mms[0];
         let mut fell_back = false;
-        for _ in 0..3 {
+        for attempt in 0..4 {
             if matches!(Pmd::decode(mm.pmd.read()), Pmd::Huge { .. }) {
                 return (true, fell_back); // the huge PMD maps it: a huge-PMD fault, done
             }
@@ -128,10 +128,14 @@ fn collapse_vs_pte_fault(nr: usize, outcomes: &Outcomes) {
             if r == PteFault::Mapped {
                 return (false, fell_back);
             }
-            cpu_relax();
+            // The first retry is immediate: it may already read a later value (coherence),
+            // and under loom a yield would forbid exploring it before another CPU steps.
+            if attempt > 0 {
+                cpu_relax();
+            }
         }
         panic!(
-            "[{}] the fault on sub-page 1 refaulted three times",
+            "[{}] the fault on sub-page 1 refaulted four times",
             Inv::I12PmdTransientlyNone.tag()
         );
     });

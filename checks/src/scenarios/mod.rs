@@ -20,7 +20,9 @@
 //! [`SCENARIOS`] here.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+#[allow(clippy::disallowed_types)] // harness state outside the engines (clippy.toml)
+use std::sync::Mutex;
 
 use thp_model::kernel::Arch;
 use thp_model::rules::RuleSet;
@@ -42,6 +44,7 @@ pub mod zap;
 pub use setup::setup_forked_huge_pmd;
 
 /// Outcomes observed across the executions of one run (std: invisible to the engines).
+#[allow(clippy::disallowed_types)] // harness state outside the engines (clippy.toml)
 pub type Outcomes = Arc<Mutex<BTreeSet<&'static str>>>;
 
 /// A scenario of the catalogue.
@@ -230,6 +233,7 @@ pub struct FinalState {
 
 /// [`run_scenario`], also returning the final state of every execution that kept every
 /// invariant.
+#[allow(clippy::disallowed_types)] // harness state outside the engines (clippy.toml)
 pub fn run_scenario_states(
     s: &Scenario,
     cfg: &RunConfig,
@@ -244,6 +248,7 @@ pub fn run_scenario_states(
 /// The default loom run of scenario `s` (every rule on, its default bound and size) with the
 /// final state of every execution, run once per process: the scenario tests, docs/bounds.md
 /// and the audit share it.
+#[allow(clippy::disallowed_types)] // harness state outside the engines (clippy.toml)
 pub fn default_loom_run(s: &'static Scenario) -> &'static (ScenarioResult, BTreeSet<FinalState>) {
     type Cell = std::sync::OnceLock<(ScenarioResult, BTreeSet<FinalState>)>;
     static RUNS: std::sync::OnceLock<Vec<Cell>> = std::sync::OnceLock::new();
@@ -256,6 +261,7 @@ pub fn default_loom_run(s: &'static Scenario) -> &'static (ScenarioResult, BTree
         .get_or_init(|| run_scenario_states(s, &config(default_loom(s), RuleSet::all_on()), None))
 }
 
+#[allow(clippy::disallowed_types)] // harness state outside the engines (clippy.toml)
 fn run_scenario_with(
     s: &Scenario,
     cfg: &RunConfig,

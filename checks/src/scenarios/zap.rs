@@ -1,11 +1,18 @@
 //! Scenarios of MADV_DONTNEED and MADV_FREE (mm/memory.c `zap_pmd_range`, PT_RECLAIM's
 //! `try_to_free_pte`; mm/madvise.c `madvise_free_pte_range`) against faults, GUP-fast, PMD
 //! modifiers and splits.
+//!
+//! PT_RECLAIM exists only on x86-64 in 6.18 (only arch/x86 selects ARCH_SUPPORTS_PT_RECLAIM),
+//! so its three scenarios run on `x86-64-kvm`: x86 page tables and locks, with the KVM guest's
+//! paravirtual TLB flush, which does not wait for a preempted vCPU's IRQs-off section. On bare
+//! x86-64 the flush IPI alone would hold off the table free (a test pins both). The PMD maps a
+//! PTE table because the VMA is not THP-eligible, or its huge fault fell back.
 
 use std::sync::Arc;
 
 use thp_model::invariants::Inv;
 use thp_model::kernel::spawn;
+use thp_model::kernel::Arch;
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
 use thp_model::mm::huge_memory::__split_huge_pmd;
 use thp_model::mm::huge_memory::change_huge_pmd;
@@ -52,6 +59,7 @@ pub const PTE_FAULT_VS_DONTNEED_RECLAIM: Scenario = Scenario {
     threads: &["cpu1: mmap_read_lock; zap_pmd_range(full); try_to_free_pte", "cpu2: mmap_read_lock; do_anonymous_page (sub-page 1)"],
     must_reach: &[FAULT_MAPPED_IN_LIVE_TABLE, FAULT_REFAULTED, TABLE_RECLAIMED],
     body: pte_fault_vs_dontneed_reclaim,
+    arch: Arch::X86Kvm,
     ..DEFAULT
 };
 /// MADV_DONTNEED of the whole PMD, which empties the PTE table and reclaims it (PT_RECLAIM:
@@ -70,6 +78,7 @@ pub const PMD_INSTALL_VS_DONTNEED_RECLAIM: Scenario = Scenario {
     must_reach: &[ZAP_SAW_NONE_PMD, FAULT_MAPPED_IN_LIVE_TABLE, FAULT_REFAULTED, FAULT_MAPPED_THEN_RECLAIMED, TABLE_RECLAIMED, PMD_LOCK_BUSY_FELL_BACK, FELL_BACK_THEN_RECLAIMED, FELL_BACK_TABLE_KEPT],
     shuttle_may_miss: &[FELL_BACK_TABLE_KEPT],
     body: pmd_install_vs_dontneed_reclaim,
+    arch: Arch::X86Kvm,
     ..DEFAULT
 };
 /// [`pte_fault_vs_dontneed_reclaim`] from an empty PMD (one free PTE table): the fault goes
@@ -103,6 +112,7 @@ pub const GUP_FAST_VS_DONTNEED_RECLAIM: Scenario = Scenario {
     threads: &["cpu1: mmap_read_lock; zap_pmd_range(full); try_to_free_pte", "cpu2: gup_fast(FOLL_GET, sub-page 0); put"],
     must_reach: &[GUP_GOT, GUP_FELL_BACK, TABLE_RECLAIMED],
     body: gup_fast_vs_dontneed_reclaim,
+    arch: Arch::X86Kvm,
     ..DEFAULT
 };
 /// MADV_DONTNEED of the whole PMD that reclaims the emptied PTE table (`try_to_free_pte`) ∥

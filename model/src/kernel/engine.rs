@@ -51,6 +51,12 @@ pub enum Arch {
     /// arm64: broadcast TLBI (a superset of x86's interleavings for IRQs-off walkers) and
     /// PMD_PRESENT_INVALID.
     Arm64,
+    /// x86-64 as a KVM guest with paravirtual TLB flush (arch/x86/kernel/kvm.c,
+    /// `kvm_flush_tlb_multi`): a preempted vCPU is not sent the flush IPI, it flushes when it
+    /// next runs, so the flush does not wait for that vCPU's IRQs-off section. Page tables and
+    /// locks are x86's. This is why freeing a page table must wait for a grace period
+    /// (`tlb_remove_table`) rather than lean on the flush IPI.
+    X86Kvm,
 }
 
 impl Arch {
@@ -66,19 +72,24 @@ impl Arch {
                 pmd_mkinvalid_sets_present: true,
                 spin_lock_is_full_barrier: false,
             },
+            Arch::X86Kvm => Hardware {
+                tlb_flush_waits_for_irqs_off: false,
+                ..Arch::X86.hardware()
+            },
         }
     }
     pub fn name(self) -> &'static str {
         match self {
             Arch::X86 => "x86-64",
             Arch::Arm64 => "arm64",
+            Arch::X86Kvm => "x86-64-kvm",
         }
     }
+    /// Every architecture, in the order the CLI lists them.
+    pub const ALL: [Arch; 3] = [Arch::X86, Arch::Arm64, Arch::X86Kvm];
     /// The architecture called `name` (as [`Arch::name`] prints it).
     pub fn from_name(name: &str) -> Option<Arch> {
-        [Arch::X86, Arch::Arm64]
-            .into_iter()
-            .find(|a| a.name() == name)
+        Arch::ALL.into_iter().find(|a| a.name() == name)
     }
 }
 

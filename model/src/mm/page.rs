@@ -120,13 +120,19 @@ impl Memmap {
         }
     }
 
+    /// `pfn_to_page`: the struct page of `pfn`. A pfn beyond the memmap has no struct page:
+    /// the kernel would touch whatever lies at that address (an oops, or silent corruption),
+    /// which only a pfn decoded from something that is not a present entry produces.
     pub fn page(&self, pfn: usize) -> &Page {
-        &self.pages[pfn]
+        match self.pages.get(pfn) {
+            Some(p) => p,
+            None => wild_struct_page(pfn),
+        }
     }
 
     /// `page_folio(page)`: one `READ_ONCE` of the compound link.
     pub fn page_folio(&self, pfn: usize) -> usize {
-        let h = self.pages[pfn].compound_head.read();
+        let h = self.page(pfn).compound_head.read();
         if h & 1 != 0 {
             (h >> 1) as usize
         } else {
@@ -220,4 +226,14 @@ impl Memmap {
             );
         }
     }
+}
+
+/// A struct page that does not exist: I8, since nothing may touch memory that is not a live
+/// struct page.
+#[cold]
+fn wild_struct_page(pfn: usize) -> ! {
+    panic!(
+        "[{}] struct page of pfn {pfn:#x}: beyond the memmap (a pfn decoded from bits that are not a present entry's)",
+        crate::invariants::Inv::I8UseAfterFree.tag()
+    )
 }

@@ -163,6 +163,20 @@ impl Pmd {
     pub fn migration(self) -> bool {
         matches!(self, Pmd::Migration { .. })
     }
+    /// `pmd_pfn` applied to whatever the PMD holds, as code that has not checked
+    /// `pmd_present` does. For a swap (migration) entry the pfn field holds swap-entry bits:
+    /// x86-64 stores the swap offset inverted (the L1TF mitigation), so they read as a pfn far
+    /// beyond memory. Only a broken protocol calls this on a non-present entry.
+    pub fn pfn_as_if_present(self) -> Option<usize> {
+        const PFN_BITS: u32 = 40;
+        match self {
+            Pmd::Huge { pfn, .. } | Pmd::HugeInvalid { pfn, .. } => Some(pfn),
+            Pmd::Migration { pfn, .. } | Pmd::MigrationInvalid { pfn, .. } => {
+                Some(!pfn & ((1usize << PFN_BITS) - 1))
+            }
+            Pmd::None | Pmd::Table(_) => None,
+        }
+    }
     /// `pmd_page` of a huge PMD: the head pfn. A table or none PMD has no page: decoding one
     /// as huge is what a missing recheck does (I5).
     pub fn huge_pfn(self) -> Option<usize> {

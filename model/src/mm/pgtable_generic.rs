@@ -93,11 +93,18 @@ pub fn pgtable_trans_huge_withdraw(mm: &Mm, _ptl: &SpinGuard<'_>) -> usize {
 /// `pmdp_invalidate`: atomically replace the huge PMD by its invalid
 /// form (present bit clear, PSE kept; `pmdp_establish` is an xchg on x86 SMP), then flush.
 ///
-/// `pmd_mkinvalid` of a migration entry (only the broken protocol of rule
-/// `split-pmd-invalidate-present-only` does that) depends on the architecture: arm64 sets
-/// PMD_PRESENT_INVALID (kind 5, reads as present), x86 leaves the entry non-present.
+/// Its precondition, a present PMD, is checked as 6.18 does (`VM_WARN_ON_ONCE(!pmd_present)`,
+/// CONFIG_DEBUG_VM): only the broken protocol of rule `split-pmd-invalidate-present-only`
+/// (historical race Z12) invalidates a migration entry. Past the warning `pmd_mkinvalid` of a
+/// migration entry depends on the architecture: arm64 sets PMD_PRESENT_INVALID (kind 5, which
+/// reads as present and is caught by the PMD classifiers, I26), x86 leaves it non-present.
 pub fn pmdp_invalidate(m: &Machine, mm: &Mm) -> Pmd {
     let cur = Pmd::decode(mm.pmd.read());
+    crate::vm_warn_on!(
+        !cur.present(),
+        crate::invariants::Inv::I26NonPresentAsPresent,
+        "pmdp_invalidate of the non-present PMD {cur:?}: pmd_mkinvalid is defined for present PMDs only"
+    );
     let new = match cur {
         Pmd::Huge { pfn, flags } | Pmd::HugeInvalid { pfn, flags } => {
             Pmd::HugeInvalid { pfn, flags }

@@ -30,20 +30,25 @@ pub fn folio_add_anon_rmap_ptes(
     nr: usize,
     exclusive: bool,
 ) {
-    // __folio_add_rmap: _large_mapcount first (under the _mm_ids bit lock), then per page.
-    mm.meta[folio]._large_mapcount.add(nr as i32);
+    // __folio_add_rmap: each page's _mapcount, then _nr_pages_mapped (add_return_relaxed),
+    // then _large_mapcount; __folio_add_anon_rmap sets AnonExclusive after all of them. A
+    // lockless reader can see any prefix of these steps.
     let mut newly = 0;
     for i in 0..nr {
-        let p = mm.page(first + i);
-        if p._mapcount.inc_return() == 0 {
+        if mm.page(first + i)._mapcount.inc_return() == 0 {
             newly += 1;
-        }
-        if exclusive {
-            p.flags.set_bit(PG_ANON_EXCLUSIVE);
         }
     }
     let m = &mm.meta[folio];
-    m._nr_pages_mapped.add(newly);
+    if newly > 0 {
+        m._nr_pages_mapped.add_return_relaxed(newly);
+    }
+    m._large_mapcount.add(nr as i32);
+    if exclusive {
+        for i in 0..nr {
+            mm.page(first + i).flags.set_bit(PG_ANON_EXCLUSIVE);
+        }
+    }
     trace!(
         "folio_add_anon_rmap_ptes",
         "folio {folio}: {nr} PTE mappings, large_mapcount += {nr}"
@@ -80,13 +85,15 @@ pub fn folio_add_anon_rmap_pte(
     exclusive: bool,
     large: bool,
 ) {
-    if large {
-        mm.meta[folio]._large_mapcount.inc();
-    }
+    // __folio_add_rmap's order: the page's _mapcount, _nr_pages_mapped, _large_mapcount;
+    // then AnonExclusive (__folio_add_anon_rmap).
     let p = mm.page(page);
     let newly = p._mapcount.inc_return() == 0;
-    if large && newly {
-        mm.meta[folio]._nr_pages_mapped.inc();
+    if large {
+        if newly {
+            mm.meta[folio]._nr_pages_mapped.add_return_relaxed(1);
+        }
+        mm.meta[folio]._large_mapcount.inc();
     }
     if exclusive {
         p.flags.set_bit(PG_ANON_EXCLUSIVE);
@@ -105,10 +112,12 @@ pub fn folio_remove_rmap_pte(mm: &Memmap, folio: usize, page: usize, large: bool
     let p = mm.page(page);
     let last = p._mapcount.add_return(-1) < 0;
     if large && last {
-        // __folio_remove_rmap: the page became unmapped; the folio is partially mapped if
-        // pages remain mapped and it is not also PMD-mapped (ENTIRELY_MAPPED).
+        // __folio_remove_rmap: the page became unmapped; if the folio is not also PMD-mapped
+        // (the result is below ENTIRELY_MAPPED) it is partially mapped when a second, separate
+        // read of _nr_pages_mapped is non-zero (a concurrent add may land between the two).
         let left = mm.meta[folio]._nr_pages_mapped.sub_return_relaxed(1);
-        let partially_mapped = left > 0 && left < ENTIRELY_MAPPED;
+        let partially_mapped =
+            left < ENTIRELY_MAPPED && mm.meta[folio]._nr_pages_mapped.read() != 0;
         if partially_mapped
             && !mm
                 .page(folio)
@@ -255,18 +264,22 @@ pub fn try_to_migrate_one(
             }
             return ok;
         }
-        if let Pmd::Migration { pfn, .. } = v {
+        if v.migration() {
             // page_vma_mapped_walk without PVMW_MIGRATION: a non-present PMD is not_found,
             // whichever folio its entry names (rule rmap-walk-skips-migration-pmd). The broken
-            // protocol (Z19, before be6e843fc51a) asked the entry for its folio as if present;
-            // that happened in split_huge_pmd_locked's folio check, which 6.18 no longer has, so
-            // the switch re-creates the decode at the point where 6.18's walk meets the entry.
+            // protocol (Z19, before be6e843fc51a) asked the entry for its folio as if present
+            // (`folio != pmd_folio(*pmd)`); that happened in split_huge_pmd_locked's folio check,
+            // which 6.18 no longer has, so the switch re-creates the decode at the point where
+            // 6.18's walk meets the entry. The memmap catches the pfn it decodes.
             m.observe("rmap-walk-met-migration-pmd");
-            crate::vm_bug_on!(
-                !crate::kernel::rule_on(crate::rules::Rule::RmapWalkSkipsMigrationPmd),
-                crate::invariants::Inv::I26NonPresentAsPresent,
-                "rmap walk for folio {folio}: pmd_folio() of the PMD migration entry for pfn {pfn} (decoded as present)"
-            );
+            if !crate::kernel::rule_on(crate::rules::Rule::RmapWalkSkipsMigrationPmd) {
+                let bogus = v.pfn_as_if_present().unwrap_or(0);
+                let other = m.memmap.page_folio(bogus);
+                trace!(
+                    "split_huge_pmd_locked",
+                    "pmd_folio of {v:?} is {other}, not folio {folio}: skip"
+                );
+            }
         }
         drop(ptl);
         if v.migration() || v.none() {
@@ -368,11 +381,13 @@ pub fn folio_try_dup_anon_rmap_pmd(m: &crate::mm::Machine, folio: usize) -> bool
 /// (`remove_migration_pmd`): the entire mapcount +1 (`_nr_pages_mapped` gains ENTIRELY_MAPPED
 /// on the first), `_large_mapcount` +1, and AnonExclusive on the head if RMAP_EXCLUSIVE.
 pub fn folio_add_anon_rmap_pmd(mm: &Memmap, folio: usize, exclusive: bool) {
+    // __folio_add_rmap's order: _entire_mapcount, _nr_pages_mapped, _large_mapcount; then
+    // AnonExclusive (__folio_add_anon_rmap).
     let m = &mm.meta[folio];
-    m._large_mapcount.inc();
     if m._entire_mapcount.inc_return() == 0 {
         m._nr_pages_mapped.add_return_relaxed(ENTIRELY_MAPPED);
     }
+    m._large_mapcount.inc();
     if exclusive {
         mm.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
     }

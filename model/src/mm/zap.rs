@@ -6,8 +6,8 @@
 //! PT_RECLAIM (mm/pt_reclaim.c, default y on x86-64) after a full-range zap: the direct path
 //! `try_get_and_clear_pmd` (PMD lock trylock under the PTE lock, rule `pt-reclaim-pmd-trylock`)
 //! and, when the trylock fails, the fallback `try_to_free_pte` (PMD lock, PTE lock nested,
-//! every PTE re-checked none); either way the table is freed only after the TLB flush and a
-//! grace period (`free_pte`).
+//! every PTE re-checked none); either way the table is queued (`free_pte`) and freed by
+//! `tlb_finish_mmu` after the TLB flush and a grace period (`tlb_remove_table`).
 
 use crate::kernel::flush_tlb_ipi;
 use crate::mm::huge_memory::{__pmd_trans_huge_lock, __split_huge_pmd, pte_free};
@@ -58,27 +58,36 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
         return false;
     };
     let orig = Pmd::decode(mm.pmd.xchg(0)); // pmdp_huge_get_and_clear_full
-    if let Pmd::Migration { pfn, .. } = orig {
-        // Rule zap-huge-pmd-non-present (Z07): the broken protocol hands the entry to a
-        // helper that assumes a present huge PMD (powerpc's get-and-clear, before bbcbf045d6c7).
-        crate::vm_bug_on!(
-            !crate::kernel::rule_on(crate::rules::Rule::ZapHugePmdNonPresent),
-            crate::invariants::Inv::I26NonPresentAsPresent,
-            "zap_huge_pmd: pmdp_huge_get_and_clear_full on the non-present PMD {orig:?}"
-        );
-        // A migration entry holds no mapcount and no reference: only the deposited table goes.
-        let folio = pfn_swap_entry_folio(m, pfn);
-        let t = zap_deposited_table(mm, &ptl);
-        trace!(
-            "zap_huge_pmd",
-            "migration entry for folio {folio} -> none; deposited table {t} freed"
-        );
-        drop(ptl);
-        z.migration_pmd = true;
-        return true;
-    }
     let folio = match orig {
         Pmd::Huge { pfn, .. } | Pmd::HugeInvalid { pfn, .. } => pfn,
+        Pmd::Migration { pfn, .. }
+            if crate::kernel::rule_on(crate::rules::Rule::ZapHugePmdNonPresent) =>
+        {
+            // A migration entry holds no mapcount and no reference: only the deposited table
+            // goes.
+            let folio = pfn_swap_entry_folio(m, pfn);
+            let t = zap_deposited_table(mm, &ptl);
+            trace!(
+                "zap_huge_pmd",
+                "migration entry for folio {folio} -> none; deposited table {t} freed"
+            );
+            drop(ptl);
+            z.migration_pmd = true;
+            return true;
+        }
+        Pmd::Migration { pfn, .. } => {
+            // Rule off (Z07, before bbcbf045d6c7): the entry goes down the present-PMD path,
+            // as a get-and-clear helper that assumes a present huge PMD hands it back. Its pfn
+            // bits are taken for pmd_page's: the mapping it never had is removed and a
+            // reference it never held is put. The damage is left to the refcount and
+            // mapcount checks (folio_put's underflow, the quiescent oracle).
+            trace!(
+                "zap_huge_pmd",
+                "non-present {orig:?} handled as a present huge PMD"
+            );
+            z.migration_pmd = true;
+            pfn
+        }
         o => crate::model_bug!("zap_huge_pmd of {o:?}"),
     };
     folio_remove_rmap_pmd(&m.memmap, folio);
@@ -166,22 +175,30 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
         }
     }
     let t = map.table;
-    // can_reclaim_pt: a full-range zap that skipped nothing leaves every entry none.
+    // can_reclaim_pt: a full-range zap that skipped nothing leaves every entry none. (A
+    // cleared migration entry does not count as skipped in an anonymous VMA:
+    // `zap_install_uffd_wp_if_needed` only reports a skip for a file-backed uffd-wp marker.)
     let can_reclaim_pt = range == ZapRange::Full && table.ptes.iter().all(|p| p.read() == 0);
     let direct_reclaim = can_reclaim_pt && try_get_and_clear_pmd(m, mm, t);
     drop(map);
-    flush_tlb_ipi(&m.rcu); // tlb_flush_mmu
+    // Still inside zap_pte_range, before tlb_finish_mmu: the PMD is cleared (directly above, or
+    // by the fallback) and the table handed to the mmu_gather (`free_pte`).
+    let table_freed = can_reclaim_pt && (direct_reclaim || try_to_free_pte(m, mm_id, t));
+    if table_freed {
+        free_pte(mm, t);
+    }
+    // tlb_finish_mmu → tlb_flush_mmu: the TLB flush, then the table batch
+    // (`tlb_table_flush`, an RCU callback) and the page batch (`tlb_batch_pages_flush`).
+    flush_tlb_ipi(&m.rcu);
     let batch: Vec<(usize, usize)> = batch
         .into_iter()
         .map(|(folio, large)| (folio, if large { m.nr } else { 1 }))
         .collect();
-    crate::mm::swap::folios_put_refs(m, &batch); // tlb_finish_mmu → free_pages_and_swap_cache
-    if can_reclaim_pt {
-        if direct_reclaim {
-            free_pte(m, mm, t);
-        } else {
-            try_to_free_pte(m, mm_id, t);
-        }
+    crate::mm::swap::folios_put_refs(m, &batch); // free_pages_and_swap_cache
+    if table_freed {
+        // The RCU callback runs after a grace period, while the pages go back at once: the
+        // model runs the callback last, so the folio puts above are not held back by readers.
+        tlb_remove_table(m, mm, t);
     }
     true
 }
@@ -219,18 +236,30 @@ fn try_get_and_clear_pmd(m: &Machine, mm: &crate::mm::Mm, t: usize) -> bool {
     true
 }
 
-/// `free_pte` (mm/pt_reclaim.c): `pte_free_tlb` and `mm_dec_nr_ptes` — the table goes back only
-/// after a grace period that also covers IRQs-off sections (`tlb_remove_table`), which is what
-/// keeps a GUP-fast walk's table alive (rule `table-free-waits-for-gup-fast`).
-fn free_pte(m: &Machine, mm: &crate::mm::Mm, t: usize) {
+/// `free_pte` (mm/pt_reclaim.c): `pte_free_tlb` queues the unlinked table on the mmu_gather
+/// and `mm_dec_nr_ptes` drops the count; the table itself goes back in [`tlb_remove_table`].
+fn free_pte(mm: &crate::mm::Mm, t: usize) {
     mm.nr_ptes.dec();
+    trace!(
+        "free_pte",
+        "table {t} unlinked, queued for tlb_remove_table"
+    );
+}
+
+/// `tlb_remove_table` (mm/mmu_gather.c, CONFIG_MMU_GATHER_RCU_TABLE_FREE) as `tlb_finish_mmu`
+/// runs it: the table is freed only after a grace period that also covers IRQs-off sections,
+/// which is what keeps a GUP-fast walk's table alive (rule `table-free-waits-for-gup-fast`).
+/// The TLB flush before it does not suffice where it skips CPUs: arm64's broadcast TLBI, and
+/// a KVM guest's paravirtual flush, which skips preempted vCPUs (arch/x86/kernel/kvm.c,
+/// `kvm_flush_tlb_multi`).
+pub fn tlb_remove_table(m: &Machine, mm: &crate::mm::Mm, t: usize) {
     if crate::kernel::rule_on(crate::rules::Rule::TableFreeWaitsForGupFast) {
         crate::kernel::synchronize_rcu(&m.rcu);
     } else {
         crate::kernel::rcu::synchronize_rcu_readers_only(&m.rcu);
     }
     pte_free(mm, t);
-    trace!("free_pte", "table {t} freed after the grace period");
+    trace!("tlb_remove_table", "table {t} freed after the grace period");
 }
 
 /// `try_to_free_pte` (mm/pt_reclaim.c, CONFIG_PT_RECLAIM, default y on x86-64): after a full
@@ -238,21 +267,22 @@ fn free_pte(m: &Machine, mm: &crate::mm::Mm, t: usize) {
 /// table and every PTE is none, clear the PMD; the table is freed only after an RCU grace
 /// period (`pte_free_tlb` → `tlb_remove_table`), so `pte_offset_map` readers inside
 /// `rcu_read_lock` never see it freed. This is what makes an anonymous PMD go table → none
-/// while others hold `mmap_lock` read (docs/protocol.md#pt-reclaim).
-fn try_to_free_pte(m: &Machine, mm_id: usize, t: usize) {
+/// while others hold `mmap_lock` read (docs/protocol.md#pt-reclaim). Returns whether it
+/// cleared the PMD (the caller then hands the table to `free_pte`).
+fn try_to_free_pte(m: &Machine, mm_id: usize, t: usize) -> bool {
     let mm = &m.mms[mm_id];
     let pml = mm.pmd_lock.lock();
     if Pmd::decode(mm.pmd.read()) != Pmd::Table(t) {
-        return;
+        return false;
     }
     let table = m.table(mm, t, "try_to_free_pte");
     let ptl = table.ptl.lock_nested(1);
     if table.ptes.iter().any(|p| p.read() != 0) {
-        return;
+        return false;
     }
     mm.pmd.set(0); // pmd_clear
     trace!("try_to_free_pte", "pmd Table({t}) -> none");
     drop(ptl);
     drop(pml);
-    free_pte(m, mm, t);
+    true
 }
