@@ -23,34 +23,47 @@ pub fn replay_token(data: &[u8]) {
     }
 }
 
-/// What a user can hand `thpcheck`, as the `input` target decodes it from fuzz bytes.
-#[derive(Arbitrary, Debug)]
-pub enum UserInput {
-    /// A whole command line after `thpcheck` (parsed, never run: a valid one may run for hours).
-    CommandLine(Vec<String>),
-    /// A scenario or litmus name (`check NAME`).
-    Scenario(String),
-    /// A rule id (`--break RULE`).
-    Rule(String),
-    /// `--arch`.
-    Arch(String),
-    /// `--subpages`.
-    Subpages(String),
-    /// `--preemption-bound`.
-    Bound(String),
-    /// `--jobs`, `--iterations` and the other positive numbers.
-    Positive(String),
-    /// `--shard I/N`.
-    Shard(String),
-    /// `thpcheck replay TOKEN`.
-    Token(String),
+pub use user_input::UserInput;
+
+mod user_input {
+    // The derive's recursion guard is a std Cell: harness code, outside the engines.
+    #![allow(clippy::disallowed_types)]
+    use arbitrary::Arbitrary;
+
+    /// What a user can hand `thpcheck`, as the `input` target decodes it from fuzz bytes.
+    #[derive(Arbitrary, Debug)]
+    pub enum UserInput {
+        /// A whole command line after `thpcheck` (parsed, never run: a valid one may run for hours).
+        CommandLine(Vec<String>),
+        /// A scenario or litmus name (`check NAME`).
+        Scenario(String),
+        /// A rule id (`--break RULE`).
+        Rule(String),
+        /// `--arch`.
+        Arch(String),
+        /// `--subpages`.
+        Subpages(String),
+        /// `--preemption-bound`.
+        Bound(String),
+        /// `--jobs`, `--iterations` and the other positive numbers.
+        Positive(String),
+        /// `--shard I/N`.
+        Shard(String),
+        /// `thpcheck replay TOKEN`.
+        Token(String),
+    }
+}
+
+/// The [`UserInput`] that fuzz bytes `data` stand for (None if they are too short).
+pub fn decode_input(data: &[u8]) -> Option<UserInput> {
+    UserInput::arbitrary_take_rest(Unstructured::new(data)).ok()
 }
 
 /// Decode `data` into a [`UserInput`] and hand it to the parser it names: each must accept it or
 /// reject it with a one-line message, never panic. A command line clap accepts must also pass
 /// the name checks `thpcheck` runs before any engine starts.
 pub fn input(data: &[u8]) {
-    let Ok(i) = UserInput::arbitrary_take_rest(Unstructured::new(data)) else {
+    let Some(i) = decode_input(data) else {
         return;
     };
     let one_line = |what: &str, m: String| {
