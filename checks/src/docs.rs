@@ -252,6 +252,32 @@ discards a lazyfree folio here).\n\
 re-reads the pin count per PTE and copies pinned pages for the child; the model's child then \
 maps nothing. GUP-fast against that PTE-level copy (57efa1fe5957's original shape) is not \
 explored; the PMD-level copy is (`fork-vs-gup-fast-pin`).\n\
+- **The anon_vma write lock across `__folio_split`** (from the unmap walk to the remap walk): \
+kept, its need not shown. With it removed, the split scenarios with an rmap walker all hold \
+(`thp-migration-vs-split-pmd` loom unbounded, `deferred-split-scan-vs-folio-split` loom bound 4, \
+shuttle PCT 2,000 iterations on those and `folio-split-vs-thp-migration-other-mm`, whose \
+unbounded loom run did not end in 90 s). It keeps the anon_vma's set of VMAs fixed between the two \
+walks, so the remap visits every VMA the unmap left migration entries in; what could change that \
+set (fork's `anon_vma_fork` linking a child VMA, an unmap unlinking one) is not modelled, and the \
+folio lock already shuts out migration's walk.\n\
+- **The full barrier before `set_pmd_at` in the huge fault and in collapse** (the fully ordered \
+put of the LRU drain in `folio_add_lru_vma`): kept, its need not shown. Removed, \
+`huge-fault-vs-pte-fault`, `collapse-vs-gup-fast`, `collapse-then-zap-vs-gup-fast` and \
+`collapse-vs-pte-fault` hold (loom unbounded and shuttle PCT): no modelled lockless reader of the \
+new PMD reads the rmap state it orders (mapcounts, `folio->mapping`, AnonExclusive). GUP-fast reads \
+the refcount, which was set before the `smp_wmb` of `__folio_mark_uptodate` (that barrier stays, \
+for the content), and its pin of a writable PMD does not ask AnonExclusive.\n\
+- **`folio_trylock` of each small folio in collapse's isolate step**: kept, its need not shown: \
+the collapse scenarios race GUP-fast and a fault, never a holder of those folios' locks (a split, \
+migration, reclaim).\n\
+- **Collapse's `mmap_write_lock`**: kept; it cannot go alone. `vma_start_write` requires it \
+(the model asserts it, as 6.18's `mmap_assert_write_locked` does), and it is what shuts out a \
+fault that fell back from the per-VMA lock to `mmap_lock` read. The per-VMA-lock half is the \
+switch `collapse-vma-start-write`.\n\
+- **The read-only pin path**: `gup_must_unshare` and its `smp_rmb` are not modelled yet; the \
+partner `smp_mb__after_atomic` in `__folio_try_share_anon_rmap` is, but nothing reads against it. \
+GUP-fast is modelled for writable entries only, and every concurrent scenario maps writable \
+entries.\n\
 - **HVO: `synchronize_rcu` in `hugetlb_vmemmap_restore_folio`**: kept; in the model a \
 speculative getter racing with a restore always reads a frozen (0) count or a fake head, \
 with or without it, so no counterexample exists here.\n\

@@ -37,7 +37,7 @@ pub fn catch_is_behind_own_switch(site: &str, rule: Rule) -> Option<bool> {
 pub fn behind_own_switch(src: &str, line: usize, rule: Rule) -> bool {
     let toks = tokens(src);
     let needle = format!("Rule::{rule:?}");
-    let names_switch = |a: usize, b: usize| {
+    let direct = |a: usize, b: usize| {
         let text: String = toks[a..b].iter().map(|t| t.text.as_str()).collect();
         text.contains("rule_on") && contains_word(&text, &needle)
     };
@@ -45,6 +45,27 @@ pub fn behind_own_switch(src: &str, line: usize, rule: Rule) -> bool {
     let Some(start) = toks.iter().position(|t| t.line >= line) else {
         return false;
     };
+    // A switch read into a local first (`let on = rule_on(Rule::X);`) names it too: collect
+    // such bindings made before the assertion.
+    // Only in the function that raised the panic, and only a plain read (no block or match,
+    // whose value may merely depend on the switch).
+    let fn_start = toks[..start]
+        .iter()
+        .rposition(|t| t.text == "fn")
+        .unwrap_or(0);
+    let mut aliases: Vec<String> = Vec::new();
+    for k in fn_start..start.saturating_sub(2) {
+        if toks[k].text == "let" && toks[k + 2].text == "=" {
+            let end = (k + 3..start)
+                .find(|&j| toks[j].text == ";")
+                .unwrap_or(start);
+            if direct(k + 3, end) && !toks[k + 3..end].iter().any(|t| t.text == "{") {
+                aliases.push(toks[k + 1].text.clone());
+            }
+        }
+    }
+    let names_switch =
+        |a: usize, b: usize| direct(a, b) || toks[a..b].iter().any(|t| aliases.contains(&t.text));
     // The assertion's own text: up to the end of its statement.
     let mut end = start;
     let mut depth = 0i32;
@@ -320,6 +341,10 @@ fn zap(m: &M) -> Zapped {
 fn next() -> Follow {
     let v = Pmd::decode(read());
     vm_bug_on!(v.none(), Inv::I5, "first statement after a function with a switch");
+    let sync = rule_on(Rule::PvmwSyncPmdLock);
+    if !sync {
+        vm_bug_on!(true, Inv::I10, "behind a switch read into a local");
+    }
 }
 "#;
 
@@ -340,6 +365,8 @@ fn next() -> Follow {
         ));
         let els = line_of("behind the else");
         assert!(behind_own_switch(SRC, els, Rule::PtReclaimPmdTrylock));
+        let local = line_of("behind a switch read into a local");
+        assert!(behind_own_switch(SRC, local, Rule::PvmwSyncPmdLock));
         let arm = line_of("guarded arm");
         assert!(behind_own_switch(SRC, arm, Rule::RmapWalkSkipsMigrationPmd));
         for free in [

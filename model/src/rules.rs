@@ -82,6 +82,9 @@ pub enum Rule {
     MigrateRemovePtesBeforeUnlock,
     /// An rmap walk for a folio split treats a PMD migration entry as not found (Z19).
     RmapWalkSkipsMigrationPmd,
+    /// The rmap walk reports a huge PMD only if, under the PMD lock, it maps the walked folio
+    /// (`check_pmd` on `pmd_pfn`).
+    PvmwCheckPmdPfn,
     /// `__split_huge_pmd_locked` applies `pmdp_invalidate` only to a present PMD; a PMD
     /// migration entry is read as it is (Z12).
     SplitPmdInvalidatePresentOnly,
@@ -190,6 +193,7 @@ impl Rule {
         Rule::ZapHugePmdNonPresent,
         Rule::MigrateRemovePtesBeforeUnlock,
         Rule::RmapWalkSkipsMigrationPmd,
+        Rule::PvmwCheckPmdPfn,
         Rule::SplitPmdInvalidatePresentOnly,
         Rule::SplitLruFlagAtomic,
         Rule::PvmwSyncPmdLock,
@@ -405,7 +409,7 @@ impl Rule {
             Rule::ZapHugePmdNonPresent => (
                 "zap-huge-pmd-non-present",
                 "zap_huge_pmd (MADV_DONTNEED / munmap, which see huge and non-present PMDs alike) treats a PMD migration entry as non-present: no rmap, no reference, only the deposited table is freed",
-                "mm/huge_memory.c zap_huge_pmd (pmd_present / is_pmd_migration_entry branch); historical race Z07 (CVE-2026-53108, bbcbf045d6c7). Off: the entry goes down the present-PMD path (its pfn bits taken for pmd_page's, the PMD mapping removed, a reference it never held put after the flush); the refcount checks catch the folio freed under the migration",
+                "mm/huge_memory.c zap_huge_pmd (pmd_present / is_pmd_migration_entry branch); historical race Z07 (CVE-2026-53108, bbcbf045d6c7). Off: the entry goes down the present-PMD path (the PMD mapping removed, a reference it never held put after the flush); the refcount checks catch the folio freed under the migration. This is the shape of a zap that assumes a present PMD, not the historical failure, which was the present assertion inside powerpc's get-and-clear helper (not modelled)",
                 "mm::zap::zap_huge_pmd",
                 Any, &[Inv::I8UseAfterFree],
             ),
@@ -419,9 +423,16 @@ impl Rule {
             Rule::RmapWalkSkipsMigrationPmd => (
                 "rmap-walk-skips-migration-pmd",
                 "The rmap walk of a folio split (try_to_migrate, no PVMW_MIGRATION) treats a PMD migration entry as not found: the anon_vma only says where the folio may be, and a migration entry there belongs to another, locked folio that must not be decoded as a present PMD",
-                "mm/page_vma_mapped.c page_vma_mapped_walk (!pmd_present: not_found without PVMW_MIGRATION); mm/rmap.c try_to_migrate_one; historical race Z19 (CVE-2025-37958, be6e843fc51a). Off: the walk compares its folio with pmd_folio() of the entry, whose pfn field holds (inverted, on x86-64) swap-entry bits; the memmap catches the struct page beyond it",
+                "mm/page_vma_mapped.c page_vma_mapped_walk (!pmd_present: not_found without PVMW_MIGRATION); mm/rmap.c try_to_migrate_one; historical race Z19 (CVE-2025-37958, be6e843fc51a). Off: the walk compares its folio with pmd_folio() of the entry, whose pfn field holds swap-entry bits (type and offset), not the folio's pfn; the reported crash was a fault on a struct page that did not exist, the case the model takes (the decoded pfn lies beyond the memmap, which catches it). Where the bits happen to name a real, unrelated page the kernel reads that page instead, which the model does not explore",
                 "mm::rmap::try_to_migrate_one",
                 Any, &[Inv::I8UseAfterFree],
+            ),
+            Rule::PvmwCheckPmdPfn => (
+                "pvmw-check-pmd-pfn",
+                "An rmap walk reports a huge PMD only if, re-read under the PMD lock, it maps the folio being walked: the anon_vma says only where the folio may be mapped, and at that address another mm (a forked child that replaced its copy, or after a migration) may map a different folio, which a folio split would otherwise unmap and freeze behind migration entries it never removes",
+                "mm/page_vma_mapped.c page_vma_mapped_walk (pmd_trans_huge under pmd_lock: check_pmd(pmd_pfn(pmde), pvmw), else not_found); mm/rmap.c try_to_migrate_one",
+                "mm::rmap::try_to_migrate_one",
+                Any, &[Inv::I11SplitEndsClean],
             ),
             Rule::SplitPmdInvalidatePresentOnly => (
                 "split-pmd-invalidate-present-only",

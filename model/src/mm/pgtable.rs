@@ -164,9 +164,11 @@ impl Pmd {
         matches!(self, Pmd::Migration { .. })
     }
     /// `pmd_pfn` applied to whatever the PMD holds, as code that has not checked
-    /// `pmd_present` does. For a swap (migration) entry the pfn field holds swap-entry bits:
-    /// x86-64 stores the swap offset inverted (the L1TF mitigation), so they read as a pfn far
-    /// beyond memory. Only a broken protocol calls this on a non-present entry.
+    /// `pmd_present` does. For a swap (migration) entry the pfn field holds swap-entry bits
+    /// (type and offset), not the folio's pfn. The model takes the case of the reported Z19
+    /// crash: the struct page they name does not exist (a pfn beyond the memmap). Where they
+    /// happen to name a real, unrelated page the kernel reads that instead; not explored.
+    /// Only a broken protocol calls this on a non-present entry.
     pub fn pfn_as_if_present(self) -> Option<usize> {
         const PFN_BITS: u32 = 40;
         match self {

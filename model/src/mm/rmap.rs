@@ -248,8 +248,11 @@ pub fn try_to_migrate_one(
         let ptl = mm.pmd_lock.lock();
         let v = Pmd::decode(mm.pmd.read());
         if v.trans_huge() {
-            if v.huge_pfn() != Some(folio) {
-                return true; // another folio: page_vma_mapped_walk finds nothing here
+            // check_pmd (rule pvmw-check-pmd-pfn): another folio's PMD is not_found.
+            if crate::kernel::rule_on(crate::rules::Rule::PvmwCheckPmdPfn)
+                && v.huge_pfn() != Some(folio)
+            {
+                return true;
             }
             if ttu == Ttu::SplitHugePmd {
                 crate::mm::huge_memory::__split_huge_pmd_locked(m, mm, &ptl, true);

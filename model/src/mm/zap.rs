@@ -76,11 +76,12 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
             return true;
         }
         Pmd::Migration { pfn, .. } => {
-            // Rule off (Z07, before bbcbf045d6c7): the entry goes down the present-PMD path,
-            // as a get-and-clear helper that assumes a present huge PMD hands it back. Its pfn
-            // bits are taken for pmd_page's: the mapping it never had is removed and a
-            // reference it never held is put. The damage is left to the refcount and
-            // mapcount checks (folio_put's underflow, the quiescent oracle).
+            // Rule off (Z07): the entry goes down the present-PMD path, as a zap that assumes a
+            // present huge PMD would: the mapping it never had is removed and a reference it
+            // never held is put. The damage is left to the refcount and mapcount checks
+            // (folio_put's underflow, the quiescent oracle). The historical failure itself
+            // (before bbcbf045d6c7) was the present assertion inside powerpc's get-and-clear
+            // helper, which the model does not have.
             trace!(
                 "zap_huge_pmd",
                 "non-present {orig:?} handled as a present huge PMD"
