@@ -242,22 +242,9 @@ fn enclosing_open(toks: &[Tok], i: usize) -> Option<usize> {
     None
 }
 
-/// The `{` matching the `}` at `close`.
+/// The `{` matching the `}` at `close`: the innermost block opened before it and still open.
 fn matching_open(toks: &[Tok], close: usize) -> Option<usize> {
-    let mut depth = 0;
-    for j in (0..close).rev() {
-        match toks[j].text.as_str() {
-            "}" => depth += 1,
-            "{" => {
-                if depth == 0 {
-                    return Some(j);
-                }
-                depth -= 1;
-            }
-            _ => {}
-        }
-    }
-    None
+    enclosing_open(toks, close)
 }
 
 /// The first token of the header of the block opened at `open`: back to the previous `;`, `,`,
