@@ -316,6 +316,7 @@ pub const INVARIANTS: &[Inv] = &[
     Inv::I24HvoRollback,
     Inv::I25TlbFlushOwed,
     Inv::I26NonPresentAsPresent,
+    Inv::I27CarriedOver,
 ];
 
 /// True for every invariant; written as a match without a wildcard, so that adding a variant
@@ -348,7 +349,8 @@ pub const fn inv_is_listed(i: Inv) -> bool {
         | Inv::I23StructPageContent
         | Inv::I24HvoRollback
         | Inv::I25TlbFlushOwed
-        | Inv::I26NonPresentAsPresent => true,
+        | Inv::I26NonPresentAsPresent
+        | Inv::I27CarriedOver => true,
     }
 }
 

@@ -547,3 +547,38 @@ fn check_defaults_are_what_bounds_md_states() {
         bounds::PCT.bound()
     );
 }
+
+/// A shuttle counterexample prints the model's report only: shuttle-engine's own
+/// "test panicked in task" line is gone (third_party/shuttle-engine/PATCHES.md), with `--jobs 2`
+/// and when the counterexample is replayed.
+#[test]
+fn a_shuttle_counterexample_prints_no_stray_engine_line() {
+    let (code, out, err) = thpcheck(&[
+        "check",
+        "folio-split-vs-zap",
+        "--break",
+        "remove-migration-pte-ptl",
+        "--engine",
+        "shuttle-pct",
+        "--engine",
+        "loom",
+        "--jobs",
+        "2",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("[I11 "), "no counterexample: {out}");
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("replay: thpcheck replay '"))
+        .and_then(|t| t.strip_suffix('\''))
+        .expect("a replay token");
+    let (rcode, rout, rerr) = thpcheck(&["replay", token]);
+    assert_eq!(rcode, 1, "{rout}{rerr}");
+    assert!(rout.contains("[I11 "), "replay: {rout}");
+    for text in [&out, &err, &rout, &rerr] {
+        assert!(
+            !text.contains("test panicked in task") && !text.contains("Task failed"),
+            "an engine line in the output: {text}"
+        );
+    }
+}

@@ -13,7 +13,8 @@
 //! get is add-unless-zero), and a breach surfaces as I2 or I6. I22-I25 are further HugeTLB
 //! vmemmap optimization invariants (docs/protocol.md#hvo, historical race Z09). I21 (the COW
 //! contract) and I26 (a non-present PMD is never treated as present: Z07, Z12, Z19) are model
-//! extensions. L1 and L2 are the litmus-test properties of the primitive layer.
+//! extensions, as is I27 (what a split, migration or fault must carry over). L1 and L2 are
+//! the litmus-test properties of the primitive layer.
 
 /// An invariant the checks assert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -131,6 +132,15 @@ pub enum Inv {
     /// never handed to `pmdp_invalidate` (its 6.18 precondition) and never read as present by a
     /// lockless walker's classifier (model extension; historical race Z12).
     I26NonPresentAsPresent,
+    /// I27: what an operation must carry over survives it: at the end of a scenario, every
+    /// virtual page that was mapped before and is mapped after keeps its write, dirty, young
+    /// and soft-dirty bits, its AnonExclusive state and the page it maps (a split keeps them
+    /// per sub-page, a migration moves them to the new page; the folio's PG_dirty is carried
+    /// the same way), and stays mapped, unless the scenario runs an operation whose job is
+    /// to change that (fork write-protects and shares, MADV_FREE cleans, MADV_DONTNEED unmaps,
+    /// migration and collapse move). A lost dirty bit is lost data; a lost write bit or
+    /// AnonExclusive is a spurious COW (model extension).
+    I27CarriedOver,
 }
 
 impl Inv {
@@ -164,6 +174,7 @@ impl Inv {
             Inv::I24HvoRollback => "I24 hvo-mapping-not-restored",
             Inv::I25TlbFlushOwed => "I25 tlb-flush-owed",
             Inv::I26NonPresentAsPresent => "I26 non-present-pmd-as-present",
+            Inv::I27CarriedOver => "I27 state-not-carried-over",
         }
     }
 

@@ -85,6 +85,8 @@ pub enum Rule {
     /// The rmap walk reports a huge PMD only if, under the PMD lock, it maps the walked folio
     /// (`check_pmd` on `pmd_pfn`).
     PvmwCheckPmdPfn,
+    /// `remove_migration_ptes` replaces a PTE migration entry only under the PTE lock.
+    RemoveMigrationPtePtl,
     /// `__split_huge_pmd_locked` applies `pmdp_invalidate` only to a present PMD; a PMD
     /// migration entry is read as it is (Z12).
     SplitPmdInvalidatePresentOnly,
@@ -194,6 +196,7 @@ impl Rule {
         Rule::MigrateRemovePtesBeforeUnlock,
         Rule::RmapWalkSkipsMigrationPmd,
         Rule::PvmwCheckPmdPfn,
+        Rule::RemoveMigrationPtePtl,
         Rule::SplitPmdInvalidatePresentOnly,
         Rule::SplitLruFlagAtomic,
         Rule::PvmwSyncPmdLock,
@@ -432,6 +435,13 @@ impl Rule {
                 "An rmap walk reports a huge PMD only if, re-read under the PMD lock, it maps the folio being walked: the anon_vma says only where the folio may be mapped, and at that address another mm (a forked child that replaced its copy, or after a migration) may map a different folio, which a folio split would otherwise unmap and freeze behind migration entries it never removes",
                 "mm/page_vma_mapped.c page_vma_mapped_walk (pmd_trans_huge under pmd_lock: check_pmd(pmd_pfn(pmde), pvmw), else not_found); mm/rmap.c try_to_migrate_one",
                 "mm::rmap::try_to_migrate_one",
+                Any, &[Inv::I11SplitEndsClean],
+            ),
+            Rule::RemoveMigrationPtePtl => (
+                "remove-migration-pte-ptl",
+                "remove_migration_ptes reads a PTE migration entry and replaces it by the new page's PTE (reference, rmap, set_pte_at) under the PTE lock, so that nobody who clears or replaces PTEs under that lock (a zap, a fault) acts on the entry between the read and the store",
+                "mm/page_vma_mapped.c page_vma_mapped_walk (map_pte, then the PTE lock before a PTE is reported, with or without PVMW_SYNC); mm/migrate.c remove_migration_pte. Off: the walk maps the table under RCU only and reads and rewrites the entries without the lock; a zap that cleared the entry meanwhile is undone (the zapped page is mapped again), or the zap, having read the entry first, clears the new PTE as if it were the entry (its mapping and reference leak, the page is never freed)",
+                "mm::migrate::remove_migration_ptes",
                 Any, &[Inv::I11SplitEndsClean],
             ),
             Rule::SplitPmdInvalidatePresentOnly => (

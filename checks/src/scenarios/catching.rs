@@ -45,6 +45,7 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         ],
         Rule::RmapWalkSkipsMigrationPmd => &[migrate::FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM],
         Rule::PvmwCheckPmdPfn => &[migrate::FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM],
+        Rule::RemoveMigrationPtePtl => &[folio_split::FOLIO_SPLIT_VS_ZAP],
         Rule::SplitPmdInvalidatePresentOnly => &[split_pmd::SPLIT_PMD_MIGRATION_ENTRY_VS_GUP_FAST],
         Rule::SplitLruFlagAtomic => &[folio_split::FOLIO_SPLIT_VS_MIGRATION_WAIT],
         Rule::PvmwSyncPmdLock => &[migrate::THP_MIGRATION_VS_ZAP],

@@ -11,8 +11,9 @@ use thp_model::mm::madvise::madvise_free_pte_range;
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::page::DEFERRED_QUEUED;
 use thp_model::mm::page_ref::folio_get;
+use thp_model::mm::pgtable::{F_DIRTY, F_YOUNG};
 use thp_model::mm::zap::{zap_pmd_range, ZapRange};
-use thp_model::mm::{check_quiescent, Machine};
+use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 
 use super::setup::*;
 use super::{Outcomes, Scenario, DEFAULT};
@@ -51,8 +52,15 @@ pub const MADVISE_FREE_SPLIT_VS_DEFERRED_SPLIT_SCAN: Scenario = Scenario {
 /// points, the folio lock and the references decide which one splits.
 fn madvise_free_split_vs_deferred_split_scan(nr: usize, outcomes: &Outcomes) {
     let m = setup_partially_mapped(nr);
-    let (marked, s) =
-        vs_deferred_split_scan(&m, true, |m| madvise_free_pte_range(m, 0, ZapRange::Full));
+    let (marked, s) = vs_deferred_split_scan(
+        &m,
+        true,
+        |m| madvise_free_pte_range(m, 0, ZapRange::Full),
+        Carry {
+            may_clear: F_YOUNG | F_DIRTY,
+            ..Carry::ALL
+        },
+    );
     record_scan(outcomes, &s);
     record_observed(
         outcomes,
@@ -96,7 +104,12 @@ pub const DEFERRED_SPLIT_SCAN_VS_ZAP: Scenario = Scenario {
 /// final zap: its last `folio_put` frees the folio and unqueues it).
 fn deferred_split_scan_vs_zap(nr: usize, outcomes: &Outcomes) {
     let m = setup_partially_mapped(nr);
-    let (z, s) = vs_deferred_split_scan(&m, true, |m| zap_pmd_range(m, 0, ZapRange::Full));
+    let (z, s) = vs_deferred_split_scan(
+        &m,
+        true,
+        |m| zap_pmd_range(m, 0, ZapRange::Full),
+        Carry::UNMAP,
+    );
     record_zap(outcomes, &z);
     record_scan(outcomes, &s);
     check_dontneed_unmapped(&m);
@@ -133,7 +146,12 @@ fn deferred_split_scan_vs_zap_batch(nr: usize, outcomes: &Outcomes) {
             "[model bug] setup fault"
         );
     }
-    let (z, s) = vs_deferred_split_scan(&m, true, |m| zap_pmd_range(m, 0, ZapRange::Full));
+    let (z, s) = vs_deferred_split_scan(
+        &m,
+        true,
+        |m| zap_pmd_range(m, 0, ZapRange::Full),
+        Carry::UNMAP,
+    );
     record_zap(outcomes, &z);
     record_scan(outcomes, &s);
     record_observed(outcomes, &m, &[UNQUEUE_UNDER_LRU_LOCK]);
@@ -156,7 +174,7 @@ pub const DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT: Scenario = Scenario {
 fn deferred_split_scan_vs_folio_split(nr: usize, outcomes: &Outcomes) {
     let m = setup_partially_mapped(nr);
     folio_get(&m.memmap, 0);
-    let (split, s) = vs_deferred_split_scan(&m, false, split_caller);
+    let (split, s) = vs_deferred_split_scan(&m, false, split_caller, Carry::ALL);
     record(
         outcomes,
         match split {
@@ -210,7 +228,9 @@ fn vs_deferred_split_scan<R: Send + 'static>(
     m: &Arc<Machine>,
     mmap_read: bool,
     op: fn(&Machine) -> R,
+    carry: Carry,
 ) -> (R, DeferredScan) {
+    let before = MappingSnapshot::take(m);
     let m1 = m.clone();
     let cpu1 = spawn(move || {
         let _r = mmap_read.then(|| m1.mms[0].mmap_lock.down_read());
@@ -219,5 +239,7 @@ fn vs_deferred_split_scan<R: Send + 'static>(
     let m2 = m.clone();
     let scanner = spawn(move || deferred_split_scan(&m2, 1));
     let r = cpu1.join();
-    (r, scanner.join())
+    let s = scanner.join();
+    check_carried_over(m, &before, carry);
+    (r, s)
 }

@@ -9,7 +9,7 @@ use thp_model::mm::gup::{follow_pmd_mask, Follow};
 use thp_model::mm::huge_memory::{do_huge_pmd_anonymous_page, FaultResult};
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::Pte;
-use thp_model::mm::{check_quiescent, Machine};
+use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 
 use super::setup::*;
 use super::{Outcomes, Scenario, DEFAULT};
@@ -35,6 +35,7 @@ pub const HUGE_FAULT_VS_PTE_FAULT: Scenario = Scenario {
 /// both under `mmap_lock` read.
 fn huge_fault_vs_pte_fault(nr: usize, outcomes: &Outcomes) {
     let m = Arc::new(Machine::new(nr, 2, 1, 2));
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let huge = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -56,6 +57,7 @@ fn huge_fault_vs_pte_fault(nr: usize, outcomes: &Outcomes) {
         ),
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::ALL);
 }
 
 pub const PTE_FAULT_VS_WALKER: Scenario = Scenario {
@@ -80,6 +82,7 @@ fn pte_fault_vs_walker(nr: usize, outcomes: &Outcomes) {
         }
         .encode(),
     );
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let faulter = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -102,4 +105,5 @@ fn pte_fault_vs_walker(nr: usize, outcomes: &Outcomes) {
         other => thp_model::model_bug!("walker found {other:?} at an unmapped address"),
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::ALL);
 }

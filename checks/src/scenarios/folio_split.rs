@@ -12,7 +12,7 @@ use thp_model::mm::memory_failure::__get_hwpoison_page;
 use thp_model::mm::migrate::{migration_entry_wait, EntryWait};
 use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large, pfn_walker_get_put};
 use thp_model::mm::zap::{zap_pmd_range, ZapRange};
-use thp_model::mm::{check_quiescent, Machine};
+use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 use thp_model::mm::{Pmd, Pte};
 
 use super::setup::*;
@@ -159,6 +159,7 @@ pub const FOLIO_SPLIT_VS_PFN_WALKER: Scenario = Scenario {
 fn folio_split_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd(nr);
     folio_get(&m.memmap, 0);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || split_caller(&m1));
     let m2 = m.clone();
@@ -182,6 +183,7 @@ fn folio_split_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
         },
     );
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::ALL);
 }
 
 pub const FOLIO_SPLIT_VS_GUP_FAST: Scenario = Scenario {
@@ -221,6 +223,7 @@ fn folio_split_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
         __split_huge_pmd(&m, 0, false); // PTE-map it first: GUP-fast takes the PTE path
     }
     folio_get(&m.memmap, 0);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || split_caller(&m1));
     let m2 = m.clone();
@@ -266,6 +269,7 @@ fn folio_split_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
         None => record(outcomes, GUP_FELL_BACK),
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::ALL);
 }
 
 pub const FOLIO_SPLIT_VS_GUP_FAST_PMD: Scenario = Scenario {
@@ -282,6 +286,7 @@ pub const FOLIO_SPLIT_VS_GUP_FAST_PMD: Scenario = Scenario {
 fn folio_split_vs_gup_fast_pmd(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd(nr);
     folio_get(&m.memmap, 0);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || split_caller(&m1));
     let m2 = m.clone();
@@ -323,6 +328,7 @@ fn folio_split_vs_gup_fast_pmd(nr: usize, outcomes: &Outcomes) {
         None => record(outcomes, GUP_FELL_BACK),
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::ALL);
 }
 
 pub const FOLIO_SPLIT_VS_MIGRATION_WAIT: Scenario = Scenario {
@@ -338,6 +344,7 @@ pub const FOLIO_SPLIT_VS_MIGRATION_WAIT: Scenario = Scenario {
 fn folio_split_vs_migration_wait(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd(nr);
     folio_get(&m.memmap, 0);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || split_caller(&m1));
     let m2 = m.clone();
@@ -390,6 +397,7 @@ fn folio_split_vs_migration_wait(nr: usize, outcomes: &Outcomes) {
         record(outcomes, s);
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::ALL);
 }
 
 pub const FOLIO_SPLIT_VS_ZAP: Scenario = Scenario {
@@ -405,6 +413,7 @@ pub const FOLIO_SPLIT_VS_ZAP: Scenario = Scenario {
 fn folio_split_vs_zap(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd(nr);
     folio_get(&m.memmap, 0);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || split_caller(&m1));
     let m2 = m.clone();
@@ -440,6 +449,7 @@ fn folio_split_vs_zap(nr: usize, outcomes: &Outcomes) {
         );
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::UNMAP);
 }
 
 pub const FOLIO_SPLIT_VS_GUP_FAST_VS_SCANNER: Scenario = Scenario {
@@ -462,6 +472,7 @@ fn folio_split_vs_gup_fast_vs_scanner(nr: usize, outcomes: &Outcomes) {
         __split_huge_pmd(&m, 0, false); // PTE-mapped: GUP-fast takes the PTE path
     }
     folio_get(&m.memmap, 0);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || split_caller(&m1));
     let m2 = m.clone();
@@ -509,6 +520,7 @@ fn folio_split_vs_gup_fast_vs_scanner(nr: usize, outcomes: &Outcomes) {
         folio_put_small_or_large(&m, f);
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::ALL);
 }
 
 /// The reference a speculative getter holds must cover its page: at the end, `page_folio(pfn)`
@@ -541,6 +553,7 @@ fn split_vs_tail_scanner<R: Send + 'static>(
 ) -> (Arc<Machine>, usize, Result<(), SplitError>, R) {
     let m = setup_huge_pmd(nr);
     folio_get(&m.memmap, 0); // the splitter's caller reference
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || split_caller(&m1));
     let m2 = m.clone();
@@ -548,6 +561,7 @@ fn split_vs_tail_scanner<R: Send + 'static>(
     let scanner = spawn(move || scan(&m2, pfn));
     let split = splitter.join();
     let got = scanner.join();
+    check_carried_over(&m, &before, Carry::ALL);
     record(
         outcomes,
         if split.is_ok() {

@@ -3,12 +3,13 @@
 
 use thp_model::invariants::Inv;
 use thp_model::kernel::{spawn, Arch};
-use thp_model::mm::check_quiescent;
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
 use thp_model::mm::huge_memory::__split_huge_pmd;
 use thp_model::mm::huge_memory::{do_huge_pmd_wp_page, WpResult};
 use thp_model::mm::mmap::dup_mmap;
+use thp_model::mm::pgtable::F_WRITE;
 use thp_model::mm::Pmd;
+use thp_model::mm::{check_carried_over, check_quiescent, Carry, MappingSnapshot};
 
 use super::setup::*;
 use super::{Outcomes, Scenario, DEFAULT};
@@ -39,6 +40,7 @@ pub const COW_REUSE_VS_SPLIT_PMD_OTHER_MM: Scenario = Scenario {
 /// of the same folio's PMD in the forked mm1 (historical race Z14, CVE-2020-29368).
 fn cow_reuse_vs_split_pmd_other_mm(nr: usize, outcomes: &Outcomes) {
     let m = setup_forked_huge_pmd(nr);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let writer = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -61,6 +63,7 @@ fn cow_reuse_vs_split_pmd_other_mm(nr: usize, outcomes: &Outcomes) {
     );
     // mm1 still maps every page: a reuse would leave an AnonExclusive page mapped twice (I21).
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::ALL);
 }
 
 pub const FORK_VS_GUP_FAST_PIN: Scenario = Scenario {
@@ -80,6 +83,7 @@ pub const FORK_VS_GUP_FAST_PIN: Scenario = Scenario {
 fn fork_vs_gup_fast_pin(nr: usize, outcomes: &Outcomes) {
     use thp_model::mm::page::PG_ANON_EXCLUSIVE;
     let m = setup_huge_pmd_mms(nr, 1, 2);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let forker = spawn(move || dup_mmap(&m1, 0, 1));
     let m2 = m.clone();
@@ -124,4 +128,13 @@ fn fork_vs_gup_fast_pin(nr: usize, outcomes: &Outcomes) {
         None => record(outcomes, GUP_FAST_FAILED),
     }
     check_quiescent(&m, &[]);
+    check_carried_over(
+        &m,
+        &before,
+        Carry {
+            may_clear: F_WRITE,
+            may_share: true,
+            ..Carry::ALL
+        },
+    );
 }

@@ -9,7 +9,7 @@ use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
 use thp_model::mm::khugepaged::{collapse_huge_page, ScanResult};
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::zap::{zap_pmd_range, ZapRange};
-use thp_model::mm::{check_quiescent, Machine};
+use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 use thp_model::mm::{Pmd, Pte};
 
 use super::setup::*;
@@ -41,6 +41,7 @@ pub const COLLAPSE_VS_GUP_FAST: Scenario = Scenario {
 /// FOLL_WRITE) on sub-page 1 (historical race Z01).
 fn collapse_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
     let m = setup_small_ptes(nr);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let collapser = spawn(move || collapse_huge_page(&m1, 0, 0));
     let m2 = m.clone();
@@ -55,6 +56,7 @@ fn collapse_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
         gup_put_folio(&m, fp.folio, 1, Foll::Pin);
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::MOVE);
 }
 
 pub const COLLAPSE_THEN_ZAP_VS_GUP_FAST: Scenario = Scenario {
@@ -71,6 +73,7 @@ pub const COLLAPSE_THEN_ZAP_VS_GUP_FAST: Scenario = Scenario {
 /// sub-page 1, which may still be walking the old table (Z01 follow-up).
 fn collapse_then_zap_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
     let m = setup_small_ptes(nr);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let collapser = spawn(move || {
         let r = collapse_huge_page(&m1, 0, 0);
@@ -89,6 +92,14 @@ fn collapse_then_zap_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
         gup_put_folio(&m, fp.folio, 1, Foll::Pin);
     }
     check_quiescent(&m, &[]);
+    check_carried_over(
+        &m,
+        &before,
+        Carry {
+            may_unmap: true,
+            ..Carry::MOVE
+        },
+    );
 }
 
 pub const COLLAPSE_VS_PTE_FAULT: Scenario = Scenario {
@@ -107,6 +118,7 @@ pub const COLLAPSE_VS_PTE_FAULT: Scenario = Scenario {
 fn collapse_vs_pte_fault(nr: usize, outcomes: &Outcomes) {
     use thp_model::mm::mmap_lock::lock_vma_under_rcu;
     let m = setup_one_small_pte(nr, 2);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let collapser = spawn(move || collapse_huge_page(&m1, 0, 0));
     let m2 = m.clone();
@@ -154,6 +166,7 @@ fn collapse_vs_pte_fault(nr: usize, outcomes: &Outcomes) {
         record(outcomes, FAULT_FELL_BACK_TO_MMAP_LOCK);
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::MOVE);
     let mapped = match Pmd::decode(m.mms[0].pmd.read()) {
         Pmd::Huge { .. } => true,
         Pmd::Table(t) => Pte::decode(m.mms[0].tables[t].ptes[1].read()).present(),

@@ -11,8 +11,9 @@ use thp_model::mm::migrate::{huge_pmd_access, migrate_huge_page};
 use thp_model::mm::mmap::dup_mmap;
 use thp_model::mm::page_ref::folio_put;
 use thp_model::mm::page_ref::{folio_get, pfn_walker_get_put};
+use thp_model::mm::pgtable::F_WRITE;
 use thp_model::mm::zap::{zap_pmd_range, ZapRange};
-use thp_model::mm::{check_quiescent, Machine};
+use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 use thp_model::mm::{Pmd, Pte};
 
 use super::setup::*;
@@ -57,6 +58,7 @@ pub const THP_MIGRATION_VS_ZAP: Scenario = Scenario {
 fn thp_migration_vs_zap(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd_slots(nr, 2);
     folio_get(&m.memmap, 0); // isolate_lru_folio's reference, the migration caller's
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
     let m2 = m.clone();
@@ -88,6 +90,14 @@ fn thp_migration_vs_zap(nr: usize, outcomes: &Outcomes) {
         );
     }
     check_quiescent(&m, &[]);
+    check_carried_over(
+        &m,
+        &before,
+        Carry {
+            may_unmap: true,
+            ..Carry::MOVE
+        },
+    );
 }
 
 pub const THP_MIGRATION_RETRY_VS_SCANNER: Scenario = Scenario {
@@ -107,6 +117,7 @@ pub const THP_MIGRATION_RETRY_VS_SCANNER: Scenario = Scenario {
 fn thp_migration_retry_vs_scanner(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd_slots(nr, 2);
     folio_get(&m.memmap, 0); // the migration caller's isolation reference
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let migrator = spawn(move || migrate_pages_batch(&m1, 0, 1, 2));
     let m2 = m.clone();
@@ -146,6 +157,7 @@ fn thp_migration_retry_vs_scanner(nr: usize, outcomes: &Outcomes) {
         }
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::MOVE);
 }
 
 pub const THP_MIGRATION_VS_FAULT: Scenario = Scenario {
@@ -161,6 +173,7 @@ pub const THP_MIGRATION_VS_FAULT: Scenario = Scenario {
 fn thp_migration_vs_fault(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd_slots(nr, 2);
     folio_get(&m.memmap, 0); // the migration caller's isolation reference
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
     let m2 = m.clone();
@@ -193,6 +206,7 @@ fn thp_migration_vs_fault(nr: usize, outcomes: &Outcomes) {
         folio_put(&m.memmap, 0, nr);
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::MOVE);
 }
 
 pub const FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM: Scenario = Scenario {
@@ -218,6 +232,7 @@ fn folio_split_vs_thp_migration_other_mm(nr: usize, outcomes: &Outcomes) {
     }
     folio_get(&m.memmap, 0); // the splitter's reference
     folio_get(&m.memmap, nr); // the migration caller's isolation reference
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || split_caller(&m1));
     let m2 = m.clone();
@@ -245,6 +260,7 @@ fn folio_split_vs_thp_migration_other_mm(nr: usize, outcomes: &Outcomes) {
         folio_put(&m.memmap, nr, nr);
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::MOVE);
 }
 
 pub const THP_MIGRATION_VS_SPLIT_PMD: Scenario = Scenario {
@@ -262,6 +278,7 @@ pub const THP_MIGRATION_VS_SPLIT_PMD: Scenario = Scenario {
 fn thp_migration_vs_split_pmd(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd_slots(nr, 2);
     folio_get(&m.memmap, 0); // the migration caller's isolation reference
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
     let m2 = m.clone();
@@ -291,6 +308,7 @@ fn thp_migration_vs_split_pmd(nr: usize, outcomes: &Outcomes) {
         record(outcomes, SPLIT_NEW_FOLIO_PMD);
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::MOVE);
     // Whatever the order, the PMD was split: the new folio is mapped by N PTEs.
     let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) else {
         panic!(
@@ -325,6 +343,7 @@ pub const FORK_VS_THP_MIGRATION: Scenario = Scenario {
 fn fork_vs_thp_migration(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd_mms(nr, 2, 2);
     folio_get(&m.memmap, 0); // the migration caller's isolation reference
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
     let m2 = m.clone();
@@ -351,6 +370,15 @@ fn fork_vs_thp_migration(nr: usize, outcomes: &Outcomes) {
         }
     };
     check_quiescent(&m, &[]);
+    check_carried_over(
+        &m,
+        &before,
+        Carry {
+            may_clear: F_WRITE,
+            may_share: true,
+            ..Carry::MOVE
+        },
+    );
     for mm in 0..2 {
         let v = Pmd::decode(m.mms[mm].pmd.read());
         assert!(

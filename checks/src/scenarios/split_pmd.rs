@@ -3,13 +3,13 @@
 
 use thp_model::invariants::Inv;
 use thp_model::kernel::spawn;
-use thp_model::mm::check_quiescent;
 use thp_model::mm::gup::{follow_pmd_mask, Follow};
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
 use thp_model::mm::huge_memory::__split_huge_pmd;
 use thp_model::mm::page_ref::folio_get;
 use thp_model::mm::page_ref::folio_put;
 use thp_model::mm::Pmd;
+use thp_model::mm::{check_carried_over, check_quiescent, Carry, MappingSnapshot};
 
 use super::setup::*;
 use super::{Outcomes, Scenario, DEFAULT};
@@ -39,6 +39,7 @@ pub const SPLIT_PMD_VS_AWARE_WALKER: Scenario = Scenario {
 /// (`follow_pmd_mask`, FOLL_GET, mmap_lock read) on sub-page 1.
 fn split_pmd_vs_aware_walker(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd(nr);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -72,6 +73,7 @@ fn split_pmd_vs_aware_walker(nr: usize, outcomes: &Outcomes) {
     check_quiescent(&m, &[(0, 1)]);
     folio_put(&m.memmap, 0, nr);
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::ALL);
 }
 
 pub const SPLIT_PMD_VS_GUP_FAST: Scenario = Scenario {
@@ -87,6 +89,7 @@ pub const SPLIT_PMD_VS_GUP_FAST: Scenario = Scenario {
 /// through the huge PMD or through the new PTE lands on the same folio and stays mapped.
 fn split_pmd_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd(nr);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -110,6 +113,7 @@ fn split_pmd_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
         gup_put_folio(&m, fp.folio, 1, Foll::Pin);
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::ALL);
 }
 
 pub const SPLIT_PMD_MIGRATION_ENTRY_VS_GUP_FAST: Scenario = Scenario {
@@ -131,6 +135,7 @@ fn split_pmd_migration_entry_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd_slots(nr, 2);
     folio_get(&m.memmap, 0); // the migration caller's isolation reference
     let u = migrate_folio_unmap(&m, 0, 1).expect("[model bug] unmap of an unpinned THP");
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -164,4 +169,5 @@ fn split_pmd_migration_entry_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
         record(outcomes, MIGRATED_TO_PTE_MAPPED_FOLIO);
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::MOVE);
 }

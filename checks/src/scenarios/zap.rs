@@ -18,9 +18,10 @@ use thp_model::mm::huge_memory::__split_huge_pmd;
 use thp_model::mm::huge_memory::change_huge_pmd;
 use thp_model::mm::madvise::madvise_free_pte_range;
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
+use thp_model::mm::pgtable::{F_DIRTY, F_YOUNG};
 use thp_model::mm::zap::{zap_pmd_range, ZapRange, Zapped};
 use thp_model::mm::Pmd;
-use thp_model::mm::{check_quiescent, Machine};
+use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 
 use super::setup::*;
 use super::{Outcomes, Scenario, DEFAULT};
@@ -126,6 +127,7 @@ fn gup_fast_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
             "[model bug] setup fault"
         );
     }
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let zapper = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -145,6 +147,7 @@ fn gup_fast_vs_dontneed_reclaim(nr: usize, outcomes: &Outcomes) {
         record(outcomes, TABLE_RECLAIMED);
     }
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::UNMAP);
 }
 
 pub const SPLIT_PMD_VS_DONTNEED: Scenario = Scenario {
@@ -159,6 +162,7 @@ pub const SPLIT_PMD_VS_DONTNEED: Scenario = Scenario {
 /// (`zap_pmd_range`, mmap_lock read).
 fn split_pmd_vs_dontneed(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd(nr);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let splitter = spawn(move || __split_huge_pmd(&m1, 0, false));
     let zapper = spawn_dontneed(&m);
@@ -167,6 +171,7 @@ fn split_pmd_vs_dontneed(nr: usize, outcomes: &Outcomes) {
     record_zap(outcomes, &z);
     check_dontneed_unmapped(&m); // nobody may re-map the range after the zap returned
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::UNMAP);
 }
 
 pub const DONTNEED_VS_CHANGE_HUGE_PMD: Scenario = Scenario {
@@ -223,6 +228,7 @@ pub const MADVISE_FREE_SPLIT_VS_ZAP: Scenario = Scenario {
 /// the whole PMD. Every page must end freed: nothing maps the range, nobody keeps a reference.
 fn madvise_free_split_vs_zap(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd(nr);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let freer = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -252,6 +258,14 @@ fn madvise_free_split_vs_zap(nr: usize, outcomes: &Outcomes) {
         "still allocated after MADV_FREE and MADV_DONTNEED of the whole range finished",
     );
     check_quiescent(&m, &[]);
+    check_carried_over(
+        &m,
+        &before,
+        Carry {
+            may_clear: F_YOUNG | F_DIRTY,
+            ..Carry::UNMAP
+        },
+    );
 }
 
 /// A CPU that MADV_DONTNEEDs the whole PMD of mm0 under mmap_lock read and then checks,
@@ -277,6 +291,7 @@ fn modifier_vs_dontneed(
     did_nothing: &'static str,
 ) {
     let m = setup_huge_pmd(nr);
+    let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let modifier = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -289,12 +304,14 @@ fn modifier_vs_dontneed(
     check_dontneed_unmapped(&m); // nobody may re-map the range after the zap returned
     record(outcomes, if changed { did } else { did_nothing });
     check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::UNMAP);
 }
 
 /// MADV_DONTNEED of the whole PMD with PT_RECLAIM (`zap_pmd_range`) ∥ `do_anonymous_page` of
 /// sub-page 1 with the free page `pfn`, both under mmap_lock read, on `m`. Records how the fault
 /// ended against the final PMD, checks the whole state, and returns what the zap did.
 fn dontneed_reclaim_vs_pte_fault(m: &Arc<Machine>, pfn: usize, outcomes: &Outcomes) -> Zapped {
+    let before = MappingSnapshot::take(m);
     let m1 = m.clone();
     let zapper = spawn(move || {
         let _r = m1.mms[0].mmap_lock.down_read();
@@ -322,5 +339,6 @@ fn dontneed_reclaim_vs_pte_fault(m: &Arc<Machine>, pfn: usize, outcomes: &Outcom
     }
     let held: Vec<(usize, i32)> = Vec::new();
     check_quiescent(m, &held);
+    check_carried_over(m, &before, Carry::UNMAP);
     z
 }

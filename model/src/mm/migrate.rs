@@ -90,10 +90,20 @@ pub fn remove_migration_ptes(m: &Machine, src: usize, dst: usize, nr_pages: usiz
             crate::mm::page_vma_mapped::page_vma_mapped_walk_sync(m, mm, nr_pages);
             continue;
         }
-        let Some(map) = pte_offset_map_lock(m, mm) else {
-            continue;
+        // page_vma_mapped_walk's map_pte: the PTE lock before any PTE is reported (rule
+        // remove-migration-pte-ptl; off, the table is only mapped under RCU).
+        let (t, _map) = if rule_on(Rule::RemoveMigrationPtePtl) {
+            let Some(map) = pte_offset_map_lock(m, mm) else {
+                continue;
+            };
+            (map.table, Ok(map))
+        } else {
+            let Some(map) = crate::mm::pgtable_generic::pte_offset_map(m, mm) else {
+                continue;
+            };
+            (map.table, Err(map))
         };
-        let table = m.table(mm, map.table, "remove_migration_pte");
+        let table = m.table(mm, t, "remove_migration_pte");
         for (i, slot) in table.ptes.iter().enumerate() {
             let Pte::Migration { pfn, flags } = Pte::decode(slot.read()) else {
                 continue;
@@ -103,7 +113,6 @@ pub fn remove_migration_ptes(m: &Machine, src: usize, dst: usize, nr_pages: usiz
             }
             remove_migration_pte(m, dst, dst + (pfn - src), flags, i, slot);
         }
-        drop(map);
     }
 }
 

@@ -57,7 +57,7 @@ pub mod zap;
 use crate::kernel::{
     atomic_long_t, atomic_t, rw_semaphore, spinlock_t, AtomicFlag, LockClass, RcuState,
 };
-pub use oracle::check_quiescent;
+pub use oracle::{check_carried_over, check_quiescent, Carry, MappingSnapshot};
 pub use page::{Memmap, Page};
 pub use pgtable::{Pmd, Pte};
 

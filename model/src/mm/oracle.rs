@@ -5,7 +5,8 @@
 use crate::mm::{page, Machine, Pmd, Pte};
 
 /// Whole-state check at a quiescent point (no CPU inside a critical section): mapcounts match
-/// the page tables (I4), references cover mappings exactly when nobody else holds one (I3),
+/// the page tables (I4), references cover mappings exactly when nobody else holds one and
+/// `_pincount` counts no more pins than there are references held (I3),
 /// deposit balance (I13), no mapping of a freed page (I8). `extra` lists references held
 /// outside page tables, per folio head.
 pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
@@ -164,6 +165,16 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                 pte_maps[pfn]
             );
         }
+        if !p.flags.test_bit(page::PG_HEAD) {
+            // _pincount exists only for large folios (folio_has_pincount); a small folio's
+            // pins are GUP_PIN_COUNTING_BIAS references, a tail has none of its own.
+            vm_bug_on!(
+                m.memmap.meta[pfn]._pincount.read() != 0,
+                Inv::I3RefsCoverMappings,
+                "pfn {pfn} is not a large folio's head but has _pincount {}",
+                m.memmap.meta[pfn]._pincount.read()
+            );
+        }
         if is_tail {
             vm_bug_on!(
                 p._refcount.read() != 0,
@@ -207,6 +218,12 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                 .filter(|(f, _)| *f == folio)
                 .map(|(_, r)| r)
                 .sum();
+            let pins = meta._pincount.read();
+            vm_bug_on!(
+                pins < 0 || pins > held,
+                Inv::I3RefsCoverMappings,
+                "folio {folio}: _pincount {pins}, but only {held} references are held outside the page tables (each pin holds one)"
+            );
             let rc = p._refcount.read();
             vm_bug_on!(
                 rc != pmds + ptes + held,
@@ -249,6 +266,193 @@ fn check_deferred_lists(m: &Machine) {
                 !mm.is_allocated(pfn) || !p.flags.test_bit(page::PG_HEAD),
                 Inv::I14DeferredList,
                 "pfn {pfn} is on the deferred split queue but is not an allocated large folio"
+            );
+        }
+    }
+}
+
+/// What one virtual page of one mm maps, as [`check_carried_over`] compares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageView {
+    /// The page mapped (for a migration entry, the page it stands for).
+    pub pfn: usize,
+    /// `F_WRITE | F_YOUNG | F_DIRTY | F_SOFT_DIRTY` of the entry.
+    pub flags: i64,
+    /// AnonExclusive of the mapping: the head's for a PMD, the page's for a PTE, the entry's
+    /// exclusive bit (a writable entry is exclusive) for a migration entry.
+    pub exclusive: bool,
+    /// PG_dirty of the folio of `pfn`.
+    pub folio_dirty: bool,
+}
+
+/// Every mm's view of each of its `nr` virtual pages: [`MappingSnapshot::take`] before the
+/// CPUs start, compared with the state after they are joined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappingSnapshot {
+    pub views: Vec<Vec<Option<PageView>>>,
+}
+
+/// What the operations of a scenario may change about a mapping that exists before and after
+/// (I27). `Carry::ALL` (the default) keeps everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Carry {
+    /// Entry bits an operation may clear (fork and mprotect clear `F_WRITE`; MADV_FREE clears
+    /// `F_DIRTY` and `F_YOUNG`).
+    pub may_clear: i64,
+    /// A virtual page may end unmapped (MADV_DONTNEED, munmap).
+    pub may_unmap: bool,
+    /// A virtual page may end mapping another page (migration, collapse, COW).
+    pub may_move: bool,
+    /// AnonExclusive may be lost (fork shares the folio).
+    pub may_share: bool,
+}
+
+impl Carry {
+    /// Everything is carried over.
+    pub const ALL: Carry = Carry {
+        may_clear: 0,
+        may_unmap: false,
+        may_move: false,
+        may_share: false,
+    };
+    /// MADV_DONTNEED / munmap runs: pages may end unmapped.
+    pub const UNMAP: Carry = Carry {
+        may_unmap: true,
+        ..Carry::ALL
+    };
+    /// Migration, collapse or COW runs: pages may end mapping another page (with the same
+    /// bits).
+    pub const MOVE: Carry = Carry {
+        may_move: true,
+        ..Carry::ALL
+    };
+}
+
+impl MappingSnapshot {
+    /// The view of every mm's virtual pages now (quiescent: no CPU running).
+    pub fn take(m: &Machine) -> MappingSnapshot {
+        use crate::mm::pgtable::F_EXCLUSIVE;
+        let nr = m.nr;
+        let excl = |p: usize| m.memmap.page(p).flags.test_bit(page::PG_ANON_EXCLUSIVE);
+        let folio_dirty = |p: usize| {
+            let head = m.memmap.page_folio(p);
+            m.memmap.page(head).flags.test_bit(page::PG_DIRTY)
+        };
+        let entry_excl = |flags: i64| flags & (crate::mm::pgtable::F_WRITE | F_EXCLUSIVE) != 0;
+        let views = m
+            .mms
+            .iter()
+            .map(|mm| match Pmd::decode(mm.pmd.read()) {
+                Pmd::Huge { pfn, flags } | Pmd::HugeInvalid { pfn, flags } => (0..nr)
+                    .map(|k| {
+                        Some(PageView {
+                            pfn: pfn + k,
+                            flags: flags & CARRIED_BITS,
+                            exclusive: excl(pfn),
+                            folio_dirty: folio_dirty(pfn),
+                        })
+                    })
+                    .collect(),
+                Pmd::Migration { pfn, flags } | Pmd::MigrationInvalid { pfn, flags } => (0..nr)
+                    .map(|k| {
+                        Some(PageView {
+                            pfn: pfn + k,
+                            flags: flags & CARRIED_BITS,
+                            exclusive: entry_excl(flags),
+                            folio_dirty: folio_dirty(pfn),
+                        })
+                    })
+                    .collect(),
+                Pmd::Table(t) => mm.tables[t]
+                    .ptes
+                    .iter()
+                    .map(|pte| match Pte::decode(pte.read()) {
+                        Pte::Present { pfn, flags } => Some(PageView {
+                            pfn,
+                            flags: flags & CARRIED_BITS,
+                            exclusive: excl(pfn),
+                            folio_dirty: folio_dirty(pfn),
+                        }),
+                        Pte::Migration { pfn, flags } => Some(PageView {
+                            pfn,
+                            flags: flags & CARRIED_BITS,
+                            exclusive: entry_excl(flags),
+                            folio_dirty: folio_dirty(pfn),
+                        }),
+                        Pte::None => None,
+                    })
+                    .collect(),
+                Pmd::None => vec![None; nr],
+            })
+            .collect();
+        MappingSnapshot { views }
+    }
+}
+
+/// The entry bits I27 follows.
+const CARRIED_BITS: i64 = crate::mm::pgtable::F_WRITE
+    | crate::mm::pgtable::F_YOUNG
+    | crate::mm::pgtable::F_DIRTY
+    | crate::mm::pgtable::F_SOFT_DIRTY;
+
+/// I27 at the end of a scenario: compare every mm's view of its virtual pages with `before`
+/// (taken before the CPUs started), allowing only the changes `carry` lists. Dirtiness is
+/// followed in both places the kernel keeps it: the entry's dirty bit and the folio's
+/// PG_dirty (a split copies both to every sub-page and new folio; a migration entry carries
+/// the dirty bit on x86-64 and arm64, and `folio_migrate_flags` copies PG_dirty).
+pub fn check_carried_over(m: &Machine, before: &MappingSnapshot, carry: Carry) {
+    use crate::invariants::Inv;
+    use crate::mm::pgtable::{F_DIRTY, F_SOFT_DIRTY, F_WRITE, F_YOUNG};
+    use crate::vm_bug_on;
+    let after = MappingSnapshot::take(m);
+    let name = |bit: i64| match bit {
+        F_WRITE => "write",
+        F_YOUNG => "young",
+        F_DIRTY => "dirty",
+        _ => "soft-dirty",
+    };
+    for (i, (b_mm, a_mm)) in before.views.iter().zip(&after.views).enumerate() {
+        for (k, (b, a)) in b_mm.iter().zip(a_mm).enumerate() {
+            let Some(b) = b else { continue };
+            let Some(a) = a else {
+                vm_bug_on!(
+                    !carry.may_unmap,
+                    Inv::I27CarriedOver,
+                    "mm{i} page {k}: mapped pfn {} before, unmapped after, and nothing in the scenario unmaps",
+                    b.pfn
+                );
+                continue;
+            };
+            vm_bug_on!(
+                a.pfn != b.pfn && !carry.may_move,
+                Inv::I27CarriedOver,
+                "mm{i} page {k}: mapped pfn {} before and pfn {} after, and nothing in the scenario moves a page",
+                b.pfn,
+                a.pfn
+            );
+            for bit in [F_WRITE, F_YOUNG, F_DIRTY, F_SOFT_DIRTY] {
+                if b.flags & bit == 0 || a.flags & bit != 0 || carry.may_clear & bit != 0 {
+                    continue;
+                }
+                vm_bug_on!(
+                    true,
+                    Inv::I27CarriedOver,
+                    "mm{i} page {k}: the {} bit of pfn {} was lost (before {b:?}, after {a:?})",
+                    name(bit),
+                    a.pfn
+                );
+            }
+            vm_bug_on!(
+                b.folio_dirty && !a.folio_dirty && carry.may_clear & F_DIRTY == 0,
+                Inv::I27CarriedOver,
+                "mm{i} page {k}: the folio of pfn {} lost PG_dirty (before {b:?}, after {a:?})",
+                a.pfn
+            );
+            vm_bug_on!(
+                b.exclusive && !a.exclusive && !carry.may_share,
+                Inv::I27CarriedOver,
+                "mm{i} page {k}: pfn {} lost AnonExclusive (before {b:?}, after {a:?})",
+                a.pfn
             );
         }
     }

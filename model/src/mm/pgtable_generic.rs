@@ -17,6 +17,32 @@ pub struct PteMapLock<'a> {
     _rcu: RcuReadGuard<'a>,
 }
 
+/// A mapped PTE table without its lock (`pte_offset_map` result): RCU keeps the table from
+/// being freed while it is held; dropping it is `pte_unmap`.
+pub struct PteMap<'a> {
+    pub table: usize,
+    _rcu: RcuReadGuard<'a>,
+}
+
+/// `pte_offset_map` (`___pte_offset_map`): map the table the PMD points to, lockless, under
+/// RCU. None when the PMD is none, huge or a migration entry. The caller sees the entries as
+/// they are, with no lock against writers: used only by broken protocols (the off form of
+/// rule `remove-migration-pte-ptl`).
+pub fn pte_offset_map<'a>(m: &'a Machine, mm: &'a Mm) -> Option<PteMap<'a>> {
+    let rcu = rcu_read_lock(&m.rcu);
+    let pmd = Pmd::decode(mm.pmd.read_dep()); // pmdp_get_lockless
+    let Pmd::Table(t) = pmd else {
+        trace!("pte_offset_map", "pmd {pmd:?}: no table");
+        return None;
+    };
+    let _ = m.table(mm, t, "pte_offset_map");
+    trace!("pte_offset_map", "table {t} mapped, not locked");
+    Some(PteMap {
+        table: t,
+        _rcu: rcu,
+    })
+}
+
 /// `__pte_offset_map_lock`: map the table the PMD points to and lock its PTE lock, then
 /// revalidate that the PMD still points to it (`pmd_same`), retrying otherwise. None when the
 /// PMD is none, huge or a migration entry ("no table here right now").

@@ -348,6 +348,9 @@ pub fn try_to_migrate_one(
 /// that fork copies into the child after the walk passed the child must then come from a
 /// parent the walk has not reached yet, which it would otherwise miss.
 pub fn rmap_walk_order(m: &crate::mm::Machine) -> Vec<usize> {
+    // rmap_walk_anon's contract: the anon_vma lock is held across the walk (rmap_walk takes it
+    // for reading; rmap_walk_locked's caller, a folio split, holds it for writing).
+    m.anon_vma.rwsem.assert_held("rmap_walk");
     let mut v: Vec<usize> = (0..m.mms.len()).collect();
     if !crate::kernel::rule_on(crate::rules::Rule::RmapWalkParentBeforeChild) {
         v.reverse(); // the broken protocol: children first
