@@ -11,7 +11,6 @@ use thp_model::mm::madvise::madvise_free_pte_range;
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::page::DEFERRED_QUEUED;
 use thp_model::mm::page_ref::folio_get;
-use thp_model::mm::pgtable::{F_DIRTY, F_YOUNG};
 use thp_model::mm::zap::{zap_pmd_range, ZapRange};
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 
@@ -56,10 +55,7 @@ fn madvise_free_split_vs_deferred_split_scan(nr: usize, outcomes: &Outcomes) {
         &m,
         true,
         |m| madvise_free_pte_range(m, 0, ZapRange::Full),
-        Carry {
-            may_clear: F_YOUNG | F_DIRTY,
-            ..Carry::ALL
-        },
+        Carry::LAZYFREE,
     );
     record_scan(outcomes, &s);
     record_observed(

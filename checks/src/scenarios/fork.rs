@@ -7,7 +7,6 @@ use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
 use thp_model::mm::huge_memory::__split_huge_pmd;
 use thp_model::mm::huge_memory::{do_huge_pmd_wp_page, WpResult};
 use thp_model::mm::mmap::dup_mmap;
-use thp_model::mm::pgtable::F_WRITE;
 use thp_model::mm::Pmd;
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, MappingSnapshot};
 
@@ -128,13 +127,5 @@ fn fork_vs_gup_fast_pin(nr: usize, outcomes: &Outcomes) {
         None => record(outcomes, GUP_FAST_FAILED),
     }
     check_quiescent(&m, &[]);
-    check_carried_over(
-        &m,
-        &before,
-        Carry {
-            may_clear: F_WRITE,
-            may_share: true,
-            ..Carry::ALL
-        },
-    );
+    check_carried_over(&m, &before, Carry::FORK);
 }

@@ -92,14 +92,7 @@ fn collapse_then_zap_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
         gup_put_folio(&m, fp.folio, 1, Foll::Pin);
     }
     check_quiescent(&m, &[]);
-    check_carried_over(
-        &m,
-        &before,
-        Carry {
-            may_unmap: true,
-            ..Carry::MOVE
-        },
-    );
+    check_carried_over(&m, &before, Carry::MOVE.and(Carry::UNMAP));
 }
 
 pub const COLLAPSE_VS_PTE_FAULT: Scenario = Scenario {

@@ -11,7 +11,6 @@ use thp_model::mm::migrate::{huge_pmd_access, migrate_huge_page};
 use thp_model::mm::mmap::dup_mmap;
 use thp_model::mm::page_ref::folio_put;
 use thp_model::mm::page_ref::{folio_get, pfn_walker_get_put};
-use thp_model::mm::pgtable::F_WRITE;
 use thp_model::mm::zap::{zap_pmd_range, ZapRange};
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 use thp_model::mm::{Pmd, Pte};
@@ -90,14 +89,7 @@ fn thp_migration_vs_zap(nr: usize, outcomes: &Outcomes) {
         );
     }
     check_quiescent(&m, &[]);
-    check_carried_over(
-        &m,
-        &before,
-        Carry {
-            may_unmap: true,
-            ..Carry::MOVE
-        },
-    );
+    check_carried_over(&m, &before, Carry::MOVE.and(Carry::UNMAP));
 }
 
 pub const THP_MIGRATION_RETRY_VS_SCANNER: Scenario = Scenario {
@@ -370,15 +362,7 @@ fn fork_vs_thp_migration(nr: usize, outcomes: &Outcomes) {
         }
     };
     check_quiescent(&m, &[]);
-    check_carried_over(
-        &m,
-        &before,
-        Carry {
-            may_clear: F_WRITE,
-            may_share: true,
-            ..Carry::MOVE
-        },
-    );
+    check_carried_over(&m, &before, Carry::FORK.and(Carry::MOVE));
     for mm in 0..2 {
         let v = Pmd::decode(m.mms[mm].pmd.read());
         assert!(

@@ -18,7 +18,6 @@ use thp_model::mm::huge_memory::__split_huge_pmd;
 use thp_model::mm::huge_memory::change_huge_pmd;
 use thp_model::mm::madvise::madvise_free_pte_range;
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
-use thp_model::mm::pgtable::{F_DIRTY, F_YOUNG};
 use thp_model::mm::zap::{zap_pmd_range, ZapRange, Zapped};
 use thp_model::mm::Pmd;
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
@@ -258,14 +257,7 @@ fn madvise_free_split_vs_zap(nr: usize, outcomes: &Outcomes) {
         "still allocated after MADV_FREE and MADV_DONTNEED of the whole range finished",
     );
     check_quiescent(&m, &[]);
-    check_carried_over(
-        &m,
-        &before,
-        Carry {
-            may_clear: F_YOUNG | F_DIRTY,
-            ..Carry::UNMAP
-        },
-    );
+    check_carried_over(&m, &before, Carry::LAZYFREE.and(Carry::UNMAP));
 }
 
 /// A CPU that MADV_DONTNEEDs the whole PMD of mm0 under mmap_lock read and then checks,

@@ -326,6 +326,27 @@ impl Carry {
         may_move: true,
         ..Carry::ALL
     };
+    /// Fork runs: the parent's mapping is write-protected and the folio shared.
+    pub const FORK: Carry = Carry {
+        may_clear: crate::mm::pgtable::F_WRITE,
+        may_share: true,
+        ..Carry::ALL
+    };
+    /// MADV_FREE runs: `madvise_free_*` marks the mapping old and clean, and the folio clean.
+    pub const LAZYFREE: Carry = Carry {
+        may_clear: crate::mm::pgtable::F_YOUNG | crate::mm::pgtable::F_DIRTY,
+        ..Carry::ALL
+    };
+
+    /// Both operations run: either may make its changes.
+    pub const fn and(self, other: Carry) -> Carry {
+        Carry {
+            may_clear: self.may_clear | other.may_clear,
+            may_unmap: self.may_unmap || other.may_unmap,
+            may_move: self.may_move || other.may_move,
+            may_share: self.may_share || other.may_share,
+        }
+    }
 }
 
 impl MappingSnapshot {
