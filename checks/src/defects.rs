@@ -33,6 +33,11 @@ pub struct DefectRow {
     /// The catch is only an assertion behind this rule's own switch (see
     /// [`crate::own_switch`]): it does not count.
     pub own_switch: bool,
+    /// `--minimize`: the sizes of the first and the smallest counterexample found.
+    pub minimized: Option<crate::minimize::MinInfo>,
+    /// The counterexample as a verdict-table row (trace, steps, replay token), for `--html`.
+    #[serde(skip)]
+    pub counterexample: Option<crate::cli::Row>,
 }
 
 impl DefectRow {
@@ -62,15 +67,35 @@ pub fn cells() -> Result<Vec<(Rule, &'static Scenario)>> {
 /// The matrix, or only the cells of `shard`, with its (rule, scenario, engine) runs on `jobs`
 /// worker threads; the rows come in catalogue order whatever `jobs` is.
 pub fn matrix_with(jobs: usize, shard: Option<Shard>) -> Result<Vec<DefectRow>> {
+    matrix_minimized(jobs, shard, false)
+}
+
+/// [`matrix_with`]; with `minimize`, every counterexample is followed by a search for a smaller
+/// one ([`crate::minimize`]) and the row records the sizes.
+pub fn matrix_minimized(
+    jobs: usize,
+    shard: Option<Shard>,
+    minimize: bool,
+) -> Result<Vec<DefectRow>> {
     let runs: Vec<(Rule, &'static Scenario, EngineSpec)> = Shard::select(shard, &cells()?)
         .into_iter()
         .flat_map(|(r, s)| [default_loom(s), DOC_PCT].map(|e| (r, s, e)))
         .collect();
     let mut rows = Vec::with_capacity(runs.len());
+    let line = crate::progress::Line::start(runs.len());
     run_ordered::<_, _, std::convert::Infallible>(
         &runs,
         jobs,
-        |(r, s, e)| run_cell(*r, s, e),
+        |(r, s, e)| {
+            let _running =
+                crate::progress::running(format!("{} --break {} {}", s.name, r.id(), e.name()));
+            let mut row = run_cell(*r, s, e);
+            if minimize {
+                minimize_cell(&mut row, *r, s, e);
+            }
+            line.inc();
+            row
+        },
         |row| {
             rows.push(row);
             Ok(())
@@ -78,6 +103,25 @@ pub fn matrix_with(jobs: usize, shard: Option<Shard>) -> Result<Vec<DefectRow>> 
     )
     .unwrap_or_else(|never| match never {});
     Ok(rows)
+}
+
+/// Search for a smaller counterexample of a caught cell; record the sizes and keep the smaller
+/// story for `--html`.
+fn minimize_cell(row: &mut DefectRow, r: Rule, s: &'static Scenario, e: &EngineSpec) {
+    if !row.caught {
+        return;
+    }
+    let Some(first) = row.counterexample.as_ref() else {
+        return;
+    };
+    let extra = crate::cli::Extra {
+        rules: vec![r],
+        ..Default::default()
+    };
+    if let Some(m) = crate::minimize::minimize(s.name, e, &extra, first) {
+        row.minimized = Some(m.info);
+        row.counterexample = Some(m.row);
+    }
 }
 
 /// Run scenario `s` with rule `r` off under engine `e`.
@@ -96,6 +140,25 @@ fn run_cell(r: Rule, s: &'static Scenario, e: &EngineSpec) -> DefectRow {
     let own_switch = crate::own_switch::catch_is_behind_own_switch(&site, r).unwrap_or(false);
     let caught = info.invariants.iter().any(|i| i.matches(&message)) && !own_switch;
     let must_catch = matches!(e, EngineSpec::Loom { .. }) || info.engine == CatchingEngine::Any;
+    let counterexample = (!message.is_empty()).then(|| {
+        crate::cli::Row::new(
+            s.name,
+            &res.run,
+            format!("{} nr={}", e.bound(), res.nr),
+            (
+                crate::status::Status::Counterexample,
+                res.run.message().map(str::to_string),
+            ),
+            crate::cli::Token {
+                scenario: s.name.to_string(),
+                arch: None,
+                rules: vec![info.id.to_string()],
+                subpages: Some(res.nr),
+                schedule: String::new(),
+            },
+            Vec::new(),
+        )
+    });
     DefectRow {
         rule: info.id,
         scenario: s.name,
@@ -108,5 +171,7 @@ fn run_cell(r: Rule, s: &'static Scenario, e: &EngineSpec) -> DefectRow {
         message,
         site,
         own_switch,
+        minimized: None,
+        counterexample,
     }
 }

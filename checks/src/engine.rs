@@ -385,6 +385,7 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
     let oot = out_of_time.clone();
     let one = move || {
         execs.fetch_add(1, Ordering::Relaxed);
+        crate::progress::execution();
         CAPTURE.with(|c| *c.borrow_mut() = Some(None));
         with_execution(&opts, || body());
         if let Some(d) = deadline {

@@ -91,7 +91,7 @@ pub fn input(data: &[u8]) {
                             }
                         }
                     }
-                    crate::cli::Command::Replay { token } => replay_token(token.as_bytes()),
+                    crate::cli::Command::Replay { token, .. } => replay_token(token.as_bytes()),
                     _ => {}
                 },
                 Err(e) => one_line(

@@ -13,6 +13,9 @@
 //! * [`docs`] — the generated documents.
 //! * [`parallel`] — ordered parallel runs and `--shard`.
 //! * [`fuzz`] — fuzz entry points.
+//! * [`html`] — a counterexample as a web page (`--html`).
+//! * [`progress`] — the terminal progress line of long commands.
+//! * [`minimize`] — smaller counterexamples (`--minimize`).
 #![forbid(unsafe_code)]
 // std synchronisation types are allowed only where the harness collects results outside the
 // engines, file by file or item by item (clippy.toml).
@@ -25,8 +28,11 @@ pub mod defects;
 pub mod docs;
 pub mod engine;
 pub mod fuzz;
+pub mod html;
 pub mod litmus;
+pub mod minimize;
 pub mod own_switch;
 pub mod parallel;
+pub mod progress;
 pub mod scenarios;
 pub mod status;

@@ -582,3 +582,325 @@ fn a_shuttle_counterexample_prints_no_stray_engine_line() {
         );
     }
 }
+
+/// The counterexample that motivated the trace work: with the scanner's re-check off, the
+/// trace must carry the scanner's lockless read of the compound link and the value it
+/// returned (a tail of the old folio), PMD values must name their flag bits, and every step
+/// names the locks its CPU held.
+#[test]
+fn the_scanner_recheck_counterexample_shows_the_stale_compound_head_read() {
+    let (code, out, err) = thpcheck(&[
+        "check",
+        "folio-split-vs-scanner",
+        "--break",
+        "scanner-recheck-folio",
+        "--engine",
+        "loom",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let read = out
+        .lines()
+        .find(|l| l.contains("page_folio") && l.contains("READ_ONCE(page["))
+        .unwrap_or_else(|| panic!("no traced compound_head read: {out}"));
+    assert!(read.contains("tail of folio 0"), "{read}");
+    assert!(
+        out.contains("huge(pfn 0, PRESENT|PSE|RW|ACCESSED|DIRTY)"),
+        "flags not named: {out}"
+    );
+    assert!(!out.contains("flags: "), "a raw flag number: {out}");
+    assert!(
+        out.contains("[holds folio_lock(0), anon_vma->rwsem:W, pmd_lock(mm0)]"),
+        "no lock column: {out}"
+    );
+}
+
+/// `--html`: one self-contained page per counterexample (an index when there are several),
+/// a column per CPU, the lockless read marked, the violation highlighted, the rule linked to
+/// its section of docs/locking-rules.md.
+#[test]
+fn html_counterexample_pages_have_a_column_per_cpu_and_the_violation() {
+    let dir = std::env::temp_dir().join(format!("thpcheck-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let index = dir.join("cx.html");
+    let (code, out, err) = thpcheck(&[
+        "check",
+        "folio-split-vs-scanner",
+        "--break",
+        "scanner-recheck-folio",
+        "--engine",
+        "loom",
+        "--engine",
+        "shuttle-pct",
+        "--html",
+        index.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("2 counterexamples drawn"), "{err}");
+    let idx = std::fs::read_to_string(&index).unwrap();
+    assert!(idx.contains("href=\"cx-1.html\"") && idx.contains("href=\"cx-2.html\""));
+    for n in 1..=2 {
+        let page = std::fs::read_to_string(dir.join(format!("cx-{n}.html"))).unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>"), "page {n}");
+        assert!(
+            !page.contains("<script") && !page.contains("src="),
+            "not self-contained"
+        );
+        // Scenario CPUs 0..=2 each get a column, and every row has one cell per column.
+        for c in 0..3 {
+            assert!(
+                page.contains(&format!("<th>CPU{c}</th>")),
+                "page {n}: CPU{c}"
+            );
+        }
+        let rows: Vec<&str> = page.split("<tr").skip(2).collect();
+        assert!(rows.len() > 10, "page {n}: {} rows", rows.len());
+        for r in &rows {
+            assert_eq!(r.matches("<td class=\"").count(), 4, "page {n}: {r}");
+        }
+        assert!(page.contains("<div class=\"violation\">[I7 recheck-after-get]"));
+        assert_eq!(page.matches("<tr class=\"fail\">").count(), 1, "page {n}");
+        assert!(page.contains("locking-rules.md#scanner-recheck-folio\""));
+        assert!(
+            page.contains("step read") && page.contains("compound_head) = 0x1: tail of folio 0"),
+            "page {n}: the stale read is not marked"
+        );
+        assert!(page.contains("step locked"), "page {n}: no lock shading");
+    }
+    // A run that holds draws nothing and says so.
+    let none = dir.join("none.html");
+    let (code, _, err) = thpcheck(&[
+        "check",
+        "folio-split-vs-scanner",
+        "--engine",
+        "shuttle-pct",
+        "--iterations",
+        "20",
+        "--html",
+        none.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("no counterexample to draw") && !none.exists(),
+        "{err}"
+    );
+    // An unwritable path is one line and a documented exit code, not a panic.
+    let (code, _, err) = thpcheck(&[
+        "check",
+        "folio-split-vs-scanner",
+        "--break",
+        "scanner-recheck-folio",
+        "--engine",
+        "loom",
+        "--html",
+        "/dev/null/x.html",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        !err.contains("panicked") && err.contains("cannot write"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `keys` lines of docs/json.md, as (path, filter, keys): `check.results.steps` is the
+/// objects at that path (lists traversed), `(kind=model)` keeps those whose `kind` is `model`.
+type KeysLine = (String, Option<(String, String)>, Vec<String>);
+
+fn documented_json_keys() -> Vec<KeysLine> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/json.md"))
+        .expect("docs/json.md");
+    doc.lines()
+        .filter_map(|l| l.trim().strip_prefix("<!-- keys ")?.strip_suffix("-->"))
+        .map(|l| {
+            let (path, keys) = l.split_once(':').expect("keys line: `path: k1 k2`");
+            let (path, filter) = match path.split_once('(') {
+                Some((p, f)) => {
+                    let (k, v) = f.trim_end_matches(')').split_once('=').expect("(k=v)");
+                    (p.to_string(), Some((k.to_string(), v.to_string())))
+                }
+                None => (path.to_string(), None),
+            };
+            (
+                path,
+                filter,
+                keys.split_whitespace().map(str::to_string).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The objects at `path` (after its first segment, the command) in `v`.
+fn objects_at<'a>(v: &'a serde_json::Value, path: &[&str]) -> Vec<&'a serde_json::Value> {
+    let here: Vec<&serde_json::Value> = match v {
+        serde_json::Value::Array(a) => a.iter().collect(),
+        v => vec![v],
+    };
+    match path.split_first() {
+        None => here.into_iter().filter(|v| v.is_object()).collect(),
+        Some((k, rest)) => here
+            .into_iter()
+            .filter_map(|o| o.get(*k))
+            .flat_map(|c| objects_at(c, rest))
+            .collect(),
+    }
+}
+
+/// docs/json.md is the `--json` schema: every documented object has exactly the keys listed,
+/// and every object kind the commands print is documented.
+#[test]
+fn json_keys_match_docs_json_md() {
+    let docs = documented_json_keys();
+    assert!(docs.len() >= 9, "{docs:?}");
+    let run = |args: &[&str]| -> serde_json::Value {
+        let (_, out, err) = thpcheck(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}{err}"))
+    };
+    let outputs = [
+        (
+            "check",
+            run(&[
+                "check",
+                "folio-split-vs-scanner",
+                "--break",
+                "scanner-recheck-folio",
+                "--engine",
+                "loom",
+                "--minimize",
+                "--json",
+            ]),
+        ),
+        (
+            "defects",
+            run(&["defects", "--shard", "1/40", "--minimize", "--json"]),
+        ),
+        ("list", run(&["list", "--json"])),
+    ];
+    // Every object the commands print sits at a documented path.
+    fn paths(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Array(a) => a.iter().for_each(|x| paths(x, at.clone(), out)),
+            serde_json::Value::Object(o) => {
+                out.push(at.clone());
+                for (k, x) in o {
+                    paths(x, format!("{at}.{k}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    for (cmd, doc) in &outputs {
+        let mut found = Vec::new();
+        paths(doc, cmd.to_string(), &mut found);
+        for p in found {
+            assert!(
+                docs.iter().any(|(d, _, _)| *d == p),
+                "{p} is printed but not documented in docs/json.md"
+            );
+        }
+    }
+    for (path, filter, keys) in &docs {
+        let segs: Vec<&str> = path.split('.').collect();
+        let (_, doc) = outputs
+            .iter()
+            .find(|(c, _)| *c == segs[0])
+            .unwrap_or_else(|| panic!("docs/json.md documents unknown command {path}"));
+        let objs: Vec<_> = objects_at(doc, &segs[1..])
+            .into_iter()
+            .filter(|o| match filter {
+                Some((k, v)) => o.get(k).and_then(|x| x.as_str()) == Some(v.as_str()),
+                None => true,
+            })
+            .collect();
+        assert!(!objs.is_empty(), "no object at {path} {filter:?} to check");
+        for o in objs {
+            let mut got: Vec<String> = o.as_object().unwrap().keys().cloned().collect();
+            got.sort();
+            let mut want = keys.clone();
+            want.sort();
+            assert_eq!(
+                got, want,
+                "{path} {filter:?}: keys differ from docs/json.md"
+            );
+        }
+    }
+}
+
+/// .github/workflows/ci.yml stays runnable: it is valid YAML with the jobs the project relies
+/// on; every thpcheck command line in it parses with the real CLI for every value of its job's
+/// shard matrix; the shard values of a job are exactly 1..=N for the N its commands use; the
+/// scripts it runs exist and are executable.
+#[test]
+fn the_github_workflow_runs_every_shard_of_real_commands() {
+    use clap::Parser;
+    use yaml_rust2::{Yaml, YamlLoader};
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let text = std::fs::read_to_string(format!("{root}/.github/workflows/ci.yml")).unwrap();
+    let docs = YamlLoader::load_from_str(&text).expect("ci.yml is YAML");
+    let jobs = docs[0]["jobs"].as_hash().expect("jobs");
+    let names: Vec<&str> = jobs.keys().filter_map(Yaml::as_str).collect();
+    for want in ["test", "check-all", "defects", "fuzz-smoke"] {
+        assert!(names.contains(&want), "job {want} missing: {names:?}");
+    }
+    let mut thpcheck_lines = 0;
+    for (name, job) in jobs {
+        let name = name.as_str().unwrap();
+        let shards: Vec<i64> = job["strategy"]["matrix"]["shard"]
+            .as_vec()
+            .map(|v| v.iter().filter_map(Yaml::as_i64).collect())
+            .unwrap_or_default();
+        let steps = job["steps"]
+            .as_vec()
+            .unwrap_or_else(|| panic!("{name}: no steps"));
+        for step in steps {
+            let Some(run) = step["run"].as_str() else {
+                assert!(
+                    step["uses"].as_str().is_some(),
+                    "{name}: a step without run/uses"
+                );
+                continue;
+            };
+            if let Some(args) = run.strip_prefix("cargo run --release -- ") {
+                thpcheck_lines += 1;
+                let values: Vec<String> = if args.contains("${{ matrix.shard }}") {
+                    assert!(
+                        !shards.is_empty(),
+                        "{name}: matrix.shard used but not defined"
+                    );
+                    let n = args
+                        .split("${{ matrix.shard }}/")
+                        .nth(1)
+                        .and_then(|r| r.split_whitespace().next())
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .expect("--shard ${{ matrix.shard }}/N");
+                    assert_eq!(
+                        shards,
+                        (1..=n).collect::<Vec<_>>(),
+                        "{name}: shards 1..={n}"
+                    );
+                    shards
+                        .iter()
+                        .map(|s| args.replace("${{ matrix.shard }}", &s.to_string()))
+                        .collect()
+                } else {
+                    vec![args.to_string()]
+                };
+                for a in values {
+                    let argv = std::iter::once("thpcheck").chain(a.split_whitespace());
+                    if let Err(e) = thp_checks::cli::Cli::try_parse_from(argv) {
+                        panic!("{name}: `{a}` does not parse: {e}");
+                    }
+                }
+            } else if let Some(script) = run.split_whitespace().next().filter(|s| s.contains('/')) {
+                let p = std::path::Path::new(root).join(script.trim_start_matches("./"));
+                let meta =
+                    std::fs::metadata(&p).unwrap_or_else(|_| panic!("{name}: {script} missing"));
+                use std::os::unix::fs::PermissionsExt;
+                assert!(
+                    meta.permissions().mode() & 0o111 != 0,
+                    "{name}: {script} not executable"
+                );
+            }
+        }
+    }
+    assert!(thpcheck_lines >= 2, "no thpcheck command in the workflow");
+}

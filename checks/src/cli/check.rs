@@ -51,23 +51,47 @@ pub(super) fn run(a: CheckArgs) -> Result<Status> {
         .collect();
     let mut rows = Vec::new();
     let mut status = Status::Holds;
+    let line = crate::progress::Line::start(runs.len());
     run_ordered(
         &runs,
         a.jobs,
-        |&(n, e)| check_one(n, engine_spec(e, &a, n), &extra),
+        |&(n, e)| {
+            let spec = engine_spec(e, &a, n);
+            let _running = crate::progress::running(format!("{n} {}", spec.name()));
+            let mut r = check_one(n, spec.clone(), &extra);
+            if a.minimize {
+                if let Ok(row) = &r {
+                    if let Some(m) = crate::minimize::minimize(n, &spec, &extra, row) {
+                        // The table keeps the run's own bound and counts; the story shown is
+                        // the smallest found, with its message, trace and replay token.
+                        r = Ok(Row {
+                            message: m.row.message,
+                            trace: m.row.trace,
+                            steps: m.row.steps,
+                            replay: m.row.replay,
+                            minimized: Some(m.info),
+                            ..row.clone()
+                        });
+                    }
+                }
+            }
+            line.inc();
+            r
+        },
         |res| {
             let row = res?;
             status = status.max(row.verdict);
             if !a.json {
-                eprintln!(
+                line.eprintln(format!(
                     "{} {} {} -> {}",
                     row.scenario, row.engine, row.bound, row.verdict
-                );
+                ));
             }
             rows.push(row);
             anyhow::Ok(())
         },
     )?;
+    drop(line);
     if a.json {
         println!(
             "{}",
@@ -84,6 +108,9 @@ pub(super) fn run(a: CheckArgs) -> Result<Status> {
             );
         }
         print_table(&rows);
+    }
+    if let Some(p) = &a.html {
+        write_html(p, &rows.iter().collect::<Vec<_>>())?;
     }
     Ok(status)
 }

@@ -5,8 +5,14 @@ use anyhow::Result;
 use crate::parallel::Shard;
 use crate::status::Status;
 
-pub(super) fn run(json: bool, jobs: usize, shard: Option<Shard>) -> Result<Status> {
-    let rows = crate::defects::matrix_with(jobs, shard)?;
+pub(super) fn run(
+    json: bool,
+    jobs: usize,
+    shard: Option<Shard>,
+    html: Option<std::path::PathBuf>,
+    minimize: bool,
+) -> Result<Status> {
+    let rows = crate::defects::matrix_minimized(jobs, shard, minimize)?;
     let status = Status::failed_unless(rows.iter().all(|r| r.ok()));
     if json {
         println!(
@@ -46,6 +52,30 @@ pub(super) fn run(json: bool, jobs: usize, shard: Option<Shard>) -> Result<Statu
                 r.rule, r.scenario, r.engine, r.executions, r.secs
             );
         }
+    }
+    if minimize && !json {
+        let m: Vec<&crate::minimize::MinInfo> =
+            rows.iter().filter_map(|r| r.minimized.as_ref()).collect();
+        if !m.is_empty() {
+            let avg = |f: &dyn Fn(&crate::minimize::MinInfo) -> usize| {
+                m.iter().map(|i| f(i) as f64).sum::<f64>() / m.len() as f64
+            };
+            let (s0, s1) = (avg(&|i| i.first.steps), avg(&|i| i.smallest.steps));
+            let (c0, c1) = (avg(&|i| i.first.switches), avg(&|i| i.smallest.switches));
+            let smaller = m.iter().filter(|i| i.smallest < i.first).count();
+            println!(
+                "\nminimized {} counterexamples ({smaller} made smaller): steps {s0:.1} -> {s1:.1} on average ({:.1}% shorter), context switches {c0:.1} -> {c1:.1}",
+                m.len(),
+                100.0 * (s0 - s1) / s0.max(1.0)
+            );
+        }
+    }
+    if let Some(p) = &html {
+        let pages: Vec<&super::Row> = rows
+            .iter()
+            .filter_map(|r| r.counterexample.as_ref())
+            .collect();
+        super::write_html(p, &pages)?;
     }
     Ok(status)
 }

@@ -60,6 +60,14 @@ pub enum Command {
         /// across CI machines.
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<Shard>,
+        /// Draw every counterexample of the matrix as a web page: an index at FILE linking
+        /// one page each (see `check --html`).
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+        /// Search for a smaller counterexample after each catch (see `check --minimize`) and
+        /// report how much smaller they got on average.
+        #[arg(long)]
+        minimize: bool,
     },
     /// The engines check each other: every final state shuttle (random, PCT, DFS) reaches must
     /// be one unbounded loom reaches at the same size; every rule-off counterexample shuttle
@@ -102,6 +110,9 @@ pub enum Command {
     Replay {
         /// The token, `thp1:<scenario>[@<arch>]:<rules>:<sub-pages>:<schedule>`.
         token: String,
+        /// Draw the counterexample as a web page at FILE (see `check --html`).
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
     },
 }
 
@@ -157,6 +168,15 @@ pub struct CheckArgs {
     /// across CI machines.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
+    /// After a counterexample under loom or shuttle-pct, search for a smaller one (loom: lower
+    /// preemption bounds; shuttle-pct: further seeds) and show the smallest found.
+    #[arg(long)]
+    pub minimize: bool,
+    /// Draw each counterexample as a self-contained web page (a column per CPU, a row per
+    /// step): one counterexample is written to FILE; several, an index at FILE linking
+    /// FILE-STEM-1.html, ... next to it.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn parse_subpages(s: &str) -> Result<usize, String> {
@@ -228,6 +248,31 @@ pub fn one_line(s: &str) -> String {
         .join(" ")
 }
 
+/// One step of a counterexample's trace, structured (the `steps` of `--json`, the rows of
+/// `--html`).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The CPU that took the step.
+    pub cpu: usize,
+    /// The kernel function.
+    pub func: String,
+    /// What it read or wrote, with the values.
+    pub what: String,
+    /// The locks the CPU held, outermost first (`:R` / `:W` for a reader-writer lock).
+    pub held: Vec<String>,
+}
+
+impl From<&thp_model::kernel::trace::Event> for Step {
+    fn from(e: &thp_model::kernel::trace::Event) -> Step {
+        Step {
+            cpu: e.cpu,
+            func: e.func.to_string(),
+            what: e.what.clone(),
+            held: e.held.clone(),
+        }
+    }
+}
+
 /// One row of the verdict table.
 #[derive(Serialize, Debug, Clone)]
 pub struct Row {
@@ -239,14 +284,20 @@ pub struct Row {
     pub verdict: Status,
     pub message: Option<String>,
     pub trace: Vec<String>,
+    /// The same trace, structured.
+    pub steps: Vec<Step>,
+    /// The rules switched off for this run (ids).
+    pub rules_off: Vec<String>,
     pub replay: Option<String>,
     pub observed: Vec<String>,
+    /// `--minimize`: the counterexample shown is the smallest found, and how it was found.
+    pub minimized: Option<crate::minimize::MinInfo>,
 }
 
 impl Row {
     /// A row for `run`: its verdict and message, the failing trace, and the replay token
     /// (`token` with the schedule) when the engine recorded a schedule.
-    fn new(
+    pub(crate) fn new(
         name: &str,
         run: &crate::engine::RunResult,
         bound: String,
@@ -254,7 +305,8 @@ impl Row {
         token: Token,
         observed: Vec<String>,
     ) -> Row {
-        let (trace, replay) = trace_and_token(&run.verdict, token);
+        let rules_off = token.rules.clone();
+        let (trace, steps, replay) = trace_and_token(&run.verdict, token);
         Row {
             scenario: name.to_string(),
             engine: run.engine.name().to_string(),
@@ -264,31 +316,61 @@ impl Row {
             verdict,
             message,
             trace,
+            steps,
+            rules_off,
             replay,
             observed,
+            minimized: None,
         }
     }
 }
 
-/// The printable trace of a failing run, and its replay token (`token` with the recorded
-/// schedule) when the engine recorded one (shuttle).
-fn trace_and_token(v: &Verdict, token: Token) -> (Vec<String>, Option<String>) {
+/// The printable trace of a failing run, the same as steps, and its replay token (`token`
+/// with the recorded schedule) when the engine recorded one (shuttle).
+fn trace_and_token(v: &Verdict, token: Token) -> (Vec<String>, Vec<Step>, Option<String>) {
+    let lines = |t: &[thp_model::kernel::trace::Event]| -> (Vec<String>, Vec<Step>) {
+        (
+            t.iter().map(|e| e.to_string()).collect(),
+            t.iter().map(Step::from).collect(),
+        )
+    };
     match v {
         Verdict::Counterexample {
             trace, schedule, ..
-        } => (
-            trace.iter().map(|e| e.to_string()).collect(),
-            schedule.as_ref().map(|s| {
-                Token {
-                    schedule: s.clone(),
-                    ..token
-                }
-                .to_string()
-            }),
-        ),
-        Verdict::ModelBug { trace, .. } => (trace.iter().map(|e| e.to_string()).collect(), None),
-        _ => (Vec::new(), None),
+        } => {
+            let (t, s) = lines(trace);
+            (
+                t,
+                s,
+                schedule.as_ref().map(|s| {
+                    Token {
+                        schedule: s.clone(),
+                        ..token
+                    }
+                    .to_string()
+                }),
+            )
+        }
+        Verdict::ModelBug { trace, .. } => {
+            let (t, s) = lines(trace);
+            (t, s, None)
+        }
+        _ => (Vec::new(), Vec::new(), None),
     }
+}
+
+/// `--html FILE`: draw the counterexamples among `rows`, and say where (on stderr, so that
+/// `--json` stays one document).
+fn write_html(path: &std::path::Path, rows: &[&Row]) -> Result<()> {
+    match crate::html::write_pages(path, rows)? {
+        0 => eprintln!(
+            "--html: no counterexample to draw; {} not written",
+            path.display()
+        ),
+        1 => eprintln!("counterexample drawn in {}", path.display()),
+        n => eprintln!("{n} counterexamples drawn, index in {}", path.display()),
+    }
+    Ok(())
 }
 
 fn print_table(rows: &[Row]) {
@@ -310,6 +392,19 @@ fn print_table(rows: &[Row]) {
         );
         if let Some(m) = &r.message {
             println!("{m}");
+        }
+        if let Some(mi) = &r.minimized {
+            if mi.smallest < mi.first {
+                println!(
+                    "smallest counterexample found: {} (by {}); the first found had {}",
+                    mi.smallest, mi.found_by, mi.first
+                );
+            } else {
+                println!(
+                    "no smaller counterexample found ({}); this one has {}",
+                    mi.found_by, mi.smallest
+                );
+            }
         }
         if !r.trace.is_empty() {
             println!("trace of the failing execution:");
@@ -336,9 +431,15 @@ pub fn run(cli: Cli) -> Result<u8> {
             jobs,
             shard,
         } => audit::run(json, iterations, dfs_cap, jobs, shard)?,
-        Command::Defects { json, jobs, shard } => defects::run(json, jobs, shard)?,
+        Command::Defects {
+            json,
+            jobs,
+            shard,
+            html,
+            minimize,
+        } => defects::run(json, jobs, shard, html, minimize)?,
         Command::Docs { write } => docs::run(write)?,
-        Command::Replay { token } => replay::run(token)?,
+        Command::Replay { token, html } => replay::run(token, html)?,
     };
     Ok(status.exit_code())
 }

@@ -8,7 +8,7 @@ use crate::status::Status;
 use super::check::{resolve, resolve_rule};
 use super::*;
 
-pub(super) fn run(token: String) -> Result<Status> {
+pub(super) fn run(token: String, html: Option<std::path::PathBuf>) -> Result<Status> {
     let t: Token = token.parse()?;
     resolve(&t.scenario)?;
     let extra = Extra {
@@ -26,5 +26,8 @@ pub(super) fn run(token: String) -> Result<Status> {
     };
     let row = check_one(&t.scenario, spec, &extra)?;
     print_table(std::slice::from_ref(&row));
+    if let Some(p) = &html {
+        write_html(p, &[&row])?;
+    }
     Ok(row.verdict)
 }

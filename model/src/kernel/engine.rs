@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use crate::kernel::lockdep::{HeldLock, LockGraph};
-use crate::kernel::trace::Event;
+use crate::kernel::trace::RawEvent;
 use crate::rules::RuleSet;
 
 /// The checker running the current execution.
@@ -160,7 +160,7 @@ pub(crate) struct Threads {
 pub struct Execution {
     pub options: ExecutionOptions,
     pub(crate) threads: Mutex<Threads>,
-    pub(crate) trace: Mutex<Vec<Event>>,
+    pub(crate) trace: Mutex<Vec<RawEvent>>,
     /// The fingerprint of the final state (audit instrumentation: written once, at the end,
     /// read by the checker after the execution).
     final_state: Mutex<Option<u64>>,
@@ -257,6 +257,17 @@ pub(crate) fn engine_thread_key(engine: Engine) -> u64 {
 impl Execution {
     pub(crate) fn lock_threads(&self) -> std::sync::MutexGuard<'_, Threads> {
         self.threads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The CPU number of the calling model thread and the locks it holds (one look at the
+    /// thread table, for trace events).
+    pub(crate) fn cpu_and_held(&self) -> (usize, Vec<HeldLock>) {
+        let key = engine_thread_key(self.options.engine);
+        let t = self.lock_threads();
+        match t.cpus.get(&key) {
+            Some(c) => (*c, t.held.get(c).cloned().unwrap_or_default()),
+            None => panic!("[model bug] a thread not started by kernel::spawn runs model code"),
+        }
     }
 
     /// The CPU number of the calling model thread.

@@ -39,12 +39,61 @@ impl std::fmt::Display for LockClass {
     }
 }
 
+/// Which lock instance a trace line means: the kernel's name for it and the object it guards
+/// (`pmd_lock(mm0)`, `ptl(mm0 table 1)`, `folio_lock(2)`). Lockdep itself works on classes;
+/// the label only serves the "locks held" column of a counterexample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockLabel {
+    pub name: &'static str,
+    /// The mm the lock belongs to, if any.
+    pub mm: Option<usize>,
+    /// The object within it: (what, index), e.g. ("table ", 1) or ("", folio).
+    pub idx: Option<(&'static str, usize)>,
+}
+
+impl LockLabel {
+    /// A lock with no object to name (the class name alone).
+    pub const fn of_class(class: LockClass) -> Self {
+        LockLabel {
+            name: class.name,
+            mm: None,
+            idx: None,
+        }
+    }
+}
+
+impl std::fmt::Display for LockLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.name)?;
+        match (self.mm, self.idx) {
+            (None, None) => Ok(()),
+            (Some(mm), None) => write!(f, "(mm{mm})"),
+            (None, Some((what, i))) => write!(f, "({what}{i})"),
+            (Some(mm), Some((what, i))) => write!(f, "(mm{mm} {what}{i})"),
+        }
+    }
+}
+
 /// A lock held by a CPU: its class and the identity of the instance.
 #[derive(Clone, Debug)]
 pub struct HeldLock {
     pub class: LockClass,
     pub instance: usize,
     pub how: &'static str,
+    pub label: LockLabel,
+}
+
+impl HeldLock {
+    /// `label` plus `:R` / `:W` for a reader-writer lock, as a trace's lock column shows it.
+    pub fn describe(&self) -> String {
+        if self.how.contains("read") {
+            format!("{}:R", self.label)
+        } else if self.how.contains("write") {
+            format!("{}:W", self.label)
+        } else {
+            self.label.to_string()
+        }
+    }
 }
 
 /// How the edge was first seen: "cpuN: held A (how) then took B (how)".
@@ -128,6 +177,17 @@ fn find_path(
 /// Record that the current CPU is about to acquire `class` (blocking acquisition): add the
 /// edges, check for a cycle and for recursion. Panics with I19 on a violation.
 pub fn lock_acquire(class: LockClass, instance: usize, how: &'static str, blocking: bool) {
+    lock_acquire_as(class, instance, how, blocking, LockLabel::of_class(class))
+}
+
+/// [`lock_acquire`] for an instance with a [`LockLabel`] (what a trace shows it as).
+pub fn lock_acquire_as(
+    class: LockClass,
+    instance: usize,
+    how: &'static str,
+    blocking: bool,
+    label: LockLabel,
+) {
     let exec = current();
     let cpu = exec.cpu();
     let held: Vec<HeldLock> = {
@@ -162,6 +222,7 @@ pub fn lock_acquire(class: LockClass, instance: usize, how: &'static str, blocki
         class,
         instance,
         how,
+        label,
     });
 }
 

@@ -4,7 +4,7 @@
 //! mutex and condition variable. Sleeping primitives: `might_sleep` applies.
 
 use crate::kernel::engine::current;
-use crate::kernel::lockdep::{self, LockClass};
+use crate::kernel::lockdep::{self, LockClass, LockLabel};
 use crate::kernel::sync::{ECondvar, EMutex};
 use crate::kernel::thread::{about_to_sleep, woken};
 
@@ -20,6 +20,7 @@ struct State {
 pub struct rw_semaphore {
     class: LockClass,
     id: usize,
+    label: LockLabel,
     state: EMutex<State>,
     cv: ECondvar,
 }
@@ -43,9 +44,16 @@ impl rw_semaphore {
         rw_semaphore {
             class,
             id: lockdep::new_instance_id(),
+            label: LockLabel::of_class(class),
             state: EMutex::new(State::default()),
             cv: ECondvar::new(),
         }
+    }
+
+    /// Name the instance for traces (see [`LockLabel`]).
+    pub fn labelled(mut self, label: LockLabel) -> Self {
+        self.label = label;
+        self
     }
 
     fn sleep<'a>(
@@ -71,7 +79,7 @@ impl rw_semaphore {
     /// `down_read`.
     pub fn down_read(&self) -> RwsemReadGuard<'_> {
         lockdep::might_sleep("down_read");
-        lockdep::lock_acquire(self.class, self.id, "down_read", true);
+        lockdep::lock_acquire_as(self.class, self.id, "down_read", true, self.label);
         let mut g = self.state.lock();
         while g.writer || g.waiting_writers > 0 {
             g = self.sleep(g, "down_read");
@@ -88,7 +96,7 @@ impl rw_semaphore {
         }
         g.readers += 1;
         drop(g);
-        lockdep::lock_acquire(self.class, self.id, "down_read_trylock", false);
+        lockdep::lock_acquire_as(self.class, self.id, "down_read_trylock", false, self.label);
         Some(RwsemReadGuard(self))
     }
 
@@ -108,7 +116,7 @@ impl rw_semaphore {
 
     fn down_write_class(&self, class: LockClass, how: &'static str) -> RwsemWriteGuard<'_> {
         lockdep::might_sleep(how);
-        lockdep::lock_acquire(class, self.id, how, true);
+        lockdep::lock_acquire_as(class, self.id, how, true, self.label);
         let mut g = self.state.lock();
         g.waiting_writers += 1;
         while g.writer || g.readers > 0 {
@@ -127,7 +135,7 @@ impl rw_semaphore {
         }
         g.writer = true;
         drop(g);
-        lockdep::lock_acquire(self.class, self.id, "down_write_trylock", false);
+        lockdep::lock_acquire_as(self.class, self.id, "down_write_trylock", false, self.label);
         Some(RwsemWriteGuard(self))
     }
 

@@ -4,7 +4,7 @@
 //! loom) and give it acquire/release ordering, as the kernel's spinlocks have. Holding one is
 //! an atomic section: sleeping inside it is invariant I19.
 
-use crate::kernel::lockdep::{self, LockClass};
+use crate::kernel::lockdep::{self, LockClass, LockLabel};
 use crate::kernel::sync::{EGuard, EMutex};
 
 /// The ordering a successful acquisition gives beyond ACQUIRE on the scenario's hardware: on
@@ -23,6 +23,7 @@ fn after_acquire() {
 pub struct spinlock_t {
     class: LockClass,
     id: usize,
+    label: LockLabel,
     inner: EMutex<()>,
 }
 
@@ -45,8 +46,15 @@ impl spinlock_t {
         spinlock_t {
             class,
             id: lockdep::new_instance_id(),
+            label: LockLabel::of_class(class),
             inner: EMutex::new(()),
         }
+    }
+
+    /// Name the instance for traces (see [`LockLabel`]).
+    pub fn labelled(mut self, label: LockLabel) -> Self {
+        self.label = label;
+        self
     }
 
     pub fn class(&self) -> LockClass {
@@ -60,7 +68,7 @@ impl spinlock_t {
 
     /// `spin_lock`.
     pub fn lock(&self) -> SpinGuard<'_> {
-        lockdep::lock_acquire(self.class, self.id, "spin_lock", true);
+        lockdep::lock_acquire_as(self.class, self.id, "spin_lock", true, self.label);
         let g = self.inner.lock();
         after_acquire();
         lockdep::atomic_enter(self.class.name);
@@ -74,7 +82,7 @@ impl spinlock_t {
     /// order (e.g. a PTE lock under the PMD lock when they share a class).
     pub fn lock_nested(&self, subclass: u8) -> SpinGuard<'_> {
         let class = LockClass::nested(self.class.name, subclass);
-        lockdep::lock_acquire(class, self.id, "spin_lock_nested", true);
+        lockdep::lock_acquire_as(class, self.id, "spin_lock_nested", true, self.label);
         let g = self.inner.lock();
         after_acquire();
         lockdep::atomic_enter(self.class.name);
@@ -88,7 +96,7 @@ impl spinlock_t {
     pub fn trylock(&self) -> Option<SpinGuard<'_>> {
         let g = self.inner.try_lock()?;
         after_acquire();
-        lockdep::lock_acquire(self.class, self.id, "spin_trylock", false);
+        lockdep::lock_acquire_as(self.class, self.id, "spin_trylock", false, self.label);
         lockdep::atomic_enter(self.class.name);
         Some(SpinGuard {
             lock: self,

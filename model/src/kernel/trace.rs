@@ -19,11 +19,50 @@ pub struct Event {
     pub cpu: usize,
     pub func: &'static str,
     pub what: String,
+    /// The locks the CPU held when it took the step, outermost first (`pmd_lock(mm0)`,
+    /// `mmap_lock(mm0):R`, `folio_lock(0)`); empty for a lockless step.
+    pub held: Vec<String>,
+}
+
+impl Event {
+    /// The lock column: `{a, b}` or `-`.
+    pub fn held_text(&self) -> String {
+        if self.held.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{{{}}}", self.held.join(", "))
+        }
+    }
 }
 
 impl std::fmt::Display for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cpu{}  {:<32} {}", self.cpu, self.func, self.what)
+        write!(f, "cpu{}  {:<32} {}", self.cpu, self.func, self.what)?;
+        if !self.held.is_empty() {
+            write!(f, "   [holds {}]", self.held.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// An event as recorded: the held locks are kept as they are (no formatting on the hot path;
+/// only the failing execution's log is ever turned into [`Event`]s).
+#[derive(Debug)]
+pub(crate) struct RawEvent {
+    cpu: usize,
+    func: &'static str,
+    what: String,
+    held: Vec<crate::kernel::lockdep::HeldLock>,
+}
+
+impl RawEvent {
+    fn cook(&self) -> Event {
+        Event {
+            cpu: self.cpu,
+            func: self.func,
+            what: self.what.clone(),
+            held: self.held.iter().map(|h| h.describe()).collect(),
+        }
     }
 }
 
@@ -42,11 +81,12 @@ pub fn event(func: &'static str, what: impl FnOnce() -> String) {
     if !exec.options.trace {
         return;
     }
-    let cpu = exec.cpu();
-    let ev = Event {
+    let (cpu, held) = exec.cpu_and_held();
+    let ev = RawEvent {
         cpu,
         func,
         what: what(),
+        held,
     };
     exec.trace
         .lock()
@@ -59,7 +99,14 @@ pub fn last_trace() -> Vec<Event> {
     LAST.with(|l| {
         l.borrow()
             .as_ref()
-            .map(|e| e.trace.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .map(|e| {
+                e.trace
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .map(RawEvent::cook)
+                    .collect()
+            })
             .unwrap_or_default()
     })
 }

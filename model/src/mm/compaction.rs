@@ -22,7 +22,16 @@ pub enum Isolate {
 /// `PageCompound(page)`: head flag or tail link (lockless).
 fn page_compound(m: &Machine, pfn: usize) -> bool {
     let p = m.memmap.page(pfn);
-    p.flags.test_bit(PG_HEAD) || p.compound_head.read() & 1 != 0
+    if p.flags.test_bit(PG_HEAD) {
+        trace!("PageCompound", "page[{pfn}]: PG_head set");
+        return true;
+    }
+    let link = p.compound_head.read();
+    trace!(
+        "PageCompound",
+        "page[{pfn}]: PG_head clear, READ_ONCE(compound_head) = {link:#x}"
+    );
+    link & 1 != 0
 }
 
 /// One pfn of `isolate_migratepages_block` (THPs are not compacted for a small-order

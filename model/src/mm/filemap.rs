@@ -5,16 +5,31 @@
 //! the lock-order graph anyway (class `folio_lock`), because "the folio lock is never acquired
 //! while holding a ptl" (docs/protocol.md#lock-order, rule 2) is part of the protocol.
 
-use crate::kernel::lockdep::{self, LockClass};
+use crate::kernel::lockdep::{self, LockClass, LockLabel};
 use crate::kernel::wait::{bit_lock, bit_trylock, bit_unlock, bit_wait_unlocked};
 use crate::mm::page::{Memmap, PG_LOCKED, PG_WAITERS};
 use crate::trace;
 
 pub const FOLIO_LOCK: LockClass = LockClass::new("folio_lock");
 
+/// The trace label of `folio`'s lock.
+fn folio_lock_label(folio: usize) -> LockLabel {
+    LockLabel {
+        name: "folio_lock",
+        mm: None,
+        idx: Some(("", folio)),
+    }
+}
+
 /// `folio_lock`: sleep until PG_locked is ours.
 pub fn folio_lock(mm: &Memmap, folio: usize) {
-    lockdep::lock_acquire(FOLIO_LOCK, mm.lock_ids[folio], "folio_lock", true);
+    lockdep::lock_acquire_as(
+        FOLIO_LOCK,
+        mm.lock_ids[folio],
+        "folio_lock",
+        true,
+        folio_lock_label(folio),
+    );
     bit_lock(
         &mm.page(folio).flags,
         PG_LOCKED,
@@ -30,7 +45,13 @@ pub fn folio_lock(mm: &Memmap, folio: usize) {
 pub fn folio_trylock(mm: &Memmap, folio: usize) -> bool {
     let ok = bit_trylock(&mm.page(folio).flags, PG_LOCKED);
     if ok {
-        lockdep::lock_acquire(FOLIO_LOCK, mm.lock_ids[folio], "folio_trylock", false);
+        lockdep::lock_acquire_as(
+            FOLIO_LOCK,
+            mm.lock_ids[folio],
+            "folio_trylock",
+            false,
+            folio_lock_label(folio),
+        );
     }
     trace!("folio_trylock", "folio {folio} -> {ok}");
     ok

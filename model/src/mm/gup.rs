@@ -6,6 +6,7 @@ use crate::kernel::rule_on;
 use crate::kernel::SpinGuard;
 use crate::mm::page_ref::folio_ref_add;
 use crate::mm::pgtable::{Pmd, Pte};
+use crate::mm::pgtable_generic::pmdp_get_lockless;
 use crate::mm::pgtable_generic::pte_offset_map_lock;
 use crate::mm::{Machine, Mm};
 use crate::rules::Rule;
@@ -55,8 +56,7 @@ fn check_refs_cover_mappings(m: &Machine, folio: usize) {
 pub fn follow_pmd_mask(m: &Machine, mm_id: usize, idx: usize) -> Follow {
     let mm = &m.mms[mm_id];
     mm.mmap_lock.assert_held("follow_pmd_mask");
-    let pmdval = Pmd::decode(mm.pmd.read_dep()); // pmdp_get_lockless
-    trace!("follow_pmd_mask", "lockless pmd {pmdval:?}");
+    let pmdval = Pmd::decode(pmdp_get_lockless(mm, "follow_pmd_mask"));
     if pmdval.none() || !pmdval.present() {
         return Follow::NoPmd;
     }
@@ -296,9 +296,8 @@ fn gup_fast_pgd_range(
 ) -> Option<FastPage> {
     let mm = &m.mms[mm_id];
     let _irq = crate::kernel::local_irq_save(&m.rcu);
-    let pmdv = mm.pmd.read_dep(); // pmdp_get_lockless
+    let pmdv = pmdp_get_lockless(mm, "gup_fast_pmd_range");
     let pmd = Pmd::decode(pmdv);
-    trace!("gup_fast", "lockless pmd {pmd:?}");
     if !pmd.present() {
         if pmd.migration() {
             m.observe("gup-fast-met-migration-pmd");
@@ -339,7 +338,10 @@ fn gup_fast_pgd_range(
                                            // (a free between the PMD read and the PTE read is the use-after-free).
     m.table(mm, t, "gup_fast_pte_range");
     let pte = Pte::decode(ptev);
-    trace!("gup_fast", "lockless pte[{idx}] {pte:?}");
+    trace!(
+        "gup_fast_pte_range",
+        "ptep_get_lockless(table {t} pte[{idx}]) = {pte:?}"
+    );
     let Pte::Present { pfn, flags } = pte else {
         if matches!(pte, Pte::Migration { .. }) {
             m.observe("gup-fast-met-migration-pte");
@@ -407,7 +409,7 @@ fn sanity_check_pinned_pages(m: &Machine, folio: usize, page: usize) {
 pub fn follow_pmd_mask_split(m: &Machine, mm_id: usize, idx: usize, foll: Foll) -> Follow {
     let mm = &m.mms[mm_id];
     mm.mmap_lock.assert_held("follow_pmd_mask");
-    let pmdval = Pmd::decode(mm.pmd.read_dep());
+    let pmdval = Pmd::decode(pmdp_get_lockless(mm, "follow_pmd_mask"));
     if pmdval.none() || !pmdval.present() {
         return Follow::NoPage;
     }

@@ -7,6 +7,7 @@ use crate::kernel::{flush_tlb_ipi, smp_mb, smp_wmb, SpinGuard};
 use crate::mm::page::{DEFERRED_NONE, DEFERRED_PRIVATE, DEFERRED_QUEUED, PG_ANON_EXCLUSIVE};
 use crate::mm::page_ref::{folio_put, folio_ref_add};
 use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_WRITE, F_YOUNG};
+use crate::mm::pgtable_generic::pmdp_get_lockless;
 use crate::mm::pgtable_generic::{
     pgtable_trans_huge_deposit, pgtable_trans_huge_withdraw, pmdp_invalidate,
 };
@@ -251,7 +252,7 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
         smp_wmb(); // make the PTEs visible before the PMD
     }
     mm.pmd.set(Pmd::Table(t).encode()); // pmd_populate
-    trace!("pmd_populate", "pmd = Table({t})");
+    trace!("pmd_populate", "pmd = table({t}, PRESENT)");
     if !freeze && !ref_first {
         // Defect: the references for the PTE mappings arrive after the table is visible.
         folio_ref_add(&m.memmap, folio, nr as i32 - 1);
@@ -487,7 +488,7 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
 pub fn change_huge_pmd(m: &Machine, mm_id: usize) -> bool {
     let mm = &m.mms[mm_id];
     crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "change_huge_pmd");
-    if !Pmd::decode(mm.pmd.read_dep()).trans_huge() {
+    if !Pmd::decode(pmdp_get_lockless(mm, "change_pmd_range")).trans_huge() {
         return false;
     }
     let Some(ptl) = __pmd_trans_huge_lock(mm) else {

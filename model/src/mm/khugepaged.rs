@@ -260,7 +260,10 @@ pub fn collapse_huge_page(m: &Machine, mm_id: usize, slot: usize) -> ScanResult 
             "collapse failure path: the PMD was repopulated while unlinked"
         );
         mm.pmd.set(orig); // pmd_populate(old table)
-        trace!("pmd_populate", "collapse failed: pmd = Table({t}) restored");
+        trace!(
+            "pmd_populate",
+            "collapse failed: pmd = table({t}, PRESENT) restored"
+        );
         drop(ptl);
         drop(av);
         drop(w);

@@ -22,6 +22,7 @@ use crate::mm::huge_memory::{madvise_free_huge_pmd, split_huge_page, SplitError}
 use crate::mm::page::{PG_DIRTY, PG_HEAD};
 use crate::mm::page_ref::{folio_get, folio_put_small_or_large};
 use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_YOUNG};
+use crate::mm::pgtable_generic::pmdp_get_lockless;
 use crate::mm::pgtable_generic::pte_offset_map_lock;
 use crate::mm::rmap::{folio_mapcount, folio_maybe_mapped_shared};
 use crate::mm::zap::ZapRange;
@@ -120,7 +121,9 @@ pub fn madvise_free_pte_range(m: &Machine, mm_id: usize, range: ZapRange) -> usi
 /// The body of [`madvise_free_pte_range`], before the mmu_gather's final flush.
 fn madvise_free_pmd_entry(m: &Machine, mm_id: usize, range: ZapRange) -> usize {
     let mm = &m.mms[mm_id];
-    if Pmd::decode(mm.pmd.read_dep()).trans_huge() && madvise_free_huge_pmd(m, mm_id, range) {
+    if Pmd::decode(pmdp_get_lockless(mm, "madvise_free_pte_range")).trans_huge()
+        && madvise_free_huge_pmd(m, mm_id, range)
+    {
         return 1;
     }
     let (mut i, end) = match range {

@@ -21,7 +21,7 @@ pub fn pmd_install(_m: &Machine, mm: &Mm, t: usize) {
             crate::kernel::smp_wmb();
         }
         mm.pmd.set(Pmd::Table(t).encode()); // pmd_populate
-        trace!("pmd_install", "pmd = Table({t})");
+        trace!("pmd_install", "pmd = table({t}, PRESENT)");
         drop(ptl);
     } else {
         trace!("pmd_install", "pmd {cur:?} not none: free table {t}");

@@ -9,6 +9,7 @@ use crate::mm::filemap::{folio_test_locked, migration_entry_wait_on_locked};
 use crate::mm::page::PG_HEAD;
 use crate::mm::page_ref::folio_get;
 use crate::mm::pgtable::{Pte, F_DIRTY, F_EXCLUSIVE, F_SOFT_DIRTY, F_WRITE, F_YOUNG};
+use crate::mm::pgtable_generic::pmdp_get_lockless;
 use crate::mm::pgtable_generic::pte_offset_map_lock;
 use crate::mm::rmap::folio_add_anon_rmap_pte;
 use crate::mm::Machine;
@@ -80,7 +81,7 @@ pub fn remove_migration_ptes(m: &Machine, src: usize, dst: usize, nr_pages: usiz
     for mm_id in crate::mm::rmap::rmap_walk_order(m) {
         let mm = &m.mms[mm_id];
         // page_vma_mapped_walk: lockless PMD read, then the PMD lock for a PMD-level entry.
-        let pmd = Pmd::decode(mm.pmd.read_dep());
+        let pmd = Pmd::decode(pmdp_get_lockless(mm, "page_vma_mapped_walk"));
         if pmd.migration() {
             match remove_migration_pmd(m, mm_id, src, dst, nr_pages) {
                 PmdWalk::Done => continue,
@@ -494,7 +495,7 @@ pub fn huge_pmd_access(m: &Machine, mm_id: usize) -> HugeAccess {
     crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "huge_pmd_access");
     let mut waits = 0;
     loop {
-        let pmd = Pmd::decode(mm.pmd.read_dep()); // vmf.orig_pmd = pmdp_get_lockless
+        let pmd = Pmd::decode(pmdp_get_lockless(mm, "__handle_mm_fault")); // vmf.orig_pmd
         match pmd {
             Pmd::Migration { .. } => {
                 // No cpu_relax: whatever the wait found, the PMD has changed by now (the

@@ -54,6 +54,7 @@ pub mod rmap;
 pub mod swap;
 pub mod zap;
 
+use crate::kernel::lockdep::LockLabel;
 use crate::kernel::{
     atomic_long_t, atomic_t, rw_semaphore, spinlock_t, AtomicFlag, LockClass, RcuState,
 };
@@ -160,18 +161,34 @@ impl Machine {
             nr,
             memmap: Memmap::new(nr, folios),
             mms: (0..mms)
-                .map(|_| Mm {
-                    mmap_lock: rw_semaphore::new(MMAP_LOCK),
-                    vma_lock: rw_semaphore::new(VMA_LOCK),
+                .map(|i| Mm {
+                    mmap_lock: rw_semaphore::new(MMAP_LOCK).labelled(LockLabel {
+                        name: "mmap_lock",
+                        mm: Some(i),
+                        idx: None,
+                    }),
+                    vma_lock: rw_semaphore::new(VMA_LOCK).labelled(LockLabel {
+                        name: "vma_lock",
+                        mm: Some(i),
+                        idx: None,
+                    }),
                     write_protect_seq: atomic_t::new(0),
                     pmd: atomic_long_t::new(0),
-                    pmd_lock: spinlock_t::new(PMD_LOCK),
+                    pmd_lock: spinlock_t::new(PMD_LOCK).labelled(LockLabel {
+                        name: "pmd_lock",
+                        mm: Some(i),
+                        idx: None,
+                    }),
                     pmd_huge_pte: atomic_t::new(0),
                     nr_ptes: atomic_t::new(0),
                     tables: (0..tables)
-                        .map(|_| PteTable {
+                        .map(|t| PteTable {
                             ptes: (0..nr).map(|_| atomic_long_t::new(0)).collect(),
-                            ptl: spinlock_t::new(PTE_LOCK),
+                            ptl: spinlock_t::new(PTE_LOCK).labelled(LockLabel {
+                                name: "ptl",
+                                mm: Some(i),
+                                idx: Some(("table ", t)),
+                            }),
                             allocated: AtomicFlag::new(false),
                         })
                         .collect(),

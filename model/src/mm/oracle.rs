@@ -110,7 +110,7 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
         if by_mm[pfn].count_ones() < 2 {
             continue;
         }
-        let head = m.memmap.page_folio(pfn);
+        let head = m.memmap.page_folio_quiet(pfn);
         let excl = |p: usize| m.memmap.page(p).flags.test_bit(page::PG_ANON_EXCLUSIVE);
         vm_bug_on!(
             (via_pte[pfn] && excl(pfn)) || (via_pmd[pfn] && excl(head)),
@@ -356,7 +356,7 @@ impl MappingSnapshot {
         let nr = m.nr;
         let excl = |p: usize| m.memmap.page(p).flags.test_bit(page::PG_ANON_EXCLUSIVE);
         let folio_dirty = |p: usize| {
-            let head = m.memmap.page_folio(p);
+            let head = m.memmap.page_folio_quiet(p);
             m.memmap.page(head).flags.test_bit(page::PG_DIRTY)
         };
         let entry_excl = |flags: i64| flags & (crate::mm::pgtable::F_WRITE | F_EXCLUSIVE) != 0;

@@ -130,11 +130,32 @@ impl Memmap {
         }
     }
 
-    /// `page_folio(page)`: one `READ_ONCE` of the compound link.
+    /// `page_folio(page)`: one `READ_ONCE` of the compound link. A lockless read that decides
+    /// many races (a scanner's folio is whatever this returned), so it is a trace event with
+    /// the value read.
     pub fn page_folio(&self, pfn: usize) -> usize {
         let h = self.page(pfn).compound_head.read();
-        if h & 1 != 0 {
-            (h >> 1) as usize
+        let folio = Self::folio_of(pfn, h);
+        crate::trace!(
+            "page_folio",
+            "READ_ONCE(page[{pfn}].compound_head) = {}",
+            if folio == pfn {
+                format!("{h:#x}: not a tail, folio {folio}")
+            } else {
+                format!("{h:#x}: tail of folio {folio}")
+            }
+        );
+        folio
+    }
+
+    /// `page_folio` for the checkers (after the run, or an oracle's view): not traced.
+    pub fn page_folio_quiet(&self, pfn: usize) -> usize {
+        Self::folio_of(pfn, self.page(pfn).compound_head.read())
+    }
+
+    fn folio_of(pfn: usize, link: i64) -> usize {
+        if link & 1 != 0 {
+            (link >> 1) as usize
         } else {
             pfn
         }

@@ -14,7 +14,12 @@ use crate::trace;
 pub fn page_idle_get_folio(m: &Machine, pfn: usize) -> Option<usize> {
     let mm = &m.memmap;
     let page = mm.page(pfn);
-    if page.compound_head.read() & 1 != 0 {
+    let link = page.compound_head.read();
+    trace!(
+        "page_idle_get_folio",
+        "PageTail: READ_ONCE(page[{pfn}].compound_head) = {link:#x}"
+    );
+    if link & 1 != 0 {
         trace!("page_idle_get_folio", "pfn {pfn} is a tail: skip");
         return None;
     }

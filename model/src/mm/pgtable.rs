@@ -49,8 +49,63 @@ pub const F_SOFT_DIRTY: i64 = 1 << 6;
 pub const F_EXCLUSIVE: i64 = 1 << 7;
 pub const F_MASK: i64 = F_WRITE | F_YOUNG | F_DIRTY | F_SOFT_DIRTY | F_EXCLUSIVE;
 
-/// A decoded PMD value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The bits of a migration entry by the names of its swap-entry encoding
+/// (`SWP_MIGRATION_WRITE` / `SWP_MIGRATION_READ_EXCLUSIVE` / `SWP_MIGRATION_READ` type,
+/// `SWP_MIG_YOUNG`, `SWP_MIG_DIRTY`, `_PAGE_SWP_SOFT_DIRTY`).
+pub fn migration_flag_names(flags: i64) -> String {
+    let ty = if flags & F_WRITE != 0 {
+        "WRITE"
+    } else if flags & F_EXCLUSIVE != 0 {
+        "READ_EXCLUSIVE"
+    } else {
+        "READ"
+    };
+    let mut v = vec![ty];
+    for (b, n) in [
+        (F_YOUNG, "YOUNG"),
+        (F_DIRTY, "DIRTY"),
+        (F_SOFT_DIRTY, "SOFT_DIRTY"),
+    ] {
+        if flags & b != 0 {
+            v.push(n);
+        }
+    }
+    v.join("|")
+}
+
+/// The flag bits of `flags` by their x86 names (`_PAGE_RW`, `_PAGE_ACCESSED`, `_PAGE_DIRTY`,
+/// `_PAGE_SOFT_DIRTY`; `EXCLUSIVE` is a migration entry's readable-exclusive type) after the
+/// `fixed` bits of the entry's kind, joined with `|`; `-` when there is nothing to name.
+pub fn flag_names(fixed: &[&'static str], flags: i64) -> String {
+    const NAMES: [(i64, &str); 5] = [
+        (F_WRITE, "RW"),
+        (F_YOUNG, "ACCESSED"),
+        (F_DIRTY, "DIRTY"),
+        (F_SOFT_DIRTY, "SOFT_DIRTY"),
+        (F_EXCLUSIVE, "EXCLUSIVE"),
+    ];
+    let v: Vec<&str> = fixed
+        .iter()
+        .copied()
+        .chain(
+            NAMES
+                .iter()
+                .filter(|(b, _)| flags & b != 0)
+                .map(|(_, n)| *n),
+        )
+        .collect();
+    if v.is_empty() {
+        "-".to_string()
+    } else {
+        v.join("|")
+    }
+}
+
+/// A decoded PMD value. Its `Debug` form, used in traces and messages, names the kind the way
+/// the kernel's classifiers see it and the flag bits by name, e.g.
+/// `huge(pfn 0, PRESENT|PSE|RW|ACCESSED|DIRTY)`: x86 sets PRESENT and PSE on a huge PMD, keeps
+/// PSE without PRESENT after `pmdp_invalidate`, and a migration entry has neither.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Pmd {
     None,
     Table(usize),
@@ -71,6 +126,37 @@ pub enum Pmd {
         pfn: usize,
         flags: i64,
     },
+}
+
+impl std::fmt::Debug for Pmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Pmd::None => write!(f, "none"),
+            Pmd::Table(t) => write!(f, "table({t}, PRESENT)"),
+            Pmd::Huge { pfn, flags } => {
+                write!(
+                    f,
+                    "huge(pfn {pfn}, {})",
+                    flag_names(&["PRESENT", "PSE"], flags)
+                )
+            }
+            Pmd::HugeInvalid { pfn, flags } => {
+                write!(
+                    f,
+                    "invalidated-huge(pfn {pfn}, {})",
+                    flag_names(&["PSE"], flags)
+                )
+            }
+            Pmd::Migration { pfn, flags } => {
+                write!(f, "migration(pfn {pfn}, {})", migration_flag_names(flags))
+            }
+            Pmd::MigrationInvalid { pfn, flags } => write!(
+                f,
+                "invalidated-migration(pfn {pfn}, PRESENT_INVALID|{})",
+                migration_flag_names(flags)
+            ),
+        }
+    }
 }
 
 impl Pmd {
@@ -189,12 +275,27 @@ impl Pmd {
     }
 }
 
-/// A decoded PTE value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A decoded PTE value (`Debug`: `present(pfn 1, PRESENT|RW|DIRTY)`, `migration(pfn 1, RW)`,
+/// `none`).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Pte {
     None,
     Present { pfn: usize, flags: i64 },
     Migration { pfn: usize, flags: i64 },
+}
+
+impl std::fmt::Debug for Pte {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Pte::None => write!(f, "none"),
+            Pte::Present { pfn, flags } => {
+                write!(f, "present(pfn {pfn}, {})", flag_names(&["PRESENT"], flags))
+            }
+            Pte::Migration { pfn, flags } => {
+                write!(f, "migration(pfn {pfn}, {})", migration_flag_names(flags))
+            }
+        }
+    }
 }
 
 impl Pte {

@@ -24,13 +24,22 @@ pub struct PteMap<'a> {
     _rcu: RcuReadGuard<'a>,
 }
 
+/// `pmdp_get_lockless(pmdp)` for the reader `func`: one read of the PMD with no lock held (an
+/// address-dependent read, hence `read_dep`; kernel/atomic.rs). A trace event with the value
+/// read: what a lockless walker decides from is what a counterexample must show.
+pub fn pmdp_get_lockless(mm: &Mm, func: &'static str) -> i64 {
+    let v = mm.pmd.read_dep();
+    trace!(func, "pmdp_get_lockless() = {:?}", Pmd::decode(v));
+    v
+}
+
 /// `pte_offset_map` (`___pte_offset_map`): map the table the PMD points to, lockless, under
 /// RCU. None when the PMD is none, huge or a migration entry. The caller sees the entries as
 /// they are, with no lock against writers: used only by broken protocols (the off form of
 /// rule `remove-migration-pte-ptl`).
 pub fn pte_offset_map<'a>(m: &'a Machine, mm: &'a Mm) -> Option<PteMap<'a>> {
     let rcu = rcu_read_lock(&m.rcu);
-    let pmd = Pmd::decode(mm.pmd.read_dep()); // pmdp_get_lockless
+    let pmd = Pmd::decode(pmdp_get_lockless(mm, "pte_offset_map"));
     let Pmd::Table(t) = pmd else {
         trace!("pte_offset_map", "pmd {pmd:?}: no table");
         return None;
@@ -50,7 +59,7 @@ pub fn pte_offset_map_lock<'a>(m: &'a Machine, mm: &'a Mm) -> Option<PteMapLock<
     loop {
         // ___pte_offset_map: RCU keeps a concurrently unlinked table valid-but-detached.
         let rcu = rcu_read_lock(&m.rcu);
-        let v = mm.pmd.read_dep(); // pmdp_get_lockless; address dependency -> Acquire
+        let v = pmdp_get_lockless(mm, "pte_offset_map_lock");
         let pmd = Pmd::decode(v);
         let Pmd::Table(t) = pmd else {
             if !crate::kernel::rule_on(crate::rules::Rule::PteOffsetMapSkipsHuge)

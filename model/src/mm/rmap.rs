@@ -5,6 +5,7 @@
 
 use crate::kernel::smp_mb;
 use crate::mm::page::{Memmap, ENTIRELY_MAPPED, PG_ANON_EXCLUSIVE};
+use crate::mm::pgtable_generic::pmdp_get_lockless;
 use crate::trace;
 
 /// `folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE)` for a PMD-mapped new folio.
@@ -243,7 +244,7 @@ pub fn try_to_migrate_one(
     let mm = &m.mms[mm_id];
     let nr = m.nr;
     // page_vma_mapped_walk(PVMW_SYNC)
-    let pmd = Pmd::decode(mm.pmd.read_dep());
+    let pmd = Pmd::decode(pmdp_get_lockless(mm, "page_vma_mapped_walk"));
     if pmd.trans_huge() || pmd.migration() {
         let ptl = mm.pmd_lock.lock();
         let v = Pmd::decode(mm.pmd.read());

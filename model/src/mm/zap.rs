@@ -15,6 +15,7 @@ use crate::mm::migrate::pfn_swap_entry_folio;
 use crate::mm::page::PG_HEAD;
 use crate::mm::page_ref::folio_put;
 use crate::mm::pgtable::{Pmd, Pte};
+use crate::mm::pgtable_generic::pmdp_get_lockless;
 use crate::mm::pgtable_generic::{pgtable_trans_huge_withdraw, pte_offset_map_lock};
 use crate::mm::rmap::{folio_remove_rmap_pmd, folio_remove_rmap_pte};
 use crate::mm::Machine;
@@ -110,8 +111,7 @@ pub fn zap_pmd_range(m: &Machine, mm_id: usize, range: ZapRange) -> Zapped {
     crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "zap_pmd_range");
     let mut z = Zapped::default();
     loop {
-        let pmd = Pmd::decode(mm.pmd.read_dep());
-        trace!("zap_pmd_range", "lockless pmd {pmd:?}");
+        let pmd = Pmd::decode(pmdp_get_lockless(mm, "zap_pmd_range"));
         if pmd.migration() || pmd.trans_huge() {
             match range {
                 ZapRange::Page(_) => __split_huge_pmd(m, mm_id, false),
@@ -123,7 +123,7 @@ pub fn zap_pmd_range(m: &Machine, mm_id: usize, range: ZapRange) -> Zapped {
             }
             // fall through to the PTE level
         }
-        let pmd = Pmd::decode(mm.pmd.read_dep());
+        let pmd = Pmd::decode(pmdp_get_lockless(mm, "zap_pmd_range"));
         if pmd.none() {
             z.skipped_none = true;
             return z;
@@ -232,7 +232,7 @@ fn try_get_and_clear_pmd(m: &Machine, mm: &crate::mm::Mm, t: usize) -> bool {
         "try_get_and_clear_pmd: the PMD is {v:?}, not Table({t}), while its PTE lock is held"
     );
     mm.pmd.set(0); // pmd_clear
-    trace!("try_get_and_clear_pmd", "pmd Table({t}) -> none");
+    trace!("try_get_and_clear_pmd", "pmd table({t}, PRESENT) -> none");
     drop(pml);
     true
 }
@@ -282,7 +282,7 @@ fn try_to_free_pte(m: &Machine, mm_id: usize, t: usize) -> bool {
         return false;
     }
     mm.pmd.set(0); // pmd_clear
-    trace!("try_to_free_pte", "pmd Table({t}) -> none");
+    trace!("try_to_free_pte", "pmd table({t}, PRESENT) -> none");
     drop(ptl);
     drop(pml);
     true
