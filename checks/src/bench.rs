@@ -36,11 +36,55 @@ pub struct RuleBench {
     pub within_budget: bool,
 }
 
+/// What recording the trace costs: one scenario's default loom run with the trace recorded
+/// (as every check does) and without.
+#[derive(Serialize, Debug, Clone)]
+pub struct TraceOverhead {
+    pub scenario: &'static str,
+    pub executions: u64,
+    pub secs_with_trace: f64,
+    pub secs_without_trace: f64,
+    /// `secs_with_trace / secs_without_trace`.
+    pub ratio: f64,
+}
+
+/// The scenarios whose trace overhead `bench` measures: long loom runs whose executions go
+/// through the traced lockless reads (compound_head, PMD) of scanners and walkers.
+pub const TRACE_OVERHEAD_SCENARIOS: [&str; 3] = [
+    "folio-split-vs-migration-wait",
+    "folio-split-vs-pfn-walker",
+    "split-pmd-vs-gup-fast",
+];
+
 #[derive(Serialize, Debug, Clone)]
 pub struct Bench {
     pub scenarios: Vec<ScenarioBench>,
     pub rules: Vec<RuleBench>,
+    pub trace_overhead: Vec<TraceOverhead>,
     pub total_secs: f64,
+}
+
+/// Measure [`TraceOverhead`] for `names`.
+pub fn trace_overhead(names: &[&str]) -> Vec<TraceOverhead> {
+    let mut out = Vec::new();
+    for n in names {
+        let Some(s) = crate::scenarios::find(n) else {
+            continue;
+        };
+        let mut cfg = config(default_loom(s), RuleSet::all_on());
+        let with = run_scenario(s, &cfg, None);
+        cfg.trace = false;
+        let without = run_scenario(s, &cfg, None);
+        let (a, b) = (with.run.wall.as_secs_f64(), without.run.wall.as_secs_f64());
+        out.push(TraceOverhead {
+            scenario: s.name,
+            executions: with.run.executions,
+            secs_with_trace: a,
+            secs_without_trace: b,
+            ratio: a / b.max(1e-9),
+        });
+    }
+    out
 }
 
 /// Run the benchmark.
@@ -84,9 +128,11 @@ pub fn bench() -> Result<Bench> {
             }),
         }
     }
+    let trace_overhead = trace_overhead(&TRACE_OVERHEAD_SCENARIOS);
     Ok(Bench {
         scenarios,
         rules,
+        trace_overhead,
         total_secs: t0.elapsed().as_secs_f64(),
     })
 }

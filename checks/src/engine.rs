@@ -182,6 +182,9 @@ pub struct RunConfig {
     pub loom_dpor: bool,
     /// Fingerprint every execution's final state (`thpcheck audit`).
     pub audit: bool,
+    /// Record the trace of every execution (on; `thpcheck bench` turns it off once to
+    /// measure what recording costs). Off, a counterexample has no trace.
+    pub trace: bool,
 }
 
 impl RunConfig {
@@ -194,6 +197,7 @@ impl RunConfig {
             lockdep: Arc::new(LockGraph::new()),
             loom_dpor: true,
             audit: false,
+            trace: true,
         }
     }
 }
@@ -373,7 +377,7 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
         rules: cfg.rules.clone(),
         hardware: cfg.hardware,
         lockdep: cfg.lockdep.clone(),
-        trace: true,
+        trace: cfg.trace,
         audit: cfg.audit,
     };
     let executions = Arc::new(AtomicU64::new(0));

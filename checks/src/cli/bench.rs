@@ -4,7 +4,19 @@ use anyhow::Result;
 
 use crate::status::Status;
 
-pub(super) fn run(json: bool) -> Result<Status> {
+pub(super) fn run(json: bool, trace_only: bool) -> Result<Status> {
+    if trace_only {
+        let t = crate::bench::trace_overhead(&crate::bench::TRACE_OVERHEAD_SCENARIOS);
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"trace_overhead": t}))?
+            );
+        } else {
+            print_trace_overhead(&t);
+        }
+        return Ok(Status::Holds);
+    }
     let b = crate::bench::bench()?;
     let status = Status::failed_unless(b.ok());
     if json {
@@ -50,6 +62,8 @@ pub(super) fn run(json: bool) -> Result<Status> {
                 if r.within_budget { "" } else { "  OVER BUDGET" }
             );
         }
+        println!();
+        print_trace_overhead(&b.trace_overhead);
         println!(
             "\ntotal {:.1} s; budgets {}",
             b.total_secs,
@@ -61,4 +75,21 @@ pub(super) fn run(json: bool) -> Result<Status> {
         );
     }
     Ok(status)
+}
+
+fn print_trace_overhead(t: &[crate::bench::TraceOverhead]) {
+    println!(
+        "{:<42} {:>10} {:>12} {:>15} {:>7}",
+        "trace overhead (loom, default bound)",
+        "executions",
+        "secs traced",
+        "secs untraced",
+        "ratio"
+    );
+    for t in t {
+        println!(
+            "{:<42} {:>10} {:>12.3} {:>15.3} {:>7.3}",
+            t.scenario, t.executions, t.secs_with_trace, t.secs_without_trace, t.ratio
+        );
+    }
 }

@@ -99,6 +99,10 @@ pub enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Only measure what recording the trace costs (a few loom runs with and without it;
+        /// no budgets checked).
+        #[arg(long)]
+        trace_overhead: bool,
     },
     /// Regenerate docs/locking-rules.md and docs/bounds.md from the catalogue (runs the checks).
     Docs {
@@ -423,7 +427,10 @@ pub fn run(cli: Cli) -> Result<u8> {
     let status = match cli.command {
         Command::List { json } => list::run(json)?,
         Command::Check(a) => check::run(a)?,
-        Command::Bench { json } => bench::run(json)?,
+        Command::Bench {
+            json,
+            trace_overhead,
+        } => bench::run(json, trace_overhead)?,
         Command::Audit {
             json,
             iterations,
