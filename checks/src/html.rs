@@ -3,9 +3,11 @@
 //!
 //! Each cell shows the kernel function and what it read or wrote (lockless reads are marked
 //! and show the value they returned); a cell is shaded while its CPU holds a lock, and lists
-//! the locks. The broken invariant is highlighted, both in the header and on the last step
-//! (the one that raised it, or the last before the final check). The rules that were switched
-//! off link to their sections of `docs/locking-rules.md`. No scripts, no external files.
+//! the locks held as of that CPU's last step. The broken invariant is highlighted in the
+//! header, and the last step recorded before it is marked (not necessarily a step of the CPU
+//! that raised it: an end-of-run oracle raises it after every CPU finished). The rules that
+//! were switched off link to their sections of this checkout's `docs/locking-rules.md` (a
+//! `file://` link, for the machine the page was made on). No scripts, no external files.
 //!
 //! Under loom a relaxed load may return an older store than the last one the page shows
 //! before it (weak memory): the page says so when the run was under loom.
@@ -101,7 +103,13 @@ pub fn counterexample_page(row: &Row) -> String {
         let links: Vec<String> = row
             .rules_off
             .iter()
-            .map(|r| format!("<a href=\"{docs}#{r}\"><code>{}</code></a>", esc(r)))
+            .map(|r| {
+                format!(
+                    "<a href=\"{}\"><code>{}</code></a>",
+                    esc(&format!("{docs}#{r}")),
+                    esc(r)
+                )
+            })
             .collect();
         let _ = writeln!(
             o,
@@ -204,6 +212,17 @@ pub fn counterexample_page(row: &Row) -> String {
         env!("CARGO_PKG_VERSION")
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markup_in_text_is_escaped() {
+        assert_eq!(
+            super::esc("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+    }
 }
 
 /// An index page linking `pages` (file name, one-line description).

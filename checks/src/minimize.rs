@@ -1,17 +1,20 @@
 //! Smaller counterexamples: after a run finds one, look for a shorter story of the same
 //! violation and report the smallest found, saying which search found it.
 //!
-//! * loom: re-run the scenario with preemption bounds 0, 1, 2, ... below the bound that found
-//!   it; the first bound that still breaks the same invariant gives a counterexample with at
-//!   most that many preemptions (loom explores every interleaving within a bound, so no
-//!   interleaving with fewer preemptions breaks it). Each attempt has a time budget; an attempt
-//!   that runs out of it is skipped (the next bound is still tried).
+//! * loom: re-run the scenario with preemption bounds 0, 1, 2, 3 (those below the bound that
+//!   found it); the first bound that breaks the same invariant gives a counterexample with at
+//!   most that many preemptions. Only when every lower bound was explored to the end and held
+//!   is that the fewest preemptions any counterexample needs (`least_preemptions`); a lower
+//!   bound that ended in another failure stopped early and proves nothing. Each attempt has a
+//!   time budget; the search stops at the first attempt that runs out of it.
 //! * shuttle: run PCT from further seeds and keep the trace with the fewest steps (shuttle's
 //!   schedules are not delta-debugged here: a schedule cut short does not replay, so a
 //!   shorter one has to be found by search). The replay token of the kept one is printed.
 //!
 //! "Same violation" means the same invariant tag (`[I7 recheck-after-get]`). Sizes compared:
-//! steps of the trace and context switches (consecutive steps on different CPUs).
+//! steps of the trace and context switches (consecutive trace steps on different CPUs; not
+//! loom's preemption count, which also counts switches between untraced operations). Other
+//! engines (shuttle-random, shuttle-dfs, replay) are not searched, and say so.
 
 use std::time::Duration;
 
@@ -61,6 +64,11 @@ impl std::fmt::Display for Size {
 /// What the search found (the `minimized` object of `--json`).
 #[derive(Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct MinInfo {
+    /// Was a search run at all (false: the engine has none, or nothing below its bound)?
+    pub searched: bool,
+    /// loom: every preemption bound below `found_by`'s was explored to the end and held, so
+    /// no counterexample needs fewer preemptions.
+    pub least_preemptions: bool,
     /// The search that found the kept counterexample (e.g. `loom preemption_bound=1`).
     pub found_by: String,
     pub first: Size,
@@ -98,6 +106,8 @@ pub fn minimize(name: &str, spec: &EngineSpec, extra: &Extra, first: &Row) -> Op
             && !r.steps.is_empty()
             && r.message.as_deref().and_then(tag) == Some(want.as_str())
     };
+    let mut searched = false;
+    let mut least_preemptions = false;
     let budgeted = Extra {
         budget: Some(ATTEMPT_BUDGET),
         ..extra.clone()
@@ -108,7 +118,10 @@ pub fn minimize(name: &str, spec: &EngineSpec, extra: &Extra, first: &Row) -> Op
             max_branches,
         } => {
             let top = preemption_bound.unwrap_or(usize::MAX);
+            // Every bound below `b` held, explored to the end.
+            let mut all_below_held = true;
             for b in 0..top.min(4) {
+                searched = true;
                 let s = EngineSpec::Loom {
                     preemption_bound: Some(b),
                     max_branches: *max_branches,
@@ -121,11 +134,17 @@ pub fn minimize(name: &str, spec: &EngineSpec, extra: &Extra, first: &Row) -> Op
                 }
                 if same(&r) {
                     let size = Size::of(&r);
+                    least_preemptions = all_below_held;
                     if size < best.0 {
                         best = (size, r, format!("loom {}", s.bound()));
+                    } else if all_below_held {
+                        // The first one is as small; say the bound that proves the least
+                        // preemption count.
+                        best.2 = format!("{} (same size at loom {})", best.2, s.bound());
                     }
                     break;
                 }
+                all_below_held &= r.verdict == Status::Holds;
             }
         }
         EngineSpec::ShuttlePct {
@@ -134,6 +153,7 @@ pub fn minimize(name: &str, spec: &EngineSpec, extra: &Extra, first: &Row) -> Op
             iterations,
         } => {
             for k in 1..=PCT_SEEDS {
+                searched = true;
                 let s = EngineSpec::ShuttlePct {
                     seed: seed.wrapping_add(k),
                     depth: *depth,
@@ -154,6 +174,8 @@ pub fn minimize(name: &str, spec: &EngineSpec, extra: &Extra, first: &Row) -> Op
     }
     let mut row = best.1;
     let info = MinInfo {
+        searched,
+        least_preemptions,
         found_by: best.2,
         first: first_size,
         smallest: best.0,

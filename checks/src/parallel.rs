@@ -27,6 +27,24 @@ pub fn run_ordered<T, R, E>(
     items: &[T],
     jobs: usize,
     f: impl Fn(&T) -> R + Sync,
+    emit: impl FnMut(R) -> Result<(), E>,
+) -> Result<(), E>
+where
+    T: Sync,
+    R: Send,
+{
+    run_ordered_by_cost(items, jobs, |_| 0, f, emit)
+}
+
+/// [`run_ordered`], with the workers taking the items of highest `cost` first (ties in item
+/// order): the longest-processing-time-first rule, so that a long run does not start last and
+/// leave the other workers idle at the end. The results are still handed to `emit` in item
+/// order, so the output is the same as with one job.
+pub fn run_ordered_by_cost<T, R, E>(
+    items: &[T],
+    jobs: usize,
+    cost: impl Fn(&T) -> u64,
+    f: impl Fn(&T) -> R + Sync,
     mut emit: impl FnMut(R) -> Result<(), E>,
 ) -> Result<(), E>
 where
@@ -40,6 +58,9 @@ where
         }
         return Ok(());
     }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cost(&items[i])));
+    let order = &order;
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let (tx, rx) = crossbeam::channel::unbounded::<(usize, R)>();
@@ -52,8 +73,9 @@ where
                 .stack_size(WORKER_STACK)
                 .spawn_scoped(s, move || {
                     while !stop.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(it) = items.get(i) else { break };
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&i) = order.get(k) else { break };
+                        let it = &items[i];
                         if tx.send((i, f(it))).is_err() {
                             break;
                         }

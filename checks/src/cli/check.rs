@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::engine::{EngineSpec, RunConfig, Verdict, LOOM_MAX_BRANCHES};
 use crate::litmus::{self, LITMUS};
-use crate::parallel::{run_ordered, Shard};
+use crate::parallel::{run_ordered_by_cost, Shard};
 use crate::scenarios;
 use crate::status::Status;
 use thp_model::kernel::Arch;
@@ -52,9 +52,25 @@ pub(super) fn run(a: CheckArgs) -> Result<Status> {
     let mut rows = Vec::new();
     let mut status = Status::Holds;
     let line = crate::progress::Line::start(runs.len());
-    run_ordered(
+    // Longest first: unbounded loom runs of model scenarios explore up to millions of
+    // executions; bounded loom runs next; shuttle and litmus runs are short.
+    let cost = |&(n, e): &(&str, EngineArg)| -> u64 {
+        match (e, scenarios::find(n)) {
+            (EngineArg::Loom, Some(_)) => match engine_spec(e, &a, n) {
+                EngineSpec::Loom {
+                    preemption_bound: None,
+                    ..
+                } => 3,
+                _ => 2,
+            },
+            (_, Some(_)) => 1,
+            _ => 0,
+        }
+    };
+    run_ordered_by_cost(
         &runs,
         a.jobs,
+        cost,
         |&(n, e)| {
             let spec = engine_spec(e, &a, n);
             let _running = crate::progress::running(format!("{n} {}", spec.name()));

@@ -54,8 +54,11 @@ pub(super) fn run(
         }
     }
     if minimize && !json {
-        let m: Vec<&crate::minimize::MinInfo> =
-            rows.iter().filter_map(|r| r.minimized.as_ref()).collect();
+        let m: Vec<&crate::minimize::MinInfo> = rows
+            .iter()
+            .filter_map(|r| r.minimized.as_ref())
+            .filter(|m| m.searched)
+            .collect();
         if !m.is_empty() {
             let avg = |f: &dyn Fn(&crate::minimize::MinInfo) -> usize| {
                 m.iter().map(|i| f(i) as f64).sum::<f64>() / m.len() as f64
@@ -64,7 +67,7 @@ pub(super) fn run(
             let (c0, c1) = (avg(&|i| i.first.switches), avg(&|i| i.smallest.switches));
             let smaller = m.iter().filter(|i| i.smallest < i.first).count();
             println!(
-                "\nminimized {} counterexamples ({smaller} made smaller): steps {s0:.1} -> {s1:.1} on average ({:.1}% shorter), context switches {c0:.1} -> {c1:.1}",
+                "\nsearched for smaller counterexamples after {} catches ({smaller} made smaller): steps {s0:.1} -> {s1:.1} on average ({:.1}% shorter), context switches {c0:.1} -> {c1:.1}",
                 m.len(),
                 100.0 * (s0 - s1) / s0.max(1.0)
             );

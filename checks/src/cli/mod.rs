@@ -398,14 +398,24 @@ fn print_table(rows: &[Row]) {
             println!("{m}");
         }
         if let Some(mi) = &r.minimized {
-            if mi.smallest < mi.first {
+            let least = if mi.least_preemptions {
+                "; no counterexample needs fewer preemptions (every lower loom bound held)"
+            } else {
+                ""
+            };
+            if !mi.searched {
                 println!(
-                    "smallest counterexample found: {} (by {}); the first found had {}",
+                    "--minimize: no search for {} (this one has {})",
+                    r.engine, mi.smallest
+                );
+            } else if mi.smallest < mi.first {
+                println!(
+                    "smallest counterexample found: {} (by {}){least}; the first found had {}; the trace below is the smallest",
                     mi.smallest, mi.found_by, mi.first
                 );
             } else {
                 println!(
-                    "no smaller counterexample found ({}); this one has {}",
+                    "no smaller counterexample found ({}){least}; this one has {}",
                     mi.found_by, mi.smallest
                 );
             }

@@ -259,17 +259,6 @@ impl Execution {
         self.threads.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The CPU number of the calling model thread and the locks it holds (one look at the
-    /// thread table, for trace events).
-    pub(crate) fn cpu_and_held(&self) -> (usize, Vec<HeldLock>) {
-        let key = engine_thread_key(self.options.engine);
-        let t = self.lock_threads();
-        match t.cpus.get(&key) {
-            Some(c) => (*c, t.held.get(c).cloned().unwrap_or_default()),
-            None => panic!("[model bug] a thread not started by kernel::spawn runs model code"),
-        }
-    }
-
     /// The CPU number of the calling model thread.
     pub fn cpu(&self) -> usize {
         let key = engine_thread_key(self.options.engine);

@@ -217,13 +217,15 @@ pub fn lock_acquire_as(
             }
         }
     }
-    let mut t = exec.lock_threads();
-    t.held.entry(cpu).or_default().push(HeldLock {
+    let h = HeldLock {
         class,
         instance,
         how,
         label,
-    });
+    };
+    crate::kernel::trace::lock_event(&exec, cpu, &h);
+    let mut t = exec.lock_threads();
+    t.held.entry(cpu).or_default().push(h);
 }
 
 /// Record that the current CPU released the lock `instance`.
@@ -238,6 +240,8 @@ pub(crate) fn lock_release(instance: usize) {
         }
         None => panic!("[model bug] cpu{cpu} releases a lock it does not hold"),
     }
+    drop(t);
+    crate::kernel::trace::unlock_event(&exec, cpu, instance);
 }
 
 /// Release `instance` if the current CPU's held stack has it. For locks that another context
@@ -249,6 +253,8 @@ pub fn lock_release_if_held(instance: usize) {
     let held = t.held.entry(cpu).or_default();
     if let Some(i) = held.iter().rposition(|h| h.instance == instance) {
         held.remove(i);
+        drop(t);
+        crate::kernel::trace::unlock_event(&exec, cpu, instance);
     }
 }
 

@@ -45,24 +45,75 @@ impl std::fmt::Display for Event {
     }
 }
 
-/// An event as recorded: the held locks are kept as they are (no formatting on the hot path;
-/// only the failing execution's log is ever turned into [`Event`]s).
+/// The log as recorded. Steps keep their text; which locks a step's CPU held is not copied
+/// into every step (that cost every execution a copy of the held stack per step) but
+/// reconstructed from the lock acquisitions and releases, which are logged as they happen and
+/// replayed only when the failing execution's log is turned into [`Event`]s.
 #[derive(Debug)]
-pub(crate) struct RawEvent {
-    cpu: usize,
-    func: &'static str,
-    what: String,
-    held: Vec<crate::kernel::lockdep::HeldLock>,
+pub(crate) enum RawEvent {
+    Step {
+        cpu: usize,
+        func: &'static str,
+        what: String,
+    },
+    Acquire {
+        cpu: usize,
+        lock: crate::kernel::lockdep::HeldLock,
+    },
+    Release {
+        cpu: usize,
+        instance: usize,
+    },
 }
 
-impl RawEvent {
-    fn cook(&self) -> Event {
-        Event {
-            cpu: self.cpu,
-            func: self.func,
-            what: self.what.clone(),
-            held: self.held.iter().map(|h| h.describe()).collect(),
+/// Turn a recorded log into steps, each with the locks its CPU held then.
+fn cook(raw: &[RawEvent]) -> Vec<Event> {
+    let mut held: std::collections::HashMap<usize, Vec<&crate::kernel::lockdep::HeldLock>> =
+        std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for r in raw {
+        match r {
+            RawEvent::Step { cpu, func, what } => out.push(Event {
+                cpu: *cpu,
+                func,
+                what: what.clone(),
+                held: held
+                    .get(cpu)
+                    .map(|v| v.iter().map(|h| h.describe()).collect())
+                    .unwrap_or_default(),
+            }),
+            RawEvent::Acquire { cpu, lock } => held.entry(*cpu).or_default().push(lock),
+            RawEvent::Release { cpu, instance } => {
+                let v = held.entry(*cpu).or_default();
+                if let Some(i) = v.iter().rposition(|h| h.instance == *instance) {
+                    v.remove(i);
+                }
+            }
         }
+    }
+    out
+}
+
+/// Log a lock acquisition (lockdep's view: a blocking acquisition counts from the attempt).
+pub(crate) fn lock_event(exec: &Execution, cpu: usize, lock: &crate::kernel::lockdep::HeldLock) {
+    if exec.options.trace {
+        exec.trace
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(RawEvent::Acquire {
+                cpu,
+                lock: lock.clone(),
+            });
+    }
+}
+
+/// Log a lock release.
+pub(crate) fn unlock_event(exec: &Execution, cpu: usize, instance: usize) {
+    if exec.options.trace {
+        exec.trace
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(RawEvent::Release { cpu, instance });
     }
 }
 
@@ -81,12 +132,11 @@ pub fn event(func: &'static str, what: impl FnOnce() -> String) {
     if !exec.options.trace {
         return;
     }
-    let (cpu, held) = exec.cpu_and_held();
-    let ev = RawEvent {
+    let cpu = exec.cpu();
+    let ev = RawEvent::Step {
         cpu,
         func,
         what: what(),
-        held,
     };
     exec.trace
         .lock()
@@ -99,14 +149,7 @@ pub fn last_trace() -> Vec<Event> {
     LAST.with(|l| {
         l.borrow()
             .as_ref()
-            .map(|e| {
-                e.trace
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .map(RawEvent::cook)
-                    .collect()
-            })
+            .map(|e| cook(&e.trace.lock().unwrap_or_else(|e| e.into_inner())))
             .unwrap_or_default()
     })
 }

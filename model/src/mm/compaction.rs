@@ -52,6 +52,10 @@ pub fn isolate_migratepages_block(m: &Machine, pfn: usize) -> Isolate {
     }
     let folio = pfn;
     let link = mm.page(pfn).compound_head.read();
+    trace!(
+        "isolate_migratepages_block",
+        "after the get: READ_ONCE(page[{pfn}].compound_head) = {link:#x}"
+    );
     vm_bug_on!(
         link & 1 != 0,
         Inv::I6RefOnFrozen,

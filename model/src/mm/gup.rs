@@ -287,6 +287,8 @@ pub fn gup_fast(
 /// `gup_fast_pgd_range` down to one page (`idx`) of the PMD range (mm/gup.c
 /// `gup_fast_pmd_range`, `gup_fast_pmd_leaf`, `gup_fast_pte_range`): IRQs off, lockless reads,
 /// grab, re-check that the PMD (and PTE) did not change, else put and fail.
+///
+/// (The recheck reads are relaxed, one each; traced with the value read.)
 fn gup_fast_pgd_range(
     m: &Machine,
     mm_id: usize,
@@ -311,7 +313,7 @@ fn gup_fast_pgd_range(
         }
         let page = pmd.huge_pfn().unwrap_or_default() + idx;
         let folio = try_grab_folio_fast(m, page, 1, foll)?;
-        if rule_on(Rule::GupFastPmdPteRecheck) && mm.pmd.read() != pmdv {
+        if rule_on(Rule::GupFastPmdPteRecheck) && pmd_changed(mm, pmdv) {
             trace!("gup_fast", "pmd changed: put and fall back");
             gup_put_folio(m, folio, 1, foll);
             return None;
@@ -353,7 +355,17 @@ fn gup_fast_pgd_range(
     }
     let folio = try_grab_folio_fast(m, pfn, 1, foll)?;
     if rule_on(Rule::GupFastPmdPteRecheck)
-        && (mm.pmd.read() != pmdv || table.ptes[idx].read() != ptev)
+        && (pmd_changed(mm, pmdv) || {
+            // The PTE re-read only when the PMD is unchanged (short-circuit, as the kernel's
+            // `||`), relaxed as before.
+            let now = table.ptes[idx].read();
+            trace!(
+                "gup_fast_pte_range",
+                "recheck: READ_ONCE(table {t} pte[{idx}]) = {:?}",
+                Pte::decode(now)
+            );
+            now != ptev
+        })
     {
         trace!("gup_fast", "pmd or pte changed: put and fall back");
         gup_put_folio(m, folio, 1, foll);
@@ -431,4 +443,15 @@ pub fn follow_pmd_mask_split(m: &Machine, mm_id: usize, idx: usize, foll: Foll) 
         "pte[{idx}] pfn {pfn}, folio {folio} grabbed ({foll:?})"
     );
     Follow::PtePage(pfn)
+}
+
+/// GUP-fast's recheck of the PMD after the grab: one relaxed read, traced with its value.
+fn pmd_changed(mm: &crate::mm::Mm, pmdv: i64) -> bool {
+    let now = mm.pmd.read();
+    trace!(
+        "gup_fast_pmd_range",
+        "recheck: READ_ONCE(pmd) = {:?}",
+        Pmd::decode(now)
+    );
+    now != pmdv
 }
