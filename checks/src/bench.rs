@@ -61,7 +61,87 @@ pub struct Bench {
     pub scenarios: Vec<ScenarioBench>,
     pub rules: Vec<RuleBench>,
     pub trace_overhead: Vec<TraceOverhead>,
+    pub bare_overhead: Vec<crate::bare::BareOverhead>,
+    pub jobs_speedup: JobsSpeedup,
     pub total_secs: f64,
+}
+
+/// The scenarios whose model overhead `bench` measures against a bare program
+/// ([`crate::bare`]): the trace-overhead ones.
+pub const BARE_OVERHEAD_SCENARIOS: [&str; 3] = TRACE_OVERHEAD_SCENARIOS;
+
+/// Measure [`crate::bare::BareOverhead`] for `names`, under each one's default loom bound and
+/// shuttle PCT.
+pub fn bare_overhead(names: &[&str]) -> Vec<crate::bare::BareOverhead> {
+    let mut out = Vec::new();
+    for n in names {
+        let Some(s) = crate::scenarios::find(n) else {
+            continue;
+        };
+        for e in [default_loom(s), DOC_PCT] {
+            out.extend(crate::bare::overhead(s, e));
+        }
+    }
+    out
+}
+
+/// What `--jobs 2` gains over `--jobs 1` on a set of loom runs, run as `check` runs them
+/// (longest first, output in order).
+#[derive(Serialize, Debug, Clone)]
+pub struct JobsSpeedup {
+    pub scenarios: Vec<&'static str>,
+    pub secs_jobs_1: f64,
+    pub secs_jobs_2: f64,
+    /// `secs_jobs_1 / secs_jobs_2`.
+    pub speedup: f64,
+    /// Both runs printed the same verdicts and execution counts, in the same order.
+    pub same_output: bool,
+}
+
+/// The loom runs [`jobs_speedup`] times: four default-bound scenarios of 80,000 to 140,000
+/// executions each (the longest, a million or more, would make `bench` as long as
+/// `check --all`, whose speed-up docs/performance.md reports).
+pub const JOBS_SPEEDUP_SCENARIOS: [&str; 4] = [
+    "folio-split-vs-migration-wait",
+    "pmd-install-vs-dontneed-reclaim",
+    "hvo-optimize-vs-neighbour-split",
+    "thp-migration-retry-vs-scanner",
+];
+
+/// Run [`JOBS_SPEEDUP_SCENARIOS`] at their default loom bounds with 1 and 2 jobs.
+pub fn jobs_speedup() -> JobsSpeedup {
+    let names: Vec<&'static str> = JOBS_SPEEDUP_SCENARIOS
+        .iter()
+        .copied()
+        .filter(|n| crate::scenarios::find(n).is_some())
+        .collect();
+    let run = |jobs: usize| {
+        let t = Instant::now();
+        let mut out = Vec::new();
+        let _ = crate::parallel::run_ordered(
+            &names,
+            jobs,
+            |n| {
+                let s = crate::scenarios::find(n).expect("filtered above");
+                let r = run_scenario(s, &config(default_loom(s), RuleSet::all_on()), None);
+                (s.name, r.run.executions, r.run.verdict.label())
+            },
+            |r| {
+                out.push(r);
+                Ok::<(), ()>(())
+            },
+        );
+        (t.elapsed().as_secs_f64(), out)
+    };
+    let (a, oa) = run(1);
+    let (b, ob) = run(2);
+    JobsSpeedup {
+        scenarios: names,
+        secs_jobs_1: a,
+        secs_jobs_2: b,
+        speedup: a / b.max(1e-9),
+        same_output: oa == ob,
+    }
 }
 
 /// Measure [`TraceOverhead`] for `names`.
@@ -72,8 +152,9 @@ pub fn trace_overhead(names: &[&str]) -> Vec<TraceOverhead> {
             continue;
         };
         let mut cfg = config(default_loom(s), RuleSet::all_on());
+        cfg.trace = crate::engine::Tracing::Every;
         let with = run_scenario(s, &cfg, None);
-        cfg.trace = false;
+        cfg.trace = crate::engine::Tracing::Off;
         let without = run_scenario(s, &cfg, None);
         let (a, b) = (with.run.wall.as_secs_f64(), without.run.wall.as_secs_f64());
         out.push(TraceOverhead {
@@ -129,10 +210,14 @@ pub fn bench() -> Result<Bench> {
         }
     }
     let trace_overhead = trace_overhead(&TRACE_OVERHEAD_SCENARIOS);
+    let bare_overhead = bare_overhead(&BARE_OVERHEAD_SCENARIOS);
+    let jobs_speedup = jobs_speedup();
     Ok(Bench {
         scenarios,
         rules,
         trace_overhead,
+        bare_overhead,
+        jobs_speedup,
         total_secs: t0.elapsed().as_secs_f64(),
     })
 }

@@ -47,6 +47,9 @@ pub enum EngineSpec {
     ShuttleDfs { max_iterations: Option<usize> },
     /// Replay one recorded shuttle schedule.
     ShuttleReplay { schedule: String },
+    /// Follow a shuttle schedule leniently (the schedule delta-debugger's candidates, see
+    /// [`Guided`]): never rejected, the schedule actually run is recorded.
+    ShuttleGuided { schedule: String },
     /// Plain std threads, `iterations` executions.
     Stress { iterations: usize },
 }
@@ -63,6 +66,7 @@ impl EngineSpec {
             EngineSpec::ShuttlePct { .. } => "shuttle-pct",
             EngineSpec::ShuttleDfs { .. } => "shuttle-dfs",
             EngineSpec::ShuttleReplay { .. } => "shuttle-replay",
+            EngineSpec::ShuttleGuided { .. } => "shuttle-guided",
             EngineSpec::Stress { .. } => "stress",
         }
     }
@@ -95,6 +99,7 @@ impl EngineSpec {
                 max_iterations: None,
             } => "max_iterations=none".into(),
             EngineSpec::ShuttleReplay { .. } => "replay".into(),
+            EngineSpec::ShuttleGuided { .. } => "guided".into(),
             EngineSpec::Stress { iterations } => format!("iterations={iterations}"),
         }
     }
@@ -182,9 +187,25 @@ pub struct RunConfig {
     pub loom_dpor: bool,
     /// Fingerprint every execution's final state (`thpcheck audit`).
     pub audit: bool,
-    /// Record the trace of every execution (on; `thpcheck bench` turns it off once to
-    /// measure what recording costs). Off, a counterexample has no trace.
-    pub trace: bool,
+    /// When executions record their trace (see [`Tracing`]).
+    pub trace: Tracing,
+    /// Log every synchronisation operation (`thpcheck bench`'s bare program; thp_model's
+    /// kernel/oplog.rs).
+    pub record_ops: bool,
+}
+
+/// When the executions of a run record the trace a counterexample prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tracing {
+    /// Executions run untraced; when one fails, it alone is run again traced: shuttle replays
+    /// its recorded schedule, loom explores again in the same (deterministic) order up to it.
+    /// A run that holds pays nothing for traces. The default (the std stress engine, which
+    /// cannot repeat an execution, traces every one).
+    OnFailure,
+    /// Every execution records its trace (`thpcheck bench` measures what that costs).
+    Every,
+    /// No execution does: a counterexample has no trace.
+    Off,
 }
 
 impl RunConfig {
@@ -197,7 +218,8 @@ impl RunConfig {
             lockdep: Arc::new(LockGraph::new()),
             loom_dpor: true,
             audit: false,
-            trace: true,
+            trace: Tracing::OnFailure,
+            record_ops: false,
         }
     }
 }
@@ -251,6 +273,21 @@ fn install_hook() {
         shuttle::check_random(|| {}, 1);
         panic::set_hook(our_hook());
     });
+}
+
+/// Run `f` (a program driving loom or shuttle outside [`run`], such as `bench`'s bare program)
+/// with panics captured instead of printed: loom ends its idle coroutines with a panic that it
+/// catches itself, which our hook would otherwise print.
+pub fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    install_hook();
+    let outer = CAPTURE.with(|c| c.borrow_mut().replace(None));
+    let r = panic::catch_unwind(AssertUnwindSafe(f));
+    CAPTURE.with(|c| *c.borrow_mut() = outer);
+    restore_hook_after_shuttle();
+    match r {
+        Ok(v) => v,
+        Err(p) => panic::resume_unwind(p),
+    }
 }
 
 /// shuttle leaves its own hook installed after its first run; put ours back. One `set_hook`,
@@ -327,6 +364,106 @@ impl<S: Scheduler> Scheduler for Recording<S> {
     }
 }
 
+/// A lenient replay: the schedule is read as runs (a task and how many scheduling points it
+/// ran for), and each run is followed while its task is runnable; a run whose task is not
+/// runnable is skipped. Past the last run no CPU is preempted: the current one goes on until it
+/// blocks or yields, then the lowest-numbered other runnable one. Unlike shuttle's replay it
+/// never rejects a schedule, so a delta-debugger can drop runs from a failing schedule and
+/// still get an execution (recorded as usual, so it replays exactly).
+pub struct Guided {
+    runs: Vec<(TaskId, usize)>,
+    run: usize,
+    left: usize,
+    started: bool,
+    data: shuttle_engine::scheduler::data::random::RandomDataSource,
+}
+
+impl Guided {
+    pub fn new(s: &Schedule) -> Self {
+        use shuttle_engine::scheduler::data::DataSource;
+        Guided {
+            runs: schedule_runs(s),
+            run: 0,
+            left: 0,
+            started: false,
+            data: shuttle_engine::scheduler::data::random::RandomDataSource::initialize(s.seed),
+        }
+    }
+}
+
+/// The task choices of `s` as runs: (task, consecutive scheduling points).
+pub fn schedule_runs(s: &Schedule) -> Vec<(TaskId, usize)> {
+    let mut runs: Vec<(TaskId, usize)> = Vec::new();
+    for step in &s.steps {
+        if let shuttle_engine::scheduler::ScheduleStep::Task(t) = step {
+            match runs.last_mut() {
+                Some((last, n)) if last == t => *n += 1,
+                _ => runs.push((*t, 1)),
+            }
+        }
+    }
+    runs
+}
+
+/// A schedule made of `runs` (no random choices: the guided scheduler draws those from the seed).
+pub fn runs_schedule(seed: u64, runs: &[(TaskId, usize)]) -> Schedule {
+    let mut s = Schedule::new(seed);
+    for (t, n) in runs {
+        for _ in 0..*n {
+            s.push_task(*t);
+        }
+    }
+    s
+}
+
+impl Scheduler for Guided {
+    fn new_execution(&mut self) -> Option<Schedule> {
+        use shuttle_engine::scheduler::data::DataSource;
+        if self.started {
+            return None;
+        }
+        self.started = true;
+        Some(Schedule::new(self.data.reinitialize()))
+    }
+    fn next_task(
+        &mut self,
+        runnable: &[&Task],
+        current: Option<TaskId>,
+        is_yielding: bool,
+    ) -> Option<TaskId> {
+        let can = |t: TaskId| runnable.iter().any(|r| r.id() == t);
+        // Go on with the current run while its task can run.
+        if self.left > 0 {
+            let t = self.runs[self.run - 1].0;
+            if can(t) {
+                self.left -= 1;
+                return Some(t);
+            }
+        }
+        while self.run < self.runs.len() {
+            let (t, n) = self.runs[self.run];
+            self.run += 1;
+            if can(t) {
+                self.left = n - 1;
+                return Some(t);
+            }
+        }
+        self.left = 0;
+        match current {
+            Some(c) if can(c) && !is_yielding => Some(c),
+            _ => runnable
+                .iter()
+                .map(|r| r.id())
+                .find(|&t| Some(t) != current)
+                .or_else(|| runnable.first().map(|r| r.id())),
+        }
+    }
+    fn next_u64(&mut self) -> u64 {
+        use shuttle_engine::scheduler::data::DataSource;
+        self.data.next_u64()
+    }
+}
+
 /// Run `one` under shuttle scheduler `s`, recording the schedule into `rec`.
 fn run_recorded<S: Scheduler + 'static>(
     s: S,
@@ -371,14 +508,79 @@ pub fn decode_schedule(s: &str) -> Option<Schedule> {
 /// the CPUs, joins them and checks the final state; it reports a violation by panicking with an
 /// invariant-tagged message.
 pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
+    let lazily =
+        cfg.trace == Tracing::OnFailure && !matches!(cfg.engine, EngineSpec::Stress { .. });
+    if !lazily {
+        return run_once(cfg, cfg.trace != Tracing::Off, body);
+    }
+    let first = run_once(cfg, false, body.clone());
+    let schedule = match &first.verdict {
+        Verdict::Counterexample { schedule, .. } => schedule.clone(),
+        Verdict::ModelBug { .. } => None,
+        Verdict::Holds | Verdict::Incomplete { .. } => return first,
+    };
+    // The failing execution again, traced. Replaying a shuttle schedule is one execution; loom
+    // repeats its exploration up to the failure, so it gets the time that took (and some).
+    let again = RunConfig {
+        engine: match (&cfg.engine, schedule) {
+            (EngineSpec::Loom { .. }, _) => cfg.engine.clone(),
+            (_, Some(schedule)) => EngineSpec::ShuttleReplay { schedule },
+            (_, None) => cfg.engine.clone(), // a shuttle model bug: its search again
+        },
+        time_budget: Some(first.wall * 3 + Duration::from_secs(10)),
+        ..cfg.clone()
+    };
+    let traced = run_once(&again, true, body);
+    let same = traced.message() == first.message()
+        && std::mem::discriminant(&traced.verdict) == std::mem::discriminant(&first.verdict);
+    RunResult {
+        engine: first.engine.clone(),
+        executions: first.executions,
+        wall: first.wall + traced.wall,
+        verdict: if same {
+            match (traced.verdict, first.verdict) {
+                // The schedule token is the first run's (the replay's is the same schedule).
+                (
+                    Verdict::Counterexample { trace, .. },
+                    Verdict::Counterexample {
+                        message,
+                        site,
+                        schedule,
+                        ..
+                    },
+                ) => Verdict::Counterexample {
+                    message,
+                    site,
+                    trace,
+                    schedule,
+                },
+                (v, _) => v,
+            }
+        } else {
+            Verdict::ModelBug {
+                message: format!(
+                    "{MODEL_BUG} the failing execution did not fail the same way when run again \
+                     traced (first: {:?}; again: {:?}): the model is not deterministic",
+                    first.message(),
+                    traced.message()
+                ),
+                trace: Vec::new(),
+            }
+        },
+    }
+}
+
+/// One run of `body` under `cfg.engine`, every execution traced or none.
+fn run_once(cfg: &RunConfig, trace: bool, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
     install_hook();
     let opts = ExecutionOptions {
         engine: cfg.engine.model_engine(),
         rules: cfg.rules.clone(),
         hardware: cfg.hardware,
         lockdep: cfg.lockdep.clone(),
-        trace: cfg.trace,
+        trace,
         audit: cfg.audit,
+        record_ops: cfg.record_ops,
     };
     let executions = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -491,6 +693,12 @@ pub fn run(cfg: &RunConfig, body: Arc<dyn Fn() + Send + Sync>) -> RunResult {
                         });
                         let s = shuttle::scheduler::ReplayScheduler::new_from_schedule(sched);
                         run_recorded(s, &rec, config, one);
+                    }
+                    EngineSpec::ShuttleGuided { schedule } => {
+                        let sched = decode_schedule(schedule).unwrap_or_else(|| {
+                            panic!("[model bug] guided schedule was not validated")
+                        });
+                        run_recorded(Guided::new(&sched), &rec, config, one);
                     }
                     _ => unreachable!(),
                 }));

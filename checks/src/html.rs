@@ -32,12 +32,6 @@ fn esc(s: &str) -> String {
     o
 }
 
-/// Is this step a lockless read whose value decides the race? (Steps recorded by
-/// `pmdp_get_lockless`, `ptep_get_lockless`, `READ_ONCE` of a compound link.)
-pub fn is_lockless_read(what: &str) -> bool {
-    what.contains("READ_ONCE") || what.contains("_get_lockless")
-}
-
 /// Where the repository's `docs/locking-rules.md` is: the checkout this binary was built from.
 fn locking_rules_url() -> String {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -67,6 +61,7 @@ tr.fail td.step { background: #fde2e1; outline: 2px solid #c0262d; }
 .func { font-weight: 600; }
 .what { display: block; }
 .held { display: block; color: #2a4f8f; font-size: 0.9em; margin-top: 0.15em; }
+.saw { display: block; color: #8a5200; font-size: 0.9em; margin-top: 0.15em; }
 .tag { font-size: 0.75em; background: #e08a00; color: #fff; border-radius: 3px;
   padding: 0 0.3em; margin-left: 0.4em; }
 .legend span { display: inline-block; margin-right: 1.2em; }
@@ -132,7 +127,7 @@ pub fn counterexample_page(row: &Row) -> String {
         "<p class=\"legend note\"><span><span class=\"sw\" style=\"background:#e3ecfa\"></span>\
          the CPU holds a lock</span><span><span class=\"sw\" style=\"background:#fff;\
          box-shadow: inset 4px 0 0 #e08a00\"></span>a lockless read, with the value it \
-         returned</span><span><span class=\"sw\" style=\"background:#fde2e1\"></span>the last \
+         returned and the step whose store that was</span><span><span class=\"sw\" style=\"background:#fde2e1\"></span>the last \
          step before the violation</span></p>"
     );
     if row.engine == "loom" {
@@ -161,7 +156,8 @@ pub fn counterexample_page(row: &Row) -> String {
         let fail = row.message.is_some() && i == last;
         let _ = write!(
             o,
-            "<tr{}><td class=\"n\">{}</td>",
+            "<tr id=\"step-{}\"{}><td class=\"n\">{}</td>",
+            i + 1,
             if fail { " class=\"fail\"" } else { "" },
             i + 1
         );
@@ -171,7 +167,7 @@ pub fn counterexample_page(row: &Row) -> String {
                 if !s.held.is_empty() {
                     class.push_str(" locked");
                 }
-                let read = is_lockless_read(&s.what);
+                let read = s.read.is_some();
                 if read {
                     class.push_str(" read");
                 }
@@ -187,6 +183,23 @@ pub fn counterexample_page(row: &Row) -> String {
                     },
                     esc(&s.what)
                 );
+                if let Some(r) = &s.read {
+                    let saw = match r.saw_step {
+                        Some(n) => format!("saw the store of <a href=\"#step-{n}\">step {n}</a>"),
+                        None => "saw the initial value".to_string(),
+                    };
+                    let newer = match r.newer_step {
+                        Some(n) => format!(
+                            ", older than <a href=\"#step-{n}\">step {n}</a>'s (weak memory)"
+                        ),
+                        None => String::new(),
+                    };
+                    let _ = write!(
+                        o,
+                        "<span class=\"saw\">{}: {saw}{newer}</span>",
+                        esc(&r.loc)
+                    );
+                }
                 if !s.held.is_empty() {
                     let _ = write!(
                         o,
@@ -212,17 +225,6 @@ pub fn counterexample_page(row: &Row) -> String {
         env!("CARGO_PKG_VERSION")
     );
     o
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn markup_in_text_is_escaped() {
-        assert_eq!(
-            super::esc("<a href=\"x\">&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 }
 
 /// An index page linking `pages` (file name, one-line description).
@@ -297,5 +299,16 @@ pub fn write_pages(path: &std::path::Path, rows: &[&Row]) -> anyhow::Result<usiz
                 .with_context(|| format!("cannot write {}", path.display()))?;
             Ok(n)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markup_in_text_is_escaped() {
+        assert_eq!(
+            super::esc("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }

@@ -10,6 +10,7 @@
 //! * [`own_switch`] — refuses a catch that is only an assertion behind the rule's own switch.
 //! * [`audit`] — the engines check each other.
 //! * [`bench`] — the speed budgets.
+//! * [`bare`] — the model's overhead against a bare loom / shuttle program (`bench`).
 //! * [`docs`] — the generated documents.
 //! * [`parallel`] — ordered parallel runs and `--shard`.
 //! * [`fuzz`] — fuzz entry points.
@@ -21,6 +22,7 @@
 // engines, file by file or item by item (clippy.toml).
 
 pub mod audit;
+pub mod bare;
 pub mod bench;
 pub mod bounds;
 pub mod cli;

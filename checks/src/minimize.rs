@@ -7,14 +7,19 @@
 //!   is that the fewest preemptions any counterexample needs (`least_preemptions`); a lower
 //!   bound that ended in another failure stopped early and proves nothing. Each attempt has a
 //!   time budget; the search stops at the first attempt that runs out of it.
-//! * shuttle: run PCT from further seeds and keep the trace with the fewest steps (shuttle's
-//!   schedules are not delta-debugged here: a schedule cut short does not replay, so a
-//!   shorter one has to be found by search). The replay token of the kept one is printed.
+//! * shuttle PCT: run PCT from further seeds and keep the smallest counterexample.
+//! * every shuttle engine (random, PCT, DFS, replay): then delta-debug the kept schedule.
+//!   The schedule is cut into runs (one CPU for consecutive scheduling points), and `ddmin`
+//!   drops runs while the same invariant still breaks. A candidate is run by a lenient
+//!   scheduler ([`crate::engine::Guided`]: a run whose CPU cannot run is skipped; past the
+//!   last run nobody is preempted), so every candidate is an execution; the schedule it
+//!   actually ran is recorded, and the kept one is replayed once more under shuttle's own
+//!   strict replay, whose row (and replay token) is the one shown.
 //!
 //! "Same violation" means the same invariant tag (`[I7 recheck-after-get]`). Sizes compared:
 //! steps of the trace and context switches (consecutive trace steps on different CPUs; not
-//! loom's preemption count, which also counts switches between untraced operations). Other
-//! engines (shuttle-random, shuttle-dfs, replay) are not searched, and say so.
+//! loom's preemption count, which also counts switches between untraced operations). The std
+//! stress engine is not searched, and says so.
 
 use std::time::Duration;
 
@@ -28,6 +33,8 @@ use crate::status::Status;
 pub const ATTEMPT_BUDGET: Duration = Duration::from_secs(20);
 /// Further PCT seeds tried for a shuttle counterexample.
 pub const PCT_SEEDS: u64 = 8;
+/// Most candidate schedules the delta-debugger runs for one counterexample.
+pub const DD_TESTS: usize = 400;
 
 /// The size of a counterexample.
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -172,6 +179,27 @@ pub fn minimize(name: &str, spec: &EngineSpec, extra: &Extra, first: &Row) -> Op
         }
         _ => {}
     }
+    if matches!(
+        spec,
+        EngineSpec::ShuttleRandom { .. }
+            | EngineSpec::ShuttlePct { .. }
+            | EngineSpec::ShuttleDfs { .. }
+            | EngineSpec::ShuttleReplay { .. }
+    ) {
+        searched = true;
+        if let Some((size, r, tests)) = delta_debug(name, extra, &best.1, &same) {
+            if size < best.0 {
+                best = (
+                    size,
+                    r,
+                    format!(
+                        "shuttle schedule delta-debugging of {} ({tests} candidate schedules)",
+                        best.2
+                    ),
+                );
+            }
+        }
+    }
     let mut row = best.1;
     let info = MinInfo {
         searched,
@@ -184,9 +212,101 @@ pub fn minimize(name: &str, spec: &EngineSpec, extra: &Extra, first: &Row) -> Op
     Some(Minimized { info, row })
 }
 
+/// Delta-debug the schedule of shuttle counterexample `first` (`ddmin` over its runs, see the
+/// module comment). Returns the smallest counterexample found, as replayed by shuttle's strict
+/// replay, and how many candidates were run; None if `first` has no replay token, or nothing
+/// smaller replayed.
+fn delta_debug(
+    name: &str,
+    extra: &Extra,
+    first: &Row,
+    same: &dyn Fn(&Row) -> bool,
+) -> Option<(Size, Row, usize)> {
+    use crate::engine::{decode_schedule, encode_schedule, runs_schedule, schedule_runs};
+    let token: crate::cli::Token = first.replay.as_deref()?.parse().ok()?;
+    let sched = decode_schedule(&token.schedule)?;
+    let seed = sched.seed;
+    let start = std::time::Instant::now();
+    let mut tests = 0usize;
+    let run = |runs: &[(shuttle::scheduler::TaskId, usize)]| -> Option<Row> {
+        let spec = EngineSpec::ShuttleGuided {
+            schedule: encode_schedule(&runs_schedule(seed, runs)),
+        };
+        let r = check_one(name, spec, extra).ok()?;
+        same(&r).then_some(r)
+    };
+    let mut runs = schedule_runs(&sched);
+    let mut best: Option<(Size, Row)> = None;
+    let mut n = 2usize;
+    'outer: while runs.len() >= 2 {
+        let chunk = runs.len().div_ceil(n);
+        let mut reduced = false;
+        for i in (0..runs.len()).step_by(chunk) {
+            if tests >= DD_TESTS || start.elapsed() > ATTEMPT_BUDGET {
+                break 'outer;
+            }
+            let mut cand = runs[..i].to_vec();
+            cand.extend_from_slice(&runs[(i + chunk).min(runs.len())..]);
+            tests += 1;
+            if let Some(r) = run(&cand) {
+                let size = Size::of(&r);
+                if best.as_ref().is_none_or(|(b, _)| size <= *b) {
+                    best = Some((size, r));
+                    runs = cand;
+                    n = n.saturating_sub(1).max(2);
+                    reduced = true;
+                    break;
+                }
+            }
+        }
+        if !reduced {
+            if n >= runs.len() {
+                break;
+            }
+            n = (2 * n).min(runs.len());
+        }
+    }
+    let (_, kept) = best?;
+    // Shown: shuttle's strict replay of the schedule the kept candidate actually ran.
+    let replayed = check_one(
+        name,
+        EngineSpec::ShuttleReplay {
+            schedule: kept
+                .replay
+                .as_deref()?
+                .parse::<crate::cli::Token>()
+                .ok()?
+                .schedule,
+        },
+        extra,
+    )
+    .ok()?;
+    same(&replayed).then(|| (Size::of(&replayed), replayed, tests))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The guided scheduler never rejects a schedule: one naming a CPU that does not exist
+    /// still gives one complete execution.
+    #[test]
+    fn a_guided_schedule_naming_no_runnable_cpu_still_runs() {
+        use crate::engine::{encode_schedule, runs_schedule};
+        let runs = [(shuttle::scheduler::TaskId::from(9), 5)];
+        let r = check_one(
+            "folio-split-vs-scanner",
+            EngineSpec::ShuttleGuided {
+                schedule: encode_schedule(&runs_schedule(0, &runs)),
+            },
+            &Extra::default(),
+        )
+        .unwrap();
+        // One execution ran to the end (an execution reaches one outcome, so the run as a
+        // whole is vacuous).
+        assert_eq!((r.verdict, r.executions), (Status::Vacuous, 1), "{r:?}");
+        assert!(r.observed.contains(&"split-ok".to_string()), "{r:?}");
+    }
 
     #[test]
     fn tag_is_the_bracketed_prefix() {

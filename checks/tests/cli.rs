@@ -645,12 +645,35 @@ fn the_scanner_recheck_counterexample_shows_the_stale_compound_head_read() {
     let try_get = lines
         .iter()
         .position(|l| {
-            l.starts_with(cpu) && l.contains("folio_try_get") && l.contains("folio 0 -> true")
+            l.starts_with(cpu)
+                && l.contains("folio_try_get")
+                && l.contains("folio 0 _refcount ")
+                && l.contains(": true")
         })
         .unwrap_or_else(|| panic!("no folio_try_get on {cpu}: {out}"));
     assert!(
         read < try_get && cleared < try_get && try_get < get,
         "{out}"
+    );
+    // The read names the store it returned: the one that made pfn 1 a tail, before the read
+    // and not the split's clearing.
+    let steps: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("cpu"))
+        .collect();
+    let saw: usize = lines[read]
+        .split("(saw the store of step ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the read does not name its store: {}", lines[read]));
+    let store = steps[saw - 1];
+    let read_step = steps.iter().position(|l| *l == lines[read]).unwrap();
+    assert!(saw - 1 < read_step, "{out}");
+    assert!(
+        !store.contains("compound link cleared") && !store.starts_with(cpu),
+        "{store}"
     );
     assert!(
         out.contains("huge(pfn 0, PRESENT|PSE|RW|ACCESSED|DIRTY)"),
@@ -707,14 +730,15 @@ fn html_counterexample_pages_have_a_column_per_cpu_and_the_violation() {
             assert_eq!(r.matches("<td class=\"").count(), 4, "page {n}: {r}");
         }
         assert!(page.contains("<div class=\"violation\">[I7 recheck-after-get]"));
-        assert_eq!(page.matches("<tr class=\"fail\">").count(), 1, "page {n}");
+        assert_eq!(page.matches("\" class=\"fail\">").count(), 1, "page {n}");
         assert!(page.contains("locking-rules.md#scanner-recheck-folio\""));
         assert!(
             page.split("<td ")
                 .any(|cell| cell.starts_with("class=\"step")
                     && cell.contains(" read\"")
-                    && cell.contains("compound_head) = 0x1: tail of folio 0")),
-            "page {n}: the stale read's cell is not marked as a lockless read"
+                    && cell.contains("compound_head) = 0x1: tail of folio 0")
+                    && cell.contains("saw the store of <a href=\"#step-")),
+            "page {n}: the stale read's cell is not marked as a lockless read naming its store"
         );
         assert!(page.contains("step locked"), "page {n}: no lock shading");
     }
@@ -795,6 +819,51 @@ fn objects_at<'a>(v: &'a serde_json::Value, path: &[&str]) -> Vec<&'a serde_json
             .flat_map(|c| objects_at(c, rest))
             .collect(),
     }
+}
+
+/// `--minimize` on a shuttle counterexample delta-debugs its schedule: the kept one breaks the
+/// same invariant in fewer context switches than the first (scanner-recheck-folio under PCT
+/// seed 0: 4 switches, the race needs 3), and its replay token replays it under shuttle's strict
+/// replay, step for step.
+#[test]
+fn shuttle_counterexamples_are_delta_debugged_to_a_shorter_replayable_schedule() {
+    let (code, out, err) = thpcheck(&[
+        "check",
+        "folio-split-vs-scanner",
+        "--break",
+        "scanner-recheck-folio",
+        "--engine",
+        "shuttle-pct",
+        "--minimize",
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = &v["results"][0];
+    let m = &row["minimized"];
+    assert!(m["searched"].as_bool().unwrap(), "{m}");
+    assert!(
+        m["found_by"].as_str().unwrap().contains("delta-debugging"),
+        "{m}"
+    );
+    let sw = |k: &str| m[k]["switches"].as_u64().unwrap();
+    assert!(sw("smallest") < sw("first"), "{m}");
+    assert_eq!(
+        row["steps"].as_array().unwrap().len() as u64,
+        m["smallest"]["steps"].as_u64().unwrap()
+    );
+    let token = row["replay"].as_str().unwrap();
+    let (code, rout, rerr) = thpcheck(&["replay", token]);
+    assert_eq!(code, 1, "{rout}{rerr}");
+    assert!(rout.contains(row["message"].as_str().unwrap()), "{rout}");
+    let replayed: Vec<&str> = rout.lines().filter(|l| l.starts_with("  cpu")).collect();
+    let kept: Vec<String> = row["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| format!("  {}", l.as_str().unwrap()))
+        .collect();
+    assert_eq!(replayed, kept);
 }
 
 /// docs/json.md is the `--json` schema: every documented object has exactly the keys listed,

@@ -99,3 +99,39 @@ fn smallest_scenario_holds_under_shuttle_dfs() {
     );
     eprintln!("{}", run.line(s.name));
 }
+
+/// Traces are recorded only for a failing execution, which is run again traced
+/// (`engine::Tracing::OnFailure`): that is sound only if tracing changes nothing loom explores.
+/// Every execution traced, or none: the same executions, and for a rule switched off, the same
+/// first counterexample as when the failing execution alone is traced.
+#[test]
+fn tracing_changes_nothing_loom_explores() {
+    use thp_checks::engine::Tracing;
+    use thp_model::rules::Rule;
+    let s = thp_checks::scenarios::find("folio-split-vs-pfn-walker").unwrap();
+    let mut cfg = config(default_loom(s), RuleSet::all_on());
+    let mut runs = Vec::new();
+    for t in [Tracing::Every, Tracing::Off, Tracing::OnFailure] {
+        cfg.trace = t;
+        let r = run_scenario(s, &cfg, None);
+        assert!(matches!(r.run.verdict, Verdict::Holds), "{t:?}");
+        runs.push(r.run.executions);
+    }
+    assert!(runs.iter().all(|n| *n == runs[0]), "{runs:?}");
+    let s = thp_checks::scenarios::find("folio-split-vs-scanner").unwrap();
+    let mut cfg = config(
+        default_loom(s),
+        RuleSet::without_all(&[Rule::ScannerRecheckFolio]),
+    );
+    let mut found = Vec::new();
+    for t in [Tracing::Every, Tracing::OnFailure] {
+        cfg.trace = t;
+        let r = run_scenario(s, &cfg, None);
+        let Verdict::Counterexample { message, trace, .. } = r.run.verdict else {
+            panic!("{t:?}: {:?}", r.run.verdict)
+        };
+        assert!(!trace.is_empty(), "{t:?}: no trace");
+        found.push((r.run.executions, message, trace));
+    }
+    assert_eq!(found[0], found[1]);
+}

@@ -103,6 +103,11 @@ pub enum Command {
         /// no budgets checked).
         #[arg(long)]
         trace_overhead: bool,
+        /// Only measure the overheads: the trace's, the model's against a bare loom / shuttle
+        /// program with the same synchronisation operations, and the `--jobs 2` speed-up on a
+        /// few loom runs (no budgets checked).
+        #[arg(long, conflicts_with = "trace_overhead")]
+        overhead: bool,
     },
     /// Regenerate docs/locking-rules.md and docs/bounds.md from the catalogue (runs the checks).
     Docs {
@@ -172,8 +177,9 @@ pub struct CheckArgs {
     /// across CI machines.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
-    /// After a counterexample under loom or shuttle-pct, search for a smaller one (loom: lower
-    /// preemption bounds; shuttle-pct: further seeds) and show the smallest found.
+    /// After a counterexample, search for a smaller one (loom: lower preemption bounds;
+    /// shuttle-pct: further seeds; every shuttle engine: delta-debugging of the schedule,
+    /// replayed under shuttle's strict replay) and show the smallest found.
     #[arg(long)]
     pub minimize: bool,
     /// Draw each counterexample as a self-contained web page (a column per CPU, a row per
@@ -264,6 +270,20 @@ pub struct Step {
     pub what: String,
     /// The locks the CPU held, outermost first (`:R` / `:W` for a reader-writer lock).
     pub held: Vec<String>,
+    /// A lockless read of a page-table entry or compound link: which store it returned.
+    pub read: Option<StepRead>,
+}
+
+/// The store a lockless read returned (steps numbered from 1, as printed).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct StepRead {
+    /// The word read (`pmd(mm0)`, `pte(mm0 table 0)[1]`, `page[3].compound_head`).
+    pub loc: String,
+    /// The step whose store it returned; None: the word's initial value.
+    pub saw_step: Option<usize>,
+    /// loom's weak memory: the read returned an older store than this step's, the latest
+    /// one before it.
+    pub newer_step: Option<usize>,
 }
 
 impl From<&thp_model::kernel::trace::Event> for Step {
@@ -273,6 +293,11 @@ impl From<&thp_model::kernel::trace::Event> for Step {
             func: e.func.to_string(),
             what: e.what.clone(),
             held: e.held.clone(),
+            read: e.read.as_ref().map(|r| StepRead {
+                loc: r.loc.to_string(),
+                saw_step: r.store.map(|i| i + 1),
+                newer_step: r.newer.map(|i| i + 1),
+            }),
         }
     }
 }
@@ -440,7 +465,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Bench {
             json,
             trace_overhead,
-        } => bench::run(json, trace_overhead)?,
+            overhead,
+        } => bench::run(json, trace_overhead, overhead)?,
         Command::Audit {
             json,
             iterations,

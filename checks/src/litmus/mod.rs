@@ -76,7 +76,8 @@ pub fn expected_reach(l: &Litmus, engine: &EngineSpec) -> Option<bool> {
         EngineSpec::ShuttleRandom { .. }
         | EngineSpec::ShuttlePct { .. }
         | EngineSpec::ShuttleDfs { .. }
-        | EngineSpec::ShuttleReplay { .. } => {
+        | EngineSpec::ShuttleReplay { .. }
+        | EngineSpec::ShuttleGuided { .. } => {
             if l.sc {
                 None // reachable, but a random run need not hit it
             } else {

@@ -41,11 +41,12 @@
 use std::sync::atomic::Ordering;
 
 use crate::kernel::engine::{current_engine, Engine};
+use crate::kernel::oplog::Op;
 
 macro_rules! kernel_atomic {
     ($name:ident, $t:ty, $loom:ty, $shuttle:ty, $std:ty, $kname:literal) => {
         #[doc = concat!("The kernel's `", $kname, "`. Built with the engine of the current execution.")]
-        pub struct $name(Impl);
+        pub struct $name(Impl, Option<crate::kernel::trace::Loc>);
 
         #[allow(clippy::large_enum_variant)]
         enum Impl {
@@ -77,16 +78,51 @@ macro_rules! kernel_atomic {
                     Engine::Loom => Impl::Loom(<$loom>::new(v)),
                     Engine::Shuttle => Impl::Shuttle(<$shuttle>::new(v)),
                     Engine::Std => Impl::Std(<$std>::new(v)),
-                })
+                }, None)
+            }
+
+            /// The shared word this is, for traces: a traced execution logs every store to it
+            /// (every write: plain, exchange, successful compare-and-swap, arithmetic and bit
+            /// RMWs, with the value written) so that a lockless read of it can name the store it
+            /// saw ([`crate::kernel::trace::load`]). Fixed at construction: not model state.
+            pub fn watched(mut self, loc: crate::kernel::trace::Loc) -> Self {
+                self.1 = Some(loc);
+                self
+            }
+            /// The word, if [`Self::watched`].
+            pub fn loc(&self) -> Option<crate::kernel::trace::Loc> {
+                self.1
+            }
+            #[inline]
+            fn stored(&self, v: $t) {
+                if let Some(l) = self.1 {
+                    crate::kernel::trace::store(l, v as i64);
+                }
             }
 
             #[inline]
             fn load(&self, o: Ordering) -> $t {
+                self.op(Op::Load, o);
                 dispatch!(self, a => a.load(o))
             }
             #[inline]
+            fn cas_op(&self, r: &Result<$t, $t>, o: Ordering) {
+                if r.is_ok() {
+                    self.op(Op::Rmw, o)
+                } else {
+                    self.op(Op::CasFailed, Ordering::Relaxed)
+                }
+            }
+            /// Log the operation for `thpcheck bench` (kernel/oplog.rs).
+            #[inline]
+            fn op(&self, k: fn(crate::kernel::oplog::Obj, Ordering) -> Op, o: Ordering) {
+                crate::kernel::oplog::note(k(self as *const Self as usize, o));
+            }
+            #[inline]
             fn store(&self, v: $t, o: Ordering) {
-                dispatch!(self, a => a.store(v, o))
+                self.op(Op::Store, o);
+                dispatch!(self, a => a.store(v, o));
+                self.stored(v);
             }
 
             /// `atomic_read` / `READ_ONCE`: relaxed.
@@ -117,15 +153,32 @@ macro_rules! kernel_atomic {
                 self.store(v, Ordering::Release)
             }
 
+            /// One `fetch_add` with ordering `o`, logged; the old value.
+            #[inline]
+            fn rmw_add(&self, i: $t, o: Ordering) -> $t {
+                self.op(Op::Rmw, o);
+                let old = dispatch!(self, a => a.fetch_add(i, o));
+                self.stored(old.wrapping_add(i));
+                old
+            }
+            /// One `fetch_sub` with ordering `o`, logged; the old value.
+            #[inline]
+            fn rmw_sub(&self, i: $t, o: Ordering) -> $t {
+                self.op(Op::Rmw, o);
+                let old = dispatch!(self, a => a.fetch_sub(i, o));
+                self.stored(old.wrapping_sub(i));
+                old
+            }
+
             /// `atomic_add` (relaxed, no return value).
             #[inline]
             pub fn add(&self, i: $t) {
-                dispatch!(self, a => { a.fetch_add(i, Ordering::Relaxed); })
+                self.rmw_add(i, Ordering::Relaxed);
             }
             /// `atomic_sub` (relaxed).
             #[inline]
             pub fn sub(&self, i: $t) {
-                dispatch!(self, a => { a.fetch_sub(i, Ordering::Relaxed); })
+                self.rmw_sub(i, Ordering::Relaxed);
             }
             /// `atomic_inc` (relaxed).
             #[inline]
@@ -140,7 +193,7 @@ macro_rules! kernel_atomic {
             /// `atomic_fetch_add`: fully ordered, returns the old value.
             pub fn fetch_add(&self, i: $t) -> $t {
                 smp_mb();
-                let old = dispatch!(self, a => a.fetch_add(i, Ordering::Relaxed));
+                let old = self.rmw_add(i, Ordering::Relaxed);
                 smp_mb();
                 old
             }
@@ -154,11 +207,11 @@ macro_rules! kernel_atomic {
             }
             /// `atomic_add_return_relaxed`.
             pub fn add_return_relaxed(&self, i: $t) -> $t {
-                dispatch!(self, a => a.fetch_add(i, Ordering::Relaxed)) + i
+                self.rmw_add(i, Ordering::Relaxed) + i
             }
             /// `atomic_sub_return_relaxed`.
             pub fn sub_return_relaxed(&self, i: $t) -> $t {
-                dispatch!(self, a => a.fetch_sub(i, Ordering::Relaxed)) - i
+                self.rmw_sub(i, Ordering::Relaxed) - i
             }
             /// `atomic_inc_return`: fully ordered.
             pub fn inc_return(&self) -> $t {
@@ -183,7 +236,9 @@ macro_rules! kernel_atomic {
             /// `atomic_xchg`: fully ordered.
             pub fn xchg(&self, v: $t) -> $t {
                 smp_mb();
+                self.op(Op::Rmw, Ordering::Relaxed);
                 let old = dispatch!(self, a => a.swap(v, Ordering::Relaxed));
+                self.stored(v);
                 smp_mb();
                 old
             }
@@ -195,8 +250,11 @@ macro_rules! kernel_atomic {
                     return seen; // failure: unordered, no store
                 }
                 smp_mb();
-                match dispatch!(self, a => a.compare_exchange(old, new, Ordering::Relaxed, Ordering::Relaxed)) {
+                let r = dispatch!(self, a => a.compare_exchange(old, new, Ordering::Relaxed, Ordering::Relaxed));
+                self.cas_op(&r, Ordering::Relaxed);
+                match r {
                     Ok(v) => {
+                        self.stored(new);
                         smp_mb();
                         v
                     }
@@ -205,15 +263,24 @@ macro_rules! kernel_atomic {
             }
             /// `atomic_xchg_relaxed`: unordered (arm64's page-table `xchg_relaxed`).
             pub fn xchg_relaxed(&self, v: $t) -> $t {
-                dispatch!(self, a => a.swap(v, Ordering::Relaxed))
+                self.op(Op::Rmw, Ordering::Relaxed);
+                let old = dispatch!(self, a => a.swap(v, Ordering::Relaxed));
+                self.stored(v);
+                old
             }
             /// `atomic_xchg_acquire`.
             pub fn xchg_acquire(&self, v: $t) -> $t {
-                dispatch!(self, a => a.swap(v, Ordering::Acquire))
+                self.op(Op::Rmw, Ordering::Acquire);
+                let old = dispatch!(self, a => a.swap(v, Ordering::Acquire));
+                self.stored(v);
+                old
             }
             /// `atomic_xchg_release`.
             pub fn xchg_release(&self, v: $t) -> $t {
-                dispatch!(self, a => a.swap(v, Ordering::Release))
+                self.op(Op::Rmw, Ordering::Release);
+                let old = dispatch!(self, a => a.swap(v, Ordering::Release));
+                self.stored(v);
+                old
             }
             /// `atomic_cmpxchg_relaxed`: returns the value read; unordered.
             pub fn cmpxchg_relaxed(&self, old: $t, new: $t) -> $t {
@@ -236,8 +303,14 @@ macro_rules! kernel_atomic {
                 if seen != old {
                     return seen;
                 }
-                match dispatch!(self, a => a.compare_exchange(old, new, o, Ordering::Relaxed)) {
-                    Ok(v) | Err(v) => v,
+                let r = dispatch!(self, a => a.compare_exchange(old, new, o, Ordering::Relaxed));
+                self.cas_op(&r, o);
+                match r {
+                    Ok(v) => {
+                        self.stored(new);
+                        v
+                    }
+                    Err(v) => v,
                 }
             }
             /// `atomic_try_cmpxchg(v, &old, new)`: true on success (fully ordered); on failure
@@ -250,31 +323,38 @@ macro_rules! kernel_atomic {
             }
             /// `atomic_add_return_acquire`.
             pub fn add_return_acquire(&self, i: $t) -> $t {
-                dispatch!(self, a => a.fetch_add(i, Ordering::Acquire)) + i
+                self.rmw_add(i, Ordering::Acquire) + i
             }
             /// `atomic_add_return_release`.
             pub fn add_return_release(&self, i: $t) -> $t {
-                dispatch!(self, a => a.fetch_add(i, Ordering::Release)) + i
+                self.rmw_add(i, Ordering::Release) + i
             }
             /// `atomic_fetch_add_relaxed`.
             pub fn fetch_add_relaxed(&self, i: $t) -> $t {
-                dispatch!(self, a => a.fetch_add(i, Ordering::Relaxed))
+                self.rmw_add(i, Ordering::Relaxed)
             }
             /// `atomic_add_unless(v, a, u)`: add `a` unless the value is `u`; true if it added.
             /// Never stores when the value read is `u` — what makes `get_page_unless_zero` safe
             /// on a read-only struct page (include/linux/page_ref.h, docs/protocol.md#hvo).
             /// Fully ordered on success, unordered on failure.
             pub fn add_unless(&self, a: $t, u: $t) -> bool {
+                self.add_unless_seen(a, u).is_ok()
+            }
+            /// [`Self::add_unless`], returning the value it read: Ok(value it added to), or
+            /// Err(`u`).
+            pub fn add_unless_seen(&self, a: $t, u: $t) -> Result<$t, $t> {
                 loop {
                     let c = self.load(Ordering::Relaxed);
                     if c == u {
-                        return false;
+                        return Err(c);
                     }
                     smp_mb();
                     let r = dispatch!(self, x => x.compare_exchange(c, c + a, Ordering::Relaxed, Ordering::Relaxed));
+                    self.cas_op(&r, Ordering::Relaxed);
                     if r.is_ok() {
+                        self.stored(c.wrapping_add(a));
                         smp_mb();
-                        return true;
+                        return Ok(c);
                     }
                 }
             }
@@ -287,30 +367,44 @@ macro_rules! kernel_atomic {
             /// are not kernel atomics (RCU reader counters).
             #[allow(dead_code)]
             pub(crate) fn fetch_add_ordered(&self, i: $t, o: Ordering) -> $t {
-                dispatch!(self, a => a.fetch_add(i, o))
+                self.rmw_add(i, o)
             }
 
             /// A single swap with an explicit C11 ordering (the allocator's [`AtomicFlag`]).
             #[allow(dead_code)]
             pub(crate) fn swap_ordered(&self, v: $t, o: Ordering) -> $t {
-                dispatch!(self, a => a.swap(v, o))
+                self.op(Op::Rmw, o);
+                let old = dispatch!(self, a => a.swap(v, o));
+                self.stored(v);
+                old
             }
 
             /// A single compare-and-swap with an explicit C11 ordering on success (relaxed on
             /// failure, which stores nothing): the allocator's [`AtomicFlag`].
             #[allow(dead_code)]
             pub(crate) fn compare_exchange_ordered(&self, old: $t, new: $t, o: Ordering) -> Result<$t, $t> {
-                dispatch!(self, a => a.compare_exchange(old, new, o, Ordering::Relaxed))
+                let r = dispatch!(self, a => a.compare_exchange(old, new, o, Ordering::Relaxed));
+                self.cas_op(&r, o);
+                if r.is_ok() {
+                    self.stored(new);
+                }
+                r
             }
 
             /// `atomic_fetch_or` with the given ordering (bit operations below).
             #[inline]
             pub(crate) fn fetch_or(&self, m: $t, o: Ordering) -> $t {
-                dispatch!(self, a => a.fetch_or(m, o))
+                self.op(Op::Rmw, o);
+                let old = dispatch!(self, a => a.fetch_or(m, o));
+                self.stored(old | m);
+                old
             }
             #[inline]
             pub(crate) fn fetch_and(&self, m: $t, o: Ordering) -> $t {
-                dispatch!(self, a => a.fetch_and(m, o))
+                self.op(Op::Rmw, o);
+                let old = dispatch!(self, a => a.fetch_and(m, o));
+                self.stored(old & m);
+                old
             }
 
             /// `set_bit` (relaxed, atomic).
@@ -423,6 +517,7 @@ impl AtomicFlag {
 
 #[inline]
 fn fence(o: Ordering) {
+    crate::kernel::oplog::note(Op::Fence(o));
     match current_engine() {
         Engine::Loom => loom::sync::atomic::fence(o),
         Engine::Shuttle => shuttle::sync::atomic::fence(o),

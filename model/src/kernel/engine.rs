@@ -112,6 +112,8 @@ pub struct ExecutionOptions {
     /// Fingerprint the final state of every execution (`thpcheck audit`): the model state's
     /// owner hashes it when it is dropped, after every CPU was joined.
     pub audit: bool,
+    /// Log the synchronisation operations (`thpcheck bench`'s bare program, kernel/oplog.rs).
+    pub record_ops: bool,
 }
 
 impl ExecutionOptions {
@@ -123,6 +125,7 @@ impl ExecutionOptions {
             lockdep: Arc::new(LockGraph::new()),
             trace: true,
             audit: false,
+            record_ops: false,
         }
     }
 }

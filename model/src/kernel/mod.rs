@@ -38,6 +38,8 @@
 //! * [`wait`] — wait queues and the sleeping bit lock used for `PG_locked` (mm/filemap.c).
 //! * [`rcu`] — RCU read sections, `synchronize_rcu`, IRQs-off sections and TLB-flush IPIs.
 //! * [`lockdep`] — lock classes and the cross-execution lock-order graph.
+//! * [`oplog`] — the synchronisation operations of one execution, for `thpcheck bench`'s
+//!   bare program.
 //! * [`thread`] — CPUs (model threads): spawn, join, `cpu_relax`.
 //! * [`trace`] — the per-execution event log printed with counterexamples, and the outcome
 //!   events a scenario reads (`Observed`); with `rule_on`, it sits beside the execution context
@@ -48,6 +50,7 @@ pub mod atomic;
 pub(crate) mod engine;
 pub mod lockdep;
 pub mod locked;
+pub mod oplog;
 pub mod rcu;
 pub mod rwsem;
 pub mod spinlock;

@@ -131,8 +131,10 @@ impl Drop for SpinGuard<'_> {
             // (the execution is over): releasing it is a scheduling point, and switching away
             // from a CPU that is still unwinding would run the others with
             // `std::thread::panicking()` set, where a second violation aborts the process.
-            if let Some(g @ EGuard::Shuttle(_)) = self.inner.take() {
-                std::mem::forget(g);
+            if let Some(g) = self.inner.take() {
+                if g.is_shuttle() {
+                    std::mem::forget(g);
+                }
             }
             return;
         }

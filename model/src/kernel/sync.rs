@@ -4,6 +4,7 @@
 use std::ops::{Deref, DerefMut};
 
 use crate::kernel::engine::{current_engine, Engine};
+use crate::kernel::oplog::{note, Obj, Op};
 
 pub(crate) enum EMutex<T> {
     Loom(loom::sync::Mutex<T>),
@@ -11,10 +12,16 @@ pub(crate) enum EMutex<T> {
     Std(std::sync::Mutex<T>),
 }
 
-pub(crate) enum EGuard<'a, T> {
+pub(crate) enum GuardImpl<'a, T> {
     Loom(loom::sync::MutexGuard<'a, T>),
     Shuttle(shuttle::sync::MutexGuard<'a, T>),
     Std(std::sync::MutexGuard<'a, T>),
+}
+
+/// A held [`EMutex`]; dropping it unlocks (and logs the unlock, kernel/oplog.rs).
+pub(crate) struct EGuard<'a, T> {
+    g: Option<GuardImpl<'a, T>>,
+    obj: Obj,
 }
 
 impl<T> EMutex<T> {
@@ -25,18 +32,53 @@ impl<T> EMutex<T> {
             Engine::Std => EMutex::Std(std::sync::Mutex::new(v)),
         }
     }
+    fn obj(&self) -> Obj {
+        self as *const Self as usize
+    }
     pub(crate) fn lock(&self) -> EGuard<'_, T> {
-        match self {
-            EMutex::Loom(m) => EGuard::Loom(m.lock().unwrap_or_else(|e| e.into_inner())),
-            EMutex::Shuttle(m) => EGuard::Shuttle(m.lock().unwrap_or_else(|e| e.into_inner())),
-            EMutex::Std(m) => EGuard::Std(m.lock().unwrap_or_else(|e| e.into_inner())),
+        note(Op::Lock(self.obj()));
+        let g = match self {
+            EMutex::Loom(m) => GuardImpl::Loom(m.lock().unwrap_or_else(|e| e.into_inner())),
+            EMutex::Shuttle(m) => GuardImpl::Shuttle(m.lock().unwrap_or_else(|e| e.into_inner())),
+            EMutex::Std(m) => GuardImpl::Std(m.lock().unwrap_or_else(|e| e.into_inner())),
+        };
+        EGuard {
+            g: Some(g),
+            obj: self.obj(),
         }
     }
     pub(crate) fn try_lock(&self) -> Option<EGuard<'_, T>> {
-        match self {
-            EMutex::Loom(m) => m.try_lock().ok().map(EGuard::Loom),
-            EMutex::Shuttle(m) => m.try_lock().ok().map(EGuard::Shuttle),
-            EMutex::Std(m) => m.try_lock().ok().map(EGuard::Std),
+        let g = match self {
+            EMutex::Loom(m) => m.try_lock().ok().map(GuardImpl::Loom),
+            EMutex::Shuttle(m) => m.try_lock().ok().map(GuardImpl::Shuttle),
+            EMutex::Std(m) => m.try_lock().ok().map(GuardImpl::Std),
+        };
+        note(Op::TryLock(self.obj(), g.is_some()));
+        g.map(|g| EGuard {
+            g: Some(g),
+            obj: self.obj(),
+        })
+    }
+}
+
+impl<T> EGuard<'_, T> {
+    /// Is this a shuttle mutex's guard? (A lock dropped while unwinding is kept under shuttle:
+    /// kernel/spinlock.rs.)
+    pub(crate) fn is_shuttle(&self) -> bool {
+        matches!(self.g, Some(GuardImpl::Shuttle(_)))
+    }
+    fn inner(&self) -> &GuardImpl<'_, T> {
+        match &self.g {
+            Some(g) => g,
+            None => unreachable!("an EGuard is emptied only by a condvar wait, which consumes it"),
+        }
+    }
+}
+
+impl<T> Drop for EGuard<'_, T> {
+    fn drop(&mut self) {
+        if self.g.is_some() {
+            note(Op::Unlock(self.obj));
         }
     }
 }
@@ -44,19 +86,20 @@ impl<T> EMutex<T> {
 impl<T> Deref for EGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        match self {
-            EGuard::Loom(g) => g,
-            EGuard::Shuttle(g) => g,
-            EGuard::Std(g) => g,
+        match self.inner() {
+            GuardImpl::Loom(g) => g,
+            GuardImpl::Shuttle(g) => g,
+            GuardImpl::Std(g) => g,
         }
     }
 }
 impl<T> DerefMut for EGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        match self {
-            EGuard::Loom(g) => &mut *g,
-            EGuard::Shuttle(g) => &mut *g,
-            EGuard::Std(g) => &mut *g,
+        match &mut self.g {
+            Some(GuardImpl::Loom(g)) => &mut *g,
+            Some(GuardImpl::Shuttle(g)) => &mut *g,
+            Some(GuardImpl::Std(g)) => &mut *g,
+            None => unreachable!("an EGuard is emptied only by a condvar wait, which consumes it"),
         }
     }
 }
@@ -75,21 +118,26 @@ impl ECondvar {
             Engine::Std => ECondvar::Std(std::sync::Condvar::new()),
         }
     }
-    pub(crate) fn wait<'a, T>(&self, g: EGuard<'a, T>) -> EGuard<'a, T> {
-        match (self, g) {
-            (ECondvar::Loom(c), EGuard::Loom(g)) => {
-                EGuard::Loom(c.wait(g).unwrap_or_else(|e| e.into_inner()))
+    pub(crate) fn wait<'a, T>(&self, mut g: EGuard<'a, T>) -> EGuard<'a, T> {
+        let obj = g.obj;
+        note(Op::Wait(obj));
+        let inner = g.g.take();
+        let back = match (self, inner) {
+            (ECondvar::Loom(c), Some(GuardImpl::Loom(g))) => {
+                GuardImpl::Loom(c.wait(g).unwrap_or_else(|e| e.into_inner()))
             }
-            (ECondvar::Shuttle(c), EGuard::Shuttle(g)) => {
-                EGuard::Shuttle(c.wait(g).unwrap_or_else(|e| e.into_inner()))
+            (ECondvar::Shuttle(c), Some(GuardImpl::Shuttle(g))) => {
+                GuardImpl::Shuttle(c.wait(g).unwrap_or_else(|e| e.into_inner()))
             }
-            (ECondvar::Std(c), EGuard::Std(g)) => {
-                EGuard::Std(c.wait(g).unwrap_or_else(|e| e.into_inner()))
+            (ECondvar::Std(c), Some(GuardImpl::Std(g))) => {
+                GuardImpl::Std(c.wait(g).unwrap_or_else(|e| e.into_inner()))
             }
             _ => panic!("[model bug] condvar and mutex built under different engines"),
-        }
+        };
+        EGuard { g: Some(back), obj }
     }
     pub(crate) fn notify_all(&self) {
+        note(Op::Notify);
         match self {
             ECondvar::Loom(c) => c.notify_all(),
             ECondvar::Shuttle(c) => c.notify_all(),

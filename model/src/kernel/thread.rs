@@ -51,6 +51,7 @@ where
         thread_exit(&child_exec, cpu);
         r
     };
+    crate::kernel::oplog::note(crate::kernel::oplog::Op::Spawn(cpu));
     let inner = match exec.options.engine {
         Engine::Loom => JoinImpl::Loom(loom::thread::spawn(body)),
         Engine::Shuttle => JoinImpl::Shuttle(shuttle::thread::spawn(body)),
@@ -102,6 +103,7 @@ impl<T> JoinHandle<T> {
             Some(self.cpu),
             |t| !t.exited.contains(&self.cpu),
         );
+        crate::kernel::oplog::note(crate::kernel::oplog::Op::Join(self.cpu));
         let r = match self.inner {
             JoinImpl::Loom(h) => h.join(),
             JoinImpl::Shuttle(h) => h.join(),
@@ -182,6 +184,7 @@ impl EngineThread {
         }
     }
     pub(crate) fn unpark(&self) {
+        crate::kernel::oplog::note(crate::kernel::oplog::Op::Unpark);
         match self {
             EngineThread::Loom(t) => t.unpark(),
             EngineThread::Shuttle(t) => t.unpark(),
@@ -192,6 +195,7 @@ impl EngineThread {
 
 /// Park the calling CPU until it is unparked (it may return early: callers loop).
 pub(crate) fn park() {
+    crate::kernel::oplog::note(crate::kernel::oplog::Op::Park);
     match engine::current_engine() {
         Engine::Loom => loom::thread::park(),
         Engine::Shuttle => shuttle::thread::park(),
@@ -210,6 +214,7 @@ pub fn current_cpu() -> usize {
 /// so a retry that can succeed at once (it reads a later value, by coherence) must not call
 /// it: the immediate retry would never be explored.
 pub fn cpu_relax() {
+    crate::kernel::oplog::note(crate::kernel::oplog::Op::Yield);
     match engine::current_engine() {
         Engine::Loom => loom::thread::yield_now(),
         Engine::Shuttle => shuttle::thread::yield_now(),

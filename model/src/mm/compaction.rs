@@ -22,14 +22,16 @@ pub enum Isolate {
 /// `PageCompound(page)`: head flag or tail link (lockless).
 fn page_compound(m: &Machine, pfn: usize) -> bool {
     let p = m.memmap.page(pfn);
-    if p.flags.test_bit(PG_HEAD) {
-        trace!("PageCompound", "page[{pfn}]: PG_head set");
+    if m.memmap
+        .test_flag_lockless(pfn, PG_HEAD, "PageCompound", "PG_head")
+    {
         return true;
     }
     let link = p.compound_head.read();
+    crate::kernel::trace::load(p.compound_head.loc(), link);
     trace!(
         "PageCompound",
-        "page[{pfn}]: PG_head clear, READ_ONCE(compound_head) = {link:#x}"
+        "PageTail: READ_ONCE(page[{pfn}].compound_head) = {link:#x}"
     );
     link & 1 != 0
 }
@@ -41,7 +43,7 @@ pub fn isolate_migratepages_block(m: &Machine, pfn: usize) -> Isolate {
     if page_compound(m, pfn) {
         return Isolate::SkippedCompound;
     }
-    if !mm.page(pfn).flags.test_bit(PG_LRU) {
+    if !mm.test_flag_lockless(pfn, PG_LRU, "isolate_migratepages_block", "PageLRU") {
         return Isolate::SkippedNotLru;
     }
     // folio_get_nontail_page: a tail's refcount is 0, so this can only succeed on a head or
@@ -52,6 +54,7 @@ pub fn isolate_migratepages_block(m: &Machine, pfn: usize) -> Isolate {
     }
     let folio = pfn;
     let link = mm.page(pfn).compound_head.read();
+    crate::kernel::trace::load(mm.page(pfn).compound_head.loc(), link);
     trace!(
         "isolate_migratepages_block",
         "after the get: READ_ONCE(page[{pfn}].compound_head) = {link:#x}"

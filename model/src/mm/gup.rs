@@ -336,8 +336,9 @@ fn gup_fast_pgd_range(
     // while IRQs are off (IPI / RCU-deferred freeing).
     let table = m.table(mm, t, "gup_fast_pte_range");
     let ptev = table.ptes[idx].read_dep(); // ptep_get_lockless
-                                           // The read itself must not touch freed memory: check the table's lifetime again after it
-                                           // (a free between the PMD read and the PTE read is the use-after-free).
+    crate::kernel::trace::load(table.ptes[idx].loc(), ptev);
+    // The read itself must not touch freed memory: check the table's lifetime again after it
+    // (a free between the PMD read and the PTE read is the use-after-free).
     m.table(mm, t, "gup_fast_pte_range");
     let pte = Pte::decode(ptev);
     trace!(
@@ -359,6 +360,7 @@ fn gup_fast_pgd_range(
             // The PTE re-read only when the PMD is unchanged (short-circuit, as the kernel's
             // `||`), relaxed as before.
             let now = table.ptes[idx].read();
+            crate::kernel::trace::load(table.ptes[idx].loc(), now);
             trace!(
                 "gup_fast_pte_range",
                 "recheck: READ_ONCE(table {t} pte[{idx}]) = {:?}",
@@ -448,6 +450,7 @@ pub fn follow_pmd_mask_split(m: &Machine, mm_id: usize, idx: usize, foll: Foll) 
 /// GUP-fast's recheck of the PMD after the grab: one relaxed read, traced with its value.
 fn pmd_changed(mm: &crate::mm::Mm, pmdv: i64) -> bool {
     let now = mm.pmd.read();
+    crate::kernel::trace::load(mm.pmd.loc(), now);
     trace!(
         "gup_fast_pmd_range",
         "recheck: READ_ONCE(pmd) = {:?}",

@@ -55,6 +55,7 @@ pub mod swap;
 pub mod zap;
 
 use crate::kernel::lockdep::LockLabel;
+use crate::kernel::trace::Loc;
 use crate::kernel::{
     atomic_long_t, atomic_t, rw_semaphore, spinlock_t, AtomicFlag, LockClass, RcuState,
 };
@@ -173,7 +174,7 @@ impl Machine {
                         idx: None,
                     }),
                     write_protect_seq: atomic_t::new(0),
-                    pmd: atomic_long_t::new(0),
+                    pmd: atomic_long_t::new(0).watched(Loc::Pmd { mm: i }),
                     pmd_lock: spinlock_t::new(PMD_LOCK).labelled(LockLabel {
                         name: "pmd_lock",
                         mm: Some(i),
@@ -183,7 +184,15 @@ impl Machine {
                     nr_ptes: atomic_t::new(0),
                     tables: (0..tables)
                         .map(|t| PteTable {
-                            ptes: (0..nr).map(|_| atomic_long_t::new(0)).collect(),
+                            ptes: (0..nr)
+                                .map(|idx| {
+                                    atomic_long_t::new(0).watched(Loc::Pte {
+                                        mm: i,
+                                        table: t,
+                                        idx,
+                                    })
+                                })
+                                .collect(),
                             ptl: spinlock_t::new(PTE_LOCK).labelled(LockLabel {
                                 name: "ptl",
                                 mm: Some(i),

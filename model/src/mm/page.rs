@@ -93,11 +93,13 @@ impl Memmap {
         Memmap {
             nr,
             pages: (0..n)
-                .map(|_| Page {
-                    flags: atomic_long_t::new(0),
-                    _refcount: atomic_t::new(0),
+                .map(|pfn| Page {
+                    flags: atomic_long_t::new(0).watched(crate::kernel::trace::Loc::Flags { pfn }),
+                    _refcount: atomic_t::new(0)
+                        .watched(crate::kernel::trace::Loc::Refcount { pfn }),
                     _mapcount: atomic_t::new(-1),
-                    compound_head: atomic_long_t::new(0),
+                    compound_head: atomic_long_t::new(0)
+                        .watched(crate::kernel::trace::Loc::CompoundHead { pfn }),
                     allocated: AtomicFlag::new(false),
                 })
                 .collect(),
@@ -135,6 +137,7 @@ impl Memmap {
     /// the value read.
     pub fn page_folio(&self, pfn: usize) -> usize {
         let h = self.page(pfn).compound_head.read();
+        crate::kernel::trace::load(self.page(pfn).compound_head.loc(), h);
         let folio = Self::folio_of(pfn, h);
         crate::trace!(
             "page_folio",
@@ -146,6 +149,21 @@ impl Memmap {
             }
         );
         folio
+    }
+
+    /// A lockless page-flag test (`PageLRU`, `PageHead`, ...: `test_bit`, one relaxed read of
+    /// the flags word), a trace step of `func` named `name` with the word read.
+    pub fn test_flag_lockless(&self, pfn: usize, nr: u32, func: &'static str, name: &str) -> bool {
+        let f = &self.page(pfn).flags;
+        let v = f.read();
+        crate::kernel::trace::load(f.loc(), v);
+        let set = v & (1 << nr) != 0;
+        crate::trace!(
+            func,
+            "{name}: READ_ONCE(page[{pfn}].flags) = {v:#x}: {}",
+            if set { "set" } else { "clear" }
+        );
+        set
     }
 
     /// `page_folio` for the checkers (after the run, or an oracle's view): not traced.

@@ -15,6 +15,7 @@ pub fn page_idle_get_folio(m: &Machine, pfn: usize) -> Option<usize> {
     let mm = &m.memmap;
     let page = mm.page(pfn);
     let link = page.compound_head.read();
+    crate::kernel::trace::load(page.compound_head.loc(), link);
     trace!(
         "page_idle_get_folio",
         "PageTail: READ_ONCE(page[{pfn}].compound_head) = {link:#x}"
@@ -24,7 +25,7 @@ pub fn page_idle_get_folio(m: &Machine, pfn: usize) -> Option<usize> {
         return None;
     }
     let folio = mm.page_folio(pfn);
-    if !mm.page(folio).flags.test_bit(PG_LRU) {
+    if !mm.test_flag_lockless(folio, PG_LRU, "page_idle_get_folio", "folio_test_lru") {
         return None;
     }
     if rule_on(Rule::ScannerAddUnlessZero) {
@@ -36,7 +37,9 @@ pub fn page_idle_get_folio(m: &Machine, pfn: usize) -> Option<usize> {
         mm.page(folio)._refcount.inc();
         trace!("page_idle_get_folio", "folio {folio} _refcount++ (plain)");
     }
-    if mm.page_folio(pfn) != folio || !mm.page(folio).flags.test_bit(PG_LRU) {
+    if mm.page_folio(pfn) != folio
+        || !mm.test_flag_lockless(folio, PG_LRU, "page_idle_get_folio", "folio_test_lru")
+    {
         trace!("page_idle_get_folio", "folio {folio} changed: put");
         folio_put_small_or_large(m, folio);
         return None;

@@ -50,23 +50,35 @@ pub fn folio_put_refs(mm: &Memmap, folio: usize, refs: i32, nr_pages: usize) {
 }
 
 /// `page_ref_add_unless(page, nr, u)` without the HVO writability check (no HVO state yet):
-/// add unless the count is `u`; never stores when it reads `u`.
-pub fn page_ref_add_unless(mm: &Memmap, pfn: usize, nr: i32, u: i32) -> bool {
-    mm.page(pfn)._refcount.add_unless(nr, u)
+/// add unless the count is `u`; never stores when it reads `u`. The value read: Ok(count it
+/// added to) or Err(`u`). A lockless read of `_refcount`: logged for the trace.
+pub fn page_ref_add_unless(mm: &Memmap, pfn: usize, nr: i32, u: i32) -> Result<i32, i32> {
+    let r = &mm.page(pfn)._refcount;
+    let seen = r.add_unless_seen(nr, u);
+    crate::kernel::trace::load(r.loc(), i64::from(seen.unwrap_or_else(|c| c)));
+    seen
+}
+
+/// The text of a speculative get's step: the count read and what became of it.
+fn spec_get_text(seen: Result<i32, i32>) -> String {
+    match seen {
+        Ok(c) => format!("_refcount {c} -> {}: true", c + 1),
+        Err(c) => format!("_refcount {c}: false"),
+    }
 }
 
 /// `get_page_unless_zero(page)`.
 pub fn get_page_unless_zero(mm: &Memmap, pfn: usize) -> bool {
-    let ok = page_ref_add_unless(mm, pfn, 1, 0);
-    trace!("get_page_unless_zero", "pfn {pfn} -> {ok}");
-    ok
+    let seen = page_ref_add_unless(mm, pfn, 1, 0);
+    trace!("get_page_unless_zero", "pfn {pfn} {}", spec_get_text(seen));
+    seen.is_ok()
 }
 
 /// `folio_try_get(folio)`.
 pub fn folio_try_get(mm: &Memmap, folio: usize) -> bool {
-    let ok = page_ref_add_unless(mm, folio, 1, 0);
-    trace!("folio_try_get", "folio {folio} -> {ok}");
-    ok
+    let seen = page_ref_add_unless(mm, folio, 1, 0);
+    trace!("folio_try_get", "folio {folio} {}", spec_get_text(seen));
+    seen.is_ok()
 }
 
 /// `folio_put` for a folio whose size the caller does not track (small or large).

@@ -29,6 +29,7 @@ pub struct PteMap<'a> {
 /// read: what a lockless walker decides from is what a counterexample must show.
 pub fn pmdp_get_lockless(mm: &Mm, func: &'static str) -> i64 {
     let v = mm.pmd.read_dep();
+    crate::kernel::trace::load(mm.pmd.loc(), v);
     trace!(func, "pmdp_get_lockless() = {:?}", Pmd::decode(v));
     v
 }
