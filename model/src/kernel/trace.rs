@@ -205,29 +205,28 @@ fn cook(raw: &[RawEvent]) -> Vec<Event> {
     out
 }
 
-/// Log a store of `value` to watched word `loc` (from the atomic layer).
-pub(crate) fn store(loc: Loc, value: i64) {
+/// If the current execution traces, log the event `make` builds for the current CPU.
+fn log_current(make: impl FnOnce(usize) -> RawEvent) {
     let exec = current();
     if exec.options.trace {
-        let cpu = exec.cpu();
+        let ev = make(exec.cpu());
         exec.trace
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(RawEvent::Store { cpu, loc, value });
+            .push(ev);
     }
+}
+
+/// Log a store of `value` to watched word `loc` (from the atomic layer).
+pub(crate) fn store(loc: Loc, value: i64) {
+    log_current(|cpu| RawEvent::Store { cpu, loc, value });
 }
 
 /// Log that the current CPU's next step is a lockless read of `loc` (if watched) that returned
 /// `value`: the trace then names the store it saw.
 pub fn load(loc: Option<Loc>, value: i64) {
-    let Some(loc) = loc else { return };
-    let exec = current();
-    if exec.options.trace {
-        let cpu = exec.cpu();
-        exec.trace
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(RawEvent::Load { cpu, loc, value });
+    if let Some(loc) = loc {
+        log_current(|cpu| RawEvent::Load { cpu, loc, value });
     }
 }
 
@@ -265,20 +264,11 @@ pub(crate) fn clear_last() {
 
 /// Record a step of kernel function `func` on the current CPU.
 pub fn event(func: &'static str, what: impl FnOnce() -> String) {
-    let exec = current();
-    if !exec.options.trace {
-        return;
-    }
-    let cpu = exec.cpu();
-    let ev = RawEvent::Step {
+    log_current(|cpu| RawEvent::Step {
         cpu,
         func,
         what: what(),
-    };
-    exec.trace
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(ev);
+    });
 }
 
 /// The log of the last execution started on this OS thread.
