@@ -214,9 +214,6 @@ deposit lives in the PMD page itself (Power); the x86 classifier cannot observe 
 - **Origin unfrozen last** (`__folio_split` step 13): matters only when a page-cache or \
 swap-cache lookup can reach the origin; anonymous folios outside the swap cache have no \
 such path.\n\
-- **`smp_mb` in `folio_try_share_anon_rmap_*`**: on x86 the preceding `ptep_get_and_clear` \
-/ `pmdp_invalidate` is an `xchg`, already a full barrier; the GUP-fast side of the pairing \
-is the switch `gup-fast-pin-mb`.\n\
 - **`split_queue_lock` itself**: the shrinker's walk, every unlink and the freeze run under \
 it, and the switch `split-unqueue-with-freeze` covers the part the freeze depends on. Dropping \
 the lock altogether would corrupt the list; the model keeps each list as a vector behind a \
@@ -244,8 +241,15 @@ attempt and succeeds on the retry (a sequential test asserts both).\n\
 `folio_mark_lazyfree` is modelled as the kernel does it for a large folio (reference, the \
 lruvec lock, PG_lru cleared and set, put, all under the page-table lock); a small folio's \
 reference in fact stays in a per-CPU batch until the next `lru_add_drain`, a wider window in \
-which a split or migration freeze of it fails. PG_swapbacked is not modelled (no reclaim \
-discards a lazyfree folio here).\n\
+which a split or migration freeze of it fails. `lru_lazyfree` clears PG_swapbacked, which \
+reclaim's discard of a lazyfree THP reads (`lazyfree-discard-vs-gup-fast`, \
+`lazyfree-discard-vs-write`).\n\
+- **Reclaim of a lazyfree THP: what the model leaves out** (mm/vmscan.c `shrink_folio_list`): \
+`folio_check_references` (the rmap walk that may activate a referenced folio; the model \
+reclaims whatever it isolated), the swap-out of a swap-backed folio (kept on the list), and the \
+PTE-level discard of a PTE-mapped lazyfree folio (`try_to_unmap_one` gives up, so reclaim \
+activates the folio). The PMD discard itself, `__discard_anon_folio_pmd_locked`, is modelled \
+step by step, with its three checks as switches.\n\
 - **Fork: the PTE-level copy after a refused huge-PMD copy**: not modelled. When \
 `copy_huge_pmd` refuses a maybe-pinned folio it splits the parent's PMD and the kernel's \
 `copy_pmd_range` goes on with `copy_pte_range` (still inside `write_protect_seq`), which \
@@ -457,7 +461,7 @@ loom explores every interleaving within the preemption bound (\"none\" = unbound
 its C11 model with the limits in [memory-model.md](memory-model.md); shuttle PCT is a randomized search with the seed \
 and iteration count shown, never a proof. Threads exclude the main thread, which builds the state, joins and checks. \
 The arch column is the hardware the scenario runs on: arm64 (broadcast TLBI, which does not wait for \
-IRQs-off sections, and `pmd_mkinvalid` setting PMD_PRESENT_INVALID) unless x86-64 (IPI TLB flush) or x86-64-kvm (x86 page tables and locks, but a paravirtual TLB flush that skips preempted vCPUs, so it does not wait for their IRQs-off sections) is stated.\n\n\
+IRQs-off sections, `pmd_mkinvalid` setting PMD_PRESENT_INVALID, page-table exchanges that are `xchg_relaxed`) unless x86-64 (IPI TLB flush, fully ordered page-table exchanges) or x86-64-kvm (x86 page tables and locks, but a paravirtual TLB flush that skips preempted vCPUs, so it does not wait for their IRQs-off sections) or portable (not a CPU: arm64 with a TLB flush that is no memory barrier, the ordering generic code may assume; docs/memory-model.md) is stated.\n\n\
 \"The real protocol\" is Linux 6.18.2 with the Z06 fix (rule `migration-entry-decode-rmb` on). \
 Linux 6.18.2 as released lacks that `smp_rmb`; it is `--break migration-entry-decode-rmb`, \
 which loom shows breaks I10 (see locking-rules.md).\n\n",

@@ -53,6 +53,9 @@ pub enum Rule {
     GupFastPmdPteRecheck,
     /// GUP-fast FOLL_PIN: `smp_mb__after_atomic` between the pin and the re-check.
     GupFastPinMb,
+    /// `__folio_try_share_anon_rmap`: `smp_mb` between the caller's clear or invalidation of
+    /// the entry and the pin-count read.
+    TryShareAnonRmapMb,
     /// `__pte_offset_map_lock` re-checks `pmd_same` after taking the PTE lock.
     PteOffsetMapLockPmdSame,
     /// A new folio's refcount is unfrozen only after its flags and compound link are final
@@ -119,6 +122,15 @@ pub enum Rule {
     MadviseFreeGetBeforeUnlock,
     /// GUP-fast FOLL_PIN backs off if fork's `write_protect_seq` was odd or moved.
     GupFastWriteProtectSeq,
+    /// `__discard_anon_folio_pmd_locked`: `smp_mb` between clearing the PMD and reading the
+    /// refcount.
+    DiscardPmdMb,
+    /// `__discard_anon_folio_pmd_locked` discards only if the refcount is the mapcount plus the
+    /// isolation's reference.
+    DiscardPmdRefCheck,
+    /// `__discard_anon_folio_pmd_locked` tests the dirty bit of the PMD value its clear
+    /// returned, not only the one it read before.
+    DiscardPmdDirtyRecheck,
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
@@ -183,6 +195,7 @@ impl Rule {
         Rule::ChangeHugePmdInvalidateNotClear,
         Rule::GupFastPmdPteRecheck,
         Rule::GupFastPinMb,
+        Rule::TryShareAnonRmapMb,
         Rule::PteOffsetMapLockPmdSame,
         Rule::SplitUnfreezeAfterMetadata,
         Rule::TableFreeWaitsForGupFast,
@@ -209,6 +222,9 @@ impl Rule {
         Rule::MadviseFreeInvalidateNotClear,
         Rule::MadviseFreeGetBeforeUnlock,
         Rule::GupFastWriteProtectSeq,
+        Rule::DiscardPmdMb,
+        Rule::DiscardPmdRefCheck,
+        Rule::DiscardPmdDirtyRecheck,
         Rule::VmemmapSplitPmdWmb,
         Rule::VmemmapSplitPmdRecheck,
         Rule::VmemmapRemapWmb,
@@ -344,6 +360,13 @@ impl Rule {
                 "GUP-fast FOLL_PIN raises _pincount, then smp_mb__after_atomic, then re-reads the page table; paired with the smp_mb in folio_try_share_anon_rmap_* (the unmapper clears the entry, then reads the pin count), one of the two sees the other",
                 "mm/gup.c try_grab_folio_fast; include/linux/rmap.h __folio_try_share_anon_rmap (comment A1-A4 / B1-B5)",
                 "mm::gup::try_grab_folio_fast",
+                Loom, &[Inv::I16PinnedNotExclusive],
+            ),
+            Rule::TryShareAnonRmapMb => (
+                "try-share-anon-rmap-mb",
+                "Before it reads the pin count and clears PageAnonExclusive, folio_try_share_anon_rmap_* issues smp_mb, so the clear or invalidation of the entry that precedes it is visible before the read (A1 before A2): a GUP-fast pinner then either sees the changed entry and backs off, or its pin is seen and the share refused. Needed wherever the clear is not itself a full barrier and no full barrier follows it: generic code (shown on --arch portable at PMD level). x86's xchg and arm64's immediate flush_pmd_tlb_range (ending in dsb(ish)) order it by themselves; arm64's PTE clear with a deferred flush (xchg_relaxed, then arch_tlbbatch_add_pending's dsb(ishst)) is modelled without a barrier, but no modelled check observes the PTE-level loss (sanity_check_pinned_pages is checked on the PMD path only)",
+                "include/linux/rmap.h __folio_try_share_anon_rmap (comment A1-A4 / B1-B5, \"we assume that there might not be a memory barrier after clearing/invalidating the PTE\"); arch/arm64/include/asm/pgtable.h pmdp_establish (xchg_relaxed)",
+                "mm::rmap::folio_try_share_anon_rmap",
                 Loom, &[Inv::I16PinnedNotExclusive],
             ),
             Rule::PteOffsetMapLockPmdSame => (
@@ -527,6 +550,27 @@ impl Rule {
                 "mm/gup.c gup_fast (raw_seqcount_try_begin, read_seqcount_retry on mm->write_protect_seq); mm/memory.c copy_page_range (raw_write_seqcount_begin / _end); 57efa1fe5957 \"mm/gup: prevent gup_fast from racing with COW during fork\"",
                 "mm::gup::gup_fast, mm::mmap::copy_page_range",
                 Any, &[Inv::I16PinnedNotExclusive],
+            ),
+            Rule::DiscardPmdMb => (
+                "discard-pmd-mb",
+                "Reclaim's discard of a lazyfree PMD-mapped THP clears the PMD, issues smp_mb, and only then reads the refcount: paired with GUP-fast (grab the reference, then re-read the PMD), either the discard sees the GUP reference and restores the PMD, or GUP-fast sees the cleared PMD and backs off. Needed where neither the PMD exchange nor the TLB flush is a full barrier (shown on --arch portable)",
+                "mm/huge_memory.c __discard_anon_folio_pmd_locked (\"Syncing against concurrent GUP-fast\"); mm/rmap.c try_to_unmap_one; mm/vmscan.c shrink_folio_list",
+                "mm::huge_memory::unmap_huge_pmd_locked",
+                Loom, &[Inv::I15GupFast],
+            ),
+            Rule::DiscardPmdRefCheck => (
+                "discard-pmd-ref-check",
+                "Reclaim discards a lazyfree PMD-mapped THP only if its refcount is its mapcount plus the isolation's reference; any other reference (a GUP pin, a speculative get) makes it restore the PMD and keep the folio",
+                "mm/huge_memory.c __discard_anon_folio_pmd_locked (\"The only folio refs must be one from isolation plus the rmap(s)\")",
+                "mm::huge_memory::unmap_huge_pmd_locked",
+                Any, &[Inv::I15GupFast],
+            ),
+            Rule::DiscardPmdDirtyRecheck => (
+                "discard-pmd-dirty-recheck",
+                "Reclaim's discard tests the dirty bit of the PMD value its get-and-clear returned (and the folio's dirty flag) after the clear, so a write that dirtied the PMD after the first test and before the clear keeps the folio (restored, swap-backed again) instead of being thrown away",
+                "mm/huge_memory.c __discard_anon_folio_pmd_locked (\"If the folio or its PMD is redirtied at this point\")",
+                "mm::huge_memory::unmap_huge_pmd_locked",
+                Any, &[Inv::I27CarriedOver],
             ),
             Rule::VmemmapSplitPmdWmb => (
                 "vmemmap-split-pmd-wmb",

@@ -1360,3 +1360,59 @@ fn setup_forked_huge_pmd(nr: usize) -> std::sync::Arc<Machine> {
     assert!(thp_model::mm::mmap::dup_mmap(&m, 0, 1), "fork failed");
     m
 }
+
+/// Reclaim's discard of a lazyfree PMD-mapped THP, sequentially: clean and unreferenced, it is
+/// unmapped and freed with its deposited table; stored to after MADV_FREE, it is kept, the PMD
+/// left dirty and the folio swap-backed again.
+#[test]
+fn lazyfree_discard_exact_state() {
+    use thp_model::mm::madvise::madvise_free_pte_range;
+    use thp_model::mm::memory::hw_write_huge_pmd;
+    use thp_model::mm::page::{PG_DIRTY, PG_LRU, PG_SWAPBACKED};
+    use thp_model::mm::pgtable::F_DIRTY;
+    use thp_model::mm::vmscan::{folio_isolate_lru, shrink_folio_list, Reclaim};
+    use thp_model::mm::zap::ZapRange;
+    for nr in [2usize, 4] {
+        for store in [false, true] {
+            let m = Machine::new(nr, 1, 1, 1);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+                assert!(m.memmap.page(0).flags.test_bit(PG_SWAPBACKED));
+                assert_eq!(madvise_free_pte_range(&m, 0, ZapRange::Full), 1);
+            }
+            let flags = &m.memmap.page(0).flags;
+            assert!(
+                !flags.test_bit(PG_SWAPBACKED),
+                "MADV_FREE clears PG_swapbacked"
+            );
+            assert!(flags.test_bit(PG_LRU));
+            if store {
+                assert_eq!(hw_write_huge_pmd(&m, 0), Some(0));
+            }
+            assert!(folio_isolate_lru(&m, 0));
+            assert_eq!(m.memmap.page(0)._refcount.read(), 2);
+            let r = shrink_folio_list(&m, 0);
+            if store {
+                assert_eq!(r, Reclaim::Activated);
+                assert!(matches!(
+                    Pmd::decode(m.mms[0].pmd.read()),
+                    Pmd::Huge { pfn: 0, flags } if flags & F_DIRTY != 0
+                ));
+                assert!(flags.test_bit(PG_DIRTY) && flags.test_bit(PG_SWAPBACKED));
+                assert!(flags.test_bit(PG_LRU));
+                assert_eq!(m.memmap.page(0)._refcount.read(), 1);
+                assert_eq!(m.mms[0].nr_ptes.read(), 1);
+            } else {
+                assert_eq!(r, Reclaim::Freed);
+                assert_eq!(Pmd::decode(m.mms[0].pmd.read()), Pmd::None);
+                assert_eq!(m.mms[0].pmd_huge_pte.read(), 0);
+                assert_eq!(m.mms[0].nr_ptes.read(), 0);
+                for pfn in 0..nr {
+                    assert!(!m.memmap.is_allocated(pfn), "pfn {pfn} freed");
+                }
+            }
+            check_quiescent(&m, &[]);
+        }
+    }
+}

@@ -159,9 +159,9 @@ pub struct CheckArgs {
     /// Sub-pages per THP for model scenarios (a power of two >= 2; default per scenario).
     #[arg(long, value_parser = parse_subpages)]
     pub subpages: Option<usize>,
-    /// Run model scenarios on this architecture instead of their own (`x86-64`, `arm64` or
-    /// `x86-64-kvm`; see `thpcheck list`): its TLB flush, `pmd_mkinvalid` and spin_lock
-    /// ordering.
+    /// Run model scenarios on this architecture instead of their own (`x86-64`, `arm64`,
+    /// `x86-64-kvm`, or `portable`: only the ordering generic code may assume; see `thpcheck
+    /// list`): its TLB flush, `pmd_mkinvalid`, page-table exchange and spin_lock ordering.
     #[arg(long, value_parser = parse_arch)]
     pub arch: Option<Arch>,
     /// Machine-readable output (one JSON document).

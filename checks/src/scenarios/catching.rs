@@ -6,7 +6,9 @@
 use thp_model::rules::Rule;
 
 use super::Scenario;
-use super::{deferred_split, fault, folio_split, fork, hvo, khugepaged, migrate, split_pmd, zap};
+use super::{
+    deferred_split, fault, folio_split, fork, hvo, khugepaged, migrate, reclaim, split_pmd, zap,
+};
 
 /// The scenarios that must catch `rule` when it is off, each with one of the rule's
 /// invariants (`RuleInfo::invariants`).
@@ -29,6 +31,7 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::ChangeHugePmdInvalidateNotClear => &[zap::DONTNEED_VS_CHANGE_HUGE_PMD],
         Rule::GupFastPmdPteRecheck => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD],
         Rule::GupFastPinMb => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD],
+        Rule::TryShareAnonRmapMb => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD_PORTABLE],
         Rule::PteOffsetMapLockPmdSame => &[zap::PTE_FAULT_VS_DONTNEED_RECLAIM],
         Rule::SplitUnfreezeAfterMetadata => &[folio_split::FOLIO_SPLIT_VS_PFN_WALKER],
         Rule::TableFreeWaitsForGupFast => &[zap::GUP_FAST_VS_DONTNEED_RECLAIM],
@@ -61,6 +64,9 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::MadviseFreeInvalidateNotClear => &[zap::MADVISE_FREE_VS_DONTNEED],
         Rule::MadviseFreeGetBeforeUnlock => &[zap::MADVISE_FREE_SPLIT_VS_ZAP],
         Rule::GupFastWriteProtectSeq => &[fork::FORK_VS_GUP_FAST_PIN],
+        Rule::DiscardPmdMb => &[reclaim::LAZYFREE_DISCARD_VS_GUP_FAST_PORTABLE],
+        Rule::DiscardPmdRefCheck => &[reclaim::LAZYFREE_DISCARD_VS_GUP_FAST],
+        Rule::DiscardPmdDirtyRecheck => &[reclaim::LAZYFREE_DISCARD_VS_WRITE],
         Rule::VmemmapSplitPmdWmb => &[
             hvo::HVO_OPTIMIZE_VS_PFN_WALKER,
             hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER,

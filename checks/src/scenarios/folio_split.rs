@@ -26,8 +26,13 @@ pub const SCENARIOS: &[Scenario] = &[
     FOLIO_SPLIT_VS_PFN_WALKER,
     FOLIO_SPLIT_VS_GUP_FAST,
     FOLIO_SPLIT_VS_GUP_FAST_PMD,
+    FOLIO_SPLIT_VS_GUP_FAST_PMD_PORTABLE,
     FOLIO_SPLIT_VS_GUP_FAST_X86,
     FOLIO_SPLIT_VS_MIGRATION_WAIT,
+    FOLIO_SPLIT_VS_SCANNER_NR4,
+    FOLIO_SPLIT_VS_PFN_WALKER_NR4,
+    FOLIO_SPLIT_VS_GUP_FAST_NR4,
+    FOLIO_SPLIT_VS_MIGRATION_WAIT_NR4,
     FOLIO_SPLIT_VS_ZAP,
     FOLIO_SPLIT_VS_GUP_FAST_VS_SCANNER,
 ];
@@ -281,6 +286,17 @@ pub const FOLIO_SPLIT_VS_GUP_FAST_PMD: Scenario = Scenario {
     body: folio_split_vs_gup_fast_pmd,
     ..DEFAULT
 };
+/// The same race with only the ordering generic code may assume (`--arch portable`): the
+/// unmapper's `pmdp_invalidate` is a relaxed exchange and its TLB flush orders nothing, so
+/// the `smp_mb` of `__folio_try_share_anon_rmap` is all that orders the invalidation before
+/// the pin-count read (rule `try-share-anon-rmap-mb`). On x86 the exchange, and on arm64 the
+/// flush's `dsb(ish)`, already do.
+pub const FOLIO_SPLIT_VS_GUP_FAST_PMD_PORTABLE: Scenario = Scenario {
+    name: "folio-split-vs-gup-fast-pmd-portable",
+    description: "folio-split-vs-gup-fast-pmd with only the ordering generic code may assume: relaxed page-table exchange, a TLB flush that is no barrier",
+    arch: Arch::Portable,
+    ..FOLIO_SPLIT_VS_GUP_FAST_PMD
+};
 /// `split_huge_page` of a PMD-mapped THP ∥ GUP-fast (FOLL_PIN, read-only) on sub-page 1
 /// through the huge PMD: the pin and the unmapper's AnonExclusive sharing must see each other.
 fn folio_split_vs_gup_fast_pmd(nr: usize, outcomes: &Outcomes) {
@@ -338,6 +354,43 @@ pub const FOLIO_SPLIT_VS_MIGRATION_WAIT: Scenario = Scenario {
     must_reach: &[SPLIT_OK, FAULT_SAW_HUGE, FAULT_SAW_PTE, FAULT_WAITED_ON_MIGRATION_ENTRY],
     body: folio_split_vs_migration_wait,
     ..DEFAULT
+};
+
+// The split scenarios under loom with 4 sub-pages. With 2, the folio has one tail, so loom
+// never sees one new folio unfrozen and published while another is still frozen; with 4 the
+// reader's page (the last tail, or sub-page 1) is split off while others are not yet. The
+// bounds are the highest that keep each run within about 16 s on the reference machine
+// (docs/performance.md); measured in docs/bounds.md.
+pub const FOLIO_SPLIT_VS_SCANNER_NR4: Scenario = Scenario {
+    name: "folio-split-vs-scanner-nr4",
+    description: "folio-split-vs-scanner with 4 sub-pages under loom: the scanned last tail while other new folios are unfrozen or still frozen",
+    loom_nr: 4,
+    min_subpages: 4,
+    loom_bound: Some(6),
+    ..FOLIO_SPLIT_VS_SCANNER
+};
+pub const FOLIO_SPLIT_VS_PFN_WALKER_NR4: Scenario = Scenario {
+    name: "folio-split-vs-pfn-walker-nr4",
+    description: "folio-split-vs-pfn-walker with 4 sub-pages under loom",
+    loom_nr: 4,
+    min_subpages: 4,
+    ..FOLIO_SPLIT_VS_PFN_WALKER
+};
+pub const FOLIO_SPLIT_VS_GUP_FAST_NR4: Scenario = Scenario {
+    name: "folio-split-vs-gup-fast-nr4",
+    description: "folio-split-vs-gup-fast with 4 sub-pages under loom",
+    loom_nr: 4,
+    min_subpages: 4,
+    loom_bound: Some(3),
+    ..FOLIO_SPLIT_VS_GUP_FAST
+};
+pub const FOLIO_SPLIT_VS_MIGRATION_WAIT_NR4: Scenario = Scenario {
+    name: "folio-split-vs-migration-wait-nr4",
+    description: "folio-split-vs-migration-wait with 4 sub-pages under loom",
+    loom_nr: 4,
+    min_subpages: 4,
+    loom_bound: Some(6),
+    ..FOLIO_SPLIT_VS_MIGRATION_WAIT
 };
 /// `split_huge_page` ∥ a fault on sub-page 1 that finds a migration entry and waits
 /// (`migration_entry_wait`), then refaults.

@@ -14,6 +14,7 @@
 //! - [`fork`] — fork and COW of a fork-shared THP
 //! - [`migrate`] — THP migration
 //! - [`hvo`] — HugeTLB vmemmap optimization
+//! - [`reclaim`] — reclaim's discard of a lazyfree THP
 //!
 //! Adding a scenario: its declaration (a `const` filled from [`DEFAULT`]), its body and its
 //! outcome constants in its family's file (and that file's `SCENARIOS`), and its place in
@@ -37,6 +38,7 @@ pub mod fork;
 pub mod hvo;
 pub mod khugepaged;
 pub mod migrate;
+pub mod reclaim;
 pub mod setup;
 pub mod split_pmd;
 pub mod zap;
@@ -123,8 +125,13 @@ catalogue! { $
     folio_split::FOLIO_SPLIT_VS_PFN_WALKER => folio_split_vs_pfn_walker,
     folio_split::FOLIO_SPLIT_VS_GUP_FAST => folio_split_vs_gup_fast,
     folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD => folio_split_vs_gup_fast_pmd,
+    folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD_PORTABLE => folio_split_vs_gup_fast_pmd_portable,
     folio_split::FOLIO_SPLIT_VS_GUP_FAST_X86 => folio_split_vs_gup_fast_x86,
     folio_split::FOLIO_SPLIT_VS_MIGRATION_WAIT => folio_split_vs_migration_wait,
+    folio_split::FOLIO_SPLIT_VS_SCANNER_NR4 => folio_split_vs_scanner_nr4,
+    folio_split::FOLIO_SPLIT_VS_PFN_WALKER_NR4 => folio_split_vs_pfn_walker_nr4,
+    folio_split::FOLIO_SPLIT_VS_GUP_FAST_NR4 => folio_split_vs_gup_fast_nr4,
+    folio_split::FOLIO_SPLIT_VS_MIGRATION_WAIT_NR4 => folio_split_vs_migration_wait_nr4,
     fault::HUGE_FAULT_VS_PTE_FAULT => huge_fault_vs_pte_fault,
     fault::PTE_FAULT_VS_WALKER => pte_fault_vs_walker,
     zap::PTE_FAULT_VS_DONTNEED_RECLAIM => pte_fault_vs_dontneed_reclaim,
@@ -153,6 +160,9 @@ catalogue! { $
     migrate::THP_MIGRATION_VS_SPLIT_PMD => thp_migration_vs_split_pmd,
     migrate::FORK_VS_THP_MIGRATION => fork_vs_thp_migration,
     khugepaged::COLLAPSE_VS_PTE_FAULT => collapse_vs_pte_fault,
+    reclaim::LAZYFREE_DISCARD_VS_GUP_FAST => lazyfree_discard_vs_gup_fast,
+    reclaim::LAZYFREE_DISCARD_VS_GUP_FAST_PORTABLE => lazyfree_discard_vs_gup_fast_portable,
+    reclaim::LAZYFREE_DISCARD_VS_WRITE => lazyfree_discard_vs_write,
     hvo::HVO_OPTIMIZE_VS_PFN_WALKER => hvo_optimize_vs_pfn_walker,
     hvo::HVO_OPTIMIZE_VS_NEIGHBOUR_SPLIT => hvo_optimize_vs_neighbour_split,
     hvo::HVO_OPTIMIZE_PRESPLIT_VS_PFN_WALKER => hvo_optimize_presplit_vs_pfn_walker,
@@ -174,6 +184,7 @@ pub const FAMILIES: &[&[Scenario]] = &[
     khugepaged::SCENARIOS,
     fork::SCENARIOS,
     migrate::SCENARIOS,
+    reclaim::SCENARIOS,
     hvo::SCENARIOS,
 ];
 

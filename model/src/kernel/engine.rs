@@ -41,6 +41,18 @@ pub struct Hardware {
     /// visible before any later load). arm64 (and the LKMM): an ACQUIRE only, which orders
     /// nothing that came before it (hence `smp_mb__after_spinlock`).
     pub spin_lock_is_full_barrier: bool,
+    /// x86: the page-table read-modify-writes (`ptep_get_and_clear`,
+    /// `pmdp_huge_get_and_clear`, `pmdp_establish`) are `xchg`, a full barrier on SMP. arm64
+    /// (arch/arm64/include/asm/pgtable.h `__ptep_get_and_clear_anysz`, `pmdp_establish`):
+    /// `xchg_relaxed`, which orders nothing.
+    pub pt_rmw_fully_ordered: bool,
+    /// x86 and arm64: `flush_pmd_tlb_range` / `flush_tlb_range` after a page-table clear is a
+    /// full barrier (x86: `flush_tlb_mm_range` starts with `inc_mm_tlb_gen`, a value-returning
+    /// atomic, whatever it then sends or skips; arm64: the closing `dsb(ish)` of
+    /// `__flush_tlb_range`). Generic code may not rely on it: the LKMM
+    /// has no TLB, and `__folio_try_share_anon_rmap` assumes "there might not be a memory
+    /// barrier after clearing/invalidating the PTE".
+    pub tlb_flush_is_full_barrier: bool,
 }
 
 /// The architectures whose page-table and TLB behaviour the model distinguishes.
@@ -57,6 +69,13 @@ pub enum Arch {
     /// locks are x86's. This is why freeing a page table must wait for a grace period
     /// (`tlb_remove_table`) rather than lean on the flush IPI.
     X86Kvm,
+    /// Not a CPU: the guarantees generic mm code may rely on, and no more. Page-table RMWs
+    /// relaxed, a TLB flush that orders no memory access and does not wait for IRQs-off
+    /// sections, `spin_lock` an ACQUIRE only, arm64's `pmd_mkinvalid`. Each is the weaker of
+    /// x86's and arm64's behaviour, or weaker than both (the flush), so a scenario that holds
+    /// here holds on both, and a counterexample here may be one that a given CPU's stronger
+    /// instructions rule out: it shows what generic code must order by itself.
+    Portable,
 }
 
 impl Arch {
@@ -66,11 +85,19 @@ impl Arch {
                 tlb_flush_waits_for_irqs_off: true,
                 pmd_mkinvalid_sets_present: false,
                 spin_lock_is_full_barrier: true,
+                pt_rmw_fully_ordered: true,
+                tlb_flush_is_full_barrier: true,
             },
             Arch::Arm64 => Hardware {
                 tlb_flush_waits_for_irqs_off: false,
                 pmd_mkinvalid_sets_present: true,
                 spin_lock_is_full_barrier: false,
+                pt_rmw_fully_ordered: false,
+                tlb_flush_is_full_barrier: true,
+            },
+            Arch::Portable => Hardware {
+                tlb_flush_is_full_barrier: false,
+                ..Arch::Arm64.hardware()
             },
             Arch::X86Kvm => Hardware {
                 tlb_flush_waits_for_irqs_off: false,
@@ -83,10 +110,11 @@ impl Arch {
             Arch::X86 => "x86-64",
             Arch::Arm64 => "arm64",
             Arch::X86Kvm => "x86-64-kvm",
+            Arch::Portable => "portable",
         }
     }
     /// Every architecture, in the order the CLI lists them.
-    pub const ALL: [Arch; 3] = [Arch::X86, Arch::Arm64, Arch::X86Kvm];
+    pub const ALL: [Arch; 4] = [Arch::X86, Arch::Arm64, Arch::X86Kvm, Arch::Portable];
     /// The architecture called `name` (as [`Arch::name`] prints it).
     pub fn from_name(name: &str) -> Option<Arch> {
         Arch::ALL.into_iter().find(|a| a.name() == name)

@@ -28,6 +28,8 @@ pub enum Loc {
     Refcount { pfn: usize },
     /// `page[pfn].flags`.
     Flags { pfn: usize },
+    /// `folio->_pincount` of the large folio whose head is `pfn`.
+    Pincount { pfn: usize },
 }
 
 impl std::fmt::Display for Loc {
@@ -38,6 +40,7 @@ impl std::fmt::Display for Loc {
             Loc::CompoundHead { pfn } => write!(f, "page[{pfn}].compound_head"),
             Loc::Refcount { pfn } => write!(f, "page[{pfn}]._refcount"),
             Loc::Flags { pfn } => write!(f, "page[{pfn}].flags"),
+            Loc::Pincount { pfn } => write!(f, "folio[{pfn}]._pincount"),
         }
     }
 }

@@ -153,11 +153,23 @@ pub fn try_grab_folio_flags(m: &Machine, folio: usize, refs: i32, foll: Foll) {
 /// `folio_maybe_dma_pinned` (include/linux/mm.h): exact `_pincount` for large folios, the
 /// bias heuristic for small ones.
 pub fn folio_maybe_dma_pinned(m: &Machine, folio: usize) -> bool {
-    if folio_test_large(m, folio) {
-        m.memmap.meta[folio]._pincount.read() > 0
+    // The read a pinner races with: traced with the value it returned. (The trace arguments
+    // must not read model state: that would add a scheduling point to a traced run only.)
+    let (word, name, count, pinned) = if folio_test_large(m, folio) {
+        let w = &m.memmap.meta[folio]._pincount;
+        let v = w.read();
+        (w.loc(), "_pincount", v, v > 0)
     } else {
-        m.memmap.page(folio)._refcount.read() >= GUP_PIN_COUNTING_BIAS
-    }
+        let w = &m.memmap.page(folio)._refcount;
+        let v = w.read();
+        (w.loc(), "_refcount", v, v >= GUP_PIN_COUNTING_BIAS)
+    };
+    crate::kernel::trace::load(word, count as i64);
+    trace!(
+        "folio_maybe_dma_pinned",
+        "folio {folio}: {name} = {count}: {pinned}"
+    );
+    pinned
 }
 
 /// `gup_put_folio` / `unpin_user_page`: drop what `try_grab_folio*` added.

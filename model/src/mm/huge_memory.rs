@@ -191,9 +191,9 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
         pmdp_invalidate(m, mm)
     } else {
         // Defect: pmdp_huge_clear_flush, the PMD is none until pmd_populate.
-        let o = Pmd::decode(mm.pmd.xchg(0));
+        let o = Pmd::decode(crate::mm::pgtable::pmdp_huge_get_and_clear(mm));
         trace!("pmdp_huge_clear_flush", "pmd {o:?} -> none");
-        flush_tlb_ipi(&m.rcu);
+        crate::mm::pgtable_generic::flush_pmd_tlb_range(m);
         o
     };
     let (folio, flags) = match old {
@@ -302,10 +302,10 @@ fn remap_page(m: &Machine, folio: usize, nr: usize, split: bool) {
 /// plain read-modify-write; mapping; `smp_wmb` (rule `split-flags-wmb`); `clear_compound_head`.
 /// The new folios' refcounts stay 0. Then `ClearPageCompound(head)`.
 fn __split_folio_to_order(m: &Machine, folio: usize) {
-    use crate::mm::page::{PG_DIRTY, PG_LOCKED};
+    use crate::mm::page::{PG_DIRTY, PG_LOCKED, PG_SWAPBACKED};
     let mm = &m.memmap;
     let head_flags = mm.page(folio).flags.read();
-    let copied = head_flags & ((1 << PG_LOCKED) | (1 << PG_DIRTY));
+    let copied = head_flags & ((1 << PG_LOCKED) | (1 << PG_DIRTY) | (1 << PG_SWAPBACKED));
     for i in 1..m.nr {
         let p = mm.page(folio + i);
         vm_bug_on!(
@@ -500,9 +500,15 @@ pub fn change_huge_pmd(m: &Machine, mm_id: usize) -> bool {
         return false;
     };
     let old = if rule_on(Rule::ChangeHugePmdInvalidateNotClear) {
-        Pmd::decode(mm.pmd.xchg(Pmd::HugeInvalid { pfn, flags }.encode())) // pmdp_invalidate_ad
+        // pmdp_invalidate_ad (x86's own: pmdp_establish, no flush; the generic one also
+        // flushes, whose barrier the model leaves out: see docs/memory-model.md)
+        Pmd::decode(crate::mm::pgtable::pmdp_establish(
+            mm,
+            Pmd::HugeInvalid { pfn, flags }.encode(),
+        ))
     } else {
-        Pmd::decode(mm.pmd.xchg(0)) // defect: pmdp_huge_get_and_clear, as before ced108037c2a
+        // defect: pmdp_huge_get_and_clear, as before ced108037c2a
+        Pmd::decode(crate::mm::pgtable::pmdp_huge_get_and_clear(mm))
     };
     let new = Pmd::Huge {
         pfn,
@@ -581,7 +587,7 @@ pub fn madvise_free_huge_pmd(m: &Machine, mm_id: usize, range: crate::mm::zap::Z
         } else {
             // Defect (before 58ceeb6bec86): pmdp_huge_get_and_clear_full, so the PMD is none
             // until the set below.
-            mm.pmd.xchg(0);
+            crate::mm::pgtable::pmdp_huge_get_and_clear(mm);
             trace!("pmdp_huge_get_and_clear_full", "pmd {orig:?} -> none");
         }
         mm.pmd.set(new.encode()); // set_pmd_at
@@ -601,16 +607,21 @@ pub fn madvise_free_huge_pmd(m: &Machine, mm_id: usize, range: crate::mm::zap::Z
 pub fn set_pmd_migration_entry(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, folio: usize) -> bool {
     mm.pmd_lock.assert_held("set_pmd_migration_entry");
     let _ = ptl;
-    let flags = match Pmd::decode(mm.pmd.read()) {
-        Pmd::Huge { pfn, flags } if pfn == folio => flags,
+    match Pmd::decode(mm.pmd.read()) {
+        Pmd::Huge { pfn, .. } if pfn == folio => {}
         o => crate::model_bug!("set_pmd_migration_entry on {o:?} for folio {folio}"),
-    };
+    }
     vm_bug_on!(
         !crate::mm::filemap::folio_test_locked(&m.memmap, folio),
         Inv::I10MigrationEntryLocked,
         "set_pmd_migration_entry on unlocked folio {folio}"
     );
+    // pmdval = pmdp_invalidate(): the entry's bits come from the value the exchange returned,
+    // which includes a dirty or young bit the hardware set after the read above.
     let old = pmdp_invalidate(m, mm);
+    let Pmd::Huge { flags, .. } = old else {
+        crate::model_bug!("the PMD changed under the PMD lock: {old:?}")
+    };
     let anon_exclusive = m.memmap.page(folio).flags.test_bit(PG_ANON_EXCLUSIVE);
     if anon_exclusive && !folio_try_share_anon_rmap(m, folio, folio) {
         mm.pmd.set(old.encode()); // set_pmd_at(pmdval): restore
@@ -1071,4 +1082,90 @@ pub fn do_huge_pmd_wp_page(m: &Machine, mm_id: usize) -> WpResult {
     trace!("do_huge_pmd_wp_page", "folio {folio} reused: pmd = {v:?}");
     drop(ptl);
     WpResult::Reused
+}
+
+/// `unmap_huge_pmd_locked` → `__discard_anon_folio_pmd_locked`: reclaim's discard of a
+/// PMD-mapped lazyfree folio, PMD lock held (by `try_to_unmap_one`), folio locked and
+/// isolated. The folio is discarded only if it is still clean and nobody but the mapping and
+/// the isolation holds a reference; otherwise the PMD is restored and the walk aborts.
+///
+/// 1. A dirty PMD marks the folio dirty; a dirty folio is swap-backed again: give up.
+/// 2. `pmdp_huge_clear_flush`; `smp_mb` (rule `discard-pmd-mb`): the clear is visible before
+///    the refcount read, pairing with GUP-fast's "grab, then re-read the PMD".
+/// 3. Read refcount and mapcount; `smp_rmb` (refcount before the dirty flag).
+/// 4. The dirty test again, on the value the clear returned (rule `discard-pmd-dirty-recheck`):
+///    a write through the PMD between step 1 and the clear set its dirty bit.
+/// 5. Any reference beyond the mappings and the isolation's (rule `discard-pmd-ref-check`):
+///    restore and give up.
+/// 6. Remove the PMD mapping, free the deposited table, put the mapping's reference.
+pub fn unmap_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, folio: usize) -> bool {
+    use crate::mm::page::{PG_DIRTY, PG_LOCKED, PG_SWAPBACKED};
+    let flags = &m.memmap.page(folio).flags;
+    vm_bug_on!(
+        !flags.test_bit(PG_LOCKED),
+        Inv::I19LockOrder,
+        "unmap_huge_pmd_locked: folio {folio} is not locked"
+    );
+    let orig = Pmd::decode(mm.pmd.read()); // orig_pmd = *pmdp
+    let Pmd::Huge { flags: pf, .. } = orig else {
+        crate::model_bug!("unmap_huge_pmd_locked of {orig:?}")
+    };
+    if pf & F_DIRTY != 0 {
+        flags.set_bit(PG_DIRTY); // folio_set_dirty
+    }
+    if flags.test_bit(PG_DIRTY) {
+        flags.set_bit(PG_SWAPBACKED);
+        trace!(
+            "__discard_anon_folio_pmd_locked",
+            "folio {folio} dirty: swap-backed again, keep"
+        );
+        return false;
+    }
+    let orig = Pmd::decode(crate::mm::pgtable::pmdp_huge_get_and_clear(mm));
+    trace!("pmdp_huge_clear_flush", "pmd {orig:?} -> none");
+    crate::mm::pgtable_generic::flush_pmd_tlb_range(m);
+    if rule_on(Rule::DiscardPmdMb) {
+        smp_mb(); // clear PMD; barrier; read refcount (GUP-fast: inc refcount; barrier; read PMD)
+    }
+    let ref_count = crate::mm::page_ref::folio_ref_count(&m.memmap, folio);
+    let map_count = crate::mm::rmap::folio_mapcount(&m.memmap, folio);
+    crate::kernel::smp_rmb();
+    trace!(
+        "__discard_anon_folio_pmd_locked",
+        "folio {folio}: refcount {ref_count}, mapcount {map_count}"
+    );
+    let Pmd::Huge { flags: cf, .. } = orig else {
+        crate::model_bug!("the PMD changed under the PMD lock: {orig:?}")
+    };
+    if rule_on(Rule::DiscardPmdDirtyRecheck) {
+        if cf & F_DIRTY != 0 {
+            flags.set_bit(PG_DIRTY);
+        }
+        if flags.test_bit(PG_DIRTY) {
+            flags.set_bit(PG_SWAPBACKED);
+            mm.pmd.set(orig.encode()); // set_pmd_at
+            trace!(
+                "__discard_anon_folio_pmd_locked",
+                "folio {folio} redirtied: pmd restored, keep"
+            );
+            return false;
+        }
+    }
+    if rule_on(Rule::DiscardPmdRefCheck) && ref_count != map_count + 1 {
+        mm.pmd.set(orig.encode()); // set_pmd_at
+        trace!(
+            "__discard_anon_folio_pmd_locked",
+            "folio {folio} has an unexpected reference: pmd restored, keep"
+        );
+        return false;
+    }
+    folio_remove_rmap_pmd(&m.memmap, folio);
+    let t = crate::mm::zap::zap_deposited_table(mm, ptl);
+    trace!(
+        "__discard_anon_folio_pmd_locked",
+        "folio {folio} discarded; deposited table {t} freed"
+    );
+    folio_put(&m.memmap, folio, m.nr);
+    m.observe("lazyfree-pmd-discarded");
+    true
 }

@@ -4,13 +4,14 @@
 
 use crate::invariants::Inv;
 use crate::kernel::rule_on;
-use crate::kernel::{flush_tlb_ipi, smp_mb, smp_wmb, tlb_remove_table_sync_one};
+use crate::kernel::{smp_mb, smp_wmb, tlb_remove_table_sync_one};
 use crate::mm::filemap::{folio_trylock, folio_unlock};
 use crate::mm::page::{PG_HEAD, PG_LRU};
-use crate::mm::page_ref::{folio_get, folio_put, folio_put_refs, folio_ref_count};
+use crate::mm::page_ref::{folio_put, folio_put_refs, folio_ref_count};
 use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_WRITE, F_YOUNG};
 use crate::mm::pgtable_generic::pgtable_trans_huge_deposit;
 use crate::mm::rmap::{folio_add_new_anon_rmap_pmd, folio_remove_rmap_pte};
+use crate::mm::vmscan::{folio_isolate_lru, folio_putback_lru};
 use crate::mm::Machine;
 use crate::rules::Rule;
 use crate::{trace, vm_bug_on};
@@ -53,26 +54,11 @@ fn nr_pages(m: &Machine, folio: usize) -> usize {
     }
 }
 
-/// `folio_isolate_lru` (mm/vmscan.c): take the folio off the LRU and hold a reference for the
-/// isolation (under the lruvec lock).
-fn folio_isolate_lru(m: &Machine, folio: usize) -> bool {
-    if !m.memmap.page(folio).flags.test_and_clear_bit(PG_LRU) {
-        return false;
-    }
-    folio_get(&m.memmap, folio);
-    let _lru = m.lru_lock.lock();
-    true
-}
-
 /// `release_pte_folio` (mm/khugepaged.c): unlock, and `folio_putback_lru` (back on the LRU,
 /// the isolation reference dropped).
 fn release_pte_folio(m: &Machine, folio: usize) {
     folio_unlock(&m.memmap, folio);
-    {
-        let _lru = m.lru_lock.lock();
-        m.memmap.page(folio).flags.set_bit(PG_LRU);
-    }
-    folio_put(&m.memmap, folio, nr_pages(m, folio));
+    folio_putback_lru(m, folio);
 }
 
 /// `__collapse_huge_page_isolate` (mm/khugepaged.c), PTE lock held by the caller: for each
@@ -231,9 +217,9 @@ pub fn collapse_huge_page(m: &Machine, mm_id: usize, slot: usize) -> ScanResult 
     // back off when it detects PMD is changed."
     let orig = {
         let ptl = mm.pmd_lock.lock();
-        let orig = mm.pmd.xchg(0);
+        let orig = crate::mm::pgtable::pmdp_huge_get_and_clear(mm);
         trace!("pmdp_collapse_flush", "pmd {:?} -> none", Pmd::decode(orig));
-        flush_tlb_ipi(&m.rcu);
+        crate::mm::pgtable_generic::flush_pmd_tlb_range(m); // flush_tlb_range
         drop(ptl);
         orig
     };

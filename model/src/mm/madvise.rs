@@ -71,7 +71,12 @@ pub fn folio_mark_lazyfree(m: &Machine, folio: usize) {
     folio_get(&m.memmap, folio);
     if flags.test_and_clear_bit(PG_LRU) {
         let lru = m.lru_lock.lock(); // folio_lruvec_relock_irqsave
-        trace!("lru_lazyfree", "folio {folio} moved to the lazyfree LRU");
+                                     // lru_lazyfree: off the anon LRU, PG_swapbacked cleared, onto the file LRU
+        flags.clear_bit(crate::mm::page::PG_SWAPBACKED);
+        trace!(
+            "lru_lazyfree",
+            "folio {folio} moved to the lazyfree LRU, !swapbacked"
+        );
         flags.set_bit(PG_LRU);
         drop(lru);
     }

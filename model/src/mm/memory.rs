@@ -91,3 +91,38 @@ pub fn do_anonymous_page(m: &Machine, mm_id: usize, idx: usize, pfn: usize) -> P
     drop(map);
     PteFault::Mapped
 }
+
+/// A user store through a huge PMD, as the MMU does it (no kernel function): the page walk
+/// reads the PMD; if it is present, huge and writable, the hardware sets the accessed and
+/// dirty bits in one atomic update (x86's locked A/D update, arm64's hardware DBM update) and
+/// the store reaches the folio. Returns the folio written, or None if the walk found no
+/// writable huge mapping (the store would fault; the model stops there). A cached translation
+/// is not modelled: every store walks, which is what a clean (not yet dirty) translation needs
+/// before its first write.
+pub fn hw_write_huge_pmd(m: &Machine, mm_id: usize) -> Option<usize> {
+    use crate::mm::pgtable::{F_DIRTY, F_WRITE, F_YOUNG};
+    let mm = &m.mms[mm_id];
+    loop {
+        let v = crate::mm::pgtable_generic::pmdp_get_lockless(mm, "mmu: write walk");
+        let Pmd::Huge { pfn, flags } = Pmd::decode(v) else {
+            return None;
+        };
+        if flags & F_WRITE == 0 {
+            return None;
+        }
+        let new = Pmd::Huge {
+            pfn,
+            flags: flags | F_YOUNG | F_DIRTY,
+        }
+        .encode();
+        if mm.pmd.cmpxchg_relaxed(v, new) == v {
+            trace!(
+                "mmu: write",
+                "pmd {:?} -> {:?}",
+                Pmd::decode(v),
+                Pmd::decode(new)
+            );
+            return Some(pfn);
+        }
+    }
+}

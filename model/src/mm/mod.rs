@@ -22,6 +22,7 @@
 //! * [`mmap`] — fork's `dup_mmap` (mm/mmap.c).
 //! * [`mmap_lock`] — `lock_vma_under_rcu`, `vma_start_write` (mm/mmap_lock.c).
 //! * [`swap`] — the batched final put `folios_put_refs` (mm/swap.c).
+//! * [`vmscan`] — reclaim of a lazyfree THP: `shrink_folio_list`, LRU isolation (mm/vmscan.c).
 //! * [`compaction`] — `isolate_migratepages_block` (mm/compaction.c).
 //! * [`memory_failure`] — `__get_hwpoison_page` (mm/memory-failure.c).
 //! * [`page_idle`] — `page_idle_get_folio` (mm/page_idle.c).
@@ -52,6 +53,7 @@ pub mod pgtable;
 pub mod pgtable_generic;
 pub mod rmap;
 pub mod swap;
+pub mod vmscan;
 pub mod zap;
 
 use crate::kernel::lockdep::LockLabel;
@@ -59,7 +61,7 @@ use crate::kernel::trace::Loc;
 use crate::kernel::{
     atomic_long_t, atomic_t, rw_semaphore, spinlock_t, AtomicFlag, LockClass, RcuState,
 };
-pub use oracle::{check_carried_over, check_quiescent, Carry, MappingSnapshot};
+pub use oracle::{check_carried_over, check_quiescent, check_store_kept, Carry, MappingSnapshot};
 pub use page::{Memmap, Page};
 pub use pgtable::{Pmd, Pte};
 

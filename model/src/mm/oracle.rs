@@ -478,3 +478,28 @@ pub fn check_carried_over(m: &Machine, before: &MappingSnapshot, carry: Carry) {
         }
     }
 }
+
+/// I27 for a user store: a store that reached the folio at `pfn` through mm `mm_id`'s huge PMD
+/// (the MMU set the PMD's dirty bit) is not lost. At the end the folio is still allocated and
+/// either still mapped there with the dirty bit, or marked PG_dirty: reclaim may not discard a
+/// lazyfree folio written after MADV_FREE.
+pub fn check_store_kept(m: &Machine, mm_id: usize, pfn: usize) {
+    use crate::invariants::Inv;
+    use crate::mm::pgtable::F_DIRTY;
+    use crate::vm_bug_on;
+    vm_bug_on!(
+        !m.memmap.is_allocated(pfn),
+        Inv::I27CarriedOver,
+        "a store through mm{mm_id}'s PMD reached folio {pfn}, which was then discarded and freed: the data is lost"
+    );
+    let mapped_dirty = matches!(
+        Pmd::decode(m.mms[mm_id].pmd.read()),
+        Pmd::Huge { pfn: p, flags } if p == pfn && flags & F_DIRTY != 0
+    );
+    let folio_dirty = m.memmap.page(pfn).flags.test_bit(page::PG_DIRTY);
+    vm_bug_on!(
+        !mapped_dirty && !folio_dirty,
+        Inv::I27CarriedOver,
+        "a store through mm{mm_id}'s PMD reached folio {pfn}, but neither a dirty mapping nor PG_dirty records it"
+    );
+}

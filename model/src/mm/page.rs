@@ -29,8 +29,12 @@ pub const PG_LRU: u32 = 3;
 pub const PG_DIRTY: u32 = 4;
 pub const PG_ANON_EXCLUSIVE: u32 = 5;
 pub const PG_PARTIALLY_MAPPED: u32 = 6;
+/// PG_swapbacked: an anonymous folio whose content must be kept (swapped) to be reclaimed.
+/// Set when a new anonymous folio is mapped; cleared by MADV_FREE (`folio_mark_lazyfree`);
+/// set again by reclaim when it finds a lazyfree folio redirtied.
+pub const PG_SWAPBACKED: u32 = 7;
 
-static_assertions::const_assert!(PG_PARTIALLY_MAPPED < 63);
+static_assertions::const_assert!(PG_SWAPBACKED < 63);
 
 /// `ENTIRELY_MAPPED` (mm/internal.h): added to `_nr_pages_mapped` while PMD-mapped.
 pub const ENTIRELY_MAPPED: i32 = 0x80_0000;
@@ -104,11 +108,12 @@ impl Memmap {
                 })
                 .collect(),
             meta: (0..n)
-                .map(|_| FolioMeta {
+                .map(|pfn| FolioMeta {
                     _large_mapcount: atomic_t::new(-1),
                     _entire_mapcount: atomic_t::new(-1),
                     _nr_pages_mapped: atomic_t::new(0),
-                    _pincount: atomic_t::new(0),
+                    _pincount: atomic_t::new(0)
+                        .watched(crate::kernel::trace::Loc::Pincount { pfn }),
                 })
                 .collect(),
             waitqueue: wait_queue_head::new(),

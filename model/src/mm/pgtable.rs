@@ -341,3 +341,36 @@ pub fn migration_entry_flags(flags: i64, anon_exclusive: bool) -> i64 {
     }
     f
 }
+
+/// The architecture's page-table exchange: x86's `native_ptep_get_and_clear`,
+/// `native_pmdp_get_and_clear` and `pmdp_establish` are an `xchg` on SMP (fully ordered);
+/// arm64's `__ptep_get_and_clear_anysz` and `pmdp_establish` are `xchg_relaxed`
+/// ([`crate::kernel::Hardware::pt_rmw_fully_ordered`]).
+fn pt_xchg(entry: &crate::kernel::atomic_long_t, v: i64) -> i64 {
+    if crate::kernel::engine::current()
+        .options
+        .hardware
+        .pt_rmw_fully_ordered
+    {
+        entry.xchg(v)
+    } else {
+        entry.xchg_relaxed(v)
+    }
+}
+
+/// `pmdp_huge_get_and_clear` (and its `_full` form): swap the PMD for none in one RMW,
+/// ordered as the architecture orders it.
+pub fn pmdp_huge_get_and_clear(mm: &crate::mm::Mm) -> i64 {
+    pt_xchg(&mm.pmd, 0)
+}
+
+/// `pmdp_establish`: swap in `new` in one RMW, ordered as the architecture orders it.
+pub fn pmdp_establish(mm: &crate::mm::Mm, new: i64) -> i64 {
+    pt_xchg(&mm.pmd, new)
+}
+
+/// `ptep_get_and_clear` (and its `_full` form): swap the PTE for none in one RMW, ordered as
+/// the architecture orders it.
+pub fn ptep_get_and_clear(pte: &crate::kernel::atomic_long_t) -> i64 {
+    pt_xchg(pte, 0)
+}

@@ -158,8 +158,26 @@ pub fn pmdp_invalidate(m: &Machine, mm: &Mm) -> Pmd {
         }
         other => crate::model_bug!("pmdp_invalidate of {other:?}"),
     };
-    let old = Pmd::decode(mm.pmd.xchg(new.encode()));
+    let old = Pmd::decode(crate::mm::pgtable::pmdp_establish(mm, new.encode()));
     trace!("pmdp_invalidate", "pmd {old:?} -> {new:?}");
-    flush_tlb_ipi(&m.rcu); // flush_pmd_tlb_range: A/D bits in old are final after this
+    flush_pmd_tlb_range(m); // A/D bits in old are final after this
     old
+}
+
+/// `flush_pmd_tlb_range` / `flush_tlb_range` right after a page-table entry was cleared or
+/// invalidated: on IPI hardware it waits for IRQs-off sections ([`flush_tlb_ipi`]), and where
+/// the architecture's flush is a full barrier ([`crate::kernel::Hardware::tlb_flush_is_full_barrier`]:
+/// x86's serializing INVLPG or IPI handshake, arm64's closing `dsb(ish)`) it orders the clear
+/// before everything after it. The model gives the barrier only to these immediate flushes;
+/// the batched ones (`tlb_finish_mmu`, `try_to_unmap_flush`, arm64's `dsb(ishst)` in
+/// `arch_tlbbatch_add_pending`) are modelled without it, which can only add interleavings.
+pub fn flush_pmd_tlb_range(m: &Machine) {
+    flush_tlb_ipi(&m.rcu);
+    if crate::kernel::engine::current()
+        .options
+        .hardware
+        .tlb_flush_is_full_barrier
+    {
+        crate::kernel::smp_mb();
+    }
 }

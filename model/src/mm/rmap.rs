@@ -3,9 +3,10 @@
 //! `_mm_ids` bit lock in the kernel; nothing in this model reads it locklessly against a
 //! concurrent update of the same folio except the final-state check, so single RMWs stand in.
 
-use crate::kernel::smp_mb;
+use crate::kernel::{rule_on, smp_mb};
 use crate::mm::page::{Memmap, ENTIRELY_MAPPED, PG_ANON_EXCLUSIVE};
 use crate::mm::pgtable_generic::pmdp_get_lockless;
+use crate::rules::Rule;
 use crate::trace;
 
 /// `folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE)` for a PMD-mapped new folio.
@@ -17,6 +18,7 @@ pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize) {
     m._large_mapcount.set(0);
     m._nr_pages_mapped.set(ENTIRELY_MAPPED);
     mm.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
+    mm.page(folio).flags.set_bit(crate::mm::page::PG_SWAPBACKED); // __folio_set_swapbacked
     trace!(
         "folio_add_new_anon_rmap",
         "folio {folio}: entire 0, large 0, nr_pages_mapped ENTIRELY_MAPPED, head AnonExclusive"
@@ -139,7 +141,9 @@ pub fn folio_remove_rmap_pte(mm: &Memmap, folio: usize, page: usize, large: bool
 /// `smp_mb__after_atomic`); refuse if the folio may be pinned;
 /// else clear PageAnonExclusive. Returns false (-EBUSY) if pinned.
 pub fn folio_try_share_anon_rmap(m: &crate::mm::Machine, folio: usize, page: usize) -> bool {
-    smp_mb();
+    if rule_on(Rule::TryShareAnonRmapMb) {
+        smp_mb(); // A1 (the caller's clear or invalidate) before A2 (the pin-count read)
+    }
     if crate::mm::gup::folio_maybe_dma_pinned(m, folio) {
         trace!(
             "folio_try_share_anon_rmap",
@@ -308,8 +312,8 @@ pub fn try_to_migrate_one(
         if pfn < folio || pfn >= folio + nr {
             continue;
         }
-        // ptep_get_and_clear (x86: xchg), TLB flush deferred to try_to_unmap_flush
-        let old = Pte::decode(slot.xchg(0));
+        // ptep_get_and_clear, TLB flush deferred to try_to_unmap_flush
+        let old = Pte::decode(crate::mm::pgtable::ptep_get_and_clear(slot));
         *flush = true;
         let Pte::Present { flags: oflags, .. } = old else {
             crate::model_bug!("PTE changed under the PTE lock")
@@ -402,4 +406,54 @@ pub fn folio_add_anon_rmap_pmd(mm: &Memmap, folio: usize, exclusive: bool) {
         "folio_add_anon_rmap_pmd",
         "folio {folio}: entire_mapcount +1, exclusive {exclusive}"
     );
+}
+
+/// `try_to_unmap(folio, TTU_BATCH_FLUSH | TTU_SPLIT_HUGE_PMD | TTU_SYNC)` as reclaim calls it
+/// for a lazyfree large folio: walk every mm that may map it (`try_to_unmap_one`) until one
+/// returns false.
+pub fn try_to_unmap(m: &crate::mm::Machine, folio: usize) {
+    // rmap_walk → rmap_walk_anon: the anon_vma read lock across the walk.
+    let _av = m.anon_vma.rwsem.down_read();
+    for mm_id in rmap_walk_order(m) {
+        if !try_to_unmap_one(m, mm_id, folio) {
+            break;
+        }
+    }
+}
+
+/// `try_to_unmap_one` for the one VMA of `mm_id`, for an anonymous folio that is not
+/// swap-backed (lazyfree): `page_vma_mapped_walk(PVMW_SYNC)` finds a huge PMD mapping it
+/// (re-read under the PMD lock, `check_pmd` on its pfn), and `unmap_huge_pmd_locked` discards
+/// it or gives up (`walk_abort`: false). A PTE-mapped lazyfree folio is discarded PTE by PTE in
+/// the kernel; the model does not have that path and gives up too (the folio stays mapped, and
+/// reclaim activates it).
+pub fn try_to_unmap_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) -> bool {
+    use crate::mm::pgtable::Pmd;
+    let mm = &m.mms[mm_id];
+    let pmd = Pmd::decode(pmdp_get_lockless(mm, "page_vma_mapped_walk"));
+    if pmd.trans_huge() || pmd.migration() {
+        let ptl = mm.pmd_lock.lock();
+        let v = Pmd::decode(mm.pmd.read());
+        if v.trans_huge() {
+            if rule_on(Rule::PvmwCheckPmdPfn) && v.huge_pfn() != Some(folio) {
+                return true; // check_pmd: not_found
+            }
+            let done = crate::mm::huge_memory::unmap_huge_pmd_locked(m, mm, &ptl, folio);
+            drop(ptl);
+            return done; // walk_done, or walk_abort
+        }
+        drop(ptl);
+        if !v.present() {
+            return true; // none or a migration entry: not_found
+        }
+    } else if pmd.none() {
+        crate::mm::page_vma_mapped::page_vma_mapped_walk_sync(m, mm, m.nr);
+        return true;
+    }
+    // A PTE table: the PTE-level discard is not modelled.
+    trace!(
+        "try_to_unmap_one",
+        "folio {folio} is mapped by PTEs in mm{mm_id}: not modelled, give up"
+    );
+    false
 }

@@ -43,7 +43,7 @@ pub struct Zapped {
 /// once (`pte_free`, no RCU deferral: nothing can reach a deposited table locklessly except a
 /// walker that read it before it was deposited, which collapse's `tlb_remove_table_sync_one`
 /// excludes). PMD lock held. Returns the table freed.
-fn zap_deposited_table(mm: &crate::mm::Mm, ptl: &crate::kernel::SpinGuard<'_>) -> usize {
+pub(crate) fn zap_deposited_table(mm: &crate::mm::Mm, ptl: &crate::kernel::SpinGuard<'_>) -> usize {
     let t = pgtable_trans_huge_withdraw(mm, ptl);
     pte_free(mm, t);
     mm.nr_ptes.dec();
@@ -58,7 +58,7 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
     let Some(ptl) = __pmd_trans_huge_lock(mm) else {
         return false;
     };
-    let orig = Pmd::decode(mm.pmd.xchg(0)); // pmdp_huge_get_and_clear_full
+    let orig = Pmd::decode(crate::mm::pgtable::pmdp_huge_get_and_clear(mm)); // _full
     let folio = match orig {
         Pmd::Huge { pfn, .. } | Pmd::HugeInvalid { pfn, .. } => pfn,
         Pmd::Migration { pfn, .. }
@@ -156,7 +156,7 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
         match Pte::decode(slot.read()) {
             Pte::None => {}
             Pte::Present { pfn, .. } => {
-                slot.xchg(0); // ptep_get_and_clear_full
+                crate::mm::pgtable::ptep_get_and_clear(slot); // _full
                 let folio = m.memmap.page_folio(pfn);
                 let large = m.memmap.page(folio).flags.test_bit(PG_HEAD);
                 folio_remove_rmap_pte(&m.memmap, folio, pfn, large);
