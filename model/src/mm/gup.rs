@@ -183,7 +183,7 @@ pub fn gup_put_folio(m: &Machine, folio: usize, refs: i32, foll: Foll) {
         }
         Foll::Pin => refs * GUP_PIN_COUNTING_BIAS,
     };
-    let nr = if folio_test_large(m, folio) { m.nr } else { 1 };
+    let nr = crate::mm::page_ref::folio_nr_pages(m, folio);
     crate::mm::page_ref::folio_put_refs(mm, folio, n, nr);
 }
 

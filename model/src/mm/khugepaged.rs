@@ -46,14 +46,6 @@ fn folio_expected_ref_count(m: &Machine, folio: usize) -> i32 {
     }
 }
 
-fn nr_pages(m: &Machine, folio: usize) -> usize {
-    if m.memmap.page(folio).flags.test_bit(PG_HEAD) {
-        m.nr
-    } else {
-        1
-    }
-}
-
 /// `release_pte_folio` (mm/khugepaged.c): unlock, and `folio_putback_lru` (back on the LRU,
 /// the isolation reference dropped).
 fn release_pte_folio(m: &Machine, folio: usize) {
@@ -154,7 +146,7 @@ fn __collapse_huge_page_copy_succeeded(m: &Machine, table: &crate::mm::PteTable)
                 "pte[{idx}] (pfn {pfn}) cleared"
             );
         }
-        folio_put_refs(mm, src, 1, nr_pages(m, src));
+        folio_put_refs(mm, src, 1, crate::mm::page_ref::folio_nr_pages(m, src));
     }
     for src in large {
         release_pte_folio(m, src);

@@ -81,10 +81,10 @@ pub fn folio_try_get(mm: &Memmap, folio: usize) -> bool {
     seen.is_ok()
 }
 
-/// `folio_put` for a folio whose size the caller does not track (small or large).
-pub fn folio_put_small_or_large(m: &crate::mm::Machine, folio: usize) {
-    let nr = if m
-        .memmap
+/// `folio_nr_pages` (include/linux/mm.h): `nr` for a large folio (PG_head), else 1. One read
+/// of the head's flags.
+pub fn folio_nr_pages(m: &crate::mm::Machine, folio: usize) -> usize {
+    if m.memmap
         .page(folio)
         .flags
         .test_bit(crate::mm::page::PG_HEAD)
@@ -92,8 +92,12 @@ pub fn folio_put_small_or_large(m: &crate::mm::Machine, folio: usize) {
         m.nr
     } else {
         1
-    };
-    folio_put(&m.memmap, folio, nr);
+    }
+}
+
+/// `folio_put` for a folio whose size the caller does not track (small or large).
+pub fn folio_put_small_or_large(m: &crate::mm::Machine, folio: usize) {
+    folio_put(&m.memmap, folio, folio_nr_pages(m, folio));
 }
 
 /// `folio_get`: the caller already holds a reference (or the ptl of a mapping).

@@ -12,18 +12,9 @@
 use crate::kernel::flush_tlb_ipi;
 use crate::mm::filemap::{folio_trylock, folio_unlock};
 use crate::mm::page::{PG_LRU, PG_SWAPBACKED};
-use crate::mm::page_ref::{folio_get, folio_put, folio_ref_freeze};
+use crate::mm::page_ref::{folio_get, folio_nr_pages, folio_put_small_or_large, folio_ref_freeze};
 use crate::mm::Machine;
 use crate::trace;
-
-/// The pages of `folio` (a large folio's `nr`, else 1).
-fn nr_pages(m: &Machine, folio: usize) -> usize {
-    if crate::mm::gup::folio_test_large(m, folio) {
-        m.nr
-    } else {
-        1
-    }
-}
 
 /// `folio_isolate_lru`: take the folio off the LRU and hold a reference for the isolation
 /// (under the lruvec lock). False if it was not on the LRU (someone else isolated it).
@@ -42,7 +33,7 @@ pub fn folio_putback_lru(m: &Machine, folio: usize) {
         let _lru = m.lru_lock.lock();
         m.memmap.page(folio).flags.set_bit(PG_LRU);
     }
-    folio_put(&m.memmap, folio, nr_pages(m, folio));
+    folio_put_small_or_large(m, folio);
 }
 
 /// What `shrink_folio_list` did with the folio.
@@ -107,7 +98,7 @@ pub fn shrink_folio_list(m: &Machine, folio: usize) -> Reclaim {
     crate::mm::huge_memory::folio_unqueue_deferred_split(mm, folio);
     flush_tlb_ipi(&m.rcu); // try_to_unmap_flush
     trace!("shrink_folio_list", "folio {folio} lazyfreed");
-    mm.free_folio(folio, nr_pages(m, folio));
+    mm.free_folio(folio, folio_nr_pages(m, folio));
     m.observe("reclaim-lazyfreed");
     Reclaim::Freed
 }
