@@ -40,7 +40,8 @@ the scenario that proves it, and what breaks without it.\n\
 Sources are Linux 6.18.2; the protocol step by step is in [protocol.md](protocol.md), the invariants in \
 [invariants.md](invariants.md), the historical races in [race-history.md](race-history.md).\n\
 What each scenario proves, with its bounds, is in [bounds.md](bounds.md); what the engines cannot show is in \
-[memory-model.md](memory-model.md).\n\n\
+[memory-model.md](memory-model.md). Counterexamples of 6.18.2 itself, with the candidate fixes (steps the kernel \
+lacks, off unless applied with `--fix`), are in [findings.md](findings.md).\n\n\
 A rule counts as caught only when its \"off\" form runs the broken code and an invariant checked independently of \
 the switch fires: the rule-off matrix (`thpcheck defects`, and the catalogue test) refuses a catch raised by an \
 assertion behind the rule's own switch (inside `if !rule_on(..)`, its `else`, a match arm it guards, or an \
@@ -493,6 +494,19 @@ which loom shows breaks I10 (see locking-rules.md).\n\n",
             );
         }
     }
+    o.push_str("\nThese scenarios run with the candidate fix of a finding (docs/findings.md), because Linux 6.18.2 as released fails them; `--break FIX` runs them without it:\n\n");
+    for s in SCENARIOS.iter().filter(|s| !s.fixes.is_empty()) {
+        let _ = writeln!(
+            o,
+            "- {}: {}",
+            s.name,
+            s.fixes
+                .iter()
+                .map(|r| r.id())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     o.push_str("\nEvery loom row above reached every outcome its scenario declares. A shuttle row must reach them too, except these, which only loom is required to reach (shuttle records them when its schedule happens to hit the window):\n\n");
     for s in SCENARIOS.iter().filter(|s| !s.shuttle_may_miss.is_empty()) {
         let _ = writeln!(o, "- {}: {}", s.name, s.shuttle_may_miss.join(", "));
@@ -630,4 +644,5 @@ pub const GENERATED: &[(&str, Generator)] = &[
     ("docs/locking-rules.md", locking_rules_md),
     ("docs/bounds.md", bounds_md),
     ("docs/invariants.md", invariants_md),
+    ("docs/findings.md", crate::findings::findings_md),
 ];

@@ -12,6 +12,7 @@
 //! * [`bench`] — the speed budgets.
 //! * [`bare`] — the model's overhead against a bare loom / shuttle program (`bench`).
 //! * [`docs`] — the generated documents.
+//! * [`findings`] — counterexamples of 6.18.2 and their candidate fixes (docs/findings.md).
 //! * [`parallel`] — ordered parallel runs and `--shard`.
 //! * [`fuzz`] — fuzz entry points.
 //! * [`html`] — a counterexample as a web page (`--html`).
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod defects;
 pub mod docs;
 pub mod engine;
+pub mod findings;
 pub mod fuzz;
 pub mod html;
 pub mod litmus;

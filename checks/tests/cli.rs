@@ -86,7 +86,10 @@ fn list_json_has_every_scenario_and_rule() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let n_rules = v["rules"].as_array().unwrap().len();
-    assert_eq!(n_rules, thp_model::rules::Rule::ALL.len());
+    assert_eq!(
+        n_rules,
+        thp_model::rules::Rule::ALL.len() + thp_model::rules::Rule::FIXES.len()
+    );
     let names: Vec<_> = v["scenarios"]
         .as_array()
         .unwrap()

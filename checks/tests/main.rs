@@ -8,6 +8,7 @@ mod catalogue;
 mod cli;
 mod engine_regression;
 mod engine_visible;
+mod findings;
 mod fuzz_seeds;
 mod historical;
 mod hvo;

@@ -153,6 +153,12 @@ pub enum Rule {
     /// `vmemmap_remap_range`: flush the kernel TLB after remapping, before the old vmemmap pages
     /// are freed.
     HvoTlbFlush,
+    /// Candidate fix (not in 6.18.2; docs/findings.md F1): `smp_wmb` between setting
+    /// PageAnonExclusive and the store that publishes the entry mapping the page.
+    AnonExclusivePublishWmb,
+    /// Candidate fix (not in 6.18.2; docs/findings.md F2): `smp_mb` after
+    /// `raw_write_seqcount_begin(&src_mm->write_protect_seq)` in `copy_page_range`.
+    ForkWriteProtectSeqMb,
 }
 
 /// What the catalogue says about a rule.
@@ -234,6 +240,17 @@ impl Rule {
         Rule::HvoRollback,
         Rule::HvoTlbFlush,
     ];
+
+    /// Candidate fixes of findings (docs/findings.md): steps 6.18.2 lacks. Off unless a run
+    /// applies them (a scenario's `fixes`, or `--fix`); "off" is the kernel as released.
+    /// Not in [`Rule::ALL`], the kernel's rules.
+    pub const FIXES: &'static [Rule] =
+        &[Rule::AnonExclusivePublishWmb, Rule::ForkWriteProtectSeqMb];
+
+    /// A candidate fix ([`Rule::FIXES`]) rather than a step of the kernel.
+    pub fn is_candidate_fix(self) -> bool {
+        Rule::FIXES.contains(&self)
+    }
 
     /// The catalogue entry.
     pub fn info(self) -> RuleInfo {
@@ -364,7 +381,7 @@ impl Rule {
             ),
             Rule::TryShareAnonRmapMb => (
                 "try-share-anon-rmap-mb",
-                "Before it reads the pin count and clears PageAnonExclusive, folio_try_share_anon_rmap_* issues smp_mb, so the clear or invalidation of the entry that precedes it is visible before the read (A1 before A2): a GUP-fast pinner then either sees the changed entry and backs off, or its pin is seen and the share refused. Needed wherever the clear is not itself a full barrier and no full barrier follows it: generic code (shown on --arch portable at PMD level). x86's xchg and arm64's immediate flush_pmd_tlb_range (ending in dsb(ish)) order it by themselves; arm64's PTE clear with a deferred flush (xchg_relaxed, then arch_tlbbatch_add_pending's dsb(ishst)) is modelled without a barrier, but no modelled check observes the PTE-level loss (sanity_check_pinned_pages is checked on the PMD path only)",
+                "Before it reads the pin count and clears PageAnonExclusive, folio_try_share_anon_rmap_* issues smp_mb, so the clear or invalidation of the entry that precedes it is visible before the read (A1 before A2): a GUP-fast pinner then either sees the changed entry and backs off, or its pin is seen and the share refused. Needed wherever the clear is not itself a full barrier and no full barrier follows it: generic code (shown on --arch portable at PMD level). x86's xchg and arm64's immediate flush_pmd_tlb_range (ending in dsb(ish)) order it by themselves; arm64's PTE clear with a deferred flush (xchg_relaxed, then arch_tlbbatch_add_pending's dsb(ishst)) is modelled without a barrier",
                 "include/linux/rmap.h __folio_try_share_anon_rmap (comment A1-A4 / B1-B5, \"we assume that there might not be a memory barrier after clearing/invalidating the PTE\"); arch/arm64/include/asm/pgtable.h pmdp_establish (xchg_relaxed)",
                 "mm::rmap::folio_try_share_anon_rmap",
                 Loom, &[Inv::I16PinnedNotExclusive],
@@ -551,6 +568,20 @@ impl Rule {
                 "mm::gup::gup_fast, mm::mmap::copy_page_range",
                 Any, &[Inv::I16PinnedNotExclusive],
             ),
+            Rule::AnonExclusivePublishWmb => (
+                "anon-exclusive-publish-wmb",
+                "Candidate fix, not in 6.18.2 (finding F1): an smp_wmb between setting PageAnonExclusive on a page and the page-table store that maps it, so a lockless GUP-fast pinner that sees the entry also sees the bit. 6.18.2 sets the bit with an unordered set_bit and publishes the entry with a plain store; on arm64 (and under the LKMM) sanity_check_pinned_pages can then find a page it just pinned through a writable entry not AnonExclusive",
+                "mm/rmap.c __folio_add_anon_rmap, folio_add_new_anon_rmap; mm/migrate.c remove_migration_pte; mm/huge_memory.c remove_migration_pmd, map_anon_folio_pmd; mm/memory.c do_anonymous_page; mm/gup.c sanity_check_pinned_pages (the reader)",
+                "mm::rmap::anon_exclusive_publish_wmb",
+                Loom, &[Inv::I16PinnedNotExclusive],
+            ),
+            Rule::ForkWriteProtectSeqMb => (
+                "fork-write-protect-seq-mb",
+                "Candidate fix, not in 6.18.2 (finding F2): a full barrier between fork's increment of write_protect_seq and its reads of the pin count, so that fork and a GUP-fast pinner cannot each miss the other (store buffering). 6.18.2 has smp_wmb there and then the page-table locks' ACQUIRE, a full barrier only on x86",
+                "mm/memory.c copy_page_range (raw_write_seqcount_begin); mm/huge_memory.c copy_huge_pmd; include/linux/rmap.h __folio_try_dup_anon_rmap; mm/gup.c gup_fast (read_seqcount_retry)",
+                "mm::mmap::copy_page_range",
+                Loom, &[Inv::I16PinnedNotExclusive],
+            ),
             Rule::DiscardPmdMb => (
                 "discard-pmd-mb",
                 "Reclaim's discard of a lazyfree PMD-mapped THP clears the PMD, issues smp_mb, and only then reads the refcount: paired with GUP-fast (grab the reference, then re-read the PMD), either the discard sees the GUP reference and restores the PMD, or GUP-fast sees the cleared PMD and backs off. Needed where neither the PMD exchange nor the TLB flush is a full barrier (shown on --arch portable)",
@@ -647,26 +678,35 @@ impl Rule {
         self.info().id
     }
 
-    /// Look a rule up by id.
+    /// Look a rule (or a candidate fix) up by id.
     pub fn from_id(id: &str) -> Option<Rule> {
-        Rule::ALL.iter().copied().find(|r| r.id() == id)
+        Rule::ALL
+            .iter()
+            .chain(Rule::FIXES)
+            .copied()
+            .find(|r| r.id() == id)
     }
 }
 
-/// A set of rule switches; a rule is on unless switched off.
+/// A set of rule switches: a kernel rule is on unless switched off; a candidate fix
+/// ([`Rule::FIXES`]) is on only when applied and not switched off.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RuleSet {
     off: Vec<Rule>,
+    fixes: Vec<Rule>,
 }
 
 impl RuleSet {
     /// The real protocol: every rule on.
     pub fn all_on() -> Self {
-        RuleSet { off: Vec::new() }
+        RuleSet::default()
     }
     /// The real protocol with `rule` switched off.
     pub fn without(rule: Rule) -> Self {
-        RuleSet { off: vec![rule] }
+        RuleSet {
+            off: vec![rule],
+            fixes: Vec::new(),
+        }
     }
     /// The real protocol with every rule of `rules` switched off (a historical race may need
     /// two fixes reverted: see `collapse-vs-gup-fast`).
@@ -674,12 +714,31 @@ impl RuleSet {
         let mut off = rules.to_vec();
         off.sort();
         off.dedup();
-        RuleSet { off }
+        RuleSet {
+            off,
+            fixes: Vec::new(),
+        }
+    }
+    /// This set with the candidate fixes `fixes` applied too (a fix also switched off stays
+    /// off).
+    pub fn with_fixes(mut self, fixes: &[Rule]) -> Self {
+        for f in fixes {
+            debug_assert!(f.is_candidate_fix(), "{f:?} is not a candidate fix");
+            if !self.fixes.contains(f) {
+                self.fixes.push(*f);
+            }
+        }
+        self.fixes.sort();
+        self
     }
     pub fn is_on(&self, rule: Rule) -> bool {
-        !self.off.contains(&rule)
+        !self.off.contains(&rule) && (!rule.is_candidate_fix() || self.fixes.contains(&rule))
     }
     pub fn off(&self) -> &[Rule] {
         &self.off
+    }
+    /// The candidate fixes applied.
+    pub fn fixes(&self) -> &[Rule] {
+        &self.fixes
     }
 }

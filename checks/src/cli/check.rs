@@ -40,6 +40,11 @@ pub(super) fn run(a: CheckArgs) -> Result<Status> {
             .iter()
             .map(|r| resolve_rule(r))
             .collect::<Result<_>>()?,
+        fixes: a
+            .fix
+            .iter()
+            .map(|r| resolve_fix(r))
+            .collect::<Result<_>>()?,
         subpages: a.subpages,
         arch: a.arch,
     };
@@ -195,12 +200,34 @@ pub(crate) fn resolve_rule(id: &str) -> Result<Rule> {
     }
 }
 
+/// The candidate fix called `id` (`--fix`; docs/findings.md).
+pub(crate) fn resolve_fix(id: &str) -> Result<Rule> {
+    match Rule::from_id(id) {
+        Some(r) if r.is_candidate_fix() => Ok(r),
+        Some(_) => bail!(
+            "'{id}' is a rule of the kernel, on unless switched off with --break; --fix applies a candidate fix (available: {})",
+            fix_ids()
+        ),
+        None => bail!("unknown candidate fix '{id}' (available: {})", fix_ids()),
+    }
+}
+
+fn fix_ids() -> String {
+    Rule::FIXES
+        .iter()
+        .map(|r| r.id())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What to run besides the engine.
 #[derive(Clone, Debug, Default)]
 pub struct Extra {
     pub budget: Option<Duration>,
     /// Rules switched off (empty: the real protocol).
     pub rules: Vec<Rule>,
+    /// Candidate fixes applied besides the scenario's own (`--fix`).
+    pub fixes: Vec<Rule>,
     pub subpages: Option<usize>,
     /// The architecture to run a model scenario on instead of its own.
     pub arch: Option<Arch>,
@@ -211,8 +238,8 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<Row> {
     resolve(name)?;
     let mut cfg = RunConfig::new(spec);
     cfg.time_budget = extra.budget;
-    if !extra.rules.is_empty() {
-        cfg.rules = RuleSet::without_all(&extra.rules);
+    if !extra.rules.is_empty() || !extra.fixes.is_empty() {
+        cfg.rules = RuleSet::without_all(&extra.rules).with_fixes(&extra.fixes);
     }
     if let Some(s) = scenarios::find(name) {
         if let Some(n) = extra.subpages {
@@ -259,7 +286,12 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<Row> {
             Token {
                 scenario: name.to_string(),
                 arch,
-                rules: extra.rules.iter().map(|r| r.id().to_string()).collect(),
+                rules: extra
+                    .rules
+                    .iter()
+                    .map(|r| r.id().to_string())
+                    .chain(extra.fixes.iter().map(|r| format!("+{}", r.id())))
+                    .collect(),
                 subpages: Some(r.nr),
                 schedule: String::new(),
             },
@@ -268,8 +300,8 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<Row> {
         return Ok(row);
     }
     let l = litmus::find(name).context("resolved above")?;
-    if !extra.rules.is_empty() {
-        bail!("--break applies to model scenarios, not to litmus test '{name}'");
+    if !extra.rules.is_empty() || !extra.fixes.is_empty() {
+        bail!("--break and --fix apply to model scenarios, not to litmus test '{name}'");
     }
     if extra.arch.is_some() {
         bail!("--arch applies to model scenarios, not to litmus test '{name}' (litmus tests run with the LKMM's ordering)");

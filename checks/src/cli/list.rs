@@ -28,10 +28,12 @@ pub(super) fn run(json: bool) -> Result<Status> {
                 "shuttle_may_miss": s.shuttle_may_miss,
                 "loom_nr": s.loom_nr, "shuttle_nr": s.shuttle_nr,
                 "loom_bound": s.loom_bound, "arch": s.arch.name(),
+                "fixes": s.fixes.iter().map(|r| r.id()).collect::<Vec<_>>(),
             }));
         }
         let rules: Vec<_> = Rule::ALL
             .iter()
+            .chain(Rule::FIXES)
             .map(|r| {
                 let i = r.info();
                 serde_json::json!({
@@ -40,6 +42,7 @@ pub(super) fn run(json: bool) -> Result<Status> {
                     "engine": format!("{:?}", i.engine).to_lowercase(),
                     "invariants": i.invariants.iter().map(|v| v.tag()).collect::<Vec<_>>(),
                     "scenarios": catching_names(*r),
+                    "candidate_fix": r.is_candidate_fix(),
                 })
             })
             .collect();
@@ -78,6 +81,23 @@ pub(super) fn run(json: bool) -> Result<Status> {
                 i.source,
                 i.engine,
                 catching_names(*r).join(", ")
+            );
+        }
+        println!("candidate fixes of findings, off in Linux 6.18.2 (apply one with --fix FIX; docs/findings.md):");
+        for r in Rule::FIXES {
+            let i = r.info();
+            println!(
+                "  {:<36} {} [{}; shown by {}; scenarios that run with it: {}]",
+                i.id,
+                i.statement,
+                i.source,
+                catching_names(*r).join(", "),
+                scenarios::SCENARIOS
+                    .iter()
+                    .filter(|s| s.fixes.contains(r))
+                    .map(|s| s.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }

@@ -156,6 +156,10 @@ pub struct CheckArgs {
     /// fixes of a historical race); model scenarios only.
     #[arg(long = "break", value_name = "RULE")]
     pub break_rule: Vec<String>,
+    /// Apply a candidate fix of a finding (docs/findings.md; off in Linux 6.18.2), besides the
+    /// fixes a scenario declares; repeat for several; model scenarios only.
+    #[arg(long = "fix", value_name = "FIX")]
+    pub fix: Vec<String>,
     /// Sub-pages per THP for model scenarios (a power of two >= 2; default per scenario).
     #[arg(long, value_parser = parse_subpages)]
     pub subpages: Option<usize>,

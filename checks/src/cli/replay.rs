@@ -5,7 +5,7 @@ use anyhow::Result;
 use crate::engine::EngineSpec;
 use crate::status::Status;
 
-use super::check::{resolve, resolve_rule};
+use super::check::{resolve, resolve_fix, resolve_rule};
 use super::*;
 
 pub(super) fn run(token: String, html: Option<std::path::PathBuf>) -> Result<Status> {
@@ -17,7 +17,14 @@ pub(super) fn run(token: String, html: Option<std::path::PathBuf>) -> Result<Sta
         rules: t
             .rules
             .iter()
+            .filter(|r| !r.starts_with('+'))
             .map(|r| resolve_rule(r))
+            .collect::<Result<_>>()?,
+        fixes: t
+            .rules
+            .iter()
+            .filter_map(|r| r.strip_prefix('+'))
+            .map(resolve_fix)
             .collect::<Result<_>>()?,
         subpages: t.subpages,
     };

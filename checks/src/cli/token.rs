@@ -1,5 +1,5 @@
 //! The replay token, `thp1:<scenario>[@<arch>]:<broken rules, comma-separated, or
-//! empty>:<sub-pages or empty>:<schedule>`: printed with a shuttle counterexample
+//! empty; an applied candidate fix as `+<id>`>:<sub-pages or empty>:<schedule>`: printed with a shuttle counterexample
 //! ([`Display`](fmt::Display)) and read back by `thpcheck replay` ([`FromStr`]).
 
 use std::fmt;
@@ -17,7 +17,8 @@ pub struct Token {
     pub scenario: String,
     /// `--arch` the run had, if it overrode the scenario's own.
     pub arch: Option<Arch>,
-    /// Rule ids switched off (resolved by the replay, which names an unknown one).
+    /// Rule ids switched off, and candidate fixes applied as `+<id>` (resolved by the
+    /// replay, which names an unknown one).
     pub rules: Vec<String>,
     /// Sub-pages of a model scenario (None for a litmus test).
     pub subpages: Option<usize>,

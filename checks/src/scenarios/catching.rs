@@ -83,6 +83,9 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
             hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER,
         ],
         Rule::HvoRollback => &[hvo::HVO_OPTIMIZE_ENOMEM_VS_PFN_WALKER],
+        // Candidate fixes: their scenario fails without them, in 6.18.2 (docs/findings.md).
+        Rule::AnonExclusivePublishWmb => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST],
+        Rule::ForkWriteProtectSeqMb => &[fork::FORK_VS_GUP_FAST_PIN_ARM64],
         Rule::HvoTlbFlush => &[
             hvo::HVO_OPTIMIZE_VS_PFN_WALKER,
             hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER,

@@ -14,6 +14,7 @@ use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large, pfn_walker_ge
 use thp_model::mm::zap::{zap_pmd_range, ZapRange};
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 use thp_model::mm::{Pmd, Pte};
+use thp_model::rules::Rule;
 
 use super::setup::*;
 use super::{Outcomes, Scenario, DEFAULT};
@@ -200,6 +201,7 @@ pub const FOLIO_SPLIT_VS_GUP_FAST: Scenario = Scenario {
         "cpu2: gup_fast(FOLL_PIN); (main) unpin_user_page",
     ],
     loom_bound: Some(4), // unbounded does not finish in 6 min (non-IPI flush); 4: 53,732 executions, 6.3 s
+    fixes: &[Rule::AnonExclusivePublishWmb],
     must_reach: &[
         SPLIT_OK,
         SPLIT_EAGAIN,
@@ -282,6 +284,7 @@ pub const FOLIO_SPLIT_VS_GUP_FAST_PMD: Scenario = Scenario {
     description: "split_huge_page of a PMD-mapped THP vs GUP-fast (FOLL_PIN, read-only) on sub-page 1 through the huge PMD",
     threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: gup_fast(FOLL_PIN) via the PMD leaf; (main) unpin_user_page"],
     loom_bound: Some(4),
+    fixes: &[Rule::AnonExclusivePublishWmb],
     must_reach: &[SPLIT_OK, SPLIT_EAGAIN, GUP_PINNED_THROUGH_HUGE_PMD, GUP_FELL_BACK],
     body: folio_split_vs_gup_fast_pmd,
     ..DEFAULT
@@ -510,6 +513,7 @@ pub const FOLIO_SPLIT_VS_GUP_FAST_VS_SCANNER: Scenario = Scenario {
     description: "three CPUs: split_huge_page of a PTE-mapped THP vs GUP-fast (FOLL_PIN|FOLL_WRITE) on sub-page 1 vs a physical scanner (__get_hwpoison_page) on the last tail pfn",
     threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: gup_fast(FOLL_PIN); (main) unpin_user_page", "cpu3: __get_hwpoison_page(tail pfn); (main) folio_put"],
     loom_bound: Some(2), // 2: 188,507 executions, 29 s; 3: > 1.2M executions in 200 s
+    fixes: &[Rule::AnonExclusivePublishWmb],
     must_reach: &[SPLIT_OK, SPLIT_EAGAIN, GUP_PINNED, SCANNER_GOT_REF, BOTH_HELD_SPLIT_EAGAIN],
     body: folio_split_vs_gup_fast_vs_scanner,
     ..DEFAULT

@@ -14,7 +14,11 @@ use super::setup::*;
 use super::{Outcomes, Scenario, DEFAULT};
 
 /// This family's scenarios, in catalogue order.
-pub const SCENARIOS: &[Scenario] = &[COW_REUSE_VS_SPLIT_PMD_OTHER_MM, FORK_VS_GUP_FAST_PIN];
+pub const SCENARIOS: &[Scenario] = &[
+    COW_REUSE_VS_SPLIT_PMD_OTHER_MM,
+    FORK_VS_GUP_FAST_PIN,
+    FORK_VS_GUP_FAST_PIN_ARM64,
+];
 
 pub const FORK_REFUSED_PINNED: &str = "fork-refused-pinned";
 pub const FORK_SHARED: &str = "fork-shared";
@@ -74,6 +78,17 @@ pub const FORK_VS_GUP_FAST_PIN: Scenario = Scenario {
     body: fork_vs_gup_fast_pin,
     ..DEFAULT
 };
+pub const FORK_VS_GUP_FAST_PIN_ARM64: Scenario = Scenario {
+    name: "fork-vs-gup-fast-pin-arm64",
+    description: "fork-vs-gup-fast-pin on arm64 (spin_lock an ACQUIRE only), with the candidate fix of finding F2 (smp_mb after fork's write_protect_seq increment); without it 6.18.2 lets fork and GUP-fast each miss the other (store buffering)",
+    threads: &["cpu1: dup_mmap (copy_page_range: write_protect_seq, copy_huge_pmd)", "cpu2: gup_fast(FOLL_PIN|FOLL_WRITE); (main) unpin_user_page"],
+    loom_bound: Some(5), // 5: 92,133 executions, 6 s; none: 754,572 executions, 59 s (holds)
+    fixes: &[thp_model::rules::Rule::ForkWriteProtectSeqMb],
+    must_reach: &[FORK_SHARED, FORK_REFUSED_PINNED, PINNED, GUP_FAST_FAILED, GUP_FAST_FORK_IN_PROGRESS, GUP_FAST_RACED_FORK],
+    body: fork_vs_gup_fast_pin,
+    ..DEFAULT
+};
+
 /// fork (`dup_mmap` → `copy_page_range` → `copy_huge_pmd`) ∥ GUP-fast FOLL_PIN|FOLL_WRITE on
 /// sub-page 1 of the parent's PMD-mapped THP, on x86-64. A pin that GUP-fast returns must be on
 /// a page the parent maps exclusively (AnonExclusive) and the child does not share: either the

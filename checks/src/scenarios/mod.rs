@@ -69,6 +69,10 @@ pub struct Scenario {
     /// `pmd_mkinvalid` makes any value read as present, historical race Z12). The PMD and PTE
     /// classifiers agree on both for every value the real protocol writes.
     pub arch: Arch,
+    /// Candidate fixes of findings this scenario runs with (docs/findings.md): without them
+    /// 6.18.2 fails it. `--break` of a fix runs the kernel as released. Empty for almost
+    /// every scenario.
+    pub fixes: &'static [thp_model::rules::Rule],
     /// Outcomes every holding run must have reached.
     pub must_reach: &'static [&'static str],
     /// Outcomes of `must_reach` that only loom (every interleaving within its bound) is
@@ -91,6 +95,7 @@ pub const DEFAULT: Scenario = Scenario {
     min_subpages: 2,
     loom_bound: None,
     arch: Arch::Arm64,
+    fixes: &[],
     must_reach: &[],
     shuttle_may_miss: &[],
     body: no_body,
@@ -151,6 +156,7 @@ catalogue! { $
     fork::COW_REUSE_VS_SPLIT_PMD_OTHER_MM => cow_reuse_vs_split_pmd_other_mm,
     migrate::THP_MIGRATION_VS_ZAP => thp_migration_vs_zap,
     fork::FORK_VS_GUP_FAST_PIN => fork_vs_gup_fast_pin,
+    fork::FORK_VS_GUP_FAST_PIN_ARM64 => fork_vs_gup_fast_pin_arm64,
     migrate::THP_MIGRATION_RETRY_VS_SCANNER => thp_migration_retry_vs_scanner,
     migrate::THP_MIGRATION_VS_FAULT => thp_migration_vs_fault,
     migrate::FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM => folio_split_vs_thp_migration_other_mm,
@@ -289,6 +295,7 @@ fn run_scenario_with(
     let o = outcomes.clone();
     let mut cfg = cfg.clone();
     cfg.hardware = s.arch.hardware();
+    cfg.rules = cfg.rules.clone().with_fixes(s.fixes);
     cfg.audit = states.is_some();
     let body: Arc<dyn Fn() + Send + Sync> = match states {
         None => Arc::new(move || (s.body)(nr, &o)),

@@ -407,13 +407,34 @@ macro_rules! kernel_atomic {
                 old
             }
 
-            /// `set_bit` (relaxed, atomic).
+            /// `set_bit`: atomic; unordered in the LKMM and on arm64, a full barrier on x86
+            /// (`LOCK BTS`; [`crate::kernel::Hardware::atomic_bitops_fully_ordered`]).
             pub fn set_bit(&self, nr: u32) {
+                let full = bitops_fully_ordered();
+                if full {
+                    smp_mb();
+                }
                 self.fetch_or(1 << nr, Ordering::Relaxed);
+                if full {
+                    smp_mb();
+                }
             }
-            /// `clear_bit` (relaxed, atomic).
+            /// `clear_bit`: atomic; ordered as [`Self::set_bit`] (x86 `LOCK BTR`).
             pub fn clear_bit(&self, nr: u32) {
+                let full = bitops_fully_ordered();
+                if full {
+                    smp_mb();
+                }
                 self.fetch_and(!(1 << nr), Ordering::Relaxed);
+                if full {
+                    smp_mb();
+                }
+            }
+            /// `__set_bit`: the kernel's non-atomic form (a plain read-modify-write, no
+            /// barrier on any architecture); modelled as one relaxed RMW, so it cannot lose a
+            /// concurrent update: the kernel uses it only where none can happen.
+            pub fn __set_bit(&self, nr: u32) {
+                self.fetch_or(1 << nr, Ordering::Relaxed);
             }
             /// `test_bit` (relaxed read).
             pub fn test_bit(&self, nr: u32) -> bool {
@@ -513,6 +534,14 @@ impl AtomicFlag {
     pub fn test_and_clear_release(&self) -> bool {
         self.0.swap_ordered(0, Ordering::Release) != 0
     }
+}
+
+/// Whether the current execution's hardware makes `set_bit` / `clear_bit` full barriers.
+fn bitops_fully_ordered() -> bool {
+    crate::kernel::engine::current()
+        .options
+        .hardware
+        .atomic_bitops_fully_ordered
 }
 
 #[inline]

@@ -53,6 +53,10 @@ pub struct Hardware {
     /// has no TLB, and `__folio_try_share_anon_rmap` assumes "there might not be a memory
     /// barrier after clearing/invalidating the PTE".
     pub tlb_flush_is_full_barrier: bool,
+    /// x86: the atomic bit operations (`set_bit`, `clear_bit`: `LOCK BTS` / `LOCK BTR`) are
+    /// LOCK-prefixed, a full barrier. arm64 (and the LKMM, Documentation/atomic_bitops.txt):
+    /// the non-value-returning bit operations are unordered.
+    pub atomic_bitops_fully_ordered: bool,
 }
 
 /// The architectures whose page-table and TLB behaviour the model distinguishes.
@@ -87,6 +91,7 @@ impl Arch {
                 spin_lock_is_full_barrier: true,
                 pt_rmw_fully_ordered: true,
                 tlb_flush_is_full_barrier: true,
+                atomic_bitops_fully_ordered: true,
             },
             Arch::Arm64 => Hardware {
                 tlb_flush_waits_for_irqs_off: false,
@@ -94,6 +99,7 @@ impl Arch {
                 spin_lock_is_full_barrier: false,
                 pt_rmw_fully_ordered: false,
                 tlb_flush_is_full_barrier: true,
+                atomic_bitops_fully_ordered: false,
             },
             Arch::Portable => Hardware {
                 tlb_flush_is_full_barrier: false,

@@ -290,7 +290,7 @@ pub fn gup_fast(
             return None;
         }
     }
-    if foll == Foll::Pin && got.via_pmd {
+    if foll == Foll::Pin {
         sanity_check_pinned_pages(m, got.folio, got.page);
     }
     Some(got)
@@ -411,12 +411,17 @@ fn gup_fast_anon_ok(m: &Machine, page: usize, entry_flags: i64, foll: Foll) -> b
         .test_bit(crate::mm::page::PG_ANON_EXCLUSIVE)
 }
 
-/// `sanity_check_pinned_pages` (mm/gup.c, CONFIG_DEBUG_VM): an anonymous page pinned through a
-/// huge PMD is AnonExclusive at the PMD level (head) or at the page; otherwise a later COW or
-/// fork could replace it under the pin (I16). Checked on the PMD path, where the pin was taken
-/// on a mapping that stayed unchanged across the grab.
+/// `sanity_check_pinned_pages` (mm/gup.c, CONFIG_DEBUG_VM `VM_WARN_ON_ONCE`), called by
+/// `gup_fast` for every page it pinned: an anonymous page (`folio_test_anon`, skipped
+/// otherwise) is AnonExclusive at the head or at the page; otherwise a later COW or fork could
+/// replace it under the pin (I16). The reads are relaxed, after the pin's fully ordered RMW.
+/// Under the LKMM this can fire on a page whose mapping was just published (finding F1,
+/// docs/findings.md; candidate fix `anon-exclusive-publish-wmb`).
 fn sanity_check_pinned_pages(m: &Machine, folio: usize, page: usize) {
     let mm = &m.memmap;
+    if mm.mapping[folio].read() != crate::mm::ANON_VMA_ID {
+        return; // !folio_test_anon
+    }
     let ae = |p: usize| {
         mm.page(p)
             .flags

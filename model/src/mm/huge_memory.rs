@@ -1071,6 +1071,7 @@ pub fn do_huge_pmd_wp_page(m: &Machine, mm_id: usize) -> WpResult {
         }
         // folio_move_anon_rmap (one anon_vma in this model); SetPageAnonExclusive
         memmap.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
+        crate::mm::rmap::anon_exclusive_publish_wmb();
         folio_unlock(memmap, folio);
     }
     // reuse: pmdp_set_access_flags with the PMD made young, dirty and writable

@@ -340,7 +340,7 @@ impl Hvo {
 
     /// Record that vmemmap page `v` may still be translated to physical page `p`.
     fn tlb_owe(&self, v: usize, p: usize) {
-        self.tlb_debt[v * self.tlb_words + p / 64].set_bit((p % 64) as u32);
+        self.tlb_debt[v * self.tlb_words + p / 64].__set_bit((p % 64) as u32); // model bookkeeping, no kernel barrier
     }
 
     /// One allocation point: true if it fails (fault injection).

@@ -78,6 +78,7 @@ pub fn do_anonymous_page(m: &Machine, mm_id: usize, idx: usize, pfn: usize) -> P
     let p = m.memmap.page(pfn);
     p._mapcount.set(0);
     p.flags.set_bit(crate::mm::page::PG_ANON_EXCLUSIVE);
+    crate::mm::rmap::anon_exclusive_publish_wmb();
     m.memmap.mapping[pfn].set(crate::mm::ANON_VMA_ID);
     p.flags.set_bit(crate::mm::page::PG_LRU); // folio_add_lru_vma
     table.ptes[idx].set(

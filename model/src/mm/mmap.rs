@@ -37,6 +37,11 @@ pub fn copy_page_range(m: &Machine, src: usize, dst: usize) -> bool {
     let v = seq.read();
     seq.set(v + 1); // raw_write_seqcount_begin: s->sequence++ (the one writer: mmap_lock)
     smp_wmb();
+    if crate::kernel::rule_on(crate::rules::Rule::ForkWriteProtectSeqMb) {
+        // Candidate fix F2 (docs/findings.md; off in 6.18.2): order the odd count before
+        // every pin-count read of the copy.
+        crate::kernel::smp_mb();
+    }
     trace!(
         "raw_write_seqcount_begin",
         "mm{src} write_protect_seq {}",

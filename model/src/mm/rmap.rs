@@ -9,6 +9,17 @@ use crate::mm::pgtable_generic::pmdp_get_lockless;
 use crate::rules::Rule;
 use crate::trace;
 
+/// Candidate fix F1 (docs/findings.md; rule `anon-exclusive-publish-wmb`, off in 6.18.2):
+/// `smp_wmb` right after PageAnonExclusive is set, so the page-table store that then maps the
+/// page (`set_pte_at`, `set_pmd_at`, `pmdp_set_access_flags`) cannot be seen before the bit
+/// by a lockless pinner. 6.18.2 has nothing between them: `SetPageAnonExclusive` is an
+/// unordered `set_bit` (a full barrier only on x86, `LOCK BTS`).
+pub fn anon_exclusive_publish_wmb() {
+    if crate::kernel::rule_on(crate::rules::Rule::AnonExclusivePublishWmb) {
+        crate::kernel::smp_wmb();
+    }
+}
+
 /// `folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE)` for a PMD-mapped new folio.
 pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize) {
     // __folio_set_anon: folio->mapping = anon_vma | ANON with one WRITE_ONCE, first.
@@ -18,7 +29,10 @@ pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize) {
     m._large_mapcount.set(0);
     m._nr_pages_mapped.set(ENTIRELY_MAPPED);
     mm.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
-    mm.page(folio).flags.set_bit(crate::mm::page::PG_SWAPBACKED); // __folio_set_swapbacked
+    anon_exclusive_publish_wmb();
+    mm.page(folio)
+        .flags
+        .__set_bit(crate::mm::page::PG_SWAPBACKED); // __folio_set_swapbacked
     trace!(
         "folio_add_new_anon_rmap",
         "folio {folio}: entire 0, large 0, nr_pages_mapped ENTIRELY_MAPPED, head AnonExclusive"
@@ -51,6 +65,7 @@ pub fn folio_add_anon_rmap_ptes(
         for i in 0..nr {
             mm.page(first + i).flags.set_bit(PG_ANON_EXCLUSIVE);
         }
+        anon_exclusive_publish_wmb();
     }
     trace!(
         "folio_add_anon_rmap_ptes",
@@ -100,6 +115,7 @@ pub fn folio_add_anon_rmap_pte(
     }
     if exclusive {
         p.flags.set_bit(PG_ANON_EXCLUSIVE);
+        anon_exclusive_publish_wmb();
     }
     trace!(
         "folio_add_anon_rmap_pte",
@@ -401,6 +417,7 @@ pub fn folio_add_anon_rmap_pmd(mm: &Memmap, folio: usize, exclusive: bool) {
     m._large_mapcount.inc();
     if exclusive {
         mm.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
+        anon_exclusive_publish_wmb();
     }
     trace!(
         "folio_add_anon_rmap_pmd",
