@@ -131,6 +131,12 @@ pub enum Rule {
     /// `__discard_anon_folio_pmd_locked` tests the dirty bit of the PMD value its clear
     /// returned, not only the one it read before.
     DiscardPmdDirtyRecheck,
+    /// `__discard_anon_folio_pmd_locked`: `smp_rmb` between reading the refcount and
+    /// re-testing the folio's dirty flag.
+    DiscardPmdRmb,
+    /// Candidate fix (not in 6.18.2; docs/findings.md F3): the discard invalidates the PMD
+    /// (`pmdp_invalidate`) instead of clearing it, so a lockless reader never sees it none.
+    DiscardPmdInvalidateNotClear,
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
@@ -231,6 +237,7 @@ impl Rule {
         Rule::DiscardPmdMb,
         Rule::DiscardPmdRefCheck,
         Rule::DiscardPmdDirtyRecheck,
+        Rule::DiscardPmdRmb,
         Rule::VmemmapSplitPmdWmb,
         Rule::VmemmapSplitPmdRecheck,
         Rule::VmemmapRemapWmb,
@@ -244,8 +251,11 @@ impl Rule {
     /// Candidate fixes of findings (docs/findings.md): steps 6.18.2 lacks. Off unless a run
     /// applies them (a scenario's `fixes`, or `--fix`); "off" is the kernel as released.
     /// Not in [`Rule::ALL`], the kernel's rules.
-    pub const FIXES: &'static [Rule] =
-        &[Rule::AnonExclusivePublishWmb, Rule::ForkWriteProtectSeqMb];
+    pub const FIXES: &'static [Rule] = &[
+        Rule::AnonExclusivePublishWmb,
+        Rule::ForkWriteProtectSeqMb,
+        Rule::DiscardPmdInvalidateNotClear,
+    ];
 
     /// A candidate fix ([`Rule::FIXES`]) rather than a step of the kernel.
     pub fn is_candidate_fix(self) -> bool {
@@ -577,7 +587,7 @@ impl Rule {
             ),
             Rule::ForkWriteProtectSeqMb => (
                 "fork-write-protect-seq-mb",
-                "Candidate fix, not in 6.18.2 (finding F2): a full barrier between fork's increment of write_protect_seq and its reads of the pin count, so that fork and a GUP-fast pinner cannot each miss the other (store buffering). 6.18.2 has smp_wmb there and then the page-table locks' ACQUIRE, a full barrier only on x86",
+                "Candidate fix, not in 6.18.2 (finding F2): a full barrier between fork's increment of write_protect_seq and its reads of the pin count, so that fork and a GUP-fast pinner cannot each miss the other (store buffering). 6.18.2 has smp_wmb there and then the page-table locks' ACQUIRE, which the LKMM does not order after the increment (x86-64 does, and arm64 does through the table allocation's UNLOCK before the LOCK)",
                 "mm/memory.c copy_page_range (raw_write_seqcount_begin); mm/huge_memory.c copy_huge_pmd; include/linux/rmap.h __folio_try_dup_anon_rmap; mm/gup.c gup_fast (read_seqcount_retry)",
                 "mm::mmap::copy_page_range",
                 Loom, &[Inv::I16PinnedNotExclusive],
@@ -602,6 +612,20 @@ impl Rule {
                 "mm/huge_memory.c __discard_anon_folio_pmd_locked (\"If the folio or its PMD is redirtied at this point\")",
                 "mm::huge_memory::unmap_huge_pmd_locked",
                 Any, &[Inv::I27CarriedOver],
+            ),
+            Rule::DiscardPmdRmb => (
+                "discard-pmd-rmb",
+                "Reclaim's discard issues smp_rmb between reading the refcount and re-testing the folio's dirty flag: a holder of a reference that wrote the folio, marked it dirty and then dropped the reference without the folio lock (KVM's kvm_release_page_dirty: SetPageDirty, then put_page) is seen by its reference or by the dirty flag, never by neither, the order __remove_mapping documents",
+                "mm/huge_memory.c __discard_anon_folio_pmd_locked (smp_rmb after folio_ref_count / folio_mapcount); mm/vmscan.c __remove_mapping (the comment on testing the refcount before the dirty flag); virt/kvm/kvm_main.c kvm_release_page_dirty",
+                "mm::huge_memory::unmap_huge_pmd_locked",
+                Loom, &[Inv::I27CarriedOver],
+            ),
+            Rule::DiscardPmdInvalidateNotClear => (
+                "discard-pmd-invalidate-not-clear",
+                "Candidate fix, not in 6.18.2 (finding F3): reclaim's discard of a lazyfree PMD-mapped THP invalidates the PMD (pmdp_invalidate, which keeps it huge and not none) instead of clearing it, then clears it only when it discards, so MADV_DONTNEED's lockless test in zap_pmd_range never sees none while the discard may still restore the PMD. 6.18.2 clears it with pmdp_huge_clear_flush and restores it with set_pmd_at when the folio was redirtied or is referenced, the transient none of historical race Z02",
+                "mm/huge_memory.c __discard_anon_folio_pmd_locked (pmdp_huge_clear_flush, set_pmd_at); mm/memory.c zap_pmd_range (the lockless pmd_none / pmd_trans_huge tests); Z02 fixes ced108037c2a and 58ceeb6bec86 (pmdp_invalidate instead of a clear)",
+                "mm::huge_memory::unmap_huge_pmd_locked",
+                Any, &[Inv::I12PmdTransientlyNone],
             ),
             Rule::VmemmapSplitPmdWmb => (
                 "vmemmap-split-pmd-wmb",

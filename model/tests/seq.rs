@@ -1416,3 +1416,55 @@ fn lazyfree_discard_exact_state() {
         }
     }
 }
+
+/// Reclaim's discard of a lazyfree PMD-mapped THP with a reference held elsewhere (a FOLL_GET
+/// user such as KVM): referenced, it restores the PMD and the folio is activated; once the
+/// holder marked it dirty and dropped the reference, the dirty flag keeps it (restored, swap-
+/// backed again); a holder that dirties the folio after the discard unmapped it keeps it from
+/// being freed (the dirty test after the unmap). Exact state after each.
+#[test]
+fn lazyfree_discard_with_a_reference_exact_state() {
+    use thp_model::mm::madvise::madvise_free_pte_range;
+    use thp_model::mm::page::{PG_DIRTY, PG_LRU, PG_SWAPBACKED};
+    use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large};
+    use thp_model::mm::vmscan::{folio_isolate_lru, shrink_folio_list, Reclaim};
+    use thp_model::mm::zap::ZapRange;
+    for nr in [2usize, 4] {
+        for case in ["referenced", "dirtied-then-put"] {
+            let m = Machine::new(nr, 1, 1, 1);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+            }
+            folio_get(&m.memmap, 0); // the holder's reference
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                assert_eq!(madvise_free_pte_range(&m, 0, ZapRange::Full), 1);
+            }
+            let flags = &m.memmap.page(0).flags;
+            assert!(!flags.test_bit(PG_SWAPBACKED) && !flags.test_bit(PG_DIRTY));
+            if case == "dirtied-then-put" {
+                flags.set_bit(PG_DIRTY); // kvm_release_page_dirty
+                folio_put_small_or_large(&m, 0);
+            }
+            assert!(folio_isolate_lru(&m, 0));
+            let refs = m.memmap.page(0)._refcount.read();
+            assert_eq!(refs, if case == "referenced" { 3 } else { 2 });
+            assert_eq!(shrink_folio_list(&m, 0), Reclaim::Activated, "{case}");
+            assert!(
+                matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Huge { pfn: 0, .. }),
+                "{case}: the PMD is restored"
+            );
+            assert!(flags.test_bit(PG_LRU), "{case}: back on the LRU");
+            assert_eq!(m.memmap.page(0)._refcount.read(), refs - 1, "{case}");
+            assert_eq!(m.mms[0].nr_ptes.read(), 1, "{case}: deposited table kept");
+            if case == "referenced" {
+                assert!(!flags.test_bit(PG_SWAPBACKED), "{case}: still lazyfree");
+                folio_put_small_or_large(&m, 0);
+            } else {
+                assert!(flags.test_bit(PG_SWAPBACKED), "{case}: swap-backed again");
+            }
+            check_quiescent(&m, &[]);
+        }
+    }
+}

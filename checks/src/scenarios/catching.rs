@@ -29,8 +29,14 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::PmdInstallWmb => &[fault::PTE_FAULT_VS_WALKER],
         Rule::SplitPmdInvalidateNotClear => &[zap::SPLIT_PMD_VS_DONTNEED],
         Rule::ChangeHugePmdInvalidateNotClear => &[zap::DONTNEED_VS_CHANGE_HUGE_PMD],
-        Rule::GupFastPmdPteRecheck => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD],
-        Rule::GupFastPinMb => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD],
+        Rule::GupFastPmdPteRecheck => &[
+            folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD,
+            migrate::THP_MIGRATION_VS_GUP_FAST,
+        ],
+        Rule::GupFastPinMb => &[
+            folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD,
+            migrate::THP_MIGRATION_VS_GUP_FAST,
+        ],
         Rule::TryShareAnonRmapMb => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD_PORTABLE],
         Rule::PteOffsetMapLockPmdSame => &[zap::PTE_FAULT_VS_DONTNEED_RECLAIM],
         Rule::SplitUnfreezeAfterMetadata => &[folio_split::FOLIO_SPLIT_VS_PFN_WALKER],
@@ -66,7 +72,12 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::GupFastWriteProtectSeq => &[fork::FORK_VS_GUP_FAST_PIN],
         Rule::DiscardPmdMb => &[reclaim::LAZYFREE_DISCARD_VS_GUP_FAST_PORTABLE],
         Rule::DiscardPmdRefCheck => &[reclaim::LAZYFREE_DISCARD_VS_GUP_FAST],
-        Rule::DiscardPmdDirtyRecheck => &[reclaim::LAZYFREE_DISCARD_VS_WRITE],
+        Rule::DiscardPmdDirtyRecheck => &[
+            reclaim::LAZYFREE_DISCARD_VS_WRITE,
+            reclaim::LAZYFREE_DISCARD_VS_PUT_DIRTY,
+        ],
+        Rule::DiscardPmdRmb => &[reclaim::LAZYFREE_DISCARD_VS_PUT_DIRTY],
+        Rule::DiscardPmdInvalidateNotClear => &[reclaim::LAZYFREE_DISCARD_VS_DONTNEED],
         Rule::VmemmapSplitPmdWmb => &[
             hvo::HVO_OPTIMIZE_VS_PFN_WALKER,
             hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER,
@@ -85,7 +96,7 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::HvoRollback => &[hvo::HVO_OPTIMIZE_ENOMEM_VS_PFN_WALKER],
         // Candidate fixes: their scenario fails without them, in 6.18.2 (docs/findings.md).
         Rule::AnonExclusivePublishWmb => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST],
-        Rule::ForkWriteProtectSeqMb => &[fork::FORK_VS_GUP_FAST_PIN_ARM64],
+        Rule::ForkWriteProtectSeqMb => &[fork::FORK_VS_GUP_FAST_PIN_PORTABLE],
         Rule::HvoTlbFlush => &[
             hvo::HVO_OPTIMIZE_VS_PFN_WALKER,
             hvo::HVO_OPTIMIZE_NOCOPY_VS_PFN_WALKER,

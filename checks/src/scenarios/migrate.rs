@@ -1,10 +1,11 @@
 //! Scenarios of THP migration (mm/migrate.c `migrate_pages_batch`, `remove_migration_pmd`)
-//! against zaps, faults, walkers, splits and fork.
+//! against zaps, faults, walkers, splits, fork and GUP-fast pins.
 
 use std::sync::Arc;
 
 use thp_model::invariants::Inv;
 use thp_model::kernel::spawn;
+use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
 use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page, FaultResult};
 use thp_model::mm::migrate::migrate_pages_batch;
 use thp_model::mm::migrate::{huge_pmd_access, migrate_huge_page};
@@ -26,6 +27,7 @@ pub const SCENARIOS: &[Scenario] = &[
     FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM,
     THP_MIGRATION_VS_SPLIT_PMD,
     FORK_VS_THP_MIGRATION,
+    THP_MIGRATION_VS_GUP_FAST,
 ];
 
 pub const FAULT_FOUND_NOTHING: &str = "fault-found-nothing";
@@ -371,4 +373,77 @@ fn fork_vs_thp_migration(nr: usize, outcomes: &Outcomes) {
             Inv::I4MapcountMismatch.tag()
         );
     }
+}
+
+pub const MIGRATION_PINNED_KEPT: &str = "migration-kept-pinned-folio";
+pub const GUP_PINNED_OLD_FOLIO: &str = "gup-pinned-old-folio";
+pub const GUP_PINNED_NEW_FOLIO: &str = "gup-pinned-new-folio";
+pub const GUP_FAST_BACKED_OFF: &str = "gup-fast-backed-off";
+
+pub const THP_MIGRATION_VS_GUP_FAST: Scenario = Scenario {
+    name: "thp-migration-vs-gup-fast",
+    description: "THP migration of a PMD-mapped THP (set_pmd_migration_entry: pmdp_invalidate, folio_try_share_anon_rmap_pmd, restore on a pin; freeze; remove_migration_pmd) vs GUP-fast FOLL_PIN|FOLL_WRITE on sub-page 1 through the huge PMD",
+    threads: &["cpu1: folio_trylock; try_to_migrate; __folio_migrate_mapping; remove_migration_pmd; unlock; put", "cpu2: gup_fast(FOLL_PIN|FOLL_WRITE); (main) unpin_user_page"],
+    loom_bound: Some(4),
+    fixes: &[thp_model::rules::Rule::AnonExclusivePublishWmb],
+    must_reach: &[MIGRATED, MIGRATION_EAGAIN, GUP_PINNED_OLD_FOLIO, GUP_PINNED_NEW_FOLIO, GUP_FAST_BACKED_OFF],
+    body: thp_migration_vs_gup_fast,
+    ..DEFAULT
+};
+/// THP migration ∥ GUP-fast FOLL_PIN|FOLL_WRITE through the huge PMD. A pin GUP-fast returns
+/// must stay coherent with what the process maps: the pinned folio is the one mm0's PMD maps
+/// at the end, and it is AnonExclusive (I16). Either the migration saw the pin (the
+/// AnonExclusive share refused, PMD restored; or the freeze failed) and kept the folio, or
+/// GUP-fast saw the migration entry (or the invalidated PMD) and backed off, or it pinned the
+/// new folio after the migration.
+fn thp_migration_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
+    use thp_model::mm::page::PG_ANON_EXCLUSIVE;
+    let m = setup_huge_pmd_slots(nr, 2);
+    folio_get(&m.memmap, 0); // isolate_lru_folio's reference, the migration caller's
+    let before = MappingSnapshot::take(&m);
+    let m1 = m.clone();
+    let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
+    let m2 = m.clone();
+    let pinner = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
+    let r = migrator.join();
+    let got = pinner.join();
+    record(
+        outcomes,
+        if r.is_ok() {
+            MIGRATED
+        } else {
+            MIGRATION_EAGAIN
+        },
+    );
+    if r.is_err() {
+        folio_put(&m.memmap, 0, nr); // putback_movable_pages
+    }
+    match got {
+        Some(fp) => {
+            record(
+                outcomes,
+                if fp.folio == 0 {
+                    GUP_PINNED_OLD_FOLIO
+                } else {
+                    GUP_PINNED_NEW_FOLIO
+                },
+            );
+            let mapped = match Pmd::decode(m.mms[0].pmd.read()) {
+                Pmd::Huge { pfn, .. } => Some(pfn),
+                _ => None,
+            };
+            assert!(
+                mapped == Some(fp.folio)
+                    && m.memmap.page(fp.folio).flags.test_bit(PG_ANON_EXCLUSIVE),
+                "[{}] GUP-fast pinned page {} of folio {}, but after the migration mm0 maps {mapped:?} (the pin no longer sees the process's page) or the folio is not AnonExclusive",
+                Inv::I16PinnedNotExclusive.tag(),
+                fp.page,
+                fp.folio
+            );
+            gup_put_folio(&m, fp.folio, 1, Foll::Pin);
+        }
+        None => record(outcomes, GUP_FAST_BACKED_OFF),
+    }
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::MOVE);
 }

@@ -12,9 +12,10 @@
 //! - [`deferred_split`] — the deferred split shrinker
 //! - [`khugepaged`] — collapse
 //! - [`fork`] — fork and COW of a fork-shared THP
-//! - [`migrate`] — THP migration
+//! - [`migrate`] — THP migration (against zaps, faults, walkers, splits, fork and GUP-fast)
 //! - [`hvo`] — HugeTLB vmemmap optimization
-//! - [`reclaim`] — reclaim's discard of a lazyfree THP
+//! - [`reclaim`] — reclaim's discard of a lazyfree THP against GUP-fast, writes, reference
+//!   holders and MADV_DONTNEED
 //!
 //! Adding a scenario: its declaration (a `const` filled from [`DEFAULT`]), its body and its
 //! outcome constants in its family's file (and that file's `SCENARIOS`), and its place in
@@ -156,7 +157,7 @@ catalogue! { $
     fork::COW_REUSE_VS_SPLIT_PMD_OTHER_MM => cow_reuse_vs_split_pmd_other_mm,
     migrate::THP_MIGRATION_VS_ZAP => thp_migration_vs_zap,
     fork::FORK_VS_GUP_FAST_PIN => fork_vs_gup_fast_pin,
-    fork::FORK_VS_GUP_FAST_PIN_ARM64 => fork_vs_gup_fast_pin_arm64,
+    fork::FORK_VS_GUP_FAST_PIN_PORTABLE => fork_vs_gup_fast_pin_portable,
     migrate::THP_MIGRATION_RETRY_VS_SCANNER => thp_migration_retry_vs_scanner,
     migrate::THP_MIGRATION_VS_FAULT => thp_migration_vs_fault,
     migrate::FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM => folio_split_vs_thp_migration_other_mm,
@@ -165,10 +166,13 @@ catalogue! { $
     split_pmd::SPLIT_PMD_MIGRATION_ENTRY_VS_GUP_FAST => split_pmd_migration_entry_vs_gup_fast,
     migrate::THP_MIGRATION_VS_SPLIT_PMD => thp_migration_vs_split_pmd,
     migrate::FORK_VS_THP_MIGRATION => fork_vs_thp_migration,
+    migrate::THP_MIGRATION_VS_GUP_FAST => thp_migration_vs_gup_fast,
     khugepaged::COLLAPSE_VS_PTE_FAULT => collapse_vs_pte_fault,
     reclaim::LAZYFREE_DISCARD_VS_GUP_FAST => lazyfree_discard_vs_gup_fast,
     reclaim::LAZYFREE_DISCARD_VS_GUP_FAST_PORTABLE => lazyfree_discard_vs_gup_fast_portable,
     reclaim::LAZYFREE_DISCARD_VS_WRITE => lazyfree_discard_vs_write,
+    reclaim::LAZYFREE_DISCARD_VS_PUT_DIRTY => lazyfree_discard_vs_put_dirty,
+    reclaim::LAZYFREE_DISCARD_VS_DONTNEED => lazyfree_discard_vs_dontneed,
     hvo::HVO_OPTIMIZE_VS_PFN_WALKER => hvo_optimize_vs_pfn_walker,
     hvo::HVO_OPTIMIZE_VS_NEIGHBOUR_SPLIT => hvo_optimize_vs_neighbour_split,
     hvo::HVO_OPTIMIZE_PRESPLIT_VS_PFN_WALKER => hvo_optimize_presplit_vs_pfn_walker,

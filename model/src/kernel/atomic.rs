@@ -408,7 +408,7 @@ macro_rules! kernel_atomic {
             }
 
             /// `set_bit`: atomic; unordered in the LKMM and on arm64, a full barrier on x86
-            /// (`LOCK BTS`; [`crate::kernel::Hardware::atomic_bitops_fully_ordered`]).
+            /// (LOCK-prefixed; [`crate::kernel::Hardware::atomic_bitops_fully_ordered`]).
             pub fn set_bit(&self, nr: u32) {
                 let full = bitops_fully_ordered();
                 if full {
@@ -419,7 +419,7 @@ macro_rules! kernel_atomic {
                     smp_mb();
                 }
             }
-            /// `clear_bit`: atomic; ordered as [`Self::set_bit`] (x86 `LOCK BTR`).
+            /// `clear_bit`: atomic; ordered as [`Self::set_bit`].
             pub fn clear_bit(&self, nr: u32) {
                 let full = bitops_fully_ordered();
                 if full {

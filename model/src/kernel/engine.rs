@@ -39,7 +39,9 @@ pub struct Hardware {
     pub pmd_mkinvalid_sets_present: bool,
     /// x86: `spin_lock` is a LOCK-prefixed cmpxchg, a full barrier (every earlier store is
     /// visible before any later load). arm64 (and the LKMM): an ACQUIRE only, which orders
-    /// nothing that came before it (hence `smp_mb__after_spinlock`).
+    /// nothing that came before it (hence `smp_mb__after_spinlock`). The model's arm64 leaves
+    /// out that an arm64 load-acquire is ordered after an earlier store-release of the same
+    /// CPU, so that an UNLOCK then a LOCK is a full barrier there (not under the LKMM).
     pub spin_lock_is_full_barrier: bool,
     /// x86: the page-table read-modify-writes (`ptep_get_and_clear`,
     /// `pmdp_huge_get_and_clear`, `pmdp_establish`) are `xchg`, a full barrier on SMP. arm64
@@ -53,8 +55,8 @@ pub struct Hardware {
     /// has no TLB, and `__folio_try_share_anon_rmap` assumes "there might not be a memory
     /// barrier after clearing/invalidating the PTE".
     pub tlb_flush_is_full_barrier: bool,
-    /// x86: the atomic bit operations (`set_bit`, `clear_bit`: `LOCK BTS` / `LOCK BTR`) are
-    /// LOCK-prefixed, a full barrier. arm64 (and the LKMM, Documentation/atomic_bitops.txt):
+    /// x86: the atomic bit operations (`set_bit`, `clear_bit`) are LOCK-prefixed
+    /// instructions, a full barrier (and x86 never reorders two stores anyway). arm64 (and the LKMM, Documentation/atomic_bitops.txt):
     /// the non-value-returning bit operations are unordered.
     pub atomic_bitops_fully_ordered: bool,
 }

@@ -1120,17 +1120,27 @@ pub fn unmap_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, folio: u
             "__discard_anon_folio_pmd_locked",
             "folio {folio} dirty: swap-backed again, keep"
         );
+        m.observe("lazyfree-pmd-dirty");
         return false;
     }
-    let orig = Pmd::decode(crate::mm::pgtable::pmdp_huge_get_and_clear(mm));
-    trace!("pmdp_huge_clear_flush", "pmd {orig:?} -> none");
-    crate::mm::pgtable_generic::flush_pmd_tlb_range(m);
+    let invalidate = rule_on(Rule::DiscardPmdInvalidateNotClear);
+    let orig = if invalidate {
+        // Candidate fix F3: the PMD stays huge (invalid) until the discard is decided.
+        pmdp_invalidate(m, mm)
+    } else {
+        let old = Pmd::decode(crate::mm::pgtable::pmdp_huge_get_and_clear(mm));
+        trace!("pmdp_huge_clear_flush", "pmd {old:?} -> none");
+        crate::mm::pgtable_generic::flush_pmd_tlb_range(m);
+        old
+    };
     if rule_on(Rule::DiscardPmdMb) {
         smp_mb(); // clear PMD; barrier; read refcount (GUP-fast: inc refcount; barrier; read PMD)
     }
     let ref_count = crate::mm::page_ref::folio_ref_count(&m.memmap, folio);
     let map_count = crate::mm::rmap::folio_mapcount(&m.memmap, folio);
-    crate::kernel::smp_rmb();
+    if rule_on(Rule::DiscardPmdRmb) {
+        crate::kernel::smp_rmb(); // refcount before the dirty flag (__remove_mapping's order)
+    }
     trace!(
         "__discard_anon_folio_pmd_locked",
         "folio {folio}: refcount {ref_count}, mapcount {map_count}"
@@ -1149,6 +1159,7 @@ pub fn unmap_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, folio: u
                 "__discard_anon_folio_pmd_locked",
                 "folio {folio} redirtied: pmd restored, keep"
             );
+            m.observe("lazyfree-pmd-redirtied");
             return false;
         }
     }
@@ -1158,7 +1169,12 @@ pub fn unmap_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, folio: u
             "__discard_anon_folio_pmd_locked",
             "folio {folio} has an unexpected reference: pmd restored, keep"
         );
+        m.observe("lazyfree-pmd-referenced");
         return false;
+    }
+    if invalidate {
+        mm.pmd.set(0); // pmd_clear: only now does the PMD become none
+        trace!("pmd_clear", "pmd -> none");
     }
     folio_remove_rmap_pmd(&m.memmap, folio);
     let t = crate::mm::zap::zap_deposited_table(mm, ptl);

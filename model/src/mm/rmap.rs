@@ -13,7 +13,7 @@ use crate::trace;
 /// `smp_wmb` right after PageAnonExclusive is set, so the page-table store that then maps the
 /// page (`set_pte_at`, `set_pmd_at`, `pmdp_set_access_flags`) cannot be seen before the bit
 /// by a lockless pinner. 6.18.2 has nothing between them: `SetPageAnonExclusive` is an
-/// unordered `set_bit` (a full barrier only on x86, `LOCK BTS`).
+/// unordered `set_bit` (a full barrier only on x86, where it is LOCK-prefixed).
 pub fn anon_exclusive_publish_wmb() {
     if crate::kernel::rule_on(crate::rules::Rule::AnonExclusivePublishWmb) {
         crate::kernel::smp_wmb();
@@ -22,7 +22,10 @@ pub fn anon_exclusive_publish_wmb() {
 
 /// `folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE)` for a PMD-mapped new folio.
 pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize) {
-    // __folio_set_anon: folio->mapping = anon_vma | ANON with one WRITE_ONCE, first.
+    mm.page(folio)
+        .flags
+        .__set_bit(crate::mm::page::PG_SWAPBACKED); // __folio_set_swapbacked, first
+                                                    // __folio_set_anon: folio->mapping = anon_vma | ANON with one WRITE_ONCE.
     mm.mapping[folio].set(crate::mm::ANON_VMA_ID);
     let m = &mm.meta[folio];
     m._entire_mapcount.set(0);
@@ -30,9 +33,6 @@ pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize) {
     m._nr_pages_mapped.set(ENTIRELY_MAPPED);
     mm.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
     anon_exclusive_publish_wmb();
-    mm.page(folio)
-        .flags
-        .__set_bit(crate::mm::page::PG_SWAPBACKED); // __folio_set_swapbacked
     trace!(
         "folio_add_new_anon_rmap",
         "folio {folio}: entire 0, large 0, nr_pages_mapped ENTIRELY_MAPPED, head AnonExclusive"

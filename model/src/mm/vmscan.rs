@@ -43,8 +43,8 @@ pub enum Reclaim {
     Freed,
     /// `folio_trylock` failed: back on the LRU (`keep`).
     Busy,
-    /// Still mapped after `try_to_unmap` (the discard refused: redirtied or referenced), or
-    /// pinned: `activate_locked`.
+    /// Still mapped after `try_to_unmap` (the discard refused: redirtied or referenced),
+    /// pinned, or dirty after the unmap: `activate_locked`.
     Activated,
     /// Swap-backed (the swap-out path is not modelled), or the freeze at 1 failed (a
     /// speculative reference): `keep_locked`.
@@ -81,6 +81,20 @@ pub fn shrink_folio_list(m: &Machine, folio: usize) -> Reclaim {
     if crate::mm::gup::folio_maybe_dma_pinned(m, folio) {
         folio_unlock(mm, folio);
         folio_putback_lru(m, folio);
+        return Reclaim::Activated;
+    }
+    // The dirty test after the unmap: a lazyfree folio is on the file LRU
+    // (`folio_is_file_lru`: not swap-backed), and a dirty one is marked for reclaim and
+    // activated rather than written (direct reclaim; kswapd on a node flagged dirty would go on
+    // to `pageout`, which keeps a folio without a mapping). Someone who held a reference across
+    // the unmap and dirtied the folio keeps it from being freed here.
+    if mm.page(folio).flags.test_bit(crate::mm::page::PG_DIRTY) {
+        trace!(
+            "shrink_folio_list",
+            "folio {folio} dirty after the unmap: activate"
+        );
+        folio_unlock(mm, folio);
+        folio_putback_lru(m, folio); // activate_locked
         return Reclaim::Activated;
     }
     // anon && !swapbacked: "follow __remove_mapping for reference"
