@@ -279,10 +279,19 @@ migration, reclaim).\n\
 (the model asserts it, as 6.18's `mmap_assert_write_locked` does), and it is what shuts out a \
 fault that fell back from the per-VMA lock to `mmap_lock` read. The per-VMA-lock half is the \
 switch `collapse-vma-start-write`.\n\
-- **The read-only pin path**: `gup_must_unshare` and its `smp_rmb` are not modelled yet; the \
-partner `smp_mb__after_atomic` in `__folio_try_share_anon_rmap` is, but nothing reads against it. \
-GUP-fast is modelled for writable entries only, and every concurrent scenario maps writable \
-entries.\n\
+- **The read-only pin path**: modelled, and raced by KSM's merge \
+(`ksm-merge-vs-gup-fast-ro-pin{,-portable}`): `gup_must_unshare`'s `smp_rmb` and the \
+`smp_mb__after_atomic` of `__folio_try_share_anon_rmap` are the switches `gup-must-unshare-rmb` \
+and `try-share-anon-rmap-after-atomic`. Fork's read-only PMD (`fork-vs-gup-fast-pin` maps a \
+writable one) is not raced with a read-only pin.\n\
+- **KSM: `replace_page`'s `pte_same` recheck and its lockless PMD check**: kept, their need \
+not shown: between `write_protect_page` and `replace_page` no modelled thread changes the PTE \
+(the model has no fault or unmap racing the merge; the scan's `mmap_lock` read and the folio \
+lock shut out split and migration).\n\
+- **KSM: `mm_tlb_flush_pending`** (write-protect even a clean read-only entry while a \
+deferred flush is pending): kept; the model keeps no TLB state, so a pending flush is never \
+seen. The KSM scanner (stable and unstable trees, checksums, `pages_identical`) is not \
+modelled: the scenarios name the page and the KSM page.\n\
 - **HVO: `synchronize_rcu` in `hugetlb_vmemmap_restore_folio`**: kept; in the model a \
 speculative getter racing with a restore always reads a frozen (0) count or a fake head, \
 with or without it, so no counterexample exists here.\n\

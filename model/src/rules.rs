@@ -134,9 +134,24 @@ pub enum Rule {
     /// `__discard_anon_folio_pmd_locked`: `smp_rmb` between reading the refcount and
     /// re-testing the folio's dirty flag.
     DiscardPmdRmb,
+    /// `write_protect_page` (KSM) clears the PTE and flushes the TLB before it compares the
+    /// refcount with the mapcount.
+    KsmWriteProtectClearFlush,
+    /// `write_protect_page` (KSM) merges only if the refcount is the mapcount plus its own
+    /// reference.
+    KsmWriteProtectRefcountCheck,
+    /// `gup_must_unshare`: `smp_rmb` between GUP-fast's re-read of the entry and its read of
+    /// PageAnonExclusive.
+    GupMustUnshareRmb,
+    /// `__folio_try_share_anon_rmap`: `smp_mb__after_atomic` after clearing
+    /// PageAnonExclusive, before the entry is written again.
+    TryShareAnonRmapAfterAtomic,
     /// Candidate fix (not in 6.18.2; docs/findings.md F3): the discard invalidates the PMD
     /// (`pmdp_invalidate`) instead of clearing it, so a lockless reader never sees it none.
     DiscardPmdInvalidateNotClear,
+    /// Candidate fix (not in 6.18.2; docs/findings.md F4): `write_protect_page` issues
+    /// `smp_mb` between `ptep_clear_flush` and its refcount check.
+    KsmWriteProtectMb,
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
@@ -238,6 +253,10 @@ impl Rule {
         Rule::DiscardPmdRefCheck,
         Rule::DiscardPmdDirtyRecheck,
         Rule::DiscardPmdRmb,
+        Rule::KsmWriteProtectClearFlush,
+        Rule::KsmWriteProtectRefcountCheck,
+        Rule::GupMustUnshareRmb,
+        Rule::TryShareAnonRmapAfterAtomic,
         Rule::VmemmapSplitPmdWmb,
         Rule::VmemmapSplitPmdRecheck,
         Rule::VmemmapRemapWmb,
@@ -255,6 +274,7 @@ impl Rule {
         Rule::AnonExclusivePublishWmb,
         Rule::ForkWriteProtectSeqMb,
         Rule::DiscardPmdInvalidateNotClear,
+        Rule::KsmWriteProtectMb,
     ];
 
     /// A candidate fix ([`Rule::FIXES`]) rather than a step of the kernel.
@@ -620,12 +640,47 @@ impl Rule {
                 "mm::huge_memory::unmap_huge_pmd_locked",
                 Loom, &[Inv::I27CarriedOver],
             ),
+            Rule::KsmWriteProtectClearFlush => (
+                "ksm-write-protect-clear-flush",
+                "KSM's write_protect_page clears the PTE and flushes the TLB before it compares the refcount with the mapcount: a GUP-fast (O_DIRECT, a pin) that read the old entry either took its reference before the comparison, which then fails, or re-reads the entry after its reference and backs off; compared with the PTE still mapped, a reference taken just after the comparison survives the merge",
+                "mm/ksm.c write_protect_page (ptep_clear_flush before folio_mapcount + 1 + swapped != folio_ref_count; \"Ok this is tricky, when get_user_pages_fast() run it doesn't take any lock\")",
+                "mm::ksm::write_protect_page",
+                Any, &[Inv::I15GupFast],
+            ),
+            Rule::KsmWriteProtectRefcountCheck => (
+                "ksm-write-protect-refcount-check",
+                "KSM's write_protect_page merges only if the folio's refcount is its mapcount plus KSM's own reference: any other reference (a FOLL_GET for O_DIRECT writing into the page) means the page may still change after the merge",
+                "mm/ksm.c write_protect_page (\"Check that no O_DIRECT or similar I/O is in progress on the page\")",
+                "mm::ksm::write_protect_page",
+                Any, &[Inv::I15GupFast],
+            ),
+            Rule::GupMustUnshareRmb => (
+                "gup-must-unshare-rmb",
+                "A FOLL_PIN through a read-only anonymous entry reads PageAnonExclusive only after smp_rmb following its re-read of the entry: a writer that cleared the flag, issued smp_mb__after_atomic and then wrote the entry back (KSM restores the same read-only entry) is seen by the flag whenever its entry is seen",
+                "include/linux/mm.h gup_must_unshare (smp_rmb, \"see folio_try_share_anon_rmap_*()\"); include/linux/rmap.h __folio_try_share_anon_rmap (B1-B5)",
+                "mm::gup::gup_fast_anon_ok",
+                Loom, &[Inv::I15GupFast, Inv::I16PinnedNotExclusive],
+            ),
+            Rule::TryShareAnonRmapAfterAtomic => (
+                "try-share-anon-rmap-after-atomic",
+                "folio_try_share_anon_rmap_* issues smp_mb__after_atomic after clearing PageAnonExclusive, so the clear is visible before the entry is written again: a GUP-fast pinner that reads the new entry then reads the flag cleared and does not pin through a read-only entry",
+                "include/linux/rmap.h __folio_try_share_anon_rmap (smp_mb__after_atomic, paired with gup_must_unshare's smp_rmb)",
+                "mm::rmap::folio_try_share_anon_rmap",
+                Loom, &[Inv::I15GupFast, Inv::I16PinnedNotExclusive],
+            ),
             Rule::DiscardPmdInvalidateNotClear => (
                 "discard-pmd-invalidate-not-clear",
                 "Candidate fix, not in 6.18.2 (finding F3): reclaim's discard of a lazyfree PMD-mapped THP invalidates the PMD (pmdp_invalidate, which keeps it huge and not none) instead of clearing it, then clears it only when it discards, so MADV_DONTNEED's lockless test in zap_pmd_range never sees none while the discard may still restore the PMD. 6.18.2 clears it with pmdp_huge_clear_flush and restores it with set_pmd_at when the folio was redirtied or is referenced, the transient none of historical race Z02",
                 "mm/huge_memory.c __discard_anon_folio_pmd_locked (pmdp_huge_clear_flush, set_pmd_at); mm/memory.c zap_pmd_range (the lockless pmd_none / pmd_trans_huge tests); Z02 fixes ced108037c2a and 58ceeb6bec86 (pmdp_invalidate instead of a clear)",
                 "mm::huge_memory::unmap_huge_pmd_locked",
                 Any, &[Inv::I12PmdTransientlyNone],
+            ),
+            Rule::KsmWriteProtectMb => (
+                "ksm-write-protect-mb",
+                "Candidate fix, not in 6.18.2 (finding F4): KSM's write_protect_page issues smp_mb between clearing the PTE (ptep_clear_flush) and comparing the refcount with the mapcount, the pairing that reclaim's lazyfree discard states for the same check (clear; barrier; read refcount, against GUP-fast's inc refcount; barrier; read entry). 6.18.2 relies on the clear and the flush being a full barrier, which x86-64 (xchg) and arm64 (the flush's DSB) give but generic code does not assume (the comment of __folio_try_share_anon_rmap); without it a GUP-fast FOLL_GET reference and the count check can miss each other, and KSM merges a page with a reference through which it can still be written",
+                "mm/ksm.c write_protect_page (ptep_clear_flush, then folio_mapcount + 1 + swapped != folio_ref_count); mm/huge_memory.c __discard_anon_folio_pmd_locked (the smp_mb the fix copies); include/linux/rmap.h __folio_try_share_anon_rmap (\"there might not be a memory barrier after clearing the PTE\"); mm/gup.c try_grab_folio_fast, gup_fast_pte_range",
+                "mm::ksm::write_protect_page",
+                Loom, &[Inv::I15GupFast],
             ),
             Rule::VmemmapSplitPmdWmb => (
                 "vmemmap-split-pmd-wmb",

@@ -1468,3 +1468,82 @@ fn lazyfree_discard_with_a_reference_exact_state() {
         }
     }
 }
+
+/// KSM's merge step on a quiescent machine (mm/ksm.c `try_to_merge_one_page`): a small
+/// anonymous page, writable and dirty or read-only and clean (AnonExclusive either way), is
+/// write-protected, cleaned (PG_dirty keeps the dirt), shared and replaced by the KSM page; the
+/// old page is freed once the scan drops its reference. An extra reference (O_DIRECT) or a pin
+/// makes `write_protect_page` refuse and restore the entry exactly.
+#[test]
+fn ksm_merge_exact_state() {
+    use thp_model::mm::gup::{try_grab_folio_flags, Foll};
+    use thp_model::mm::ksm::{try_to_merge_one_page, KsmFail};
+    use thp_model::mm::memory::{do_anonymous_page, PteFault};
+    use thp_model::mm::page::{PG_ANON_EXCLUSIVE, PG_DIRTY};
+    use thp_model::mm::page_ref::folio_get;
+    use thp_model::mm::pgtable::{F_DIRTY, F_WRITE, F_YOUNG};
+    for nr in [2usize, 4] {
+        for case in ["writable", "read-only", "extra-ref", "pinned"] {
+            let m = Machine::new(nr, 2, 1, 1);
+            let _r = m.mms[0].mmap_lock.down_read();
+            assert_eq!(do_anonymous_page(&m, 0, 0, 0), PteFault::Mapped);
+            let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) else {
+                panic!("no table")
+            };
+            let pte = &m.mms[0].tables[t].ptes[0];
+            if case == "read-only" {
+                pte.set(
+                    Pte::Present {
+                        pfn: 0,
+                        flags: F_YOUNG,
+                    }
+                    .encode(),
+                );
+            }
+            let before = pte.read();
+            let kpage = nr;
+            m.memmap.alloc_small_folio(kpage);
+            m.memmap.mapping[kpage].set(thp_model::mm::ANON_VMA_ID);
+            m.memmap.page(kpage).flags.set_bit(PG_DIRTY);
+            folio_get(&m.memmap, 0); // the scan's reference
+            match case {
+                "extra-ref" => folio_get(&m.memmap, 0),
+                "pinned" => try_grab_folio_flags(&m, 0, 1, Foll::Pin),
+                _ => {}
+            }
+            let r = try_to_merge_one_page(&m, 0, 0, 0, kpage);
+            match case {
+                "writable" | "read-only" => {
+                    assert_eq!(r, Ok(()), "{case}");
+                    assert_eq!(
+                        Pte::decode(pte.read()),
+                        Pte::Present {
+                            pfn: kpage,
+                            flags: F_YOUNG
+                        },
+                        "{case}: the KSM page mapped read-only, clean"
+                    );
+                    let p = m.memmap.page(0);
+                    assert!(!p.flags.test_bit(PG_ANON_EXCLUSIVE), "{case}: shared");
+                    assert_eq!(p.flags.test_bit(PG_DIRTY), case == "writable", "{case}");
+                    assert_eq!(p._mapcount.read(), -1, "{case}: old page unmapped");
+                    assert_eq!(p._refcount.read(), 1, "{case}: the scan's reference");
+                    assert_eq!(m.memmap.page(kpage)._mapcount.read(), 0);
+                    assert_eq!(m.memmap.page(kpage)._refcount.read(), 2);
+                    folio_put(&m.memmap, 0, 1);
+                    assert!(!m.memmap.is_allocated(0), "{case}: old page freed");
+                    folio_put(&m.memmap, kpage, 1);
+                    assert_eq!(m.memmap.page(kpage)._refcount.read(), 1);
+                }
+                _ => {
+                    // A pin on a small folio adds GUP_PIN_COUNTING_BIAS to the refcount: the
+                    // count check refuses it before folio_try_share_anon_rmap_pte is asked.
+                    assert_eq!(r, Err(KsmFail::RefCount), "{case}");
+                    assert_eq!(pte.read(), before, "{case}: entry restored exactly");
+                    assert!(m.memmap.page(0).flags.test_bit(PG_ANON_EXCLUSIVE));
+                    assert_eq!(before & (F_WRITE | F_DIRTY), F_WRITE | F_DIRTY);
+                }
+            }
+        }
+    }
+}

@@ -7,7 +7,8 @@ use thp_model::rules::Rule;
 
 use super::Scenario;
 use super::{
-    deferred_split, fault, folio_split, fork, hvo, khugepaged, migrate, reclaim, split_pmd, zap,
+    deferred_split, fault, folio_split, fork, hvo, khugepaged, ksm, migrate, reclaim, split_pmd,
+    zap,
 };
 
 /// The scenarios that must catch `rule` when it is off, each with one of the rule's
@@ -77,6 +78,14 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
             reclaim::LAZYFREE_DISCARD_VS_PUT_DIRTY,
         ],
         Rule::DiscardPmdRmb => &[reclaim::LAZYFREE_DISCARD_VS_PUT_DIRTY],
+        Rule::KsmWriteProtectClearFlush => &[
+            ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN,
+            ksm::KSM_MERGE_VS_GUP_FAST_WRITE,
+        ],
+        Rule::KsmWriteProtectRefcountCheck => &[ksm::KSM_MERGE_VS_GUP_FAST_WRITE],
+        Rule::KsmWriteProtectMb => &[ksm::KSM_MERGE_VS_GUP_FAST_WRITE_PORTABLE],
+        Rule::GupMustUnshareRmb => &[ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN_PORTABLE],
+        Rule::TryShareAnonRmapAfterAtomic => &[ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN_PORTABLE],
         Rule::DiscardPmdInvalidateNotClear => &[reclaim::LAZYFREE_DISCARD_VS_DONTNEED],
         Rule::VmemmapSplitPmdWmb => &[
             hvo::HVO_OPTIMIZE_VS_PFN_WALKER,

@@ -16,6 +16,7 @@
 //! - [`hvo`] — HugeTLB vmemmap optimization
 //! - [`reclaim`] — reclaim's discard of a lazyfree THP against GUP-fast, writes, reference
 //!   holders and MADV_DONTNEED
+//! - [`ksm`] — KSM's merge step against GUP-fast (the read-only pin, O_DIRECT)
 //!
 //! Adding a scenario: its declaration (a `const` filled from [`DEFAULT`]), its body and its
 //! outcome constants in its family's file (and that file's `SCENARIOS`), and its place in
@@ -38,6 +39,7 @@ pub mod folio_split;
 pub mod fork;
 pub mod hvo;
 pub mod khugepaged;
+pub mod ksm;
 pub mod migrate;
 pub mod reclaim;
 pub mod setup;
@@ -173,6 +175,10 @@ catalogue! { $
     reclaim::LAZYFREE_DISCARD_VS_WRITE => lazyfree_discard_vs_write,
     reclaim::LAZYFREE_DISCARD_VS_PUT_DIRTY => lazyfree_discard_vs_put_dirty,
     reclaim::LAZYFREE_DISCARD_VS_DONTNEED => lazyfree_discard_vs_dontneed,
+    ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN => ksm_merge_vs_gup_fast_ro_pin,
+    ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN_PORTABLE => ksm_merge_vs_gup_fast_ro_pin_portable,
+    ksm::KSM_MERGE_VS_GUP_FAST_WRITE => ksm_merge_vs_gup_fast_write,
+    ksm::KSM_MERGE_VS_GUP_FAST_WRITE_PORTABLE => ksm_merge_vs_gup_fast_write_portable,
     hvo::HVO_OPTIMIZE_VS_PFN_WALKER => hvo_optimize_vs_pfn_walker,
     hvo::HVO_OPTIMIZE_VS_NEIGHBOUR_SPLIT => hvo_optimize_vs_neighbour_split,
     hvo::HVO_OPTIMIZE_PRESPLIT_VS_PFN_WALKER => hvo_optimize_presplit_vs_pfn_walker,
@@ -195,6 +201,7 @@ pub const FAMILIES: &[&[Scenario]] = &[
     fork::SCENARIOS,
     migrate::SCENARIOS,
     reclaim::SCENARIOS,
+    ksm::SCENARIOS,
     hvo::SCENARIOS,
 ];
 

@@ -404,7 +404,9 @@ fn gup_fast_anon_ok(m: &Machine, page: usize, entry_flags: i64, foll: Foll) -> b
     if foll != Foll::Pin || entry_flags & crate::mm::pgtable::F_WRITE != 0 {
         return true;
     }
-    crate::kernel::smp_rmb();
+    if rule_on(Rule::GupMustUnshareRmb) {
+        crate::kernel::smp_rmb();
+    }
     m.memmap
         .page(page)
         .flags

@@ -18,6 +18,8 @@
 //! * [`filemap`] — the folio lock: `folio_lock`, `folio_trylock`, `folio_unlock` (mm/filemap.c).
 //! * [`zap`] — MADV_DONTNEED's `zap_pmd_range` and PT_RECLAIM (mm/memory.c, mm/pt_reclaim.c).
 //! * [`khugepaged`] — `collapse_huge_page` (mm/khugepaged.c).
+//! * [`ksm`] — KSM's merge step: `try_to_merge_one_page`, `write_protect_page`,
+//!   `replace_page` (mm/ksm.c).
 //! * [`migrate`] — THP migration: `migrate_pages_batch`, migration entries (mm/migrate.c).
 //! * [`mmap`] — fork's `dup_mmap` (mm/mmap.c).
 //! * [`mmap_lock`] — `lock_vma_under_rcu`, `vma_start_write` (mm/mmap_lock.c).
@@ -38,6 +40,7 @@ pub mod gup;
 pub mod huge_memory;
 pub mod hugetlb_vmemmap;
 pub mod khugepaged;
+pub mod ksm;
 pub mod madvise;
 pub mod memory;
 pub mod memory_failure;

@@ -305,6 +305,10 @@ pub struct Carry {
     pub may_move: bool,
     /// AnonExclusive may be lost (fork shares the folio).
     pub may_share: bool,
+    /// The entry's dirty bit may move to the folio's PG_dirty (KSM's `write_protect_page`
+    /// cleans the entry after `folio_mark_dirty`): a dirty bit lost from the entry is then
+    /// carried over if the folio mapped after is PG_dirty.
+    pub dirty_to_folio: bool,
 }
 
 impl Carry {
@@ -314,6 +318,7 @@ impl Carry {
         may_unmap: false,
         may_move: false,
         may_share: false,
+        dirty_to_folio: false,
     };
     /// MADV_DONTNEED / munmap runs: pages may end unmapped.
     pub const UNMAP: Carry = Carry {
@@ -338,6 +343,16 @@ impl Carry {
         ..Carry::ALL
     };
 
+    /// KSM merges: `write_protect_page` write-protects and cleans the entry (the dirty bit
+    /// moves to the folio) and shares the page; `replace_page` maps the KSM page instead.
+    pub const KSM: Carry = Carry {
+        may_clear: crate::mm::pgtable::F_WRITE,
+        may_move: true,
+        may_share: true,
+        dirty_to_folio: true,
+        ..Carry::ALL
+    };
+
     /// Both operations run: either may make its changes.
     pub const fn and(self, other: Carry) -> Carry {
         Carry {
@@ -345,6 +360,7 @@ impl Carry {
             may_unmap: self.may_unmap || other.may_unmap,
             may_move: self.may_move || other.may_move,
             may_share: self.may_share || other.may_share,
+            dirty_to_folio: self.dirty_to_folio || other.dirty_to_folio,
         }
     }
 }
@@ -453,6 +469,9 @@ pub fn check_carried_over(m: &Machine, before: &MappingSnapshot, carry: Carry) {
             );
             for bit in [F_WRITE, F_YOUNG, F_DIRTY, F_SOFT_DIRTY] {
                 if b.flags & bit == 0 || a.flags & bit != 0 || carry.may_clear & bit != 0 {
+                    continue;
+                }
+                if bit == F_DIRTY && carry.dirty_to_folio && a.folio_dirty {
                     continue;
                 }
                 vm_bug_on!(

@@ -172,6 +172,16 @@ pub fn pmdp_invalidate(m: &Machine, mm: &Mm) -> Pmd {
 /// the batched ones (`tlb_finish_mmu`, `try_to_unmap_flush`, arm64's `dsb(ishst)` in
 /// `arch_tlbbatch_add_pending`) are modelled without it, which can only add interleavings.
 pub fn flush_pmd_tlb_range(m: &Machine) {
+    flush_tlb_immediate(m)
+}
+
+/// `flush_tlb_page`, the flush of `ptep_clear_flush` (one PTE): the same immediate flush as
+/// [`flush_pmd_tlb_range`].
+pub fn flush_tlb_page(m: &Machine) {
+    flush_tlb_immediate(m)
+}
+
+fn flush_tlb_immediate(m: &Machine) {
     flush_tlb_ipi(&m.rcu);
     if crate::kernel::engine::current()
         .options

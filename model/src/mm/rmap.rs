@@ -89,9 +89,16 @@ pub fn folio_remove_rmap_pmd(mm: &Memmap, folio: usize) {
     );
 }
 
-/// `folio_mapcount`: total mappings (`_large_mapcount + 1` for a large folio).
+/// `folio_mapcount` of a large folio: total mappings (`_large_mapcount + 1`). Every caller
+/// in the model knows its folio is large; [`small_folio_mapcount`] is the other branch.
 pub fn folio_mapcount(mm: &Memmap, folio: usize) -> i32 {
     mm.meta[folio]._large_mapcount.read() + 1
+}
+
+/// `folio_mapcount` of a small folio, for a caller that already tested `folio_test_large`
+/// (KSM's `write_protect_page`): the page's `_mapcount + 1`.
+pub fn small_folio_mapcount(mm: &Memmap, folio: usize) -> i32 {
+    mm.page(folio)._mapcount.read() + 1
 }
 
 /// `folio_add_anon_rmap_pte` for one page (PTE level): the page's `_mapcount` +1, and for a
@@ -168,7 +175,9 @@ pub fn folio_try_share_anon_rmap(m: &crate::mm::Machine, folio: usize, page: usi
         return false;
     }
     m.memmap.page(page).flags.clear_bit(PG_ANON_EXCLUSIVE);
-    crate::kernel::smp_mb__after_atomic(); // pairs with gup_must_unshare's read
+    if rule_on(Rule::TryShareAnonRmapAfterAtomic) {
+        crate::kernel::smp_mb__after_atomic(); // pairs with gup_must_unshare's smp_rmb
+    }
     trace!(
         "folio_try_share_anon_rmap",
         "page {page}: AnonExclusive cleared"
