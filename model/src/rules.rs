@@ -645,7 +645,7 @@ impl Rule {
                 "KSM's write_protect_page clears the PTE and flushes the TLB before it compares the refcount with the mapcount: a GUP-fast (O_DIRECT, a pin) that read the old entry either took its reference before the comparison, which then fails, or re-reads the entry after its reference and backs off; compared with the PTE still mapped, a reference taken just after the comparison survives the merge",
                 "mm/ksm.c write_protect_page (ptep_clear_flush before folio_mapcount + 1 + swapped != folio_ref_count; \"Ok this is tricky, when get_user_pages_fast() run it doesn't take any lock\")",
                 "mm::ksm::write_protect_page",
-                Any, &[Inv::I15GupFast],
+                Any, &[Inv::I15GupFast, Inv::I16PinnedNotExclusive],
             ),
             Rule::KsmWriteProtectRefcountCheck => (
                 "ksm-write-protect-refcount-check",
