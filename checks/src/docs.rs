@@ -331,6 +331,7 @@ pub const INVARIANTS: &[Inv] = &[
     Inv::I25TlbFlushOwed,
     Inv::I26NonPresentAsPresent,
     Inv::I27CarriedOver,
+    Inv::I28HwPoisonLost,
 ];
 
 /// True for every invariant; written as a match without a wildcard, so that adding a variant
@@ -364,7 +365,8 @@ pub const fn inv_is_listed(i: Inv) -> bool {
         | Inv::I24HvoRollback
         | Inv::I25TlbFlushOwed
         | Inv::I26NonPresentAsPresent
-        | Inv::I27CarriedOver => true,
+        | Inv::I27CarriedOver
+        | Inv::I28HwPoisonLost => true,
     }
 }
 

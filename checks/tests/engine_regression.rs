@@ -1,7 +1,8 @@
-//! Engine regression tests: small programs over the model's own primitives whose every outcome
-//! the loom engine must reach. Each failed on loom 0.7.3 as released, whose DPOR skipped them
-//! (third_party/loom/PATCHES.md); each also runs with partial-order reduction switched off,
-//! which is the reference the reduced search must match.
+//! Engine regression tests: small programs over the model's own primitives whose outcomes the
+//! loom engine must reach, exactly. Each failed on loom 0.7.3 as released, whose DPOR skipped
+//! them or whose modification order broke RMW atomicity (third_party/loom/PATCHES.md); each
+//! also runs with partial-order reduction switched off, which is the reference the reduced
+//! search must match.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -146,6 +147,31 @@ fn rmw_after_cpu_relax() -> (i32, i32, i32) {
 #[test]
 fn the_step_after_cpu_relax_races() {
     reaches_all(rmw_after_cpu_relax, &[(1, 0, 2), (2, 0, 1)]);
+}
+
+/// A plain read-modify-write of a flags word (read, then `set`) against another CPU's
+/// `test_and_set_bit`, then the first CPU re-reads the word: loom 0.7.3 let the atomic RMW's
+/// write, which read the initial value, win over the plain store made after it, so the store
+/// was lost (final 0b10) and the first CPU could read 0b10 back instead of its own store
+/// (third_party/loom/PATCHES.md, section 6). The split's tail flags update against
+/// memory_failure's TestSetPageHWPoison is this program.
+fn plain_rmw_vs_test_and_set_bit() -> (i64, i64) {
+    use thp_model::kernel::atomic_long_t;
+    let x = Arc::new(atomic_long_t::new(0));
+    let x1 = x.clone();
+    let t = spawn(move || {
+        let old = x1.read();
+        x1.set(old | 1);
+        x1.read()
+    });
+    x.test_and_set_bit(1);
+    let reread = t.join();
+    (reread, x.read())
+}
+
+#[test]
+fn a_plain_store_after_the_value_an_rmw_read_is_not_lost() {
+    reaches_all(plain_rmw_vs_test_and_set_bit, &[(1, 1), (1, 3), (3, 3)]);
 }
 
 /// A CPU that panics while it unwinds through a scheduling point (a lock guard's drop) is left

@@ -13,7 +13,8 @@
 //! get is add-unless-zero), and a breach surfaces as I2 or I6. I22-I25 are further HugeTLB
 //! vmemmap optimization invariants (docs/protocol.md#hvo, historical race Z09). I21 (the COW
 //! contract) and I26 (a non-present PMD is never treated as present: Z07, Z12, Z19) are model
-//! extensions, as is I27 (what a split, migration or fault must carry over). L1 and L2 are
+//! extensions, as are I27 (what a split, migration or fault must carry over) and I28 (a
+//! memory error is never forgotten). L1 and L2 are
 //! the litmus-test properties of the primitive layer.
 
 /// An invariant the checks assert.
@@ -141,6 +142,10 @@ pub enum Inv {
     /// migration and collapse move). A lost dirty bit is lost data; a lost write bit or
     /// AnonExclusive is a spurious COW (model extension).
     I27CarriedOver,
+    /// I28: a memory error is never forgotten: once `memory_failure` has set PG_hwpoison on a
+    /// raw page, the page keeps it (only `memory_failure` itself or unpoison may clear it),
+    /// whatever splits, frees or reuses the folio meanwhile (model extension; finding F5).
+    I28HwPoisonLost,
 }
 
 impl Inv {
@@ -175,6 +180,7 @@ impl Inv {
             Inv::I25TlbFlushOwed => "I25 tlb-flush-owed",
             Inv::I26NonPresentAsPresent => "I26 non-present-pmd-as-present",
             Inv::I27CarriedOver => "I27 state-not-carried-over",
+            Inv::I28HwPoisonLost => "I28 hwpoison-lost",
         }
     }
 

@@ -152,6 +152,9 @@ pub enum Rule {
     /// Candidate fix (not in 6.18.2; docs/findings.md F4): `write_protect_page` issues
     /// `smp_mb` between `ptep_clear_flush` and its refcount check.
     KsmWriteProtectMb,
+    /// Candidate fix (not in 6.18.2; docs/findings.md F5): `__split_folio_to_order` updates a
+    /// new folio's flags with `set_mask_bits` (atomic) instead of plain `&=` / `|=`.
+    SplitTailFlagsSetMaskBits,
     /// `vmemmap_split_pmd`: `smp_wmb` between filling the kernel PTE table and
     /// `pmd_populate_kernel`.
     VmemmapSplitPmdWmb,
@@ -275,6 +278,7 @@ impl Rule {
         Rule::ForkWriteProtectSeqMb,
         Rule::DiscardPmdInvalidateNotClear,
         Rule::KsmWriteProtectMb,
+        Rule::SplitTailFlagsSetMaskBits,
     ];
 
     /// A candidate fix ([`Rule::FIXES`]) rather than a step of the kernel.
@@ -411,10 +415,10 @@ impl Rule {
             ),
             Rule::TryShareAnonRmapMb => (
                 "try-share-anon-rmap-mb",
-                "Before it reads the pin count and clears PageAnonExclusive, folio_try_share_anon_rmap_* issues smp_mb, so the clear or invalidation of the entry that precedes it is visible before the read (A1 before A2): a GUP-fast pinner then either sees the changed entry and backs off, or its pin is seen and the share refused. Needed wherever the clear is not itself a full barrier and no full barrier follows it: generic code (shown on --arch portable at PMD level). x86's xchg and arm64's immediate flush_pmd_tlb_range (ending in dsb(ish)) order it by themselves; arm64's PTE clear with a deferred flush (xchg_relaxed, then arch_tlbbatch_add_pending's dsb(ishst)) is modelled without a barrier",
+                "Before it reads the pin count and clears PageAnonExclusive, folio_try_share_anon_rmap_* issues smp_mb, so the clear or invalidation of the entry that precedes it is visible before the read (A1 before A2): a GUP-fast pinner then either sees the changed entry and backs off, or its pin is seen and the share refused. Needed wherever the clear is not itself a full barrier and no full barrier follows it: generic code (shown on --arch portable at PMD level, and at PTE level by KSM's write_protect_page, whose read-only pin then lands on a page the merge replaces: I15). x86's xchg and arm64's immediate flush_pmd_tlb_range (ending in dsb(ish)) order it by themselves; arm64's PTE clear with a deferred flush (xchg_relaxed, then arch_tlbbatch_add_pending's dsb(ishst)) is modelled without a barrier",
                 "include/linux/rmap.h __folio_try_share_anon_rmap (comment A1-A4 / B1-B5, \"we assume that there might not be a memory barrier after clearing/invalidating the PTE\"); arch/arm64/include/asm/pgtable.h pmdp_establish (xchg_relaxed)",
                 "mm::rmap::folio_try_share_anon_rmap",
-                Loom, &[Inv::I16PinnedNotExclusive],
+                Loom, &[Inv::I16PinnedNotExclusive, Inv::I15GupFast],
             ),
             Rule::PteOffsetMapLockPmdSame => (
                 "pte-offset-map-lock-pmd-same",
@@ -681,6 +685,13 @@ impl Rule {
                 "mm/ksm.c write_protect_page (ptep_clear_flush, then folio_mapcount + 1 + swapped != folio_ref_count); mm/huge_memory.c __discard_anon_folio_pmd_locked (the smp_mb the fix copies); include/linux/rmap.h __folio_try_share_anon_rmap (\"there might not be a memory barrier after clearing the PTE\"); mm/gup.c try_grab_folio_fast, gup_fast_pte_range",
                 "mm::ksm::write_protect_page",
                 Loom, &[Inv::I15GupFast],
+            ),
+            Rule::SplitTailFlagsSetMaskBits => (
+                "split-tail-flags-set-mask-bits",
+                "Candidate fix, not in 6.18.2 (finding F5): __split_folio_to_order updates each new folio's flags word with one atomic read-modify-write (set_mask_bits: clear PAGE_FLAGS_CHECK_AT_PREP, set the head's bits) instead of the plain &= and |=, so a PG_hwpoison that memory_failure sets on the raw page meanwhile, with an atomic TestSetPageHWPoison and no reference, is kept. 6.18.2's plain update reads the word and stores it back, and a set in between is lost",
+                "mm/huge_memory.c __split_folio_to_order (new_folio->flags &= ~PAGE_FLAGS_CHECK_AT_PREP; |= the head's bits); mm/memory-failure.c memory_failure (TestSetPageHWPoison before get_hwpoison_page); include/linux/bitops.h set_mask_bits",
+                "mm::huge_memory::__split_folio_to_order",
+                Any, &[Inv::I28HwPoisonLost],
             ),
             Rule::VmemmapSplitPmdWmb => (
                 "vmemmap-split-pmd-wmb",

@@ -131,6 +131,47 @@ mod folio_split {
         }
     }
 
+    /// memory_failure on a tail: the poison mark on the raw page, the split with the lock and
+    /// the reference left on that page, every other new folio unlocked and put; a second
+    /// report finds the page poisoned already.
+    #[test]
+    fn memory_failure_on_a_tail_splits_and_keeps_the_mark() {
+        use thp_model::mm::filemap::folio_test_locked;
+        use thp_model::mm::memory_failure::{memory_failure, MemoryFailure};
+        use thp_model::mm::page::PG_HWPOISON;
+        for (nr, pte_mapped) in [(2, false), (4, false), (4, true)] {
+            let m = machine(nr, pte_mapped);
+            let p = nr - 1;
+            assert_eq!(memory_failure(&m, p), MemoryFailure::Handled(p));
+            for i in 0..nr {
+                let pg = m.memmap.page(i);
+                assert_eq!(pg.flags.test_bit(PG_HWPOISON), i == p, "pfn {i}");
+                assert!(!folio_test_locked(&m.memmap, i), "pfn {i} left locked");
+                assert_eq!(pg.compound_head.read(), 0);
+                // the mapping's reference, and memory_failure's on p
+                assert_eq!(pg._refcount.read(), 1 + (i == p) as i32, "pfn {i}");
+            }
+            assert_eq!(memory_failure(&m, p), MemoryFailure::AlreadyPoisoned);
+            folio_put(&m.memmap, p, 1);
+            assert_split_into_small(&m);
+        }
+    }
+
+    /// memory_failure's own split refused (an extra reference): the reference is dropped, the
+    /// folio stays large and mapped, the mark stays.
+    #[test]
+    fn memory_failure_unsplit_thp_keeps_the_mark() {
+        use thp_model::mm::memory_failure::{memory_failure, MemoryFailure};
+        use thp_model::mm::page::PG_HWPOISON;
+        let m = machine(4, false);
+        folio_get(&m.memmap, 0);
+        assert_eq!(memory_failure(&m, 2), MemoryFailure::UnsplitThp);
+        assert!(m.memmap.page(2).flags.test_bit(PG_HWPOISON));
+        assert!(m.memmap.page(0).flags.test_bit(PG_HEAD));
+        folio_put(&m.memmap, 0, 4);
+        check_quiescent(&m, &[]);
+    }
+
     #[test]
     fn split_pte_mapped_folio() {
         for nr in [2, 4] {

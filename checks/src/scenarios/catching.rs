@@ -7,8 +7,8 @@ use thp_model::rules::Rule;
 
 use super::Scenario;
 use super::{
-    deferred_split, fault, folio_split, fork, hvo, khugepaged, ksm, migrate, reclaim, split_pmd,
-    zap,
+    deferred_split, fault, folio_split, fork, hvo, khugepaged, ksm, memory_failure, migrate,
+    reclaim, split_pmd, zap,
 };
 
 /// The scenarios that must catch `rule` when it is off, each with one of the rule's
@@ -38,7 +38,10 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
             folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD,
             migrate::THP_MIGRATION_VS_GUP_FAST,
         ],
-        Rule::TryShareAnonRmapMb => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD_PORTABLE],
+        Rule::TryShareAnonRmapMb => &[
+            folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD_PORTABLE,
+            ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN_PORTABLE,
+        ],
         Rule::PteOffsetMapLockPmdSame => &[zap::PTE_FAULT_VS_DONTNEED_RECLAIM],
         Rule::SplitUnfreezeAfterMetadata => &[folio_split::FOLIO_SPLIT_VS_PFN_WALKER],
         Rule::TableFreeWaitsForGupFast => &[zap::GUP_FAST_VS_DONTNEED_RECLAIM],
@@ -81,9 +84,14 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::KsmWriteProtectClearFlush => &[
             ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN,
             ksm::KSM_MERGE_VS_GUP_FAST_WRITE,
+            ksm::KSM_MERGE_THP_VS_GUP_FAST_WRITE,
         ],
-        Rule::KsmWriteProtectRefcountCheck => &[ksm::KSM_MERGE_VS_GUP_FAST_WRITE],
+        Rule::KsmWriteProtectRefcountCheck => &[
+            ksm::KSM_MERGE_VS_GUP_FAST_WRITE,
+            ksm::KSM_MERGE_THP_VS_GUP_FAST_WRITE,
+        ],
         Rule::KsmWriteProtectMb => &[ksm::KSM_MERGE_VS_GUP_FAST_WRITE_PORTABLE],
+        Rule::SplitTailFlagsSetMaskBits => &[memory_failure::MEMORY_FAILURE_VS_SPLIT],
         Rule::GupMustUnshareRmb => &[ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN_PORTABLE],
         Rule::TryShareAnonRmapAfterAtomic => &[ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN_PORTABLE],
         Rule::DiscardPmdInvalidateNotClear => &[reclaim::LAZYFREE_DISCARD_VS_DONTNEED],

@@ -4,6 +4,7 @@
 //! AnonExclusive and then writes back the very read-only entry GUP-fast read, so GUP-fast's
 //! re-check of the entry cannot see it; only the AnonExclusive handshake
 //! (`__folio_try_share_anon_rmap` ∥ `gup_must_unshare`) keeps the pin off the merged page.
+//! A merge target inside a THP is split first, inside the merge.
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub const SCENARIOS: &[Scenario] = &[
     KSM_MERGE_VS_GUP_FAST_RO_PIN_PORTABLE,
     KSM_MERGE_VS_GUP_FAST_WRITE,
     KSM_MERGE_VS_GUP_FAST_WRITE_PORTABLE,
+    KSM_MERGE_THP_VS_GUP_FAST_WRITE,
 ];
 
 pub const KSM_MERGED: &str = "ksm-merged";
@@ -33,6 +35,7 @@ pub const KSM_REFUSED_REFCOUNT: &str = "ksm-refused-refcount";
 pub const KSM_REFUSED_PINNED: &str = "ksm-refused-pinned";
 pub const KSM_NOT_MAPPED: &str = "ksm-not-mapped";
 pub const KSM_CHANGED: &str = "ksm-changed";
+pub const KSM_SPLIT_FAILED: &str = "ksm-split-failed";
 pub const GUP_GOT: &str = "gup-got";
 
 /// The PTE index (and pfn) of the page KSM merges.
@@ -96,6 +99,7 @@ fn record_ksm(outcomes: &Outcomes, r: Result<(), KsmFail>) {
             Err(KsmFail::RefCount) => KSM_REFUSED_REFCOUNT,
             Err(KsmFail::Pinned) => KSM_REFUSED_PINNED,
             Err(KsmFail::Changed) => KSM_CHANGED,
+            Err(KsmFail::SplitFailed) => KSM_SPLIT_FAILED,
             Err(_) => KSM_NOT_MAPPED,
         },
     );
@@ -194,3 +198,61 @@ pub const KSM_MERGE_VS_GUP_FAST_WRITE_PORTABLE: Scenario = Scenario {
     fixes: &[thp_model::rules::Rule::KsmWriteProtectMb],
     ..KSM_MERGE_VS_GUP_FAST_WRITE
 };
+
+pub const KSM_MERGE_THP_VS_GUP_FAST_WRITE: Scenario = Scenario {
+    name: "ksm-merge-thp-vs-gup-fast-write",
+    description: "on x86-64: KSM merging sub-page 1 of a PTE-mapped THP (try_to_merge_one_page splits it first: split_huge_page(page), which leaves the lock and the scan's reference on the page's new folio; then write_protect_page and replace_page) vs GUP-fast FOLL_GET|FOLL_WRITE on that sub-page: a reference GUP-fast returns must stay on the page the process maps",
+    threads: &["cpu1: mmap_read_lock; try_to_merge_one_page(sub-page 1, kpage) (split, write-protect, replace); put page, kpage", "cpu2: gup_fast(FOLL_GET|FOLL_WRITE, sub-page 1); (main) put_page"],
+    arch: Arch::X86,
+    // none: holds, 137,379 executions, 41 s
+    loom_bound: Some(5),
+    must_reach: &[KSM_MERGED, KSM_SPLIT_FAILED, KSM_REFUSED_REFCOUNT, GUP_GOT, GUP_FELL_BACK],
+    body: ksm_merge_thp_vs_gup_fast_write,
+    ..DEFAULT
+};
+/// KSM meets a THP: the merge target is sub-page 1 of a PTE-mapped THP at slot 0, the KSM page
+/// is the small folio at slot 1. The scan's reference (`folio_walk`) is on the THP; the split
+/// inside `try_to_merge_one_page` moves it (and the folio lock) to sub-page 1's new folio, or
+/// fails (GUP-fast's reference) and the merge gives up.
+fn ksm_merge_thp_vs_gup_fast_write(nr: usize, outcomes: &Outcomes) {
+    use thp_model::mm::huge_memory::__split_huge_pmd;
+    use thp_model::mm::page_ref::folio_put_small_or_large;
+    const PAGE: usize = 1;
+    let m = setup_huge_pmd_slots(nr, 2);
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        __split_huge_pmd(&m, 0, false); // PTE-map it: KSM merges at PTE level
+    }
+    let kpage = nr;
+    m.memmap.alloc_small_folio(kpage);
+    m.memmap.mapping[kpage].set(thp_model::mm::ANON_VMA_ID);
+    m.memmap.page(kpage).flags.set_bit(PG_DIRTY);
+    folio_get(&m.memmap, 0); // the scan's reference, on the THP
+    let before = MappingSnapshot::take(&m);
+    let m1 = m.clone();
+    let ksm = spawn(move || {
+        let r = {
+            let _r = m1.mms[0].mmap_lock.down_read();
+            try_to_merge_one_page(&m1, 0, PAGE, PAGE, kpage)
+        };
+        // the scan's put: on the page's folio, which the split may have made order 0
+        folio_put_small_or_large(&m1, m1.memmap.page_folio(PAGE));
+        folio_put(&m1.memmap, kpage, 1);
+        r
+    });
+    let m2 = m.clone();
+    let gup = spawn(move || gup_fast(&m2, 0, PAGE, Foll::Get, true));
+    let r = ksm.join();
+    let got = gup.join();
+    record_ksm(outcomes, r);
+    match got {
+        Some(fp) => {
+            record(outcomes, GUP_GOT);
+            check_pin_still_mapped(&m, &fp, PAGE);
+            gup_put_folio(&m, fp.folio, 1, Foll::Get);
+        }
+        None => record(outcomes, GUP_FELL_BACK),
+    }
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::KSM);
+}

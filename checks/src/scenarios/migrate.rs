@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use thp_model::invariants::Inv;
-use thp_model::kernel::spawn;
+use thp_model::kernel::{spawn, JoinHandle};
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
 use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page, FaultResult};
 use thp_model::mm::migrate::migrate_pages_batch;
-use thp_model::mm::migrate::{huge_pmd_access, migrate_huge_page};
+use thp_model::mm::migrate::{huge_pmd_access, migrate_huge_page, MigrateError};
 use thp_model::mm::mmap::dup_mmap;
 use thp_model::mm::page_ref::folio_put;
 use thp_model::mm::page_ref::{folio_get, pfn_walker_get_put};
@@ -56,12 +56,25 @@ pub const THP_MIGRATION_VS_ZAP: Scenario = Scenario {
 };
 /// THP migration of a PMD-mapped THP (PMD migration entry, copy, `remove_migration_pmd` to the
 /// new folio) ∥ MADV_DONTNEED of the whole PMD (historical race Z07).
-fn thp_migration_vs_zap(nr: usize, outcomes: &Outcomes) {
+/// A PMD-mapped THP at slot 0 (slot 1 free for the destination) with the migration caller's
+/// reference (`isolate_lru_folio`'s), the mapping before, and CPU 1 migrating it to slot 1.
+fn start_thp_migration(
+    nr: usize,
+) -> (
+    Arc<Machine>,
+    MappingSnapshot,
+    JoinHandle<Result<usize, MigrateError>>,
+) {
     let m = setup_huge_pmd_slots(nr, 2);
-    folio_get(&m.memmap, 0); // isolate_lru_folio's reference, the migration caller's
+    folio_get(&m.memmap, 0);
     let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
     let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
+    (m, before, migrator)
+}
+
+fn thp_migration_vs_zap(nr: usize, outcomes: &Outcomes) {
+    let (m, before, migrator) = start_thp_migration(nr);
     let m2 = m.clone();
     let zapper = spawn(move || {
         let _r = m2.mms[0].mmap_lock.down_read();
@@ -165,11 +178,7 @@ pub const THP_MIGRATION_VS_FAULT: Scenario = Scenario {
 /// THP migration of a PMD-mapped THP ∥ a read access through the PMD that may find the PMD
 /// migration entry and sleep on the folio lock (`pmd_migration_entry_wait`).
 fn thp_migration_vs_fault(nr: usize, outcomes: &Outcomes) {
-    let m = setup_huge_pmd_slots(nr, 2);
-    folio_get(&m.memmap, 0); // the migration caller's isolation reference
-    let before = MappingSnapshot::take(&m);
-    let m1 = m.clone();
-    let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
+    let (m, before, migrator) = start_thp_migration(nr);
     let m2 = m.clone();
     let faulter = spawn(move || {
         let _r = m2.mms[0].mmap_lock.down_read();
@@ -270,11 +279,7 @@ pub const THP_MIGRATION_VS_SPLIT_PMD: Scenario = Scenario {
 /// migration entry (the migration's `remove_migration_ptes` then finds PTE migration entries:
 /// "THP pmd was split under us"), or the destination's huge PMD.
 fn thp_migration_vs_split_pmd(nr: usize, outcomes: &Outcomes) {
-    let m = setup_huge_pmd_slots(nr, 2);
-    folio_get(&m.memmap, 0); // the migration caller's isolation reference
-    let before = MappingSnapshot::take(&m);
-    let m1 = m.clone();
-    let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
+    let (m, before, migrator) = start_thp_migration(nr);
     let m2 = m.clone();
     let splitter = spawn(move || {
         let _r = m2.mms[0].mmap_lock.down_read();
@@ -398,11 +403,7 @@ pub const THP_MIGRATION_VS_GUP_FAST: Scenario = Scenario {
 /// new folio after the migration.
 fn thp_migration_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
     use thp_model::mm::page::PG_ANON_EXCLUSIVE;
-    let m = setup_huge_pmd_slots(nr, 2);
-    folio_get(&m.memmap, 0); // isolate_lru_folio's reference, the migration caller's
-    let before = MappingSnapshot::take(&m);
-    let m1 = m.clone();
-    let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
+    let (m, before, migrator) = start_thp_migration(nr);
     let m2 = m.clone();
     let pinner = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
     let r = migrator.join();

@@ -16,7 +16,8 @@
 //! - [`hvo`] — HugeTLB vmemmap optimization
 //! - [`reclaim`] — reclaim's discard of a lazyfree THP against GUP-fast, writes, reference
 //!   holders and MADV_DONTNEED
-//! - [`ksm`] — KSM's merge step against GUP-fast (the read-only pin, O_DIRECT)
+//! - [`ksm`] — KSM's merge step against GUP-fast (the read-only pin, O_DIRECT, a THP split first)
+//! - [`memory_failure`] — memory_failure's poison mark and split against another split
 //!
 //! Adding a scenario: its declaration (a `const` filled from [`DEFAULT`]), its body and its
 //! outcome constants in its family's file (and that file's `SCENARIOS`), and its place in
@@ -40,6 +41,7 @@ pub mod fork;
 pub mod hvo;
 pub mod khugepaged;
 pub mod ksm;
+pub mod memory_failure;
 pub mod migrate;
 pub mod reclaim;
 pub mod setup;
@@ -179,6 +181,8 @@ catalogue! { $
     ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN_PORTABLE => ksm_merge_vs_gup_fast_ro_pin_portable,
     ksm::KSM_MERGE_VS_GUP_FAST_WRITE => ksm_merge_vs_gup_fast_write,
     ksm::KSM_MERGE_VS_GUP_FAST_WRITE_PORTABLE => ksm_merge_vs_gup_fast_write_portable,
+    ksm::KSM_MERGE_THP_VS_GUP_FAST_WRITE => ksm_merge_thp_vs_gup_fast_write,
+    memory_failure::MEMORY_FAILURE_VS_SPLIT => memory_failure_vs_split,
     hvo::HVO_OPTIMIZE_VS_PFN_WALKER => hvo_optimize_vs_pfn_walker,
     hvo::HVO_OPTIMIZE_VS_NEIGHBOUR_SPLIT => hvo_optimize_vs_neighbour_split,
     hvo::HVO_OPTIMIZE_PRESPLIT_VS_PFN_WALKER => hvo_optimize_presplit_vs_pfn_walker,
@@ -202,6 +206,7 @@ pub const FAMILIES: &[&[Scenario]] = &[
     migrate::SCENARIOS,
     reclaim::SCENARIOS,
     ksm::SCENARIOS,
+    memory_failure::SCENARIOS,
     hvo::SCENARIOS,
 ];
 

@@ -320,12 +320,31 @@ fn __split_folio_to_order(m: &Machine, folio: usize) {
             crate::mm::page_ref::folio_ref_unfreeze(mm, folio + i, 1);
         }
         // new_folio->flags &= ~PAGE_FLAGS_CHECK_AT_PREP; new_folio->flags |= head bits:
-        // plain (non-atomic) updates of a page nobody else may write yet.
+        // plain (non-atomic) updates, on the premise that nobody else writes a frozen tail.
         // `&= ~PAGE_FLAGS_CHECK_AT_PREP` reads the word and clears every flag of the tail
-        // (PG_waiters, PG_anon_exclusive, PG_lru included; hwpoison is not modelled), then
-        // `|=` stores the head's bits.
-        let _old = p.flags.read();
-        p.flags.set(copied);
+        // (PG_waiters, PG_anon_exclusive, PG_lru included) but PG_hwpoison, then `|=` stores
+        // the head's bits. memory_failure sets PG_hwpoison on a raw page without a reference
+        // (finding F5): between the read and the store its atomic set is lost.
+        let keep = 1 << crate::mm::page::PG_HWPOISON;
+        if rule_on(Rule::SplitTailFlagsSetMaskBits) {
+            // Candidate fix: set_mask_bits (include/linux/bitops.h), a try_cmpxchg loop.
+            let mut old = p.flags.read();
+            loop {
+                let new = (old & keep) | copied;
+                if p.flags.try_cmpxchg(&mut old, new) {
+                    break;
+                }
+            }
+        } else {
+            let old = p.flags.read();
+            crate::kernel::trace::load(p.flags.loc(), old);
+            trace!(
+                "__split_folio_to_order",
+                "pfn {}: flags read {old:#x} (plain)",
+                folio + i
+            );
+            p.flags.set((old & keep) | copied);
+        }
         mm.mapping[folio + i].set(mm.mapping[folio].read());
         if rule_on(Rule::SplitFlagsWmb) {
             smp_wmb(); // page flags visible before the page is made non-compound
@@ -344,15 +363,18 @@ fn __split_folio_to_order(m: &Machine, folio: usize) {
     meta._nr_pages_mapped.set(0);
 }
 
-/// `split_huge_page(page)` / `split_folio` → `__folio_split(folio, 0, head, head, NULL, true)`
-/// for an anonymous folio (mm/huge_memory.c, 6.18 order). The caller holds a reference and the
-/// folio lock; on success both belong to the order-0 folio at `folio` (the old head).
-pub fn split_huge_page(m: &Machine, folio: usize) -> Result<(), SplitError> {
-    __folio_split(m, folio)
+/// `split_huge_page(page)` → `__folio_split(folio, 0, &folio->page, page, NULL, true)` for
+/// an anonymous folio (mm/huge_memory.c, 6.18 order). The caller holds a reference and the
+/// lock of the folio containing `page`; on success both belong to the order-0 folio at `page`
+/// (the split unlocks and puts every other new folio, the old head included).
+pub fn split_huge_page(m: &Machine, page: usize) -> Result<(), SplitError> {
+    __folio_split(m, m.memmap.page_folio(page), page)
 }
 
-/// `__folio_split` to order 0, anonymous, `lock_at` = the head (docs/protocol.md#folio-split).
-pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
+/// `__folio_split` to order 0 (a uniform split, `split_at` = the head), anonymous, leaving the
+/// new folio containing `lock_at` locked (docs/protocol.md#folio-split). The kernel's -EINVAL
+/// for a `lock_at` outside the folio is left out: every caller passes a page of `folio`.
+pub fn __folio_split(m: &Machine, folio: usize, lock_at: usize) -> Result<(), SplitError> {
     use crate::kernel::local_irq_save;
     use crate::mm::filemap::{folio_test_locked, folio_unlock};
     use crate::mm::page::PG_LRU;
@@ -455,7 +477,12 @@ pub fn __folio_split(m: &Machine, folio: usize) -> Result<(), SplitError> {
     if remap_first {
         remap_page(m, folio, nr, true);
     }
-    for i in 1..nr {
+    // Every new folio but the one containing lock_at is unlocked and put; the caller's
+    // reference, counted in the freeze, thereby moves from the old head to lock_at's folio.
+    for i in 0..nr {
+        if folio + i == lock_at {
+            continue;
+        }
         folio_unlock(mm, folio + i);
         folio_put(mm, folio + i, 1);
     }

@@ -42,9 +42,9 @@ pub enum KsmFail {
 /// by the PTE at `idx` (the address `page_address_in_vma` gives) and `kpage` is a KSM page of
 /// the same content. The caller holds `mmap_lock` for read and a reference on `page` (the
 /// scan's `folio_walk` took it) and on `kpage`. Not anonymous, or a folio lock taken by
-/// someone else: give up. A large folio is split first (`split_huge_page`, with the folio
-/// lock and the caller's reference; the model's split keeps the lock on the head, so `page`
-/// must be the head). Then `write_protect_page` and, if it succeeded, `replace_page`.
+/// someone else: give up. A large folio is split first (`split_huge_page(page)`, with the
+/// folio lock and the caller's reference, both of which the split leaves on `page`'s new
+/// folio). Then `write_protect_page` and, if it succeeded, `replace_page`.
 pub fn try_to_merge_one_page(
     m: &Machine,
     mm_id: usize,
@@ -63,14 +63,11 @@ pub fn try_to_merge_one_page(
         trace!("try_to_merge_one_page", "folio {folio} locked: skip");
         return Err(KsmFail::Locked);
     }
-    if crate::mm::gup::folio_test_large(m, folio) {
-        if page != folio {
-            crate::model_bug!("the model's split keeps the lock on the head: merge the head");
-        }
-        if crate::mm::huge_memory::split_huge_page(m, folio).is_err() {
-            folio_unlock(&m.memmap, folio);
-            return Err(KsmFail::SplitFailed);
-        }
+    if crate::mm::gup::folio_test_large(m, folio)
+        && crate::mm::huge_memory::split_huge_page(m, page).is_err()
+    {
+        folio_unlock(&m.memmap, folio);
+        return Err(KsmFail::SplitFailed);
     }
     let folio = m.memmap.page_folio(page);
     let r = write_protect_page(m, mm_id, idx, folio).and_then(|orig| {

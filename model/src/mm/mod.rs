@@ -26,7 +26,8 @@
 //! * [`swap`] — the batched final put `folios_put_refs` (mm/swap.c).
 //! * [`vmscan`] — reclaim of a lazyfree THP: `shrink_folio_list`, LRU isolation (mm/vmscan.c).
 //! * [`compaction`] — `isolate_migratepages_block` (mm/compaction.c).
-//! * [`memory_failure`] — `__get_hwpoison_page` (mm/memory-failure.c).
+//! * [`memory_failure`] — `memory_failure` up to the split of a THP, `__get_hwpoison_page`
+//!   (mm/memory-failure.c).
 //! * [`page_idle`] — `page_idle_get_folio` (mm/page_idle.c).
 //! * [`oracle`] — `check_quiescent`, the whole-state check at a quiescent point (mapcounts,
 //!   references, deposits, freed pages, deferred lists; no kernel counterpart).

@@ -33,8 +33,12 @@ pub const PG_PARTIALLY_MAPPED: u32 = 6;
 /// Set when a new anonymous folio is mapped; cleared by MADV_FREE (`folio_mark_lazyfree`);
 /// set again by reclaim when it finds a lazyfree folio redirtied.
 pub const PG_SWAPBACKED: u32 = 7;
+/// PG_hwpoison: the raw page holds a memory error. Set by `memory_failure` with an atomic
+/// `TestSetPageHWPoison` on the raw page (a tail included) before it holds any reference; kept
+/// across the page's alloc-free cycles (not in `PAGE_FLAGS_CHECK_AT_PREP`).
+pub const PG_HWPOISON: u32 = 8;
 
-static_assertions::const_assert!(PG_SWAPBACKED < 63);
+static_assertions::const_assert!(PG_HWPOISON < 63);
 
 /// `ENTIRELY_MAPPED` (mm/internal.h): added to `_nr_pages_mapped` while PMD-mapped.
 pub const ENTIRELY_MAPPED: i32 = 0x80_0000;

@@ -158,6 +158,12 @@ struct Store {
 
     /// True when the store was done with `SeqCst` ordering
     seq_cst: bool,
+
+    /// The cell's store count when this store was made: identifies it in its slot.
+    seq: u16,
+
+    /// For the write of a read-modify-write: the slot and `seq` of the store it read.
+    rmw_from: Option<(usize, u16)>,
 }
 
 #[derive(Debug)]
@@ -456,10 +462,25 @@ impl State {
     fn store(
         &mut self,
         threads: &mut thread::Set,
-        mut sync: Synchronize,
+        sync: Synchronize,
         value: u64,
         ordering: Ordering,
     ) {
+        self.store_rmw(threads, sync, value, ordering, None)
+    }
+
+    /// A store; `rmw_from` is the slot of the store read when this is the write of a
+    /// read-modify-write.
+    fn store_rmw(
+        &mut self,
+        threads: &mut thread::Set,
+        mut sync: Synchronize,
+        value: u64,
+        ordering: Ordering,
+        rmw_from: Option<usize>,
+    ) {
+        let rmw_from = rmw_from.map(|slot| (slot, self.stores[slot].seq));
+        let seq = self.cnt;
         let index = index(self.cnt);
 
         // Increment the count
@@ -482,6 +503,41 @@ impl State {
             }
         }
 
+        // RMW atomicity: nothing comes between a read-modify-write's read and its write in
+        // modification order. So a store ordered after the store an RMW read is ordered after
+        // the RMW's write as well (and after any RMW that read that one, hence the fixpoint).
+        let cnt = self.cnt as usize - 1; // stores made before this one
+        loop {
+            let mut changed = false;
+            for r in 0..self.stores.len() {
+                if r == index || (cnt < self.stores.len() && r >= cnt) {
+                    continue; // the slot being written, or one never written
+                }
+                let Some((w, w_seq)) = self.stores[r].rmw_from else {
+                    continue;
+                };
+                if w == index || self.stores[w].seq != w_seq {
+                    // The store the RMW read has left the history.
+                    continue;
+                }
+                let mo_w = self.stores[w].modification_order;
+                let mo_r = self.stores[r].modification_order;
+                let not_after = |a: &VersionVec, b: &VersionVec| {
+                    matches!(
+                        a.partial_cmp(b),
+                        Some(cmp::Ordering::Less | cmp::Ordering::Equal)
+                    )
+                };
+                if not_after(&mo_w, &modification_order) && !not_after(&mo_r, &modification_order) {
+                    modification_order.join(&mo_r);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+
         sync.sync_store(threads, ordering);
 
         let mut first_seen = FirstSeen::new();
@@ -495,6 +551,8 @@ impl State {
             sync,
             first_seen,
             seq_cst: is_seq_cst(ordering),
+            seq,
+            rmw_from,
         };
     }
 
@@ -533,7 +591,7 @@ impl State {
                 // the load. This is our (hacky) way to establish a release
                 // sequence.
                 let sync = self.stores[index].sync;
-                self.store(threads, sync, next, success);
+                self.store_rmw(threads, sync, next, success, Some(index));
 
                 Ok(prev)
             }
@@ -868,6 +926,8 @@ impl Default for Store {
             sync: Synchronize::new(),
             first_seen: FirstSeen::new(),
             seq_cst: false,
+            seq: 0,
+            rmw_from: None,
         }
     }
 }
