@@ -172,14 +172,7 @@ fn folio_split_vs_pfn_walker(nr: usize, outcomes: &Outcomes) {
     let walker = spawn(move || pfn_walker_get_put(&m2, nr - 1));
     let split = splitter.join();
     let got = walker.join();
-    record(
-        outcomes,
-        if split.is_ok() {
-            SPLIT_OK
-        } else {
-            SPLIT_EAGAIN
-        },
-    );
+    record_split(outcomes, &split);
     record(
         outcomes,
         if got {
@@ -237,14 +230,7 @@ fn folio_split_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
     let gup = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
     let split = splitter.join();
     let got = gup.join();
-    record(
-        outcomes,
-        if split.is_ok() {
-            SPLIT_OK
-        } else {
-            SPLIT_EAGAIN
-        },
-    );
+    record_split(outcomes, &split);
     match got {
         Some(fp) => {
             check_getter_covers_page(&m, "gup_fast", fp.page, fp.folio, &split, Inv::I15GupFast);
@@ -312,14 +298,7 @@ fn folio_split_vs_gup_fast_pmd(nr: usize, outcomes: &Outcomes) {
     let gup = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, false));
     let split = splitter.join();
     let got = gup.join();
-    record(
-        outcomes,
-        if split.is_ok() {
-            SPLIT_OK
-        } else {
-            SPLIT_EAGAIN
-        },
-    );
+    record_split(outcomes, &split);
     match got {
         Some(fp) => {
             check_getter_covers_page(&m, "gup_fast", fp.page, fp.folio, &split, Inv::I15GupFast);
@@ -441,14 +420,7 @@ fn folio_split_vs_migration_wait(nr: usize, outcomes: &Outcomes) {
     });
     let split = splitter.join();
     let seen = faulter.join();
-    record(
-        outcomes,
-        if split.is_ok() {
-            SPLIT_OK
-        } else {
-            SPLIT_EAGAIN
-        },
-    );
+    record_split(outcomes, &split);
     for s in seen {
         record(outcomes, s);
     }
@@ -479,14 +451,7 @@ fn folio_split_vs_zap(nr: usize, outcomes: &Outcomes) {
     });
     let split = splitter.join();
     let z = zapper.join();
-    record(
-        outcomes,
-        if split.is_ok() {
-            SPLIT_OK
-        } else {
-            SPLIT_EAGAIN
-        },
-    );
+    record_split(outcomes, &split);
     record_zap(outcomes, &z);
     // sub-page 1 is unmapped; on success it was freed by the split's final put
     if let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) {
@@ -540,14 +505,7 @@ fn folio_split_vs_gup_fast_vs_scanner(nr: usize, outcomes: &Outcomes) {
     let split = splitter.join();
     let pinned = gup.join();
     let got = scanner.join();
-    record(
-        outcomes,
-        if split.is_ok() {
-            SPLIT_OK
-        } else {
-            SPLIT_EAGAIN
-        },
-    );
+    record_split(outcomes, &split);
     let mut held = Vec::new();
     if let Some(fp) = pinned {
         check_getter_covers_page(&m, "gup_fast", fp.page, fp.folio, &split, Inv::I15GupFast);
@@ -619,13 +577,6 @@ fn split_vs_tail_scanner<R: Send + 'static>(
     let split = splitter.join();
     let got = scanner.join();
     check_carried_over(&m, &before, Carry::ALL);
-    record(
-        outcomes,
-        if split.is_ok() {
-            SPLIT_OK
-        } else {
-            SPLIT_EAGAIN
-        },
-    );
+    record_split(outcomes, &split);
     (m, pfn, split, got)
 }

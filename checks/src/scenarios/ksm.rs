@@ -105,6 +105,25 @@ fn record_ksm(outcomes: &Outcomes, r: Result<(), KsmFail>) {
     );
 }
 
+/// GUP-fast's side after both CPUs joined: a page it returned must still be the one sub-page
+/// `idx` maps (I15), then the reference or pin is dropped.
+fn check_and_put_gup(
+    m: &Machine,
+    outcomes: &Outcomes,
+    got: Option<thp_model::mm::gup::FastPage>,
+    idx: usize,
+    foll: Foll,
+) {
+    match got {
+        Some(fp) => {
+            record(outcomes, GUP_GOT);
+            check_pin_still_mapped(m, &fp, idx);
+            gup_put_folio(m, fp.folio, 1, foll);
+        }
+        None => record(outcomes, GUP_FELL_BACK),
+    }
+}
+
 /// KSM merging the page ∥ GUP-fast taking it (`foll`, for writing or not). A reference
 /// GUP-fast returns must still be on the page the process maps while it is held (I15): the
 /// merge must have seen it and refused, or GUP-fast must have seen the merge coming and
@@ -120,14 +139,7 @@ fn ksm_merge_vs_gup_fast(nr: usize, outcomes: &Outcomes, read_only: bool, foll: 
     let r = ksm.join();
     let got = gup.join();
     record_ksm(outcomes, r);
-    match got {
-        Some(fp) => {
-            record(outcomes, GUP_GOT);
-            check_pin_still_mapped(&m, &fp, IDX);
-            gup_put_folio(&m, fp.folio, 1, foll);
-        }
-        None => record(outcomes, GUP_FELL_BACK),
-    }
+    check_and_put_gup(&m, outcomes, got, IDX, foll);
     if r.is_ok() {
         assert!(
             !m.memmap.page(kpage).flags.test_bit(PG_ANON_EXCLUSIVE),
@@ -245,14 +257,7 @@ fn ksm_merge_thp_vs_gup_fast_write(nr: usize, outcomes: &Outcomes) {
     let r = ksm.join();
     let got = gup.join();
     record_ksm(outcomes, r);
-    match got {
-        Some(fp) => {
-            record(outcomes, GUP_GOT);
-            check_pin_still_mapped(&m, &fp, PAGE);
-            gup_put_folio(&m, fp.folio, 1, Foll::Get);
-        }
-        None => record(outcomes, GUP_FELL_BACK),
-    }
+    check_and_put_gup(&m, outcomes, got, PAGE, Foll::Get);
     check_quiescent(&m, &[]);
     check_carried_over(&m, &before, Carry::KSM);
 }

@@ -61,14 +61,7 @@ fn memory_failure_vs_split(nr: usize, outcomes: &Outcomes) {
     let mf = spawn(move || memory_failure(&m2, pfn));
     let split = splitter.join();
     let r = mf.join();
-    record(
-        outcomes,
-        if split.is_ok() {
-            SPLIT_OK
-        } else {
-            SPLIT_EAGAIN
-        },
-    );
+    record_split(outcomes, &split);
     // memory_failure set the bit (the page was not poisoned before): it must still be set.
     vm_bug_on!(
         r != MemoryFailure::AlreadyPoisoned && !m.memmap.page(pfn).flags.test_bit(PG_HWPOISON),

@@ -242,14 +242,7 @@ fn folio_split_vs_thp_migration_other_mm(nr: usize, outcomes: &Outcomes) {
     let migrator = spawn(move || migrate_huge_page(&m2, nr, 2));
     let split = splitter.join();
     let r = migrator.join();
-    record(
-        outcomes,
-        if split.is_ok() {
-            SPLIT_OK
-        } else {
-            SPLIT_EAGAIN
-        },
-    );
+    record_split(outcomes, &split);
     record(
         outcomes,
         if r.is_ok() {

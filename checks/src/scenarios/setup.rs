@@ -82,6 +82,11 @@ pub(super) fn record(outcomes: &Outcomes, o: &'static str) {
     outcomes.lock().unwrap_or_else(|e| e.into_inner()).insert(o);
 }
 
+/// Record a split's result: [`SPLIT_OK`] or [`SPLIT_EAGAIN`] (any failure).
+pub(super) fn record_split<T, E>(outcomes: &Outcomes, r: &Result<T, E>) {
+    record(outcomes, if r.is_ok() { SPLIT_OK } else { SPLIT_EAGAIN });
+}
+
 /// Record each of `events` that the model observed in this execution (`Machine::observe`).
 pub(super) fn record_observed(outcomes: &Outcomes, m: &Machine, events: &[&'static str]) {
     for &o in events {
