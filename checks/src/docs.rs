@@ -292,6 +292,20 @@ lock shut out split and migration).\n\
 deferred flush is pending): kept; the model keeps no TLB state, so a pending flush is never \
 seen. The KSM scanner (stable and unstable trees, checksums, `pages_identical`) is not \
 modelled: the scenarios name the page and the KSM page.\n\
+- **`TTU_SYNC` in the split's unmap** (`unmap_folio`; `try_to_migrate_one` then walks with \
+`PVMW_SYNC`): kept, not switchable. Without it `page_vma_mapped_walk` tests a PTE before taking \
+the PTE lock and skips one that a zap has cleared but not yet unaccounted (between \
+`ptep_get_and_clear_full` and the rmap removal) or that an mprotect has cleared for a moment \
+(`ptep_modify_prot_start`). In 6.18 that is only a spurious \
+-EAGAIN: the mapping's reference is still counted (a zap drops it after the TLB flush), so \
+`folio_ref_freeze` fails. The crash the flag was added for (2021, \"mm/thp: try_to_unmap() use \
+TTU_SYNC for safe splitting\") was an assertion that the folio was unmapped after the walk, \
+which the freeze has replaced. The model's walk always takes the PTE lock.\n\
+- **The zero-page remap only after a successful split** (`__folio_split` passes \
+`RMP_USE_SHARED_ZEROPAGE` only when the split succeeded): kept, its need not shown. On the \
+failure path the folio is still compound, and `try_to_map_unused_to_zeropage`'s own \
+`PageCompound` test gives up first. Its mlock tests (`folio_test_mlocked`, `VM_LOCKED`) are not \
+modelled (the model has no mlock).\n\
 - **HVO: `synchronize_rcu` in `hugetlb_vmemmap_restore_folio`**: kept; in the model a \
 speculative getter racing with a restore always reads a frozen (0) count or a fake head, \
 with or without it, so no counterexample exists here.\n\
@@ -332,6 +346,8 @@ pub const INVARIANTS: &[Inv] = &[
     Inv::I26NonPresentAsPresent,
     Inv::I27CarriedOver,
     Inv::I28HwPoisonLost,
+    Inv::I29DataLost,
+    Inv::I30HwPoisonConsumed,
 ];
 
 /// True for every invariant; written as a match without a wildcard, so that adding a variant
@@ -366,7 +382,9 @@ pub const fn inv_is_listed(i: Inv) -> bool {
         | Inv::I25TlbFlushOwed
         | Inv::I26NonPresentAsPresent
         | Inv::I27CarriedOver
-        | Inv::I28HwPoisonLost => true,
+        | Inv::I28HwPoisonLost
+        | Inv::I29DataLost
+        | Inv::I30HwPoisonConsumed => true,
     }
 }
 

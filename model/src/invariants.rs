@@ -13,8 +13,9 @@
 //! get is add-unless-zero), and a breach surfaces as I2 or I6. I22-I25 are further HugeTLB
 //! vmemmap optimization invariants (docs/protocol.md#hvo, historical race Z09). I21 (the COW
 //! contract) and I26 (a non-present PMD is never treated as present: Z07, Z12, Z19) are model
-//! extensions, as are I27 (what a split, migration or fault must carry over) and I28 (a
-//! memory error is never forgotten). L1 and L2 are
+//! extensions, as are I27 (what a split, migration or fault must carry over), I28 (a
+//! memory error is never forgotten), I29 (no user data is lost) and I30 (a page known to be
+//! poisoned is not read). L1 and L2 are
 //! the litmus-test properties of the primitive layer.
 
 /// An invariant the checks assert.
@@ -113,7 +114,8 @@ pub enum Inv {
     I20LostWakeup,
     /// I21: the COW contract (model extension): a page marked AnonExclusive is mapped by one mm
     /// only; fork clears the flag before it shares the page, and COW reuse sets it only for the
-    /// last mapper.
+    /// last mapper. The shared zero page, mapped by everyone, is never mapped writable or
+    /// dirty.
     I21ExclusiveShared,
     /// I22: every struct page stays mapped: a walk of the vmemmap never meets an empty PTE
     /// (HVO's split of a vmemmap PMD publishes a filled table).
@@ -146,6 +148,19 @@ pub enum Inv {
     /// raw page, the page keeps it (only `memory_failure` itself or unpoison may clear it),
     /// whatever splits, frees or reuses the folio meanwhile (model extension; finding F5).
     I28HwPoisonLost,
+    /// I29: no user data is lost: at the end of a scenario, every virtual page that was mapped
+    /// before and is mapped after reads the same data (the page it maps, or the shared zero
+    /// page, holds what the page it mapped before held): a split that maps a sub-page to the
+    /// zero page must have found it zero-filled, a migration or collapse must have copied it
+    /// (model extension).
+    I29DataLost,
+    /// I30: the kernel does not read the contents of a page that memory_failure had already
+    /// marked PG_hwpoison: the read would consume the memory error (a machine check in kernel
+    /// mode). Checked at every content read (`pages_identical`) against the errors the reading
+    /// CPU knows of: reported before the run, or marked by memory_failure on that CPU (whose
+    /// own split then remaps the page). A mark another CPU sets while the reader runs is the
+    /// inherent hazard of an asynchronous error report and is not counted (model extension).
+    I30HwPoisonConsumed,
 }
 
 impl Inv {
@@ -181,6 +196,8 @@ impl Inv {
             Inv::I26NonPresentAsPresent => "I26 non-present-pmd-as-present",
             Inv::I27CarriedOver => "I27 state-not-carried-over",
             Inv::I28HwPoisonLost => "I28 hwpoison-lost",
+            Inv::I29DataLost => "I29 data-lost",
+            Inv::I30HwPoisonConsumed => "I30 hwpoison-consumed",
         }
     }
 

@@ -90,6 +90,11 @@ pub enum Rule {
     PvmwCheckPmdPfn,
     /// `remove_migration_ptes` replaces a PTE migration entry only under the PTE lock.
     RemoveMigrationPtePtl,
+    /// `try_to_map_unused_to_zeropage` carries the migration entry's soft-dirty bit to the
+    /// zero-page PTE.
+    ZeropageRemapSoftDirty,
+    /// `try_to_map_unused_to_zeropage` does not read a sub-page marked PG_hwpoison.
+    ZeropageRemapSkipsHwpoison,
     /// `__split_huge_pmd_locked` applies `pmdp_invalidate` only to a present PMD; a PMD
     /// migration entry is read as it is (Z12).
     SplitPmdInvalidatePresentOnly,
@@ -240,6 +245,8 @@ impl Rule {
         Rule::RmapWalkSkipsMigrationPmd,
         Rule::PvmwCheckPmdPfn,
         Rule::RemoveMigrationPtePtl,
+        Rule::ZeropageRemapSoftDirty,
+        Rule::ZeropageRemapSkipsHwpoison,
         Rule::SplitPmdInvalidatePresentOnly,
         Rule::SplitLruFlagAtomic,
         Rule::PvmwSyncPmdLock,
@@ -517,6 +524,20 @@ impl Rule {
                 "mm/page_vma_mapped.c page_vma_mapped_walk (map_pte, then the PTE lock before a PTE is reported, with or without PVMW_SYNC); mm/migrate.c remove_migration_pte. Off: the walk maps the table under RCU only and reads and rewrites the entries without the lock; a zap that cleared the entry meanwhile is undone (the zapped page is mapped again), or the zap, having read the entry first, clears the new PTE as if it were the entry (its mapping and reference leak, the page is never freed)",
                 "mm::migrate::remove_migration_ptes",
                 Any, &[Inv::I11SplitEndsClean],
+            ),
+            Rule::ZeropageRemapSoftDirty => (
+                "zeropage-remap-soft-dirty",
+                "When a successful split of an anonymous folio maps a zero-filled sub-page to the shared zero page instead of restoring its migration entry, the zero-page PTE keeps the entry's soft-dirty bit: the page was written since the last clear_refs as far as a soft-dirty tracker (CRIU, a live migrator) knows, and a split must not make it look clean",
+                "mm/migrate.c try_to_map_unused_to_zeropage (pte_swp_soft_dirty of the old entry, then pte_mksoft_dirty of the new one), reached from remove_migration_pte with RMP_USE_SHARED_ZEROPAGE (mm/huge_memory.c __folio_split: a successful anonymous split). Historical: the remap (Linux 6.12) first set the zero-page PTE with neither soft-dirty nor uffd-wp; the carry was added in 2025. Off: the zero-page PTE is built from the VMA's protection alone",
+                "mm::migrate::try_to_map_unused_to_zeropage",
+                Any, &[Inv::I27CarriedOver],
+            ),
+            Rule::ZeropageRemapSkipsHwpoison => (
+                "zeropage-remap-skips-hwpoison",
+                "Before comparing a sub-page with the zero page, the split's remap skips a page marked PG_hwpoison (memory_failure marked it, and its own split is remapping it now, or an earlier split of it failed): pages_identical is a plain read, and reading a poisoned frame in kernel mode is a machine check",
+                "mm/migrate.c try_to_map_unused_to_zeropage (PageCompound or PageHWPoison: return false, before pages_identical); mm/memory-failure.c memory_failure (the mark stays when the THP cannot be split). Historical: the remap (Linux 6.12) compared every sub-page; the PageHWPoison test was added in 2025 after a split consumed a known memory error. Off: a poisoned zero-candidate sub-page is read",
+                "mm::migrate::try_to_map_unused_to_zeropage",
+                Any, &[Inv::I30HwPoisonConsumed],
             ),
             Rule::SplitPmdInvalidatePresentOnly => (
                 "split-pmd-invalidate-present-only",

@@ -248,6 +248,168 @@ mod folio_split {
         check_quiescent(&m, &[]);
     }
 
+    /// The zero-page remap of a successful split: zero-filled sub-pages (the head included)
+    /// map the shared zero page, read-only, with the soft-dirty bit of their entry, and their
+    /// folios are freed once the caller drops its reference; a zero-filled sub-page that
+    /// memory_failure marked is not read and stays mapped; the data of the others stays.
+    #[test]
+    fn split_maps_zero_filled_sub_pages_to_the_zero_page_and_frees_them() {
+        use thp_model::mm::page::ZERO_FILLED;
+        use thp_model::mm::pgtable::{F_SOFT_DIRTY, F_YOUNG};
+        use thp_model::mm::util::{clear_page_for_setup, mark_hwpoisoned_for_setup};
+        for (nr, pte_mapped) in [(2, false), (4, false), (4, true)] {
+            let m = machine(nr, pte_mapped);
+            match Pmd::decode(m.mms[0].pmd.read()) {
+                Pmd::Huge { pfn, flags } => m.mms[0].pmd.set(
+                    Pmd::Huge {
+                        pfn,
+                        flags: flags | F_SOFT_DIRTY,
+                    }
+                    .encode(),
+                ),
+                Pmd::Table(t) => {
+                    for pte in &m.mms[0].tables[t].ptes {
+                        if let Pte::Present { pfn, flags } = Pte::decode(pte.read()) {
+                            pte.set(
+                                Pte::Present {
+                                    pfn,
+                                    flags: flags | F_SOFT_DIRTY,
+                                }
+                                .encode(),
+                            );
+                        }
+                    }
+                }
+                v => panic!("unexpected {v:?}"),
+            }
+            let last = nr - 1;
+            for p in [0, last] {
+                clear_page_for_setup(&m, p);
+            }
+            let poisoned = if nr == 4 { Some(1) } else { None };
+            if let Some(p) = poisoned {
+                clear_page_for_setup(&m, p);
+                mark_hwpoisoned_for_setup(&m, p);
+            }
+            assert_eq!(split(&m), Ok(()));
+            for i in 0..nr {
+                let pte = Pte::decode(m.mms[0].tables[0].ptes[i].read());
+                let pg = m.memmap.page(i);
+                if i == 0 || i == last {
+                    assert_eq!(
+                        pte,
+                        Pte::Zero {
+                            flags: F_YOUNG | F_SOFT_DIRTY
+                        },
+                        "pfn {i}"
+                    );
+                    assert!(!m.memmap.is_allocated(i), "pfn {i} freed");
+                    assert_eq!(pg._refcount.read(), 0);
+                    assert_eq!(pg._mapcount.read(), -1);
+                } else {
+                    assert!(
+                        matches!(pte, Pte::Present { pfn, flags } if pfn == i && flags & F_SOFT_DIRTY != 0),
+                        "pfn {i}: {pte:?}"
+                    );
+                    assert_eq!(pg._refcount.read(), 1, "pfn {i}");
+                    assert_eq!(pg._mapcount.read(), 0, "pfn {i}");
+                    let data = pg.content.read() & !thp_model::mm::page::CONTENT_ORACLE_BITS;
+                    assert_eq!(
+                        data == ZERO_FILLED,
+                        Some(i) == poisoned,
+                        "pfn {i} keeps its data"
+                    );
+                }
+            }
+            check_quiescent(&m, &[]);
+            // The zero-page PTEs: a walker gets the zero page, GUP-fast leaves it to the slow
+            // path, a zap clears them and touches no struct page.
+            {
+                use thp_model::mm::gup::{follow_pmd_mask, Follow};
+                let _r = m.mms[0].mmap_lock.down_read();
+                assert_eq!(follow_pmd_mask(&m, 0, last), Follow::ZeroPage);
+            }
+            assert!(gup_fast(&m, 0, last, Foll::Get, false).is_none());
+            assert!(gup_fast(&m, 0, last, Foll::Pin, false).is_none());
+            let z = {
+                use thp_model::mm::zap::{zap_pmd_range, ZapRange};
+                let _r = m.mms[0].mmap_lock.down_read();
+                zap_pmd_range(&m, 0, ZapRange::Full)
+            };
+            assert_eq!(z.zero_ptes, 2);
+            assert_eq!(z.present_ptes, nr - 2);
+            for i in 0..nr {
+                assert!(!m.memmap.is_allocated(i), "pfn {i} freed by the zap");
+            }
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    /// I29 bites: a page whose data changed under its mapping, and a data page replaced by the
+    /// zero page, are both reported (what a lost copy or a remap without `pages_identical`
+    /// would leave).
+    #[test]
+    fn the_data_oracle_reports_changed_data_and_a_wrong_zero_page() {
+        use thp_model::mm::oracle::{check_carried_over, Carry, MappingSnapshot};
+        let m = machine(2, true);
+        let before = MappingSnapshot::take(&m);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let c = m.memmap.page(1).content.read();
+            m.memmap.page(1).content.set(c + 100);
+            check_carried_over(&m, &before, Carry::ALL);
+        }));
+        let msg = r.expect_err("changed data must be reported");
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.starts_with("[I29 "), "{msg}");
+        let m = machine(2, true);
+        let before = MappingSnapshot::take(&m);
+        m.mms[0].tables[0].ptes[1].set(Pte::Zero { flags: 0 }.encode());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            check_carried_over(&m, &before, Carry::MOVE);
+        }));
+        let msg = r.expect_err("a data page mapped as the zero page must be reported");
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.starts_with("[I29 "), "{msg}");
+    }
+
+    /// Collapse over what such a split left: the zero-page PTEs count as none, the new THP's
+    /// sub-pages get the data of the pages mapped there (zeroes where the zero page was), and
+    /// every old PTE is cleared.
+    #[test]
+    fn collapse_copies_the_data_and_zeroes_for_the_zero_page() {
+        use thp_model::mm::khugepaged::{collapse_huge_page, ScanResult};
+        use thp_model::mm::page::ZERO_FILLED;
+        use thp_model::mm::util::clear_page_for_setup;
+        let nr = 4;
+        let m = Machine::new(nr, 2, 1, 1);
+        {
+            let _r = m.mms[0].mmap_lock.down_read();
+            do_huge_pmd_anonymous_page(&m, 0, 0);
+        }
+        clear_page_for_setup(&m, 2);
+        assert_eq!(split(&m), Ok(()));
+        assert!(matches!(
+            Pte::decode(m.mms[0].tables[0].ptes[2].read()),
+            Pte::Zero { .. }
+        ));
+        let data: Vec<i32> = (0..nr).map(|i| m.memmap.page(i).content.read()).collect();
+        assert_eq!(collapse_huge_page(&m, 0, 1), ScanResult::Succeed);
+        assert!(matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Huge { pfn, .. } if pfn == nr));
+        for (i, d) in data.iter().enumerate() {
+            assert_eq!(m.memmap.page(nr + i).content.read(), *d, "sub-page {i}");
+            assert!(!m.memmap.is_allocated(i), "old pfn {i} freed");
+        }
+        assert_eq!(data[2], ZERO_FILLED);
+        for pte in &m.mms[0].tables[0].ptes {
+            assert_eq!(
+                Pte::decode(pte.read()),
+                Pte::None,
+                "the deposited table is clear"
+            );
+        }
+        check_quiescent(&m, &[]);
+    }
+
     #[test]
     fn split_of_unmapped_folio_is_ebusy() {
         let m = Machine::new(2, 1, 1, 1);
@@ -898,6 +1060,11 @@ mod thp_migration {
             ));
             for pfn in 0..nr {
                 assert!(!m.memmap.is_allocated(pfn), "the source was freed");
+                assert_eq!(
+                    m.memmap.page(nr + pfn).content.read(),
+                    m.memmap.page(pfn).content.read(),
+                    "folio_mc_copy: page {pfn} copied"
+                );
             }
             let meta = &m.memmap.meta[nr];
             assert_eq!(m.memmap.page(nr)._refcount.read(), 1);

@@ -8,7 +8,7 @@ use thp_model::rules::Rule;
 use super::Scenario;
 use super::{
     deferred_split, fault, folio_split, fork, hvo, khugepaged, ksm, memory_failure, migrate,
-    reclaim, split_pmd, zap,
+    reclaim, split_pmd, zap, zeropage,
 };
 
 /// The scenarios that must catch `rule` when it is off, each with one of the rule's
@@ -59,6 +59,11 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::RmapWalkSkipsMigrationPmd => &[migrate::FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM],
         Rule::PvmwCheckPmdPfn => &[migrate::FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM],
         Rule::RemoveMigrationPtePtl => &[folio_split::FOLIO_SPLIT_VS_ZAP],
+        Rule::ZeropageRemapSoftDirty => &[zeropage::SPLIT_ZEROPAGE_VS_SCANNER],
+        Rule::ZeropageRemapSkipsHwpoison => &[
+            zeropage::SPLIT_ZEROPAGE_VS_ZAP,
+            memory_failure::MEMORY_FAILURE_VS_SPLIT,
+        ],
         Rule::SplitPmdInvalidatePresentOnly => &[split_pmd::SPLIT_PMD_MIGRATION_ENTRY_VS_GUP_FAST],
         Rule::SplitLruFlagAtomic => &[folio_split::FOLIO_SPLIT_VS_MIGRATION_WAIT],
         Rule::PvmwSyncPmdLock => &[migrate::THP_MIGRATION_VS_ZAP],

@@ -71,17 +71,20 @@ fn setup_ksm(nr: usize, read_only: bool) -> (Arc<Machine>, usize) {
             .encode(),
         );
     }
-    let kpage = alloc_kpage(&m);
+    let kpage = alloc_kpage(&m, IDX);
     folio_get(&m.memmap, IDX); // the scan's reference on the page
     (m, kpage)
 }
 
-/// The KSM page, at the head of folio slot 1: a small anonymous folio with the merge target's
-/// content, mapped nowhere, PG_dirty (as `try_to_merge_one_page` left it when it became a KSM
-/// page), not AnonExclusive; the scan's reference from the stable-tree lookup.
-fn alloc_kpage(m: &Machine) -> usize {
+/// The KSM page, at the head of folio slot 1: a small anonymous folio with the content of the
+/// page at `target` (the stable tree matched them), mapped nowhere, PG_dirty (as
+/// `try_to_merge_one_page` left it when it became a KSM page), not AnonExclusive; the scan's
+/// reference from the stable-tree lookup.
+fn alloc_kpage(m: &Machine, target: usize) -> usize {
     let kpage = m.nr;
     m.memmap.alloc_small_folio(kpage);
+    let data = m.memmap.page(target).content.read();
+    m.memmap.page(kpage).content.set(data);
     m.memmap.mapping[kpage].set(thp_model::mm::ANON_VMA_ID);
     m.memmap.page(kpage).flags.set_bit(PG_DIRTY);
     kpage
@@ -243,7 +246,7 @@ fn ksm_merge_thp_vs_gup_fast_write(nr: usize, outcomes: &Outcomes) {
         let _r = m.mms[0].mmap_lock.down_read();
         __split_huge_pmd(&m, 0, false); // PTE-map it: KSM merges at PTE level
     }
-    let kpage = alloc_kpage(&m);
+    let kpage = alloc_kpage(&m, PAGE);
     folio_get(&m.memmap, 0); // the scan's reference, on the THP
     let before = MappingSnapshot::take(&m);
     let m1 = m.clone();

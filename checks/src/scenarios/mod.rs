@@ -18,6 +18,8 @@
 //!   holders and MADV_DONTNEED
 //! - [`ksm`] — KSM's merge step against GUP-fast (the read-only pin, O_DIRECT, a THP split first)
 //! - [`memory_failure`] — memory_failure's poison mark and split against another split
+//! - [`zeropage`] — the split's remap of zero-filled sub-pages to the shared zero page against
+//!   a scanner, GUP-fast and MADV_DONTNEED
 //!
 //! Adding a scenario: its declaration (a `const` filled from [`DEFAULT`]), its body and its
 //! outcome constants in its family's file (and that file's `SCENARIOS`), and its place in
@@ -47,6 +49,7 @@ pub mod reclaim;
 pub mod setup;
 pub mod split_pmd;
 pub mod zap;
+pub mod zeropage;
 
 pub use setup::setup_forked_huge_pmd;
 
@@ -183,6 +186,9 @@ catalogue! { $
     ksm::KSM_MERGE_VS_GUP_FAST_WRITE_PORTABLE => ksm_merge_vs_gup_fast_write_portable,
     ksm::KSM_MERGE_THP_VS_GUP_FAST_WRITE => ksm_merge_thp_vs_gup_fast_write,
     memory_failure::MEMORY_FAILURE_VS_SPLIT => memory_failure_vs_split,
+    zeropage::SPLIT_ZEROPAGE_VS_SCANNER => split_zeropage_vs_scanner,
+    zeropage::SPLIT_ZEROPAGE_VS_GUP_FAST => split_zeropage_vs_gup_fast,
+    zeropage::SPLIT_ZEROPAGE_VS_ZAP => split_zeropage_vs_zap,
     hvo::HVO_OPTIMIZE_VS_PFN_WALKER => hvo_optimize_vs_pfn_walker,
     hvo::HVO_OPTIMIZE_VS_NEIGHBOUR_SPLIT => hvo_optimize_vs_neighbour_split,
     hvo::HVO_OPTIMIZE_PRESPLIT_VS_PFN_WALKER => hvo_optimize_presplit_vs_pfn_walker,
@@ -207,6 +213,7 @@ pub const FAMILIES: &[&[Scenario]] = &[
     reclaim::SCENARIOS,
     ksm::SCENARIOS,
     memory_failure::SCENARIOS,
+    zeropage::SCENARIOS,
     hvo::SCENARIOS,
 ];
 

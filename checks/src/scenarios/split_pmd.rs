@@ -61,7 +61,7 @@ fn split_pmd_vs_aware_walker(nr: usize, outcomes: &Outcomes) {
             outcomes.lock().unwrap().insert(WALKER_USED_PTE);
             p
         }
-        Follow::NoPage | Follow::NoPmd => panic!(
+        Follow::NoPage | Follow::NoPmd | Follow::ZeroPage => panic!(
             "[{}] follow_pmd_mask found no page at a mapped address ({found:?}): the PMD was transiently none",
             Inv::I12PmdTransientlyNone.tag()
         ),

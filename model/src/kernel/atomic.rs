@@ -10,7 +10,7 @@
 //! | `atomic_set`, `WRITE_ONCE` | Relaxed store | |
 //! | `atomic_read_acquire`, `smp_load_acquire` | Acquire load | |
 //! | `atomic_set_release`, `smp_store_release` | Release store | |
-//! | `atomic_inc/dec/add/sub`, `set_bit`, `clear_bit` | Relaxed RMW | non-value-returning RMWs are unordered |
+//! | `atomic_inc/dec/add/sub/or`, `set_bit`, `clear_bit` | Relaxed RMW | non-value-returning RMWs are unordered |
 //! | value-returning RMW (`*_return`, `*_and_test`, `xchg`, `fetch_*`, `test_and_set_bit`) | `fence(SeqCst)`; Relaxed RMW; `fence(SeqCst)` | fully ordered |
 //! | `cmpxchg`, `add_unless` | Relaxed pre-load; on the success path `fence(SeqCst)`; Relaxed CAS; `fence(SeqCst)` | fully ordered on success, unordered on failure |
 //! | `*_relaxed` RMW variants (`xchg_relaxed`, `cmpxchg_relaxed`, `fetch_add_relaxed`, ...) | Relaxed RMW | |
@@ -179,6 +179,11 @@ macro_rules! kernel_atomic {
             #[inline]
             pub fn sub(&self, i: $t) {
                 self.rmw_sub(i, Ordering::Relaxed);
+            }
+            /// `atomic_or` (relaxed, no return value).
+            #[inline]
+            pub fn or(&self, m: $t) {
+                self.fetch_or(m, Ordering::Relaxed);
             }
             /// `atomic_inc` (relaxed).
             #[inline]

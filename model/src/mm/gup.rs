@@ -23,6 +23,9 @@ pub enum Follow {
     HugePage(usize),
     /// A page with a reference taken, found through a PTE.
     PtePage(usize),
+    /// The shared zero page, found through a special PTE (a read-only GUP gets it; the zero
+    /// page's own refcount is not modelled: it is never freed).
+    ZeroPage,
 }
 
 /// `try_grab_folio(folio, refs, FOLL_GET)`: the caller holds the ptl of a present mapping, so
@@ -102,6 +105,10 @@ pub fn follow_page_pte(m: &Machine, mm: &Mm, idx: usize) -> Follow {
     let table = m.table(mm, map.table, "follow_page_pte");
     let pte = Pte::decode(table.ptes[idx].read());
     trace!("follow_page_pte", "pte[{idx}] = {pte:?}");
+    if let Pte::Zero { .. } = pte {
+        // vm_normal_page is NULL; is_zero_pfn: the zero page itself is returned
+        return Follow::ZeroPage;
+    }
     let Pte::Present { pfn, .. } = pte else {
         return Follow::NoPage;
     };
@@ -358,8 +365,11 @@ fn gup_fast_pgd_range(
         "ptep_get_lockless(table {t} pte[{idx}]) = {pte:?}"
     );
     let Pte::Present { pfn, flags } = pte else {
-        if matches!(pte, Pte::Migration { .. }) {
-            m.observe("gup-fast-met-migration-pte");
+        match pte {
+            Pte::Migration { .. } => m.observe("gup-fast-met-migration-pte"),
+            // pte_special: GUP-fast leaves the zero page to the slow path
+            Pte::Zero { .. } => m.observe("gup-fast-met-zero-page"),
+            _ => {}
         }
         return None;
     };
@@ -454,7 +464,11 @@ pub fn follow_pmd_mask_split(m: &Machine, mm_id: usize, idx: usize, foll: Foll) 
         return Follow::NoPage;
     };
     let table = m.table(mm, map.table, "follow_page_pte");
-    let Pte::Present { pfn, .. } = Pte::decode(table.ptes[idx].read()) else {
+    let pte = Pte::decode(table.ptes[idx].read());
+    if let Pte::Zero { .. } = pte {
+        return Follow::ZeroPage;
+    }
+    let Pte::Present { pfn, .. } = pte else {
         return Follow::NoPage;
     };
     let folio = m.memmap.page_folio(pfn);

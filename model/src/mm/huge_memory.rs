@@ -285,15 +285,17 @@ fn unmap_folio(m: &Machine, folio: usize) {
     trace!("unmap_folio", "folio {folio}: try_to_unmap_flush");
 }
 
-/// `remap_page(folio, nr)`: `remove_migration_ptes` for each folio the range now consists of
-/// (one large folio on the failure path, `nr` small ones after a split).
+/// `remap_page(folio, nr, flags)`: `remove_migration_ptes` for each folio the range now
+/// consists of (one large folio on the failure path, `nr` small ones after a split). A
+/// successful split of an anonymous folio (every folio of the model) passes
+/// RMP_USE_SHARED_ZEROPAGE: zero-filled sub-pages are mapped to the shared zero page.
 fn remap_page(m: &Machine, folio: usize, nr: usize, split: bool) {
     if split {
         for i in 0..nr {
-            crate::mm::migrate::remove_migration_ptes(m, folio + i, folio + i, 1);
+            crate::mm::migrate::remove_migration_ptes(m, folio + i, folio + i, 1, true);
         }
     } else {
-        crate::mm::migrate::remove_migration_ptes(m, folio, folio, nr);
+        crate::mm::migrate::remove_migration_ptes(m, folio, folio, nr, false);
     }
 }
 

@@ -68,7 +68,8 @@ fn __collapse_huge_page_isolate(m: &Machine, table: &crate::mm::PteTable) -> Sca
     for (idx, pte) in table.ptes.iter().enumerate() {
         let v = Pte::decode(pte.read());
         let pfn = match v {
-            Pte::None => {
+            // pte_none_or_zero: the shared zero page counts as none
+            Pte::None | Pte::Zero { .. } => {
                 none += 1;
                 if none < m.nr {
                     continue;
@@ -117,17 +118,35 @@ fn __collapse_huge_page_isolate(m: &Machine, table: &crate::mm::PteTable) -> Sca
     result
 }
 
-/// `__collapse_huge_page_copy_succeeded` (mm/khugepaged.c): the contents were copied (data is
-/// not modelled); per present PTE: release a small source folio from isolation, then under the
-/// PTE lock clear the PTE and remove its rmap, and drop the mapping's reference (the last one
-/// frees the source). Large sources are released after the loop.
-fn __collapse_huge_page_copy_succeeded(m: &Machine, table: &crate::mm::PteTable) {
+/// `__collapse_huge_page_copy` then `__collapse_huge_page_copy_succeeded` (mm/khugepaged.c),
+/// one pass over the PTEs where the kernel makes two (nothing can change the entries or the
+/// sources in between: the table is unlinked and every source folio is locked and isolated,
+/// and nobody can see the new folio yet). Sub-page `idx` of `folio` gets the contents of the
+/// page the PTE maps (`copy_mc_user_highpage`), or zeroes for a none or zero-page PTE
+/// (`clear_user_highpage`). Then per present PTE: release a small source folio from
+/// isolation, then under the PTE lock clear the PTE and remove its rmap, and drop the
+/// mapping's reference (the last one frees the source); a zero-page PTE is only cleared.
+/// Large sources are released after the loop.
+fn __collapse_huge_page_copy_succeeded(m: &Machine, table: &crate::mm::PteTable, folio: usize) {
     let mm = &m.memmap;
     let mut large: Vec<usize> = Vec::new();
     for (idx, pte) in table.ptes.iter().enumerate() {
-        let Pte::Present { pfn, .. } = Pte::decode(pte.read()) else {
+        let v = Pte::decode(pte.read());
+        let Pte::Present { pfn, .. } = v else {
+            mm.page(folio + idx)
+                .content
+                .set(crate::mm::page::ZERO_FILLED); // clear_user_highpage
+            if let Pte::Zero { .. } = v {
+                let _ptl = table.ptl.lock();
+                pte.set(0); // ptep_clear
+                trace!(
+                    "__collapse_huge_page_copy_succeeded",
+                    "pte[{idx}] (zero page) cleared"
+                );
+            }
             continue;
         };
+        crate::mm::util::copy_mc_highpage(m, folio + idx, pfn);
         let src = mm.page_folio(pfn);
         let is_large = mm.page(src).flags.test_bit(PG_HEAD);
         if is_large {
@@ -249,7 +268,7 @@ pub fn collapse_huge_page(m: &Machine, mm_id: usize, slot: usize) -> ScanResult 
     }
     // "All pages are isolated and locked so anon_vma rmap can't run anymore."
     drop(av);
-    __collapse_huge_page_copy_succeeded(m, table);
+    __collapse_huge_page_copy_succeeded(m, table, folio);
     smp_wmb(); // __folio_mark_uptodate: the copy visible before set_pmd_at
     let ptl = mm.pmd_lock.lock();
     vm_bug_on!(

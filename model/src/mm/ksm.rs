@@ -113,7 +113,9 @@ pub fn write_protect_page(
         let table = m.table(mm, map.table, "map_pte");
         let v = table.ptes[idx].read();
         crate::kernel::trace::load(table.ptes[idx].loc(), v);
-        if !matches!(Pte::decode(v), Pte::Present { .. }) {
+        // pte_present: the zero page's special entry is present; the locked check_pte below
+        // then finds another pfn.
+        if !Pte::decode(v).present() {
             trace!(
                 "map_pte",
                 "pte[{idx}] = {:?}: not present, skip",
@@ -127,7 +129,7 @@ pub fn write_protect_page(
     let slot = &table.ptes[idx];
     let cur = slot.read();
     let Pte::Present { pfn, flags } = Pte::decode(cur) else {
-        return Err(KsmFail::NotMapped);
+        return Err(KsmFail::NotMapped); // check_pte: none, or the zero page (not this pfn)
     };
     if pfn != folio {
         return Err(KsmFail::NotMapped); // check_pte: another page is mapped here now

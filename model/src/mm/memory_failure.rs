@@ -77,6 +77,7 @@ pub fn memory_failure(m: &Machine, pfn: usize) -> MemoryFailure {
     if mm.page(pfn).flags.test_and_set_bit(PG_HWPOISON) {
         return MemoryFailure::AlreadyPoisoned;
     }
+    crate::mm::util::note_hwpoison_marked(m, pfn); // oracle only (I30)
     trace!("memory_failure", "pfn {pfn}: TestSetPageHWPoison");
     let Some(folio) = __get_hwpoison_page(m, pfn) else {
         trace!("memory_failure", "pfn {pfn}: no reference: ignored");

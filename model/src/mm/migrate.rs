@@ -76,7 +76,17 @@ pub fn migration_entry_wait(m: &Machine, mm_id: usize, idx: usize) -> EntryWait 
 /// the size of `src` (1 for each order-0 folio after a split; N for the still-large folio of a
 /// failed split or a migration). A PMD migration entry split into PTE migration entries while
 /// the walk runs is found at PTE level ("THP pmd was split under us").
-pub fn remove_migration_ptes(m: &Machine, src: usize, dst: usize, nr_pages: usize) {
+///
+/// `use_shared_zeropage` is RMP_USE_SHARED_ZEROPAGE (a successful split of an anonymous
+/// folio; `src == dst`): a PTE entry whose sub-page is zero-filled becomes the shared zero
+/// page instead (`try_to_map_unused_to_zeropage`), and the folio is left unmapped there.
+pub fn remove_migration_ptes(
+    m: &Machine,
+    src: usize,
+    dst: usize,
+    nr_pages: usize,
+    use_shared_zeropage: bool,
+) {
     use crate::mm::pgtable::Pmd;
     for mm_id in crate::mm::rmap::rmap_walk_order(m) {
         let mm = &m.mms[mm_id];
@@ -112,9 +122,74 @@ pub fn remove_migration_ptes(m: &Machine, src: usize, dst: usize, nr_pages: usiz
             if pfn < src || pfn >= src + nr_pages {
                 continue;
             }
+            if use_shared_zeropage && try_to_map_unused_to_zeropage(m, src, pfn, flags, i, slot) {
+                continue;
+            }
             remove_migration_pte(m, dst, dst + (pfn - src), flags, i, slot);
         }
     }
+}
+
+/// `try_to_map_unused_to_zeropage` (mm/migrate.c), PTE lock held, for the migration entry
+/// (`flags`) of `page` of the small folio `folio` just split off: unless the page is compound
+/// or marked PG_hwpoison (rule `zeropage-remap-skips-hwpoison`), and if it holds only zeroes
+/// (`pages_identical` with the zero page), map the shared zero page there instead: special,
+/// read-only, with the entry's soft-dirty bit (rule `zeropage-remap-soft-dirty`). No
+/// reference and no rmap are taken: the folio stays unmapped there, and the split's final put
+/// frees it. Left out: the mlock tests (`folio_test_mlocked`, VM_LOCKED: the model has no
+/// mlock), `mm_forbids_zeropage` (defined only by s390; constant false on x86-64 and arm64),
+/// uffd-wp (not modelled), `dec_mm_counter` (no RSS counters). Called only after a successful
+/// split, on an order-0 folio (`page == folio`): there `PageCompound` (PG_head, or the compound
+/// link's tail bit) is false and cannot change, so the model reads only the flags word, once,
+/// for PG_head and PG_hwpoison together (the compound link is not read); one read can only miss
+/// a concurrently set PG_hwpoison more often than the kernel's second read. The kernel's
+/// `PageLocked(page)` asks the head, which is `page` here.
+fn try_to_map_unused_to_zeropage(
+    m: &Machine,
+    folio: usize,
+    page: usize,
+    flags: i64,
+    i: usize,
+    slot: &crate::kernel::atomic_long_t,
+) -> bool {
+    use crate::mm::page::{PG_HWPOISON, PG_LOCKED};
+    if page != folio {
+        crate::model_bug!("try_to_map_unused_to_zeropage on pfn {page} of the large folio {folio}: RMP_USE_SHARED_ZEROPAGE is passed only after a split to order 0");
+    }
+    let f = &m.memmap.page(page).flags;
+    let word = f.read();
+    crate::kernel::trace::load(f.loc(), word);
+    let compound = word & (1 << PG_HEAD) != 0;
+    let poisoned = word & (1 << PG_HWPOISON) != 0;
+    trace!(
+        "try_to_map_unused_to_zeropage",
+        "pfn {page}: flags {word:#x}{}{}",
+        if compound { ", compound" } else { "" },
+        if poisoned { ", PG_hwpoison" } else { "" }
+    );
+    if compound || (poisoned && rule_on(Rule::ZeropageRemapSkipsHwpoison)) {
+        return false;
+    }
+    vm_bug_on!(
+        word & (1 << PG_LOCKED) == 0,
+        Inv::I10MigrationEntryLocked,
+        "try_to_map_unused_to_zeropage: folio {folio} of pfn {page} is not locked"
+    );
+    if !crate::mm::util::pages_identical_zero(m, page, "try_to_map_unused_to_zeropage") {
+        return false;
+    }
+    let mut nflags = F_YOUNG; // pfn_pte(my_zero_pfn, vm_page_prot): accessed, read-only
+    if rule_on(Rule::ZeropageRemapSoftDirty) {
+        nflags |= flags & F_SOFT_DIRTY; // pte_swp_soft_dirty -> pte_mksoft_dirty
+    }
+    let new = Pte::Zero { flags: nflags };
+    slot.set(new.encode()); // set_pte_at
+    trace!(
+        "try_to_map_unused_to_zeropage",
+        "pte[{i}] = {new:?} (pfn {page} of folio {folio} was zero-filled)"
+    );
+    m.observe("split-mapped-zero-page");
+    true
 }
 
 /// `remove_migration_pte`: one entry (PTE lock held by the caller).
@@ -310,7 +385,7 @@ pub fn migrate_folio_undo(m: &Machine, u: Unmapped) {
     let mm = &m.memmap;
     if u.was_mapped {
         let _av = m.anon_vma.rwsem.down_read(); // remove_migration_ptes: rmap_walk
-        remove_migration_ptes(m, u.src, u.src, m.nr);
+        remove_migration_ptes(m, u.src, u.src, m.nr, false);
     }
     folio_unlock(mm, u.dst);
     folio_put(mm, u.dst, m.nr); // put_new_folio
@@ -338,6 +413,9 @@ pub fn migrate_folio_move(m: &Machine, u: Unmapped) -> Result<usize, Unmapped> {
     let mm = &m.memmap;
     let nr = m.nr;
     let (src, dst) = (u.src, u.dst);
+    // __migrate_folio: folio_mc_copy before the mapping is moved (its racy refcount pre-check
+    // is left out: the freeze below decides)
+    crate::mm::util::folio_mc_copy(m, dst, src, nr);
     // __folio_migrate_mapping, anonymous: "Take off deferred split queue while frozen"
     if !folio_ref_freeze(mm, src, 1) {
         trace!(
@@ -364,7 +442,7 @@ pub fn migrate_folio_move(m: &Machine, u: Unmapped) -> Result<usize, Unmapped> {
     }
     if u.was_mapped {
         let _av = m.anon_vma.rwsem.down_read(); // remove_migration_ptes: rmap_walk
-        remove_migration_ptes(m, src, dst, nr);
+        remove_migration_ptes(m, src, dst, nr, false);
     }
     if remap_first {
         folio_unlock(mm, dst);

@@ -29,6 +29,7 @@
 //! * [`memory_failure`] — `memory_failure` up to the split of a THP, `__get_hwpoison_page`
 //!   (mm/memory-failure.c).
 //! * [`page_idle`] — `page_idle_get_folio` (mm/page_idle.c).
+//! * [`util`] — page contents: `pages_identical` / `memcmp_pages`, `folio_mc_copy` (mm/util.c).
 //! * [`oracle`] — `check_quiescent`, the whole-state check at a quiescent point (mapcounts,
 //!   references, deposits, freed pages, deferred lists; no kernel counterpart).
 //! * [`fingerprint`] — the whole-state fingerprint of a finished execution (`thpcheck audit`;
@@ -57,6 +58,7 @@ pub mod pgtable;
 pub mod pgtable_generic;
 pub mod rmap;
 pub mod swap;
+pub mod util;
 pub mod vmscan;
 pub mod zap;
 

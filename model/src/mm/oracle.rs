@@ -68,6 +68,13 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                         }
                         Pte::Migration { pfn, .. } => crate::vm_bug_on!(true, Inv::I11SplitEndsClean,
                             "mm{i}: migration entry for pfn {pfn} left in pte[{k}] at a quiescent point"),
+                        // the shared zero page: no struct page of the memmap, nothing counted
+                        Pte::Zero { flags } => vm_bug_on!(
+                            flags & (crate::mm::pgtable::F_WRITE | crate::mm::pgtable::F_DIRTY) != 0,
+                            Inv::I21ExclusiveShared,
+                            "mm{i}: pte[{k}] maps the shared zero page writable or dirty ({:?})",
+                            Pte::Zero { flags }
+                        ),
                         Pte::None => {}
                     }
                 }
@@ -283,6 +290,10 @@ pub struct PageView {
     pub exclusive: bool,
     /// PG_dirty of the folio of `pfn`.
     pub folio_dirty: bool,
+    /// The entry maps the shared zero page (`pfn` is then meaningless).
+    pub zero_page: bool,
+    /// What the page holds (`Page::content`; zero-filled for the zero page), for I29.
+    pub content: i32,
 }
 
 /// Every mm's view of each of its `nr` virtual pages: [`MappingSnapshot::take`] before the
@@ -376,6 +387,7 @@ impl MappingSnapshot {
             m.memmap.page(head).flags.test_bit(page::PG_DIRTY)
         };
         let entry_excl = |flags: i64| flags & (crate::mm::pgtable::F_WRITE | F_EXCLUSIVE) != 0;
+        let content = |p: usize| m.memmap.page(p).content.read() & !page::CONTENT_ORACLE_BITS;
         let views = m
             .mms
             .iter()
@@ -387,6 +399,8 @@ impl MappingSnapshot {
                             flags: flags & CARRIED_BITS,
                             exclusive: excl(pfn),
                             folio_dirty: folio_dirty(pfn),
+                            zero_page: false,
+                            content: content(pfn + k),
                         })
                     })
                     .collect(),
@@ -397,6 +411,8 @@ impl MappingSnapshot {
                             flags: flags & CARRIED_BITS,
                             exclusive: entry_excl(flags),
                             folio_dirty: folio_dirty(pfn),
+                            zero_page: false,
+                            content: content(pfn + k),
                         })
                     })
                     .collect(),
@@ -409,12 +425,24 @@ impl MappingSnapshot {
                             flags: flags & CARRIED_BITS,
                             exclusive: excl(pfn),
                             folio_dirty: folio_dirty(pfn),
+                            zero_page: false,
+                            content: content(pfn),
                         }),
                         Pte::Migration { pfn, flags } => Some(PageView {
                             pfn,
                             flags: flags & CARRIED_BITS,
                             exclusive: entry_excl(flags),
                             folio_dirty: folio_dirty(pfn),
+                            zero_page: false,
+                            content: content(pfn),
+                        }),
+                        Pte::Zero { flags } => Some(PageView {
+                            pfn: usize::MAX,
+                            flags: flags & CARRIED_BITS,
+                            exclusive: false,
+                            folio_dirty: false,
+                            zero_page: true,
+                            content: page::ZERO_FILLED,
                         }),
                         Pte::None => None,
                     })
@@ -460,6 +488,25 @@ pub fn check_carried_over(m: &Machine, before: &MappingSnapshot, carry: Carry) {
                 );
                 continue;
             };
+            vm_bug_on!(
+                a.content != b.content,
+                Inv::I29DataLost,
+                "mm{i} page {k}: read data {} before and {} after (before {b:?}, after {a:?})",
+                b.content,
+                a.content
+            );
+            if a.zero_page && !b.zero_page {
+                // A split mapped the zero-filled page to the shared zero page (the data is
+                // checked above). The entry is the zero page's: read-only, clean, not
+                // exclusive, as any zero-page mapping; only soft-dirty is carried.
+                vm_bug_on!(
+                    b.flags & F_SOFT_DIRTY != 0 && a.flags & F_SOFT_DIRTY == 0,
+                    Inv::I27CarriedOver,
+                    "mm{i} page {k}: the soft-dirty bit of pfn {} was lost when it was mapped to the zero page (before {b:?}, after {a:?})",
+                    b.pfn
+                );
+                continue;
+            }
             vm_bug_on!(
                 a.pfn != b.pfn && !carry.may_move,
                 Inv::I27CarriedOver,

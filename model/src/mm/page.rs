@@ -52,7 +52,29 @@ pub struct Page {
     /// Allocated or free, for I8: the page allocator takes it with an acquire and frees it
     /// with a release ([`AtomicFlag`]); the checks read it relaxed.
     pub allocated: AtomicFlag,
+    /// The data in the page frame, as far as the model needs it: [`ZERO_FILLED`], or a tag
+    /// standing for whatever the user stored ([`Memmap::new`] gives every frame its own).
+    /// Not struct page state: the frame's contents, read by `pages_identical` and written by
+    /// the copies (`folio_copy`, collapse). An atomic so that the engines see a copy and
+    /// the store that publishes it as two steps.
+    pub content: atomic_t,
 }
+
+/// [`Page::content`] of a page that holds only zeroes.
+pub const ZERO_FILLED: i32 = 0;
+
+/// Oracle instrumentation in [`Page::content`], not data: the frame holds a memory error that
+/// memory_failure reported (PG_hwpoison) before the CPUs started (I30). Kept in the same word
+/// so that the check costs no extra step; every reader of the data masks it off.
+pub const CONTENT_KNOWN_POISONED: i32 = 1 << 30;
+
+/// Oracle instrumentation in [`Page::content`]: bit `CONTENT_MARKED_BY_CPU + n` says that
+/// memory_failure on CPU `n` marked the frame during the run, so that CPU knows of the error
+/// from then on (I30 for a reader on the same CPU: memory_failure's own split).
+pub const CONTENT_MARKED_BY_CPU: u32 = 20;
+
+/// Every oracle bit of [`Page::content`] (8 CPUs at most).
+pub const CONTENT_ORACLE_BITS: i32 = CONTENT_KNOWN_POISONED | (0xff << CONTENT_MARKED_BY_CPU);
 
 /// Large-folio metadata (stored in tail pages 1 and 2 in the kernel).
 pub struct FolioMeta {
@@ -109,6 +131,7 @@ impl Memmap {
                     compound_head: atomic_long_t::new(0)
                         .watched(crate::kernel::trace::Loc::CompoundHead { pfn }),
                     allocated: AtomicFlag::new(false),
+                    content: atomic_t::new(pfn as i32 + 1),
                 })
                 .collect(),
             meta: (0..n)

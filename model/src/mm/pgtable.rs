@@ -34,6 +34,7 @@
 //! | 0 none | no mapping |
 //! | 1 present | maps pfn `payload`, flags as above |
 //! | 2 migration | migration entry for pfn `payload`: writable if F_WRITE, else readable-exclusive if F_EXCLUSIVE, else readable; young/dirty/soft-dirty carried |
+//! | 3 zero | `pte_mkspecial` mapping of the shared zero page (`my_zero_pfn`): present, read-only, no struct page the mm holds (`vm_normal_page` is NULL), young and soft-dirty as set |
 
 pub const KIND_BITS: u32 = 3;
 pub const FLAG_BITS: u32 = 5;
@@ -276,12 +277,24 @@ impl Pmd {
 }
 
 /// A decoded PTE value (`Debug`: `present(pfn 1, PRESENT|RW|DIRTY)`, `migration(pfn 1, RW)`,
-/// `none`).
+/// `zero-page(PRESENT|SPECIAL|ACCESSED)`, `none`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Pte {
     None,
-    Present { pfn: usize, flags: i64 },
-    Migration { pfn: usize, flags: i64 },
+    Present {
+        pfn: usize,
+        flags: i64,
+    },
+    Migration {
+        pfn: usize,
+        flags: i64,
+    },
+    /// The shared zero page, mapped special and read-only (`try_to_map_unused_to_zeropage`).
+    /// It has no pfn in the memmap: the zero page is never freed, and nobody counts its
+    /// references or mappings (`vm_normal_page` returns NULL for it).
+    Zero {
+        flags: i64,
+    },
 }
 
 impl std::fmt::Debug for Pte {
@@ -293,6 +306,13 @@ impl std::fmt::Debug for Pte {
             }
             Pte::Migration { pfn, flags } => {
                 write!(f, "migration(pfn {pfn}, {})", migration_flag_names(flags))
+            }
+            Pte::Zero { flags } => {
+                write!(
+                    f,
+                    "zero-page({})",
+                    flag_names(&["PRESENT", "SPECIAL"], flags)
+                )
             }
         }
     }
@@ -312,6 +332,7 @@ impl Pte {
                 pfn: payload,
                 flags,
             },
+            3 => Pte::Zero { flags },
             k => panic!("[model bug] PTE kind {k}"),
         }
     }
@@ -320,11 +341,13 @@ impl Pte {
             Pte::None => (0, 0, 0),
             Pte::Present { pfn, flags } => (1, pfn, flags),
             Pte::Migration { pfn, flags } => (2, pfn, flags),
+            Pte::Zero { flags } => (3, 0, flags),
         };
         ((payload as i64) << PAYLOAD_SHIFT) | (flags & F_MASK) | kind
     }
+    /// `pte_present`: true for the zero page's special entry too.
     pub fn present(self) -> bool {
-        matches!(self, Pte::Present { .. })
+        matches!(self, Pte::Present { .. } | Pte::Zero { .. })
     }
 }
 

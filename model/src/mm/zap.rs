@@ -37,6 +37,8 @@ pub struct Zapped {
     pub skipped_none: bool,
     /// A PMD migration entry was zapped (no rmap, no reference: only the deposited table).
     pub migration_pmd: bool,
+    /// Zero-page PTEs cleared (no struct page: nothing else to undo).
+    pub zero_ptes: usize,
 }
 
 /// `zap_deposited_table` (mm/huge_memory.c): withdraw the deposited PTE table and free it at
@@ -163,6 +165,13 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
                 batch.push((folio, large));
                 z.present_ptes += 1;
                 trace!("zap_pte_range", "pte[{i}] present pfn {pfn} cleared");
+            }
+            Pte::Zero { .. } => {
+                // zap_present_ptes: vm_normal_page is NULL for the special zero-page entry:
+                // clear it (the accessed and dirty bits are not needed); no rmap, no reference.
+                crate::mm::pgtable::ptep_get_and_clear(slot); // _full
+                z.zero_ptes += 1;
+                trace!("zap_present_ptes", "pte[{i}] zero page cleared");
             }
             Pte::Migration { pfn, .. } => {
                 let folio = pfn_swap_entry_folio(m, pfn);
