@@ -11,9 +11,8 @@ use thp_model::mm::huge_memory::SplitError;
 use thp_model::mm::memory_failure::__get_hwpoison_page;
 use thp_model::mm::migrate::{migration_entry_wait, EntryWait};
 use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large, pfn_walker_get_put};
-use thp_model::mm::zap::{zap_pmd_range, ZapRange};
+use thp_model::mm::Pmd;
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
-use thp_model::mm::{Pmd, Pte};
 use thp_model::rules::Rule;
 
 use super::setup::*;
@@ -441,36 +440,7 @@ pub const FOLIO_SPLIT_VS_ZAP: Scenario = Scenario {
 fn folio_split_vs_zap(nr: usize, outcomes: &Outcomes) {
     let m = setup_huge_pmd(nr);
     folio_get(&m.memmap, 0);
-    let before = MappingSnapshot::take(&m);
-    let m1 = m.clone();
-    let splitter = spawn(move || split_caller(&m1));
-    let m2 = m.clone();
-    let zapper = spawn(move || {
-        let _r = m2.mms[0].mmap_lock.down_read();
-        zap_pmd_range(&m2, 0, ZapRange::Page(1))
-    });
-    let split = splitter.join();
-    let z = zapper.join();
-    record_split(outcomes, &split);
-    record_zap(outcomes, &z);
-    // sub-page 1 is unmapped; on success it was freed by the split's final put
-    if let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) {
-        let v = Pte::decode(m.mms[0].tables[t].ptes[1].read());
-        assert!(
-            v == Pte::None,
-            "[{}] zapped pte[1] is {v:?} after both finished",
-            Inv::I11SplitEndsClean.tag()
-        );
-    }
-    if split.is_ok() {
-        assert!(
-            !m.memmap.is_allocated(1),
-            "[{}] zapped and split sub-page 1 was never freed",
-            Inv::I11SplitEndsClean.tag()
-        );
-    }
-    check_quiescent(&m, &[]);
-    check_carried_over(&m, &before, Carry::UNMAP);
+    split_vs_zap_page_1(&m, outcomes);
 }
 
 pub const FOLIO_SPLIT_VS_GUP_FAST_VS_SCANNER: Scenario = Scenario {

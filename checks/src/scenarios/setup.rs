@@ -203,3 +203,43 @@ pub(super) fn pin_held(m: &Machine, folio: usize) -> i32 {
         GUP_PIN_COUNTING_BIAS
     }
 }
+
+/// `split_huge_page` of the THP at pfn 0 (the caller's reference already taken) ∥ MADV_DONTNEED
+/// of sub-page 1 under `mmap_lock` read; records both results. Afterwards sub-page 1 maps
+/// nothing, on success its folio was freed by the split's final put, the state is quiescent,
+/// and every other page kept its mapping ([`Carry::UNMAP`]). Returns what the zap met.
+pub(super) fn split_vs_zap_page_1(m: &Arc<Machine>, outcomes: &Outcomes) -> Zapped {
+    use thp_model::kernel::spawn;
+    use thp_model::mm::zap::{zap_pmd_range, ZapRange};
+    use thp_model::mm::{check_carried_over, check_quiescent, Carry, MappingSnapshot};
+    let before = MappingSnapshot::take(m);
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m2.mms[0].mmap_lock.down_read();
+        zap_pmd_range(&m2, 0, ZapRange::Page(1))
+    });
+    let split = splitter.join();
+    let z = zapper.join();
+    record_split(outcomes, &split);
+    record_zap(outcomes, &z);
+    if let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) {
+        let v = Pte::decode(m.mms[0].tables[t].ptes[1].read());
+        assert!(
+            v == Pte::None,
+            "[{}] zapped pte[1] is {v:?} after both finished",
+            Inv::I11SplitEndsClean.tag()
+        );
+    }
+    if split.is_ok() {
+        assert!(
+            !m.memmap.is_allocated(1),
+            "[{}] zapped and split sub-page 1 was never freed",
+            Inv::I11SplitEndsClean.tag()
+        );
+    }
+    check_quiescent(m, &[]);
+    check_carried_over(m, &before, Carry::UNMAP);
+    z
+}

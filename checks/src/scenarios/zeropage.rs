@@ -11,7 +11,6 @@ use thp_model::mm::memory_failure::__get_hwpoison_page;
 use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large};
 use thp_model::mm::pgtable::F_SOFT_DIRTY;
 use thp_model::mm::util::{clear_page_for_setup, mark_hwpoisoned_for_setup};
-use thp_model::mm::zap::{zap_pmd_range, ZapRange};
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 use thp_model::mm::{Pmd, Pte};
 
@@ -233,35 +232,7 @@ pub const SPLIT_ZEROPAGE_VS_ZAP: Scenario = Scenario {
 /// the remap must not read it (I30), so it is restored as a normal mapping.
 fn split_zeropage_vs_zap(nr: usize, outcomes: &Outcomes) {
     let m = setup_zero_filled(nr, &[0, 1], &[0]);
-    let before = MappingSnapshot::take(&m);
-    let m1 = m.clone();
-    let splitter = spawn(move || split_caller(&m1));
-    let m2 = m.clone();
-    let zapper = spawn(move || {
-        let _r = m2.mms[0].mmap_lock.down_read();
-        zap_pmd_range(&m2, 0, ZapRange::Page(1))
-    });
-    let split = splitter.join();
-    let z = zapper.join();
-    record_split(outcomes, &split);
-    record_zap(outcomes, &z);
-    if z.zero_ptes > 0 {
+    if split_vs_zap_page_1(&m, outcomes).zero_ptes > 0 {
         record(outcomes, ZAPPED_ZERO_PAGE);
     }
-    let v = pte_now(&m, 1);
-    assert!(
-        matches!(v, None | Some(Pte::None)),
-        "[{}] zapped sub-page 1 maps {v:?} after both finished",
-        Inv::I11SplitEndsClean.tag()
-    );
-    if split.is_ok() {
-        check_freed(
-            &m,
-            1..=1,
-            Inv::I11SplitEndsClean,
-            "(zapped, split off) was never freed",
-        );
-    }
-    check_quiescent(&m, &[]);
-    check_carried_over(&m, &before, Carry::UNMAP);
 }
