@@ -508,26 +508,6 @@ fn folio_split_vs_gup_fast_vs_scanner(nr: usize, outcomes: &Outcomes) {
     check_carried_over(&m, &before, Carry::ALL);
 }
 
-/// The reference a speculative getter holds must cover its page: at the end, `page_folio(pfn)`
-/// must be the folio it holds (I7). A split that succeeded although the getter's reference was
-/// taken before the freeze (its reference lost) shows up here too.
-fn check_getter_covers_page(
-    m: &Machine,
-    who: &str,
-    pfn: usize,
-    folio: usize,
-    split: &Result<(), SplitError>,
-    inv: Inv,
-) {
-    let now = m.memmap.page_folio_quiet(pfn);
-    if now != folio {
-        panic!(
-            "[{}] {who} holds a reference on folio {folio} for pfn {pfn}, but pfn {pfn} is in folio {now} (split returned {split:?})",
-            inv.tag()
-        );
-    }
-}
-
 /// `split_huge_page` of a PMD-mapped THP (the caller holds a reference and the lock) ∥
 /// `scan(pfn)` on the last tail pfn; records split-ok / split-eagain. Returns the machine, the
 /// pfn, the split's result and the scanner's.

@@ -243,3 +243,23 @@ pub(super) fn split_vs_zap_page_1(m: &Arc<Machine>, outcomes: &Outcomes) -> Zapp
     check_carried_over(m, &before, Carry::UNMAP);
     z
 }
+
+/// The reference a speculative getter holds must cover its page: at the end, `page_folio(pfn)`
+/// must be the folio it holds (I7). A split that succeeded although the getter's reference was
+/// taken before the freeze (its reference lost) shows up here too.
+pub(super) fn check_getter_covers_page(
+    m: &Machine,
+    who: &str,
+    pfn: usize,
+    folio: usize,
+    split: &Result<(), SplitError>,
+    inv: Inv,
+) {
+    let now = m.memmap.page_folio_quiet(pfn);
+    if now != folio {
+        panic!(
+            "[{}] {who} holds a reference on folio {folio} for pfn {pfn}, but pfn {pfn} is in folio {now} (split returned {split:?})",
+            inv.tag()
+        );
+    }
+}

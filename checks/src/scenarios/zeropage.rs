@@ -14,6 +14,7 @@ use thp_model::mm::util::{clear_page_for_setup, mark_hwpoisoned_for_setup};
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 use thp_model::mm::{Pmd, Pte};
 
+use super::folio_split::SCANNER_REF_ON_LARGE_FOLIO;
 use super::setup::*;
 use super::{Outcomes, Scenario, DEFAULT};
 
@@ -29,7 +30,6 @@ pub const GUP_GOT_NOTHING: &str = "gup-got-nothing";
 pub const GUP_MET_MIGRATION_ENTRY: &str = "gup-fast-met-migration-pte";
 pub const GUP_MET_ZERO_PAGE: &str = "gup-fast-met-zero-page";
 pub const SCANNER_MISSED: &str = "scanner-missed";
-pub const SCANNER_REF_ON_LARGE_FOLIO: &str = "scanner-ref-on-large-folio";
 pub const SCANNER_REF_ON_ZERO_MAPPED_PAGE: &str = "scanner-ref-on-zero-mapped-page";
 pub const ZAPPED_ZERO_PAGE: &str = "zapped-zero-page";
 pub const ZERO_PAGE_MAPPED: &str = "split-mapped-zero-page";
@@ -124,11 +124,13 @@ fn split_zeropage_vs_scanner(nr: usize, outcomes: &Outcomes) {
     record_split(outcomes, &split);
     match got {
         Some(f) => {
-            let now = m.memmap.page_folio_quiet(pfn);
-            assert!(
-                now == f,
-                "[{}] the scanner holds folio {f} for pfn {pfn}, which is in folio {now}",
-                Inv::I7RecheckAfterGet.tag()
+            check_getter_covers_page(
+                &m,
+                "__get_hwpoison_page",
+                pfn,
+                f,
+                &split,
+                Inv::I7RecheckAfterGet,
             );
             record(
                 outcomes,
