@@ -228,8 +228,19 @@ collapse-table-sync-one`, a test keeps this). The re-check stays a switch (`gup-
 for the split paths that do need it.\n\
 - **`vma_start_write` in `dup_mmap`** (fb49c455323f, 6.4): kept. At PMD granularity a fault \
 in the parent under the VMA lock is serialized with `copy_huge_pmd` by the PMD lock, so the \
-model has no counterexample without it; the race it fixed is in the PTE-level copy, which is \
-not modelled.\n\
+model has no counterexample without it; the race it fixed is in the PTE-level copy \
+(`copy_pte_range`, modelled, but used only to build fork-shared states, not raced with a \
+fault).\n\
+- **COW reuse of a PTE-mapped THP: the re-test under the `_mm_ids` lock, and \"reference \
+before mapcount when mapping, after it when unmapping\"** (`__wp_can_reuse_large_anon_folio`; \
+`copy_present_ptes`, `remove_migration_pte`, the zap's batched put): kept, not switchable. \
+Both guard against a mapping that appears between the lockless tests and the reuse, in \
+another mm or in another page table of the faulting mm. In the model a mm's mappings of a \
+folio are all in its one PTE table, whose lock the fault holds, and the only path that maps \
+an existing folio into another mm while the faulting mm keeps its present PTE would be a \
+remap after a failed migration or split, which must first unmap the faulting mm (held off by \
+that lock). A swap-in (`do_swap_page`) into the other mm and a folio spanning two page tables \
+(after mremap) are what would show them; neither is modelled.\n\
 - **PT_RECLAIM's fallback re-check** (`try_to_free_pte` re-reads every PTE under the PMD and \
 PTE locks): kept. The fallback runs only when the direct path's trylock of the PMD lock fails, \
 and no scenario holds a table's PMD lock at that moment (the model's PMD-lock users of a table \
@@ -348,6 +359,7 @@ pub const INVARIANTS: &[Inv] = &[
     Inv::I28HwPoisonLost,
     Inv::I29DataLost,
     Inv::I30HwPoisonConsumed,
+    Inv::I31MmIdSlots,
 ];
 
 /// True for every invariant; written as a match without a wildcard, so that adding a variant
@@ -384,7 +396,8 @@ pub const fn inv_is_listed(i: Inv) -> bool {
         | Inv::I27CarriedOver
         | Inv::I28HwPoisonLost
         | Inv::I29DataLost
-        | Inv::I30HwPoisonConsumed => true,
+        | Inv::I30HwPoisonConsumed
+        | Inv::I31MmIdSlots => true,
     }
 }
 

@@ -15,7 +15,8 @@
 //! contract) and I26 (a non-present PMD is never treated as present: Z07, Z12, Z19) are model
 //! extensions, as are I27 (what a split, migration or fault must carry over), I28 (a
 //! memory error is never forgotten), I29 (no user data is lost) and I30 (a page known to be
-//! poisoned is not read). L1 and L2 are
+//! poisoned is not read). I31 (the owner slots) follows the sanity checks of
+//! include/linux/rmap.h. L1 and L2 are
 //! the litmus-test properties of the primitive layer.
 
 /// An invariant the checks assert.
@@ -113,8 +114,10 @@ pub enum Inv {
     /// `folio_unlock` after `remap_page`); no CPU sleeps with nobody left to wake it.
     I20LostWakeup,
     /// I21: the COW contract (model extension): a page marked AnonExclusive is mapped by one mm
-    /// only; fork clears the flag before it shares the page, and COW reuse sets it only for the
-    /// last mapper. The shared zero page, mapped by everyone, is never mapped writable or
+    /// only, and a page two mms map is writable in neither; fork clears the flag and
+    /// write-protects before it shares the page, and COW reuse sets it only for the last
+    /// mapper, and not while another mm still holds a GUP reference it took on the shared
+    /// page. The shared zero page, mapped by everyone, is never mapped writable or
     /// dirty.
     I21ExclusiveShared,
     /// I22: every struct page stays mapped: a walk of the vmemmap never meets an empty PTE
@@ -161,6 +164,14 @@ pub enum Inv {
     /// own split then remaps the page). A mark another CPU sets while the reader runs is the
     /// inherent hazard of an asynchronous error report and is not counted (model extension).
     I30HwPoisonConsumed,
+    /// I31: a large folio's owner slots (CONFIG_MM_ID) agree with its mappings: a free slot
+    /// holds no mm and mapcount -1, an owned one a mapcount >= 0 (the kernel's
+    /// `__folio_large_mapcount_sanity_checks`); an unmapped folio has both slots free and is
+    /// not "maybe mapped shared"; the shared bit is clear only while one mm holds every
+    /// mapping, and at a quiescent point each owned slot counts exactly its mm's mappings and
+    /// the bit is set exactly when two mms map the folio (the model has at most two mms, so
+    /// the kernel's "maybe" is exact).
+    I31MmIdSlots,
 }
 
 impl Inv {
@@ -198,6 +209,7 @@ impl Inv {
             Inv::I28HwPoisonLost => "I28 hwpoison-lost",
             Inv::I29DataLost => "I29 data-lost",
             Inv::I30HwPoisonConsumed => "I30 hwpoison-consumed",
+            Inv::I31MmIdSlots => "I31 mm-id-slots",
         }
     }
 

@@ -95,6 +95,11 @@ pub enum Rule {
     ZeropageRemapSoftDirty,
     /// `try_to_map_unused_to_zeropage` does not read a sub-page marked PG_hwpoison.
     ZeropageRemapSkipsHwpoison,
+    /// COW reuse of a PTE-mapped large folio requires it not "maybe mapped shared".
+    WpReuseLargeSharedBit,
+    /// COW reuse of a PTE-mapped large folio requires every reference to be a mapping
+    /// (`folio_large_mapcount == folio_ref_count`).
+    WpReuseLargeRefcount,
     /// `__split_huge_pmd_locked` applies `pmdp_invalidate` only to a present PMD; a PMD
     /// migration entry is read as it is (Z12).
     SplitPmdInvalidatePresentOnly,
@@ -247,6 +252,8 @@ impl Rule {
         Rule::RemoveMigrationPtePtl,
         Rule::ZeropageRemapSoftDirty,
         Rule::ZeropageRemapSkipsHwpoison,
+        Rule::WpReuseLargeSharedBit,
+        Rule::WpReuseLargeRefcount,
         Rule::SplitPmdInvalidatePresentOnly,
         Rule::SplitLruFlagAtomic,
         Rule::PvmwSyncPmdLock,
@@ -538,6 +545,20 @@ impl Rule {
                 "mm/migrate.c try_to_map_unused_to_zeropage (PageCompound or PageHWPoison: return false, before pages_identical); mm/memory-failure.c memory_failure (the mark stays when the THP cannot be split). Historical: the remap (Linux 6.12) compared every sub-page; the PageHWPoison test was added in 2025 after a split consumed a known memory error. Off: a poisoned zero-candidate sub-page is read",
                 "mm::migrate::try_to_map_unused_to_zeropage",
                 Any, &[Inv::I30HwPoisonConsumed],
+            ),
+            Rule::WpReuseLargeSharedBit => (
+                "wp-reuse-large-shared-bit",
+                "A write fault reuses a page of a PTE-mapped large anonymous folio in place only if the folio is not \"maybe mapped shared\" (FOLIO_MM_IDS_SHARED_BIT, tested without and again under the _mm_ids lock): its mappings in other mms hold references and mapcounts just like this mm's, so mapcount == refcount alone cannot tell them apart",
+                "mm/memory.c __wp_can_reuse_large_anon_folio (test_bit(FOLIO_MM_IDS_SHARED_BITNUM) before and after folio_lock_large_mapcount); include/linux/rmap.h folio_add_return_large_mapcount (a second mm's mapping sets the bit). Before 6.15 a PTE-mapped THP was never reused. Off: reuse decided by the mapcount/refcount test alone",
+                "mm::memory::__wp_can_reuse_large_anon_folio",
+                Any, &[Inv::I21ExclusiveShared],
+            ),
+            Rule::WpReuseLargeRefcount => (
+                "wp-reuse-large-refcount",
+                "A write fault reuses a page of a PTE-mapped large anonymous folio in place only if every reference is a mapping (folio_large_mapcount == folio_ref_count, without and again under the _mm_ids lock): a reference another mm took through GUP while it shared the page (vmsplice, O_DIRECT) outlives that mm's mapping, and a reuse would let this mm's writes reach it",
+                "mm/memory.c __wp_can_reuse_large_anon_folio (folio_large_mapcount(folio) != folio_ref_count(folio) before and after folio_lock_large_mapcount); the small-folio twin is wp_can_reuse_anon_folio's refcount test, the fix for CVE-2020-29374 (09854ba94c6a, 2020). Off: reuse decided by the shared bit alone",
+                "mm::memory::__wp_can_reuse_large_anon_folio",
+                Any, &[Inv::I21ExclusiveShared],
             ),
             Rule::SplitPmdInvalidatePresentOnly => (
                 "split-pmd-invalidate-present-only",

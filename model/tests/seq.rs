@@ -1755,3 +1755,145 @@ fn ksm_merge_exact_state() {
         }
     }
 }
+
+/// The CONFIG_MM_ID owner slots and COW of a PTE-mapped THP, step by step: a huge fault
+/// claims slot 0; the PMD split keeps it; a PTE-level fork claims slot 1 and marks the folio
+/// "maybe mapped shared"; mm0's write fault then copies; mm1's unmap frees its slot and
+/// clears the bit; mm0's next write fault reuses the folio in place when mm0 maps more than
+/// one of its pages (with one page left it copies, and the copy frees the folio).
+#[test]
+fn owner_slots_follow_fork_cow_and_unmap() {
+    use thp_model::mm::memory::{do_wp_page, PteWp};
+    use thp_model::mm::mmap::dup_mmap;
+    use thp_model::mm::page::{MmIdSlots, MM_ID_DUMMY, PG_ANON_EXCLUSIVE};
+    use thp_model::mm::pgtable::{F_DIRTY, F_WRITE};
+    use thp_model::mm::zap::{zap_pmd_range, ZapRange};
+    for nr in [2usize, 4] {
+        let m = Machine::new(nr, 2, 2, 1);
+        let meta = &m.memmap.meta[0];
+        let slots = |m: &Machine| -> MmIdSlots { *m.memmap.meta[0].mm_id_slots.quiescent() };
+        {
+            let _r = m.mms[0].mmap_lock.down_read();
+            assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+        }
+        let s = slots(&m);
+        assert_eq!(
+            (s.mm_id, s.mapcount, s.shared),
+            ([1, MM_ID_DUMMY], [0, -1], false)
+        );
+        {
+            let _r = m.mms[0].mmap_lock.down_read();
+            __split_huge_pmd(&m, 0, false);
+        }
+        let s = slots(&m);
+        assert_eq!(
+            (s.mm_id, s.mapcount, s.shared),
+            ([1, MM_ID_DUMMY], [nr as i32 - 1, -1], false)
+        );
+        check_quiescent(&m, &[]);
+
+        assert!(dup_mmap(&m, 0, 1));
+        let s = slots(&m);
+        assert_eq!(
+            (s.mm_id, s.mapcount, s.shared),
+            ([1, 2], [nr as i32 - 1, nr as i32 - 1], true)
+        );
+        assert_eq!(meta.mm_ids_shared.read(), 1);
+        assert_eq!(meta._large_mapcount.read(), 2 * nr as i32 - 1);
+        assert_eq!(m.memmap.page(0)._refcount.read(), 2 * nr as i32);
+        for i in 0..nr {
+            assert_eq!(m.memmap.page(i)._mapcount.read(), 1);
+            assert!(!m.memmap.page(i).flags.test_bit(PG_ANON_EXCLUSIVE));
+            for mm in &m.mms {
+                assert!(
+                    matches!(Pte::decode(mm.tables[0].ptes[i].read()), Pte::Present { pfn, flags } if pfn == i && flags & F_WRITE == 0)
+                );
+            }
+        }
+        check_quiescent(&m, &[]);
+
+        // Shared: mm0's write fault copies sub-page 0 into the page at pfn nr.
+        {
+            let _r = m.mms[0].mmap_lock.down_read();
+            assert_eq!(do_wp_page(&m, 0, 0, nr), PteWp::Copied);
+        }
+        assert!(
+            matches!(Pte::decode(m.mms[0].tables[0].ptes[0].read()), Pte::Present { pfn, flags } if pfn == nr && flags & (F_WRITE | F_DIRTY) == F_WRITE | F_DIRTY)
+        );
+        assert!(m.memmap.page(nr).flags.test_bit(PG_ANON_EXCLUSIVE));
+        assert_eq!(
+            m.memmap.page(nr).content.read(),
+            m.memmap.page(0).content.read()
+        );
+        let s = slots(&m);
+        assert_eq!(
+            (s.mm_id, s.mapcount, s.shared),
+            ([1, 2], [nr as i32 - 2, nr as i32 - 1], true)
+        );
+        check_quiescent(&m, &[]);
+
+        // mm1 unmaps everything: its slot is freed, mm0's owns every mapping: exclusive.
+        {
+            let _r = m.mms[1].mmap_lock.down_read();
+            zap_pmd_range(&m, 1, ZapRange::Full);
+        }
+        let s = slots(&m);
+        assert_eq!(
+            (s.mm_id, s.mapcount, s.shared),
+            ([1, MM_ID_DUMMY], [nr as i32 - 2, -1], false)
+        );
+        assert_eq!(m.memmap.page(0)._refcount.read(), nr as i32 - 1);
+        check_quiescent(&m, &[]);
+
+        // mm0 writes sub-page 1: with other pages of the folio still mapped here, reuse; with
+        // only this one, "free up the large folio": copy (into the page of the first copy's
+        // slot, pfn nr + 1) and the folio is freed.
+        let r = {
+            let _r = m.mms[0].mmap_lock.down_read();
+            do_wp_page(&m, 0, 1, nr + 1)
+        };
+        if nr == 2 {
+            assert_eq!(r, PteWp::Copied);
+            assert!(!m.memmap.is_allocated(0), "the copied-from folio is freed");
+        } else {
+            assert_eq!(r, PteWp::Reused);
+            assert!(m.memmap.page(1).flags.test_bit(PG_ANON_EXCLUSIVE));
+            assert!(
+                matches!(Pte::decode(m.mms[0].tables[0].ptes[1].read()), Pte::Present { pfn: 1, flags } if flags & F_WRITE != 0)
+            );
+        }
+        check_quiescent(&m, &[]);
+    }
+}
+
+/// The I31 oracle fires on owner slots that disagree with the page tables: a slot count off
+/// by one, and a "maybe mapped shared" bit that is clear while two mms map the folio.
+#[test]
+fn the_owner_slot_oracle_reports_wrong_slots() {
+    use thp_model::mm::mmap::dup_mmap;
+    let build = || {
+        let m = Machine::new(2, 1, 2, 1);
+        {
+            let _r = m.mms[0].mmap_lock.down_read();
+            assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+            __split_huge_pmd(&m, 0, false);
+        }
+        assert!(dup_mmap(&m, 0, 1));
+        check_quiescent(&m, &[]);
+        m
+    };
+    let expect_i31 = |f: &dyn Fn(&Machine)| {
+        let m = build();
+        f(&m);
+        let err =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_quiescent(&m, &[])))
+                .expect_err("the oracle accepted wrong owner slots");
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("[I31 mm-id-slots]"), "{msg}");
+    };
+    expect_i31(&|m| m.memmap.meta[0].mm_id_slots.quiescent().mapcount[1] -= 1);
+    expect_i31(&|m| {
+        m.memmap.meta[0].mm_id_slots.quiescent().shared = false;
+        m.memmap.meta[0].mm_ids_shared.set(0);
+    });
+}

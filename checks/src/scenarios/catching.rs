@@ -51,6 +51,14 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::CollapseIsolateRefCheck => &[khugepaged::COLLAPSE_VS_GUP_FAST],
         Rule::CollapseTableSyncOne => &[khugepaged::COLLAPSE_THEN_ZAP_VS_GUP_FAST],
         Rule::CowReuseByRefcount => &[fork::COW_REUSE_VS_SPLIT_PMD_OTHER_MM],
+        Rule::WpReuseLargeSharedBit => &[
+            fork::COW_REUSE_PTE_VS_PARTIAL_ZAP_OTHER_MM,
+            fork::COW_REUSE_PTE_VS_GUP_FAST_OTHER_MM,
+        ],
+        Rule::WpReuseLargeRefcount => &[
+            fork::COW_REUSE_PTE_VS_GUP_REF_OTHER_MM,
+            fork::COW_REUSE_PTE_VS_GUP_FAST_OTHER_MM,
+        ],
         Rule::ZapHugePmdNonPresent => &[migrate::THP_MIGRATION_VS_ZAP],
         Rule::MigrateRemovePtesBeforeUnlock => &[
             migrate::THP_MIGRATION_VS_FAULT,

@@ -1,12 +1,15 @@
-//! Scenarios of fork (kernel/fork.c `dup_mmap`, mm/huge_memory.c `copy_huge_pmd`) and COW of
-//! a fork-shared THP (`do_huge_pmd_wp_page`).
+//! Scenarios of fork (kernel/fork.c `dup_mmap`, mm/huge_memory.c `copy_huge_pmd`,
+//! mm/memory.c `copy_pte_range`) and COW of a fork-shared THP, PMD-mapped
+//! (`do_huge_pmd_wp_page`) or PTE-mapped (`do_wp_page`, `__wp_can_reuse_large_anon_folio`).
 
 use thp_model::invariants::Inv;
 use thp_model::kernel::{spawn, Arch};
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
 use thp_model::mm::huge_memory::__split_huge_pmd;
 use thp_model::mm::huge_memory::{do_huge_pmd_wp_page, WpResult};
+use thp_model::mm::memory::{do_wp_page, PteWp};
 use thp_model::mm::mmap::dup_mmap;
+use thp_model::mm::zap::{zap_pmd_range, ZapRange};
 use thp_model::mm::Pmd;
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, MappingSnapshot};
 
@@ -16,10 +19,18 @@ use super::{Outcomes, Scenario, DEFAULT};
 /// This family's scenarios, in catalogue order.
 pub const SCENARIOS: &[Scenario] = &[
     COW_REUSE_VS_SPLIT_PMD_OTHER_MM,
+    COW_REUSE_PTE_VS_ZAP_OTHER_MM,
+    COW_REUSE_PTE_VS_GUP_REF_OTHER_MM,
+    COW_REUSE_PTE_VS_PARTIAL_ZAP_OTHER_MM,
+    COW_PTE_VS_FOLIO_SPLIT,
+    COW_REUSE_PTE_VS_GUP_FAST_OTHER_MM,
     FORK_VS_GUP_FAST_PIN,
     FORK_VS_GUP_FAST_PIN_PORTABLE,
 ];
 
+pub const COW_PTE_COPIED: &str = "cow-pte-copied";
+pub const COW_PTE_RETRY: &str = "cow-pte-retry";
+pub const COW_PTE_REUSED: &str = "cow-pte-reused";
 pub const FORK_REFUSED_PINNED: &str = "fork-refused-pinned";
 pub const FORK_SHARED: &str = "fork-shared";
 pub const GUP_FAST_FAILED: &str = "gup-fast-failed";
@@ -67,6 +78,173 @@ fn cow_reuse_vs_split_pmd_other_mm(nr: usize, outcomes: &Outcomes) {
     // mm1 still maps every page: a reuse would leave an AnonExclusive page mapped twice (I21).
     check_quiescent(&m, &[]);
     check_carried_over(&m, &before, Carry::ALL);
+}
+
+pub const COW_REUSE_PTE_VS_ZAP_OTHER_MM: Scenario = Scenario {
+    name: "cow-reuse-pte-vs-zap-other-mm",
+    description: "write fault (do_wp_page: __wp_can_reuse_large_anon_folio reuses, or wp_page_copy copies) on sub-page 0 of a fork-shared PTE-mapped THP in mm0 vs MADV_DONTNEED of the whole range in mm1 (its rmap removal clears \"maybe mapped shared\", its references go after the TLB flush)",
+    threads: &["cpu1: mmap_read_lock(mm0); do_wp_page(sub-page 0)", "cpu2: mmap_read_lock(mm1); zap_pmd_range(whole PMD)"],
+    loom_bound: Some(3),
+    must_reach: &[COW_PTE_REUSED, COW_PTE_COPIED],
+    body: cow_reuse_pte_vs_zap_other_mm,
+    ..DEFAULT
+};
+/// A write fault on sub-page 0 of a fork-shared PTE-mapped THP in mm0 ∥ MADV_DONTNEED of the
+/// whole range in mm1. mm0 may reuse the page only once mm1 no longer maps the folio and has
+/// dropped its references; before that it copies.
+fn cow_reuse_pte_vs_zap_other_mm(nr: usize, outcomes: &Outcomes) {
+    cow_reuse_pte_vs_zap(nr, outcomes, false, ZapRange::Full);
+}
+
+pub const COW_REUSE_PTE_VS_PARTIAL_ZAP_OTHER_MM: Scenario = Scenario {
+    name: "cow-reuse-pte-vs-partial-zap-other-mm",
+    description: "cow-reuse-pte-vs-zap-other-mm where mm1 zaps only sub-page 1: mm1 keeps mapping sub-page 0 (and the folio), so every mapcount and reference mm0 sees is matched by a mapping, yet mm0 must copy",
+    threads: &["cpu1: mmap_read_lock(mm0); do_wp_page(sub-page 0)", "cpu2: mmap_read_lock(mm1); zap_pmd_range(sub-page 1)"],
+    must_reach: &[COW_PTE_COPIED],
+    body: cow_reuse_pte_vs_partial_zap_other_mm,
+    ..DEFAULT
+};
+/// cow-reuse-pte-vs-zap-other-mm with mm1 unmapping sub-page 1 only.
+fn cow_reuse_pte_vs_partial_zap_other_mm(nr: usize, outcomes: &Outcomes) {
+    cow_reuse_pte_vs_zap(nr, outcomes, false, ZapRange::Page(1));
+}
+
+pub const COW_REUSE_PTE_VS_GUP_REF_OTHER_MM: Scenario = Scenario {
+    name: "cow-reuse-pte-vs-gup-ref-other-mm",
+    description: "cow-reuse-pte-vs-zap-other-mm where mm1 first took a GUP reference (FOLL_GET, read-only: vmsplice, O_DIRECT) on sub-page 0 while it shared it, held to the end: mm0 must copy, or its writes would reach mm1's reference (CVE-2020-29374 for a PTE-mapped THP)",
+    threads: &["cpu1: mmap_read_lock(mm0); do_wp_page(sub-page 0)", "cpu2: mmap_read_lock(mm1); zap_pmd_range(whole PMD)"],
+    loom_bound: Some(3),
+    must_reach: &[COW_PTE_COPIED],
+    body: cow_reuse_pte_vs_gup_ref_other_mm,
+    ..DEFAULT
+};
+/// cow-reuse-pte-vs-zap-other-mm with mm1's GUP reference on sub-page 0 held throughout.
+fn cow_reuse_pte_vs_gup_ref_other_mm(nr: usize, outcomes: &Outcomes) {
+    cow_reuse_pte_vs_zap(nr, outcomes, true, ZapRange::Full);
+}
+
+/// The body of both COW-vs-zap scenarios: fork-shared PTE-mapped THP, mm0 write-faults
+/// sub-page 0 (the copy goes to the head of folio slot 1), mm1 zaps `range`; with `gup_ref`,
+/// mm1 holds a FOLL_GET reference on sub-page 0 taken before the CPUs start.
+fn cow_reuse_pte_vs_zap(nr: usize, outcomes: &Outcomes, gup_ref: bool, range: ZapRange) {
+    let m = setup_forked_pte_mapped(nr);
+    let held = if gup_ref {
+        let got = gup_fast(&m, 1, 0, Foll::Get, false);
+        assert!(got.is_some(), "[model bug] mm1's GUP of sub-page 0 failed");
+        got
+    } else {
+        None
+    };
+    let before = MappingSnapshot::take(&m);
+    let m1 = m.clone();
+    let writer = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        do_wp_page(&m1, 0, 0, nr)
+    });
+    let m2 = m.clone();
+    let zapper = spawn(move || {
+        let _r = m2.mms[1].mmap_lock.down_read();
+        zap_pmd_range(&m2, 1, range)
+    });
+    let w = writer.join();
+    zapper.join();
+    record(
+        outcomes,
+        match w {
+            PteWp::Reused => COW_PTE_REUSED,
+            PteWp::Copied => COW_PTE_COPIED,
+            PteWp::Retry => COW_PTE_RETRY,
+        },
+    );
+    if let Some(fp) = held {
+        check_gup_ref_isolated(&m, fp.page, 1);
+        gup_put_folio(&m, fp.folio, 1, Foll::Get);
+    }
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::UNMAP.and(Carry::MOVE));
+}
+
+pub const COW_REUSE_PTE_VS_GUP_FAST_OTHER_MM: Scenario = Scenario {
+    name: "cow-reuse-pte-vs-gup-fast-other-mm",
+    description: "write fault (do_wp_page) on sub-page 0 of a fork-shared PTE-mapped THP in mm0 vs mm1 taking a GUP-fast reference (FOLL_GET, read-only) on sub-page 0 and then unmapping the whole range (vmsplice, then munmap): while the reference is held mm0 must copy",
+    threads: &["cpu1: mmap_read_lock(mm0); do_wp_page(sub-page 0)", "cpu2: gup_fast(mm1, sub-page 0, FOLL_GET); mmap_read_lock(mm1); zap_pmd_range(whole PMD)"],
+    loom_bound: Some(3),
+    must_reach: &[COW_PTE_COPIED],
+    body: cow_reuse_pte_vs_gup_fast_other_mm,
+    ..DEFAULT
+};
+/// A write fault on sub-page 0 of a fork-shared PTE-mapped THP in mm0 ∥ mm1's GUP-fast
+/// reference on sub-page 0 followed by mm1's unmap of everything. The reference is held to
+/// the end: mm0 may not make the page writable in place while it is.
+fn cow_reuse_pte_vs_gup_fast_other_mm(nr: usize, outcomes: &Outcomes) {
+    let m = setup_forked_pte_mapped(nr);
+    let before = MappingSnapshot::take(&m);
+    let m1 = m.clone();
+    let writer = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        do_wp_page(&m1, 0, 0, nr)
+    });
+    let m2 = m.clone();
+    let other = spawn(move || {
+        let got = gup_fast(&m2, 1, 0, Foll::Get, false);
+        let _r = m2.mms[1].mmap_lock.down_read();
+        zap_pmd_range(&m2, 1, ZapRange::Full);
+        got
+    });
+    let w = writer.join();
+    let got = other.join();
+    record(
+        outcomes,
+        match w {
+            PteWp::Reused => COW_PTE_REUSED,
+            PteWp::Copied => COW_PTE_COPIED,
+            PteWp::Retry => COW_PTE_RETRY,
+        },
+    );
+    if let Some(fp) = got {
+        check_gup_ref_isolated(&m, fp.page, 1);
+        gup_put_folio(&m, fp.folio, 1, Foll::Get);
+    }
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::UNMAP.and(Carry::MOVE));
+}
+
+pub const COW_PTE_VS_FOLIO_SPLIT: Scenario = Scenario {
+    name: "cow-pte-vs-folio-split",
+    description: "write fault (do_wp_page) on sub-page 0 of a fork-shared PTE-mapped THP in mm0 vs split_huge_page of the folio (the caller's reference and folio lock): the split's unmap turns both mms' PTEs into migration entries under the fault's feet, the fault's reference makes the split's freeze fail",
+    threads: &["cpu1: mmap_read_lock(mm0); do_wp_page(sub-page 0)", "cpu2: folio_lock; split_huge_page; folio_unlock; folio_put"],
+    loom_bound: Some(3),
+    must_reach: &[SPLIT_OK, SPLIT_EAGAIN, COW_PTE_COPIED, COW_PTE_RETRY],
+    body: cow_pte_vs_folio_split,
+    ..DEFAULT
+};
+/// A write fault on sub-page 0 of a fork-shared PTE-mapped THP in mm0 ∥ `split_huge_page` of
+/// the folio. The fault must copy (the page stays shared with mm1 whatever the split does) or
+/// find the PTE changed; the split succeeds or fails with -EAGAIN (the fault's reference).
+fn cow_pte_vs_folio_split(nr: usize, outcomes: &Outcomes) {
+    let m = setup_forked_pte_mapped(nr);
+    thp_model::mm::page_ref::folio_get(&m.memmap, 0); // the split caller's reference
+    let before = MappingSnapshot::take(&m);
+    let m1 = m.clone();
+    let writer = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        do_wp_page(&m1, 0, 0, nr)
+    });
+    let m2 = m.clone();
+    let splitter = spawn(move || split_caller(&m2));
+    let w = writer.join();
+    let split = splitter.join();
+    record_split(outcomes, &split);
+    record(
+        outcomes,
+        match w {
+            PteWp::Reused => COW_PTE_REUSED,
+            PteWp::Copied => COW_PTE_COPIED,
+            PteWp::Retry => COW_PTE_RETRY,
+        },
+    );
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::MOVE);
 }
 
 pub const FORK_VS_GUP_FAST_PIN: Scenario = Scenario {

@@ -40,6 +40,50 @@ pub fn setup_forked_huge_pmd(nr: usize) -> Arc<Machine> {
     m
 }
 
+/// I21 for a reference that mm `holder` took through GUP on `page` while it shared it
+/// (vmsplice, O_DIRECT): as long as it is held, no other mm maps the page writable, or that
+/// mm's writes would reach the reference (the COW isolation CVE-2020-29374 broke).
+pub(super) fn check_gup_ref_isolated(m: &Machine, page: usize, holder: usize) {
+    use thp_model::mm::pgtable::F_WRITE;
+    for (i, mm) in m.mms.iter().enumerate() {
+        if i == holder {
+            continue;
+        }
+        let writable = match Pmd::decode(mm.pmd.read()) {
+            Pmd::Huge { pfn, flags } => {
+                flags & F_WRITE != 0 && (pfn..pfn + m.nr).contains(&page)
+            }
+            Pmd::Table(t) => mm.tables[t].ptes.iter().any(|p| {
+                matches!(Pte::decode(p.read()), Pte::Present { pfn, flags } if pfn == page && flags & F_WRITE != 0)
+            }),
+            _ => false,
+        };
+        assert!(
+            !writable,
+            "[{}] mm{i} maps pfn {page} writable while mm{holder} still holds the GUP reference it took when they shared it (COW reuse)",
+            Inv::I21ExclusiveShared.tag()
+        );
+    }
+}
+
+/// mm0 took a huge anonymous fault, split the PMD (`__split_huge_pmd`: the folio is
+/// PTE-mapped, every page AnonExclusive) and forked: mm1's PTE table maps the same pages,
+/// both read-only, AnonExclusive cleared (`copy_pte_range`), refcount 2 nr, the owner slots
+/// nr and nr, "maybe mapped shared". Folio slot 1 is free (a COW copy's page).
+pub fn setup_forked_pte_mapped(nr: usize) -> Arc<Machine> {
+    let m = setup_huge_pmd_mms(nr, 2, 2);
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        thp_model::mm::huge_memory::__split_huge_pmd(&m, 0, false);
+    }
+    assert!(
+        matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(_)),
+        "[model bug] the initial PMD split failed"
+    );
+    assert!(dup_mmap(&m, 0, 1), "[model bug] fork failed");
+    m
+}
+
 pub(super) fn setup_huge_pmd(nr: usize) -> Arc<Machine> {
     setup_huge_pmd_slots(nr, 1)
 }

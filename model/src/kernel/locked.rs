@@ -92,6 +92,14 @@ impl<T> LockedBy<T> {
         self.take("quiescent")
     }
 
+    /// The data of an object no other CPU can reach yet: a folio being prepared
+    /// (`prep_compound_head`, `folio_set_large_mapcount`) before a page-table store publishes
+    /// it. The kernel writes such fields with plain stores and no lock; "[model bug]" if
+    /// another CPU is in fact accessing the data.
+    pub fn unpublished(&self) -> LockedRef<'_, T> {
+        self.take("unpublished")
+    }
+
     fn take(&self, how: &str) -> LockedRef<'_, T> {
         match self.data.try_lock() {
             Ok(g) => LockedRef(g),

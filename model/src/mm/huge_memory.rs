@@ -79,7 +79,7 @@ pub fn do_huge_pmd_anonymous_page(m: &Machine, mm_id: usize, slot: usize) -> Fau
         return FaultResult::Refault;
     }
     pgtable_trans_huge_deposit(mm, &ptl, t);
-    folio_add_new_anon_rmap_pmd(&m.memmap, folio);
+    folio_add_new_anon_rmap_pmd(&m.memmap, folio, mm.mm_id);
     m.memmap.page(folio).flags.set_bit(crate::mm::page::PG_LRU); // folio_add_lru_vma
                                                                  // folio_add_lru_vma: a large folio drains the LRU batch at once; the fully ordered
                                                                  // folio_ref_sub_and_test in that drain is what orders the rmap stores before set_pmd_at
@@ -222,7 +222,7 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
         if ref_first {
             folio_ref_add(&m.memmap, folio, nr as i32 - 1);
         }
-        folio_add_anon_rmap_ptes(&m.memmap, folio, folio, nr, anon_exclusive);
+        folio_add_anon_rmap_ptes(&m.memmap, folio, folio, nr, anon_exclusive, mm.mm_id);
     }
     // Withdraw only after the PMD is invalid (Power needs it; harmless on x86).
     let mflags = crate::mm::pgtable::migration_entry_flags(flags, anon_exclusive);
@@ -244,7 +244,7 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
         "table {t}: {nr} {} -> pfn {folio}..",
         if freeze { "migration entries" } else { "PTEs" }
     );
-    folio_remove_rmap_pmd(&m.memmap, folio);
+    folio_remove_rmap_pmd(&m.memmap, folio, mm.mm_id);
     if freeze {
         folio_put(&m.memmap, folio, nr); // the PMD mapping's reference; the splitter holds one
     }
@@ -585,7 +585,7 @@ pub fn madvise_free_huge_pmd(m: &Machine, mm_id: usize, range: crate::mm::zap::Z
         }
     };
     let folio = pfn;
-    if crate::mm::rmap::folio_maybe_mapped_shared(m, folio, folio) {
+    if crate::mm::rmap::folio_maybe_mapped_shared(m, folio) {
         trace!("madvise_free_huge_pmd", "folio {folio} may be shared: skip");
         m.observe("madv-free-skipped");
         return false;
@@ -674,7 +674,7 @@ pub fn set_pmd_migration_entry(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, folio:
         }
         .encode(),
     ); // set_pmd_at
-    folio_remove_rmap_pmd(&m.memmap, folio);
+    folio_remove_rmap_pmd(&m.memmap, folio, mm.mm_id);
     folio_put(&m.memmap, folio, m.nr);
     trace!(
         "set_pmd_migration_entry",
@@ -988,7 +988,7 @@ pub fn copy_huge_pmd(m: &Machine, src: usize, dst: usize) -> bool {
         return false;
     };
     crate::mm::page_ref::folio_get(&m.memmap, folio);
-    if !crate::mm::rmap::folio_try_dup_anon_rmap_pmd(m, folio) {
+    if !crate::mm::rmap::folio_try_dup_anon_rmap_pmd(m, folio, dmm.mm_id) {
         folio_put(&m.memmap, folio, m.nr);
         pte_free(dmm, t);
         drop(src_ptl);
@@ -1205,7 +1205,7 @@ pub fn unmap_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, folio: u
         mm.pmd.set(0); // pmd_clear: only now does the PMD become none
         trace!("pmd_clear", "pmd -> none");
     }
-    folio_remove_rmap_pmd(&m.memmap, folio);
+    folio_remove_rmap_pmd(&m.memmap, folio, mm.mm_id);
     let t = crate::mm::zap::zap_deposited_table(mm, ptl);
     trace!(
         "__discard_anon_folio_pmd_locked",

@@ -127,7 +127,12 @@ fn __collapse_huge_page_isolate(m: &Machine, table: &crate::mm::PteTable) -> Sca
 /// isolation, then under the PTE lock clear the PTE and remove its rmap, and drop the
 /// mapping's reference (the last one frees the source); a zero-page PTE is only cleared.
 /// Large sources are released after the loop.
-fn __collapse_huge_page_copy_succeeded(m: &Machine, table: &crate::mm::PteTable, folio: usize) {
+fn __collapse_huge_page_copy_succeeded(
+    m: &Machine,
+    mm_id: u32,
+    table: &crate::mm::PteTable,
+    folio: usize,
+) {
     let mm = &m.memmap;
     let mut large: Vec<usize> = Vec::new();
     for (idx, pte) in table.ptes.iter().enumerate() {
@@ -159,7 +164,7 @@ fn __collapse_huge_page_copy_succeeded(m: &Machine, table: &crate::mm::PteTable,
         {
             let _ptl = table.ptl.lock();
             pte.set(0); // clear_ptes
-            folio_remove_rmap_pte(mm, src, pfn, is_large);
+            folio_remove_rmap_pte(mm, src, pfn, is_large, mm_id);
             trace!(
                 "__collapse_huge_page_copy_succeeded",
                 "pte[{idx}] (pfn {pfn}) cleared"
@@ -268,7 +273,7 @@ pub fn collapse_huge_page(m: &Machine, mm_id: usize, slot: usize) -> ScanResult 
     }
     // "All pages are isolated and locked so anon_vma rmap can't run anymore."
     drop(av);
-    __collapse_huge_page_copy_succeeded(m, table, folio);
+    __collapse_huge_page_copy_succeeded(m, m.mms[mm_id].mm_id, table, folio);
     smp_wmb(); // __folio_mark_uptodate: the copy visible before set_pmd_at
     let ptl = mm.pmd_lock.lock();
     vm_bug_on!(
@@ -276,7 +281,7 @@ pub fn collapse_huge_page(m: &Machine, mm_id: usize, slot: usize) -> ScanResult 
         Inv::I5HugePmdStability,
         "collapse: the PMD was repopulated while unlinked"
     );
-    folio_add_new_anon_rmap_pmd(&m.memmap, folio);
+    folio_add_new_anon_rmap_pmd(&m.memmap, folio, m.mms[mm_id].mm_id);
     m.memmap.page(folio).flags.set_bit(PG_LRU); // folio_add_lru_vma
     smp_mb(); // the LRU drain's fully ordered put (as in the huge fault)
     pgtable_trans_huge_deposit(mm, &ptl, t);

@@ -241,7 +241,7 @@ pub fn replace_page(
     );
     let kfolio = m.memmap.page_folio(kpage);
     crate::mm::page_ref::folio_get(&m.memmap, kfolio);
-    crate::mm::rmap::folio_add_anon_rmap_pte(&m.memmap, kfolio, kpage, false, false);
+    crate::mm::rmap::folio_add_anon_rmap_pte(&m.memmap, kfolio, kpage, false, false, mm.mm_id);
     crate::mm::pgtable::ptep_get_and_clear(slot);
     crate::mm::pgtable_generic::flush_tlb_page(m);
     slot.set(
@@ -253,7 +253,7 @@ pub fn replace_page(
     );
     trace!("replace_page", "pte[{idx}] = KSM page {kpage}");
     let folio = m.memmap.page_folio(page);
-    crate::mm::rmap::folio_remove_rmap_pte(&m.memmap, folio, page, false);
+    crate::mm::rmap::folio_remove_rmap_pte(&m.memmap, folio, page, false, mm.mm_id);
     // !folio_mapped → folio_free_swap: no swap cache in the model.
     crate::mm::page_ref::folio_put(&m.memmap, folio, 1);
     drop(map);

@@ -154,7 +154,7 @@ fn madvise_free_pmd_entry(m: &Machine, mm_id: usize, range: ZapRange) -> usize {
         if m.memmap.page(folio).flags.test_bit(PG_HEAD) {
             (nr, flags) = madvise_folio_pte_batch(m, table, i, end, folio, pfn, flags);
             if nr < m.nr {
-                if folio_maybe_mapped_shared(m, folio, pfn) || !folio_trylock(&m.memmap, folio) {
+                if folio_maybe_mapped_shared(m, folio) || !folio_trylock(&m.memmap, folio) {
                     m.observe("madv-free-skipped");
                     i += nr;
                     continue;

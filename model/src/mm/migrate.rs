@@ -125,7 +125,7 @@ pub fn remove_migration_ptes(
             if use_shared_zeropage && try_to_map_unused_to_zeropage(m, src, pfn, flags, i, slot) {
                 continue;
             }
-            remove_migration_pte(m, dst, dst + (pfn - src), flags, i, slot);
+            remove_migration_pte(m, mm, dst, dst + (pfn - src), flags, i, slot);
         }
     }
 }
@@ -195,6 +195,7 @@ fn try_to_map_unused_to_zeropage(
 /// `remove_migration_pte`: one entry (PTE lock held by the caller).
 fn remove_migration_pte(
     m: &Machine,
+    mm: &crate::mm::Mm,
     folio: usize,
     page: usize,
     flags: i64,
@@ -220,7 +221,7 @@ fn remove_migration_pte(
     }
     pflags |= flags & F_SOFT_DIRTY;
     let exclusive = flags & (F_WRITE | F_EXCLUSIVE) != 0;
-    folio_add_anon_rmap_pte(&m.memmap, folio, page, exclusive, large);
+    folio_add_anon_rmap_pte(&m.memmap, folio, page, exclusive, large, mm.mm_id);
     slot.set(
         Pte::Present {
             pfn: page,
@@ -280,7 +281,7 @@ pub fn remove_migration_pmd(
         f |= F_DIRTY;
     }
     let exclusive = flags & (F_WRITE | F_EXCLUSIVE) != 0; // not a readable entry
-    crate::mm::rmap::folio_add_anon_rmap_pmd(&m.memmap, dst, exclusive);
+    crate::mm::rmap::folio_add_anon_rmap_pmd(&m.memmap, dst, exclusive, mm.mm_id);
     let v = Pmd::Huge { pfn: dst, flags: f };
     mm.pmd.set(v.encode()); // set_pmd_at: non-present before, no invalidation needed
     trace!(

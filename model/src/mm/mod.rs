@@ -86,6 +86,10 @@ pub const PTE_LOCK: LockClass = LockClass::new("ptlock");
 pub const ANON_VMA_LOCK: LockClass = LockClass::new("anon_vma->rwsem");
 pub const LRU_LOCK: LockClass = LockClass::new("lruvec->lru_lock");
 pub const SPLIT_QUEUE_LOCK: LockClass = LockClass::new("split_queue_lock");
+/// The bit spinlock in `folio->_mm_ids` (`folio_lock_large_mapcount`). Bit spinlocks have no
+/// lockdep class in the kernel; the model gives it one so that its nesting (inside the
+/// page-table locks) is checked like the others'.
+pub const MM_IDS_LOCK: LockClass = LockClass::new("folio->_mm_ids");
 
 /// A PTE table page: N entries and its own split PTE lock.
 pub struct PteTable {
@@ -103,6 +107,9 @@ pub struct PteTable {
 ///
 /// Designed so a second mm (fork) is just a second `Mm` in [`Machine::mms`].
 pub struct Mm {
+    /// `mm->mm_id` (CONFIG_MM_ID): what the owner slots of a large folio record
+    /// ([`page::mm_id`] of the mm's index).
+    pub mm_id: u32,
     pub mmap_lock: rw_semaphore,
     /// The lock of the mm's one VMA (see [`mmap_lock`]).
     pub vma_lock: rw_semaphore,
@@ -171,6 +178,7 @@ impl Machine {
             memmap: Memmap::new(nr, folios),
             mms: (0..mms)
                 .map(|i| Mm {
+                    mm_id: page::mm_id(i),
                     mmap_lock: rw_semaphore::new(MMAP_LOCK).labelled(LockLabel {
                         name: "mmap_lock",
                         mm: Some(i),

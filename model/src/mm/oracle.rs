@@ -19,15 +19,22 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
     let mut by_mm = vec![0u32; n];
     let mut via_pte = vec![false; n];
     let mut via_pmd = vec![false; n];
+    // Per pfn: which mms map it writable (I21); per mm and folio head: its mappings (I31).
+    let mut writable_by = vec![0u32; n];
+    let mut per_mm = vec![vec![0i32; n]; m.mms.len()];
     for (i, mm) in m.mms.iter().enumerate() {
         let deposited = mm.pmd_huge_pte.read();
         let mut linked = None;
         match Pmd::decode(mm.pmd.read()) {
-            Pmd::Huge { pfn, .. } => {
+            Pmd::Huge { pfn, flags } => {
                 pmd_maps[pfn] += 1;
+                per_mm[i][pfn] += 1;
                 for p in pfn..pfn + m.nr {
                     by_mm[p] |= 1 << i;
                     via_pmd[p] = true;
+                    if flags & crate::mm::pgtable::F_WRITE != 0 {
+                        writable_by[p] |= 1 << i;
+                    }
                 }
                 vm_bug_on!(
                     deposited == 0,
@@ -61,10 +68,14 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                 let table = m.table(mm, t, "check_quiescent");
                 for (k, pte) in table.ptes.iter().enumerate() {
                     match Pte::decode(pte.read()) {
-                        Pte::Present { pfn, .. } => {
+                        Pte::Present { pfn, flags } => {
                             pte_maps[pfn] += 1;
                             by_mm[pfn] |= 1 << i;
                             via_pte[pfn] = true;
+                            if flags & crate::mm::pgtable::F_WRITE != 0 {
+                                writable_by[pfn] |= 1 << i;
+                            }
+                            per_mm[i][m.memmap.page_folio_quiet(pfn)] += 1;
                         }
                         Pte::Migration { pfn, .. } => crate::vm_bug_on!(true, Inv::I11SplitEndsClean,
                             "mm{i}: migration entry for pfn {pfn} left in pte[{k}] at a quiescent point"),
@@ -125,7 +136,17 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
             "pfn {pfn} is mapped by mms {:#b} but marked AnonExclusive (COW reuse while shared)",
             by_mm[pfn]
         );
+        // ... and never mapped writable by one of them: a write through it would reach the
+        // other mm (a COW that reused a page still shared).
+        vm_bug_on!(
+            writable_by[pfn] != 0,
+            Inv::I21ExclusiveShared,
+            "pfn {pfn} is mapped by mms {:#b} and writable in mms {:#b} (COW reuse while shared)",
+            by_mm[pfn],
+            writable_by[pfn]
+        );
     }
+    check_mm_id_slots(m, &per_mm);
     for pfn in 0..n {
         let p = m.memmap.page(pfn);
         let mapped = pte_maps[pfn] + pmd_maps[pfn];
@@ -239,6 +260,80 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                 pmds + ptes
             );
         }
+    }
+}
+
+/// I31 at a quiescent point: every large folio's owner slots count exactly the mappings of the
+/// mm they name, every mm that maps it owns a slot (the model has at most two mms), and the
+/// "maybe mapped shared" bit is set exactly when two mms map it. Any other page (small, tail,
+/// free) has both slots free and the bit clear.
+fn check_mm_id_slots(m: &Machine, per_mm: &[Vec<i32>]) {
+    use crate::invariants::Inv;
+    use crate::vm_bug_on;
+    if m.mms.len() > 2 {
+        crate::model_bug!(
+            "the owner-slot oracle is exact for two mms; this machine has {}",
+            m.mms.len()
+        );
+    }
+    let mm = &m.memmap;
+    for pfn in 0..mm.pages.len() {
+        let meta = &mm.meta[pfn];
+        let slots = *meta.mm_id_slots.quiescent();
+        let word = meta.mm_ids_shared.read() != 0;
+        if slots.shared != word {
+            crate::model_bug!(
+                "folio {pfn}: shared bit {word} but the lock holder's copy says {}",
+                slots.shared
+            );
+        }
+        let p = mm.page(pfn);
+        let large_head = mm.is_allocated(pfn)
+            && p.compound_head.read() & 1 == 0
+            && p.flags.test_bit(page::PG_HEAD);
+        if !large_head {
+            vm_bug_on!(
+                slots != page::MM_ID_SLOTS_FREE,
+                Inv::I31MmIdSlots,
+                "pfn {pfn} is not a large folio but has owner slots {:?} {:?}, shared {}",
+                slots.mm_id,
+                slots.mapcount,
+                slots.shared
+            );
+            continue;
+        }
+        let mut mapping_mms = 0;
+        for (i, maps) in per_mm.iter().enumerate() {
+            let id = m.mms[i].mm_id;
+            let slot = slots.mm_id.iter().position(|s| *s == id);
+            let counted = slot.map_or(-1, |k| slots.mapcount[k]) + 1;
+            if maps[pfn] > 0 {
+                mapping_mms += 1;
+            }
+            vm_bug_on!(
+                counted != maps[pfn],
+                Inv::I31MmIdSlots,
+                "folio {pfn}: mm{i} (mm id {id}) has {} mappings but its owner slot counts {counted} (slots {:?} {:?})",
+                maps[pfn],
+                slots.mm_id,
+                slots.mapcount
+            );
+        }
+        for k in 0..2 {
+            vm_bug_on!(
+                slots.mm_id[k] != page::MM_ID_DUMMY
+                    && !m.mms.iter().any(|x| x.mm_id == slots.mm_id[k]),
+                Inv::I31MmIdSlots,
+                "folio {pfn}: owner slot {k} names mm id {}, which no mm has",
+                slots.mm_id[k]
+            );
+        }
+        vm_bug_on!(
+            slots.shared != (mapping_mms > 1),
+            Inv::I31MmIdSlots,
+            "folio {pfn}: mapped by {mapping_mms} mms but \"maybe mapped shared\" is {}",
+            slots.shared
+        );
     }
 }
 
@@ -529,8 +624,14 @@ pub fn check_carried_over(m: &Machine, before: &MappingSnapshot, carry: Carry) {
                     a.pfn
                 );
             }
+            // A page moved to a new folio (a COW copy) may carry its dirtiness in the entry
+            // alone: for an anonymous page PG_dirty and a dirty entry mean the same.
+            let moved_dirty_entry = a.pfn != b.pfn && a.flags & F_DIRTY != 0;
             vm_bug_on!(
-                b.folio_dirty && !a.folio_dirty && carry.may_clear & F_DIRTY == 0,
+                b.folio_dirty
+                    && !a.folio_dirty
+                    && !moved_dirty_entry
+                    && carry.may_clear & F_DIRTY == 0,
                 Inv::I27CarriedOver,
                 "mm{i} page {k}: the folio of pfn {} lost PG_dirty (before {b:?}, after {a:?})",
                 a.pfn

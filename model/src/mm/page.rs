@@ -76,12 +76,53 @@ pub const CONTENT_MARKED_BY_CPU: u32 = 20;
 /// Every oracle bit of [`Page::content`] (8 CPUs at most).
 pub const CONTENT_ORACLE_BITS: i32 = CONTENT_KNOWN_POISONED | (0xff << CONTENT_MARKED_BY_CPU);
 
+/// `MM_ID_DUMMY` (include/linux/mm_types.h): an owner slot that holds no mm.
+pub const MM_ID_DUMMY: u32 = 0;
+
+/// `mm->mm_id` of the model's mm `i` (kernel/fork.c `mm_alloc_id` hands ids out from
+/// `MM_ID_MIN` = 1).
+pub fn mm_id(i: usize) -> u32 {
+    i as u32 + 1
+}
+
+/// The owner slots of a large folio (CONFIG_MM_ID): `folio->_mm_id[2]` and
+/// `folio->_mm_id_mapcount[2]`, which mm owns each slot and how many of the folio's mappings
+/// are in it (biased by -1: a free slot holds [`MM_ID_DUMMY`] and -1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmIdSlots {
+    pub mm_id: [u32; 2],
+    pub mapcount: [i32; 2],
+    /// The lock holder's copy of `FOLIO_MM_IDS_SHARED_BIT` ([`FolioMeta::mm_ids_shared`] is
+    /// the word other CPUs read): the lock holder is its only writer.
+    pub shared: bool,
+}
+
+/// Both owner slots free (`prep_compound_head`).
+pub const MM_ID_SLOTS_FREE: MmIdSlots = MmIdSlots {
+    mm_id: [MM_ID_DUMMY; 2],
+    mapcount: [-1; 2],
+    shared: false,
+};
+
 /// Large-folio metadata (stored in tail pages 1 and 2 in the kernel).
 pub struct FolioMeta {
     pub _large_mapcount: atomic_t,
     pub _entire_mapcount: atomic_t,
     pub _nr_pages_mapped: atomic_t,
     pub _pincount: atomic_t,
+    /// The `FOLIO_MM_IDS_LOCK_BITNUM` bit spinlock in `folio->_mm_ids`
+    /// (`folio_lock_large_mapcount`): every `_large_mapcount` update after the first takes
+    /// it, with the owner slots. A bit spinlock, so an atomic section like a spinlock.
+    pub mm_ids_lock: spinlock_t,
+    /// `_mm_id[2]` / `_mm_id_mapcount[2]`: read and written only under [`Self::mm_ids_lock`]
+    /// (the "do not use outside of rmap code" fields), or before the folio is published.
+    pub mm_id_slots: LockedBy<MmIdSlots>,
+    /// `FOLIO_MM_IDS_SHARED_BIT` of `folio->_mm_ids`, "maybe mapped shared": 1 once a second
+    /// mm mapped the folio, 0 again when one slot owns every mapping. Written under
+    /// [`Self::mm_ids_lock`]; read without it by `folio_maybe_mapped_shared` and COW reuse,
+    /// hence its own atomic (a word the lock bit shares in the kernel, which only the lock
+    /// holder writes).
+    pub mm_ids_shared: atomic_t,
 }
 
 /// The memmap: `folios` slots of `nr` pages; pfn = slot * nr + index.
@@ -135,12 +176,23 @@ impl Memmap {
                 })
                 .collect(),
             meta: (0..n)
-                .map(|pfn| FolioMeta {
-                    _large_mapcount: atomic_t::new(-1),
-                    _entire_mapcount: atomic_t::new(-1),
-                    _nr_pages_mapped: atomic_t::new(0),
-                    _pincount: atomic_t::new(0)
-                        .watched(crate::kernel::trace::Loc::Pincount { pfn }),
+                .map(|pfn| (pfn, spinlock_t::new(crate::mm::MM_IDS_LOCK)))
+                .map(|(pfn, lock)| {
+                    let mm_ids_lock = lock.labelled(crate::kernel::lockdep::LockLabel {
+                        name: "folio_mm_ids",
+                        mm: None,
+                        idx: Some(("folio ", pfn)),
+                    });
+                    FolioMeta {
+                        _large_mapcount: atomic_t::new(-1),
+                        _entire_mapcount: atomic_t::new(-1),
+                        _nr_pages_mapped: atomic_t::new(0),
+                        _pincount: atomic_t::new(0)
+                            .watched(crate::kernel::trace::Loc::Pincount { pfn }),
+                        mm_id_slots: LockedBy::new(&mm_ids_lock, MM_ID_SLOTS_FREE),
+                        mm_ids_lock,
+                        mm_ids_shared: atomic_t::new(0),
+                    }
                 })
                 .collect(),
             waitqueue: wait_queue_head::new(),
@@ -254,6 +306,9 @@ impl Memmap {
         m._entire_mapcount.set(-1);
         m._nr_pages_mapped.set(0);
         m._pincount.set(0);
+        // prep_compound_head: _mm_ids = 0 (shared bit clear), both slots free.
+        m.mm_ids_shared.set(0);
+        *m.mm_id_slots.unpublished() = MM_ID_SLOTS_FREE;
         head
     }
 

@@ -1,10 +1,13 @@
 //! Mapcount accounting (mm/rmap.c `__folio_add_rmap`, `__folio_remove_rmap`,
-//! `folio_add_new_anon_rmap`), CONFIG_PAGE_MAPCOUNT=y. `_large_mapcount` is updated under the
-//! `_mm_ids` bit lock in the kernel; nothing in this model reads it locklessly against a
-//! concurrent update of the same folio except the final-state check, so single RMWs stand in.
+//! `folio_add_new_anon_rmap`), CONFIG_PAGE_MAPCOUNT=y, and the CONFIG_MM_ID owner slots of
+//! include/linux/rmap.h (`folio_add_return_large_mapcount`, `folio_sub_return_large_mapcount`):
+//! every `_large_mapcount` update of a published folio happens under the `_mm_ids` bit lock
+//! together with the slot of the mm it maps into and the "maybe mapped shared" bit. Under the
+//! lock the kernel reads and then sets `_large_mapcount`; no other CPU writes it meanwhile and
+//! a lockless reader sees the old or the new value either way, so one RMW stands for the pair.
 
 use crate::kernel::{rule_on, smp_mb};
-use crate::mm::page::{Memmap, ENTIRELY_MAPPED, PG_ANON_EXCLUSIVE};
+use crate::mm::page::{Memmap, MmIdSlots, ENTIRELY_MAPPED, MM_ID_DUMMY, PG_ANON_EXCLUSIVE};
 use crate::mm::pgtable_generic::pmdp_get_lockless;
 use crate::rules::Rule;
 use crate::trace;
@@ -20,8 +23,153 @@ pub fn anon_exclusive_publish_wmb() {
     }
 }
 
+/// `__folio_large_mapcount_sanity_checks` (include/linux/rmap.h), the `_mm_ids` lock held:
+/// I31 (the kernel's `VM_WARN_ON_ONCE`s).
+fn large_mapcount_sanity_checks(
+    mm: &Memmap,
+    folio: usize,
+    slots: &MmIdSlots,
+    diff: i32,
+    mm_id: u32,
+) {
+    use crate::invariants::Inv;
+    crate::vm_warn_on!(
+        diff <= 0 || diff as usize > mm.nr || mm_id == MM_ID_DUMMY,
+        Inv::I31MmIdSlots,
+        "folio {folio}: large mapcount update by {diff} for mm id {mm_id}"
+    );
+    for i in 0..2 {
+        crate::vm_warn_on!(
+            (slots.mm_id[i] == MM_ID_DUMMY) != (slots.mapcount[i] == -1) || slots.mapcount[i] < -1,
+            Inv::I31MmIdSlots,
+            "folio {folio}: owner slot {i} holds mm id {} with mapcount {}",
+            slots.mm_id[i],
+            slots.mapcount[i]
+        );
+    }
+    crate::vm_warn_on!(
+        mm.meta[folio]._large_mapcount.read() < 0 && slots.shared,
+        Inv::I31MmIdSlots,
+        "folio {folio}: not mapped but \"maybe mapped shared\""
+    );
+}
+
+/// Set or clear the "maybe mapped shared" bit, the `_mm_ids` lock held (the kernel's plain
+/// `|=` / `&=` on the word; only a change is a store another CPU can tell apart).
+fn set_mm_ids_shared(mm: &Memmap, folio: usize, slots: &mut MmIdSlots, shared: bool) {
+    if slots.shared != shared {
+        slots.shared = shared;
+        mm.meta[folio].mm_ids_shared.set(shared as i32);
+    }
+}
+
+/// `folio_set_large_mapcount(folio, mapcount, vma)` for a folio nobody else can reach yet:
+/// `_large_mapcount` = mapcount - 1 and slot 0 to `mm_id` with the same count, no lock.
+pub fn folio_set_large_mapcount(mm: &Memmap, folio: usize, mapcount: i32, mm_id: u32) {
+    let meta = &mm.meta[folio];
+    let mut slots = meta.mm_id_slots.unpublished();
+    large_mapcount_sanity_checks(mm, folio, &slots, mapcount, mm_id);
+    crate::vm_warn_on!(
+        slots.mm_id != [MM_ID_DUMMY; 2],
+        crate::invariants::Inv::I31MmIdSlots,
+        "folio {folio}: new folio with owner slots {:?}",
+        slots.mm_id
+    );
+    meta._large_mapcount.set(mapcount - 1);
+    slots.mapcount[0] = mapcount - 1;
+    slots.mm_id[0] = mm_id;
+}
+
+/// `folio_add_return_large_mapcount(folio, diff, vma)` (include/linux/rmap.h, CONFIG_MM_ID):
+/// under the `_mm_ids` bit lock, `_large_mapcount += diff`, then the slot of `mm_id` gains
+/// `diff` (a free slot is claimed; a folio that already had mappings, or whose slot 1 is
+/// claimed, becomes "maybe mapped shared"; with both slots owned by other mms nothing is
+/// recorded). Returns the new mapcount.
+pub fn folio_add_return_large_mapcount(mm: &Memmap, folio: usize, diff: i32, mm_id: u32) -> i32 {
+    let meta = &mm.meta[folio];
+    let lock = meta.mm_ids_lock.lock();
+    let mut slots = meta.mm_id_slots.access(&lock);
+    large_mapcount_sanity_checks(mm, folio, &slots, diff, mm_id);
+    let new = meta._large_mapcount.add_return_relaxed(diff);
+    if slots.mm_id[0] == mm_id {
+        slots.mapcount[0] += diff;
+    } else if slots.mm_id[1] == mm_id {
+        slots.mapcount[1] += diff;
+    } else if slots.mm_id[0] == MM_ID_DUMMY {
+        slots.mm_id[0] = mm_id;
+        slots.mapcount[0] = diff - 1;
+        if new != diff - 1 {
+            set_mm_ids_shared(mm, folio, &mut slots, true); // other mappings already
+        }
+    } else if slots.mm_id[1] == MM_ID_DUMMY {
+        slots.mm_id[1] = mm_id;
+        slots.mapcount[1] = diff - 1;
+        set_mm_ids_shared(mm, folio, &mut slots, true); // slot 0 maps it too
+    }
+    trace!(
+        "folio_add_return_large_mapcount",
+        "folio {folio}: large_mapcount {} (+{diff}, mm id {mm_id}), slots {:?} {:?}, shared {}",
+        new,
+        slots.mm_id,
+        slots.mapcount,
+        slots.shared
+    );
+    drop(slots);
+    drop(lock);
+    new + 1
+}
+
+/// `folio_sub_return_large_mapcount(folio, diff, vma)` (include/linux/rmap.h, CONFIG_MM_ID):
+/// under the `_mm_ids` bit lock, `_large_mapcount -= diff`; the slot of `mm_id` loses `diff`
+/// and is freed when it goes negative; then, if one slot owns every remaining mapping, the
+/// folio is exclusive again (the shared bit is cleared). Returns the new mapcount.
+pub fn folio_sub_return_large_mapcount(mm: &Memmap, folio: usize, diff: i32, mm_id: u32) -> i32 {
+    let meta = &mm.meta[folio];
+    let lock = meta.mm_ids_lock.lock();
+    let mut slots = meta.mm_id_slots.access(&lock);
+    large_mapcount_sanity_checks(mm, folio, &slots, diff, mm_id);
+    let new = meta._large_mapcount.add_return_relaxed(-diff);
+    let mut recheck = true;
+    for i in 0..2 {
+        if slots.mm_id[i] == mm_id {
+            slots.mapcount[i] -= diff;
+            if slots.mapcount[i] >= 0 {
+                recheck = false;
+            } else {
+                slots.mapcount[i] = -1;
+                slots.mm_id[i] = MM_ID_DUMMY;
+            }
+            break;
+        }
+    }
+    if recheck && (slots.mapcount[0] == new || slots.mapcount[1] == new) {
+        set_mm_ids_shared(mm, folio, &mut slots, false);
+    }
+    // An unmapped folio has both slots free (the kernel's comment; a wrong mm id or a lost
+    // update leaves one owned).
+    crate::vm_warn_on!(
+        new < 0 && (slots.mm_id != [MM_ID_DUMMY; 2] || slots.shared),
+        crate::invariants::Inv::I31MmIdSlots,
+        "folio {folio}: unmapped, but owner slots {:?} {:?}, shared {}",
+        slots.mm_id,
+        slots.mapcount,
+        slots.shared
+    );
+    trace!(
+        "folio_sub_return_large_mapcount",
+        "folio {folio}: large_mapcount {} (-{diff}, mm id {mm_id}), slots {:?} {:?}, shared {}",
+        new,
+        slots.mm_id,
+        slots.mapcount,
+        slots.shared
+    );
+    drop(slots);
+    drop(lock);
+    new + 1
+}
+
 /// `folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE)` for a PMD-mapped new folio.
-pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize) {
+pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize, mm_id: u32) {
     mm.page(folio)
         .flags
         .__set_bit(crate::mm::page::PG_SWAPBACKED); // __folio_set_swapbacked, first
@@ -29,7 +177,7 @@ pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize) {
     mm.mapping[folio].set(crate::mm::ANON_VMA_ID);
     let m = &mm.meta[folio];
     m._entire_mapcount.set(0);
-    m._large_mapcount.set(0);
+    folio_set_large_mapcount(mm, folio, 1, mm_id);
     m._nr_pages_mapped.set(ENTIRELY_MAPPED);
     mm.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
     anon_exclusive_publish_wmb();
@@ -46,6 +194,7 @@ pub fn folio_add_anon_rmap_ptes(
     first: usize,
     nr: usize,
     exclusive: bool,
+    mm_id: u32,
 ) {
     // __folio_add_rmap: each page's _mapcount, then _nr_pages_mapped (add_return_relaxed),
     // then _large_mapcount; __folio_add_anon_rmap sets AnonExclusive after all of them. A
@@ -60,7 +209,7 @@ pub fn folio_add_anon_rmap_ptes(
     if newly > 0 {
         m._nr_pages_mapped.add_return_relaxed(newly);
     }
-    m._large_mapcount.add(nr as i32);
+    folio_add_return_large_mapcount(mm, folio, nr as i32, mm_id);
     if exclusive {
         for i in 0..nr {
             mm.page(first + i).flags.set_bit(PG_ANON_EXCLUSIVE);
@@ -74,9 +223,9 @@ pub fn folio_add_anon_rmap_ptes(
 }
 
 /// `folio_remove_rmap_pmd(folio, page, vma)`.
-pub fn folio_remove_rmap_pmd(mm: &Memmap, folio: usize) {
+pub fn folio_remove_rmap_pmd(mm: &Memmap, folio: usize, mm_id: u32) {
     let m = &mm.meta[folio];
-    m._large_mapcount.dec();
+    folio_sub_return_large_mapcount(mm, folio, 1, mm_id);
     // atomic_add_negative: fully ordered (what orders a split's PTE stores before its
     // pmd_populate); the _nr_pages_mapped update is atomic_sub_return_relaxed.
     let last = m._entire_mapcount.add_return(-1) < 0;
@@ -109,6 +258,7 @@ pub fn folio_add_anon_rmap_pte(
     page: usize,
     exclusive: bool,
     large: bool,
+    mm_id: u32,
 ) {
     // __folio_add_rmap's order: the page's _mapcount, _nr_pages_mapped, _large_mapcount;
     // then AnonExclusive (__folio_add_anon_rmap).
@@ -118,7 +268,7 @@ pub fn folio_add_anon_rmap_pte(
         if newly {
             mm.meta[folio]._nr_pages_mapped.add_return_relaxed(1);
         }
-        mm.meta[folio]._large_mapcount.inc();
+        folio_add_return_large_mapcount(mm, folio, 1, mm_id);
     }
     if exclusive {
         p.flags.set_bit(PG_ANON_EXCLUSIVE);
@@ -131,9 +281,9 @@ pub fn folio_add_anon_rmap_pte(
 }
 
 /// `folio_remove_rmap_pte` for one page.
-pub fn folio_remove_rmap_pte(mm: &Memmap, folio: usize, page: usize, large: bool) {
+pub fn folio_remove_rmap_pte(mm: &Memmap, folio: usize, page: usize, large: bool, mm_id: u32) {
     if large {
-        mm.meta[folio]._large_mapcount.dec();
+        folio_sub_return_large_mapcount(mm, folio, 1, mm_id);
     }
     let p = mm.page(page);
     let last = p._mapcount.add_return(-1) < 0;
@@ -185,26 +335,19 @@ pub fn folio_try_share_anon_rmap(m: &crate::mm::Machine, folio: usize, page: usi
     true
 }
 
-/// `folio_maybe_mapped_shared` (include/linux/mm.h), asked about `page` of `folio` by a
-/// caller that holds the page-table lock of one of its mappings. A small folio: mapped more
-/// than once. A large folio: one mapping means exclusive; otherwise the kernel (CONFIG_MM_ID)
-/// reads a "mapped by more than one mm" bit that the model does not keep. The model derives
-/// it from what makes a second mm map the folio, the fork: `folio_try_dup_anon_rmap_*`
-/// clears AnonExclusive, so more than one PMD mapping, or a `page` (the head, for a PMD
-/// mapping) that is no longer AnonExclusive, reads as "maybe shared". Like the
-/// kernel's answer, it may say shared for an exclusive folio, never the other way round in
-/// the model's scenarios.
-pub fn folio_maybe_mapped_shared(m: &crate::mm::Machine, folio: usize, page: usize) -> bool {
+/// `folio_maybe_mapped_shared` (include/linux/mm.h), CONFIG_MM_ID: a small folio is shared
+/// when mapped more than once; a large one with a single mapping is exclusive, otherwise the
+/// answer is the "maybe mapped shared" bit of `_mm_ids`, read without the lock (two lockless
+/// reads: the mapcount, then the bit).
+pub fn folio_maybe_mapped_shared(m: &crate::mm::Machine, folio: usize) -> bool {
     use crate::mm::page::PG_HEAD;
-    let mapcount = folio_mapcount(&m.memmap, folio);
     if !m.memmap.page(folio).flags.test_bit(PG_HEAD) {
         return m.memmap.page(folio)._mapcount.read() > 0;
     }
-    if mapcount <= 1 {
+    if folio_mapcount(&m.memmap, folio) <= 1 {
         return false;
     }
-    m.memmap.meta[folio]._entire_mapcount.read() > 0
-        || !m.memmap.page(page).flags.test_bit(PG_ANON_EXCLUSIVE)
+    m.memmap.meta[folio].mm_ids_shared.read() != 0
 }
 
 /// `folio_get_anon_vma` (mm/rmap.c): under RCU, read `folio->mapping`, require it mapped,
@@ -365,7 +508,7 @@ pub fn try_to_migrate_one(
             "try_to_migrate_one",
             "pte[{i}] = migration entry for pfn {pfn}"
         );
-        folio_remove_rmap_pte(m.memmap_ref(), folio, pfn, true);
+        folio_remove_rmap_pte(m.memmap_ref(), folio, pfn, true, mm.mm_id);
         crate::mm::page_ref::folio_put(&m.memmap, folio, nr); // the mapping's reference
     }
     true
@@ -392,7 +535,7 @@ pub fn rmap_walk_order(m: &crate::mm::Machine) -> Vec<usize> {
 /// at fork, both PMD locks held: a page that may be pinned cannot be shared (-EBUSY: the
 /// caller splits and copies at PTE level); otherwise clear PageAnonExclusive (the head's
 /// flag stands for a PMD mapping) and count the child's PMD mapping.
-pub fn folio_try_dup_anon_rmap_pmd(m: &crate::mm::Machine, folio: usize) -> bool {
+pub fn folio_try_dup_anon_rmap_pmd(m: &crate::mm::Machine, folio: usize, dst_mm_id: u32) -> bool {
     let mm = &m.memmap;
     if mm.page(folio).flags.test_bit(PG_ANON_EXCLUSIVE) {
         if crate::mm::gup::folio_maybe_dma_pinned(m, folio) {
@@ -405,7 +548,7 @@ pub fn folio_try_dup_anon_rmap_pmd(m: &crate::mm::Machine, folio: usize) -> bool
         mm.page(folio).flags.clear_bit(PG_ANON_EXCLUSIVE);
     }
     mm.meta[folio]._entire_mapcount.inc();
-    mm.meta[folio]._large_mapcount.inc();
+    folio_add_return_large_mapcount(mm, folio, 1, dst_mm_id);
     trace!(
         "folio_try_dup_anon_rmap_pmd",
         "folio {folio}: shared with the child, entire_mapcount +1"
@@ -413,17 +556,56 @@ pub fn folio_try_dup_anon_rmap_pmd(m: &crate::mm::Machine, folio: usize) -> bool
     true
 }
 
+/// `folio_try_dup_anon_rmap_ptes` / `_pte` (include/linux/rmap.h `__folio_try_dup_anon_rmap`,
+/// PTE level) at fork, both PTE locks held, for pages `first..first + nr` of `folio`: if the
+/// folio may be pinned and any of the pages is AnonExclusive, refuse (-EBUSY: the caller
+/// copies); otherwise clear each page's AnonExclusive, raise its `_mapcount`, and for a
+/// large folio add `nr` to the large mapcount in the child's owner slot.
+pub fn folio_try_dup_anon_rmap_ptes(
+    m: &crate::mm::Machine,
+    folio: usize,
+    first: usize,
+    nr: usize,
+    dst_mm_id: u32,
+) -> bool {
+    let mm = &m.memmap;
+    if crate::mm::gup::folio_maybe_dma_pinned(m, folio)
+        && (first..first + nr).any(|p| mm.page(p).flags.test_bit(PG_ANON_EXCLUSIVE))
+    {
+        trace!(
+            "folio_try_dup_anon_rmap_ptes",
+            "folio {folio} may be pinned: -EBUSY"
+        );
+        return false;
+    }
+    for p in first..first + nr {
+        if mm.page(p).flags.test_bit(PG_ANON_EXCLUSIVE) {
+            mm.page(p).flags.clear_bit(PG_ANON_EXCLUSIVE);
+        }
+        mm.page(p)._mapcount.inc();
+    }
+    if crate::mm::gup::folio_test_large(m, folio) {
+        folio_add_return_large_mapcount(mm, folio, nr as i32, dst_mm_id);
+    }
+    trace!(
+        "folio_try_dup_anon_rmap_ptes",
+        "folio {folio} pages {first}..{}: shared with the child",
+        first + nr
+    );
+    true
+}
+
 /// `folio_add_anon_rmap_pmd(folio, page, vma, addr, flags)` for an existing anonymous folio
 /// (`remove_migration_pmd`): the entire mapcount +1 (`_nr_pages_mapped` gains ENTIRELY_MAPPED
 /// on the first), `_large_mapcount` +1, and AnonExclusive on the head if RMAP_EXCLUSIVE.
-pub fn folio_add_anon_rmap_pmd(mm: &Memmap, folio: usize, exclusive: bool) {
+pub fn folio_add_anon_rmap_pmd(mm: &Memmap, folio: usize, exclusive: bool, mm_id: u32) {
     // __folio_add_rmap's order: _entire_mapcount, _nr_pages_mapped, _large_mapcount; then
     // AnonExclusive (__folio_add_anon_rmap).
     let m = &mm.meta[folio];
     if m._entire_mapcount.inc_return() == 0 {
         m._nr_pages_mapped.add_return_relaxed(ENTIRELY_MAPPED);
     }
-    m._large_mapcount.inc();
+    folio_add_return_large_mapcount(mm, folio, 1, mm_id);
     if exclusive {
         mm.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
         anon_exclusive_publish_wmb();

@@ -75,6 +75,19 @@ pub fn copy_mc_highpage(m: &Machine, dst: usize, src: usize) {
     m.memmap.page(dst).content.set(c);
 }
 
+/// `copy_mc_user_highpage(dst, src)` (include/linux/highmem.h, for a COW copy): like
+/// [`copy_mc_highpage`], but reports the memory error (false: -EHWPOISON, `dst` not written)
+/// when `src`'s frame is one memory_failure marked (the oracle bits of its content word;
+/// one load either way).
+pub fn copy_mc_user_highpage(m: &Machine, dst: usize, src: usize) -> bool {
+    let c = m.memmap.page(src).content.read();
+    if c & CONTENT_ORACLE_BITS != 0 {
+        return false;
+    }
+    m.memmap.page(dst).content.set(c);
+    true
+}
+
 /// `folio_mc_copy(dst, src)` (mm/util.c) of `nr` pages, page by page.
 pub fn folio_mc_copy(m: &Machine, dst: usize, src: usize, nr: usize) {
     for i in 0..nr {

@@ -94,7 +94,7 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
         }
         o => crate::model_bug!("zap_huge_pmd of {o:?}"),
     };
-    folio_remove_rmap_pmd(&m.memmap, folio);
+    folio_remove_rmap_pmd(&m.memmap, folio, mm.mm_id);
     let t = zap_deposited_table(mm, &ptl);
     trace!(
         "zap_huge_pmd",
@@ -141,7 +141,11 @@ pub fn zap_pmd_range(m: &Machine, mm_id: usize, range: ZapRange) -> Zapped {
 /// `zap_pte_range`: under the PTE lock clear each PTE in range; present → rmap removed now,
 /// reference batched until after the flush; migration entry → `pfn_swap_entry_folio` (must be
 /// locked) and cleared, with no rmap and no reference (`zap_nonpresent_ptes`). Returns false
-/// if there was no table (caller retries).
+/// if there was no table (caller retries). Finer than the kernel for a large folio: 6.18
+/// clears a batch of its PTEs (`zap_present_folio_ptes`) and then removes their rmap at once
+/// (`folio_remove_rmap_ptes(nr)`: one `_mm_ids` lock section), where the model removes each
+/// PTE's rmap after clearing it. The model shows lockless readers intermediate mapcounts the
+/// kernel never publishes (more behaviours, not fewer), never the reverse.
 fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> bool {
     let mm = &m.mms[mm_id];
     let Some(map) = pte_offset_map_lock(m, mm) else {
@@ -161,7 +165,7 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
                 crate::mm::pgtable::ptep_get_and_clear(slot); // _full
                 let folio = m.memmap.page_folio(pfn);
                 let large = m.memmap.page(folio).flags.test_bit(PG_HEAD);
-                folio_remove_rmap_pte(&m.memmap, folio, pfn, large);
+                folio_remove_rmap_pte(&m.memmap, folio, pfn, large, m.mms[mm_id].mm_id);
                 batch.push((folio, large));
                 z.present_ptes += 1;
                 trace!("zap_pte_range", "pte[{i}] present pfn {pfn} cleared");
