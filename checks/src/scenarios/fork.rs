@@ -93,7 +93,7 @@ pub const COW_REUSE_PTE_VS_ZAP_OTHER_MM: Scenario = Scenario {
 /// whole range in mm1. mm0 may reuse the page only once mm1 no longer maps the folio and has
 /// dropped its references; before that it copies.
 fn cow_reuse_pte_vs_zap_other_mm(nr: usize, outcomes: &Outcomes) {
-    cow_reuse_pte_vs_zap(nr, outcomes, false, ZapRange::Full);
+    cow_reuse_pte_vs_zap(nr, outcomes, GupRef::None, ZapRange::Full);
 }
 
 pub const COW_REUSE_PTE_VS_PARTIAL_ZAP_OTHER_MM: Scenario = Scenario {
@@ -106,7 +106,7 @@ pub const COW_REUSE_PTE_VS_PARTIAL_ZAP_OTHER_MM: Scenario = Scenario {
 };
 /// cow-reuse-pte-vs-zap-other-mm with mm1 unmapping sub-page 1 only.
 fn cow_reuse_pte_vs_partial_zap_other_mm(nr: usize, outcomes: &Outcomes) {
-    cow_reuse_pte_vs_zap(nr, outcomes, false, ZapRange::Page(1));
+    cow_reuse_pte_vs_zap(nr, outcomes, GupRef::None, ZapRange::Page(1));
 }
 
 pub const COW_REUSE_PTE_VS_GUP_REF_OTHER_MM: Scenario = Scenario {
@@ -120,15 +120,25 @@ pub const COW_REUSE_PTE_VS_GUP_REF_OTHER_MM: Scenario = Scenario {
 };
 /// cow-reuse-pte-vs-zap-other-mm with mm1's GUP reference on sub-page 0 held throughout.
 fn cow_reuse_pte_vs_gup_ref_other_mm(nr: usize, outcomes: &Outcomes) {
-    cow_reuse_pte_vs_zap(nr, outcomes, true, ZapRange::Full);
+    cow_reuse_pte_vs_zap(nr, outcomes, GupRef::Setup, ZapRange::Full);
 }
 
-/// The body of both COW-vs-zap scenarios: fork-shared PTE-mapped THP, mm0 write-faults
+/// Where mm1's GUP reference on sub-page 0 comes from, in the COW-vs-other-mm bodies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GupRef {
+    None,
+    /// Taken before the CPUs start.
+    Setup,
+    /// Taken by mm1's CPU with GUP-fast, before its unmap.
+    GupFast,
+}
+
+/// The body of the COW-vs-other-mm scenarios: fork-shared PTE-mapped THP, mm0 write-faults
 /// sub-page 0 (the copy goes to the head of folio slot 1), mm1 zaps `range`; with `gup_ref`,
-/// mm1 holds a FOLL_GET reference on sub-page 0 taken before the CPUs start.
-fn cow_reuse_pte_vs_zap(nr: usize, outcomes: &Outcomes, gup_ref: bool, range: ZapRange) {
+/// mm1 holds a FOLL_GET reference on sub-page 0 to the end.
+fn cow_reuse_pte_vs_zap(nr: usize, outcomes: &Outcomes, gup_ref: GupRef, range: ZapRange) {
     let m = setup_forked_pte_mapped(nr);
-    let held = if gup_ref {
+    let setup_ref = if gup_ref == GupRef::Setup {
         let got = gup_fast(&m, 1, 0, Foll::Get, false);
         assert!(got.is_some(), "[model bug] mm1's GUP of sub-page 0 failed");
         got
@@ -142,12 +152,29 @@ fn cow_reuse_pte_vs_zap(nr: usize, outcomes: &Outcomes, gup_ref: bool, range: Za
         do_wp_page(&m1, 0, 0, nr)
     });
     let m2 = m.clone();
-    let zapper = spawn(move || {
+    let other = spawn(move || {
+        let got = if gup_ref == GupRef::GupFast {
+            gup_fast(&m2, 1, 0, Foll::Get, false)
+        } else {
+            None
+        };
         let _r = m2.mms[1].mmap_lock.down_read();
-        zap_pmd_range(&m2, 1, range)
+        zap_pmd_range(&m2, 1, range);
+        got
     });
     let w = writer.join();
-    zapper.join();
+    let held = other.join().or(setup_ref);
+    record_wp(outcomes, w);
+    if let Some(fp) = held {
+        check_gup_ref_isolated(&m, fp.page, 1);
+        gup_put_folio(&m, fp.folio, 1, Foll::Get);
+    }
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::UNMAP.and(Carry::MOVE));
+}
+
+/// Record what a PTE write fault did.
+fn record_wp(outcomes: &Outcomes, w: PteWp) {
     record(
         outcomes,
         match w {
@@ -156,12 +183,6 @@ fn cow_reuse_pte_vs_zap(nr: usize, outcomes: &Outcomes, gup_ref: bool, range: Za
             PteWp::Retry => COW_PTE_RETRY,
         },
     );
-    if let Some(fp) = held {
-        check_gup_ref_isolated(&m, fp.page, 1);
-        gup_put_folio(&m, fp.folio, 1, Foll::Get);
-    }
-    check_quiescent(&m, &[]);
-    check_carried_over(&m, &before, Carry::UNMAP.and(Carry::MOVE));
 }
 
 pub const COW_REUSE_PTE_VS_GUP_FAST_OTHER_MM: Scenario = Scenario {
@@ -177,36 +198,7 @@ pub const COW_REUSE_PTE_VS_GUP_FAST_OTHER_MM: Scenario = Scenario {
 /// reference on sub-page 0 followed by mm1's unmap of everything. The reference is held to
 /// the end: mm0 may not make the page writable in place while it is.
 fn cow_reuse_pte_vs_gup_fast_other_mm(nr: usize, outcomes: &Outcomes) {
-    let m = setup_forked_pte_mapped(nr);
-    let before = MappingSnapshot::take(&m);
-    let m1 = m.clone();
-    let writer = spawn(move || {
-        let _r = m1.mms[0].mmap_lock.down_read();
-        do_wp_page(&m1, 0, 0, nr)
-    });
-    let m2 = m.clone();
-    let other = spawn(move || {
-        let got = gup_fast(&m2, 1, 0, Foll::Get, false);
-        let _r = m2.mms[1].mmap_lock.down_read();
-        zap_pmd_range(&m2, 1, ZapRange::Full);
-        got
-    });
-    let w = writer.join();
-    let got = other.join();
-    record(
-        outcomes,
-        match w {
-            PteWp::Reused => COW_PTE_REUSED,
-            PteWp::Copied => COW_PTE_COPIED,
-            PteWp::Retry => COW_PTE_RETRY,
-        },
-    );
-    if let Some(fp) = got {
-        check_gup_ref_isolated(&m, fp.page, 1);
-        gup_put_folio(&m, fp.folio, 1, Foll::Get);
-    }
-    check_quiescent(&m, &[]);
-    check_carried_over(&m, &before, Carry::UNMAP.and(Carry::MOVE));
+    cow_reuse_pte_vs_zap(nr, outcomes, GupRef::GupFast, ZapRange::Full);
 }
 
 pub const COW_PTE_VS_FOLIO_SPLIT: Scenario = Scenario {
@@ -235,14 +227,7 @@ fn cow_pte_vs_folio_split(nr: usize, outcomes: &Outcomes) {
     let w = writer.join();
     let split = splitter.join();
     record_split(outcomes, &split);
-    record(
-        outcomes,
-        match w {
-            PteWp::Reused => COW_PTE_REUSED,
-            PteWp::Copied => COW_PTE_COPIED,
-            PteWp::Retry => COW_PTE_RETRY,
-        },
-    );
+    record_wp(outcomes, w);
     check_quiescent(&m, &[]);
     check_carried_over(&m, &before, Carry::MOVE);
 }
