@@ -68,29 +68,52 @@ pub const FOLIO_SPLIT_VS_SCANNER: Scenario = Scenario {
 /// `split_huge_page` ∥ a physical scanner (`__get_hwpoison_page`) on the last tail pfn.
 fn folio_split_vs_scanner(nr: usize, outcomes: &Outcomes) {
     let (m, pfn, split, got) = split_vs_tail_scanner(nr, outcomes, __get_hwpoison_page);
+    scanner_got(
+        &m,
+        outcomes,
+        pfn,
+        got,
+        &split,
+        SCANNER_REF_ON_SPLIT_PAGE,
+        SCANNER_FAILED,
+    );
+    check_quiescent(&m, &[]);
+}
+
+/// The end of a split-vs-`__get_hwpoison_page` race on `pfn`: the folio the scanner holds
+/// must be the one `pfn` is in (I7); record whether it got the split-off page (`on_page`),
+/// the large folio, or nothing (`missed`), and drop its reference.
+pub(super) fn scanner_got(
+    m: &Machine,
+    outcomes: &Outcomes,
+    pfn: usize,
+    got: Option<usize>,
+    split: &Result<(), SplitError>,
+    on_page: &'static str,
+    missed: &'static str,
+) {
     match got {
         Some(f) => {
             check_getter_covers_page(
-                &m,
+                m,
                 "__get_hwpoison_page",
                 pfn,
                 f,
-                &split,
+                split,
                 Inv::I7RecheckAfterGet,
             );
             record(
                 outcomes,
                 if f == pfn {
-                    SCANNER_REF_ON_SPLIT_PAGE
+                    on_page
                 } else {
                     SCANNER_REF_ON_LARGE_FOLIO
                 },
             );
-            folio_put_small_or_large(&m, f);
+            folio_put_small_or_large(m, f);
         }
-        None => record(outcomes, SCANNER_FAILED),
+        None => record(outcomes, missed),
     }
-    check_quiescent(&m, &[]);
 }
 
 pub const FOLIO_SPLIT_VS_COMPACTION: Scenario = Scenario {

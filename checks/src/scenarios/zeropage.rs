@@ -8,13 +8,13 @@ use thp_model::invariants::Inv;
 use thp_model::kernel::spawn;
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
 use thp_model::mm::memory_failure::__get_hwpoison_page;
-use thp_model::mm::page_ref::{folio_get, folio_put_small_or_large};
+use thp_model::mm::page_ref::folio_get;
 use thp_model::mm::pgtable::F_SOFT_DIRTY;
 use thp_model::mm::util::{clear_page_for_setup, mark_hwpoisoned_for_setup};
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 use thp_model::mm::{Pmd, Pte};
 
-use super::folio_split::SCANNER_REF_ON_LARGE_FOLIO;
+use super::folio_split::{scanner_got, SCANNER_REF_ON_LARGE_FOLIO};
 use super::setup::*;
 use super::{Outcomes, Scenario, DEFAULT};
 
@@ -122,28 +122,15 @@ fn split_zeropage_vs_scanner(nr: usize, outcomes: &Outcomes) {
     let split = splitter.join();
     let got = scanner.join();
     record_split(outcomes, &split);
-    match got {
-        Some(f) => {
-            check_getter_covers_page(
-                &m,
-                "__get_hwpoison_page",
-                pfn,
-                f,
-                &split,
-                Inv::I7RecheckAfterGet,
-            );
-            record(
-                outcomes,
-                if f == pfn {
-                    SCANNER_REF_ON_ZERO_MAPPED_PAGE
-                } else {
-                    SCANNER_REF_ON_LARGE_FOLIO
-                },
-            );
-            folio_put_small_or_large(&m, f);
-        }
-        None => record(outcomes, SCANNER_MISSED),
-    }
+    scanner_got(
+        &m,
+        outcomes,
+        pfn,
+        got,
+        &split,
+        SCANNER_REF_ON_ZERO_MAPPED_PAGE,
+        SCANNER_MISSED,
+    );
     if split.is_ok() {
         check_zero_mapped_and_freed(&m, outcomes, pfn);
     }
