@@ -152,6 +152,7 @@ fn run_cell(r: Rule, s: &'static Scenario, e: &EngineSpec) -> DefectRow {
             crate::cli::Token {
                 scenario: s.name.to_string(),
                 arch: None,
+                config: Default::default(),
                 rules: vec![info.id.to_string()],
                 subpages: Some(res.nr),
                 schedule: String::new(),

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use shuttle::scheduler::{Schedule, Scheduler, Task, TaskId};
 use thp_model::kernel::trace::{last_trace, Event};
-use thp_model::kernel::{with_execution, Engine, ExecutionOptions, Hardware, LockGraph};
+use thp_model::kernel::{
+    with_execution, Engine, ExecutionOptions, Hardware, KernelConfig, LockGraph,
+};
 use thp_model::rules::RuleSet;
 
 /// Which engine, with its bound.
@@ -174,6 +176,8 @@ pub struct RunConfig {
     pub engine: EngineSpec,
     pub rules: RuleSet,
     pub hardware: Hardware,
+    /// The kernel configuration (CONFIG_PAGE_MAPCOUNT by default).
+    pub config: KernelConfig,
     /// Stop (and report Incomplete) after this long; None = no limit.
     pub time_budget: Option<Duration>,
     /// The lock-order graph; shared by every execution of this run (and by the caller, if it
@@ -214,6 +218,7 @@ impl RunConfig {
             engine,
             rules: RuleSet::all_on(),
             hardware: Hardware::default(),
+            config: KernelConfig::default(),
             time_budget: None,
             lockdep: Arc::new(LockGraph::new()),
             loom_dpor: true,
@@ -577,6 +582,7 @@ fn run_once(cfg: &RunConfig, trace: bool, body: Arc<dyn Fn() + Send + Sync>) -> 
         engine: cfg.engine.model_engine(),
         rules: cfg.rules.clone(),
         hardware: cfg.hardware,
+        config: cfg.config,
         lockdep: cfg.lockdep.clone(),
         trace,
         audit: cfg.audit,

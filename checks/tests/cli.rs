@@ -45,6 +45,22 @@ fn bad_input_exits_2_with_one_line() {
         &["check", "fork-vs-gup-fast-pin", "--arch", "sparc"],
         &["check", "litmus-sb", "--arch", "arm64"],
         &["replay", "thp1:fork-vs-gup-fast-pin@vax::2:AAAA"],
+        &[
+            "check",
+            "partial-unmap-in-both-mms",
+            "--config",
+            "no-such-config",
+        ],
+        &["check", "litmus-sb", "--config", "no-page-mapcount"],
+        &[
+            "check",
+            "cow-reuse-vs-split-pmd-other-mm",
+            "--config",
+            "no-page-mapcount",
+            "--break",
+            "cow-reuse-by-refcount",
+        ],
+        &["replay", "thp1:fork-vs-gup-fast-pin/no-such-config::2:AAAA"],
     ] {
         let (code, _out, err) = thpcheck(args);
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -474,7 +490,7 @@ fn model_bug_exits_4() {
 #[test]
 fn replay_token_display_from_str_round_trip() {
     use thp_checks::cli::Token;
-    use thp_model::kernel::Arch;
+    use thp_model::kernel::{Arch, KernelConfig};
     let schedule = thp_checks::engine::encode_schedule(
         &shuttle::scheduler::Schedule::new_from_task_ids(7, [0usize, 1, 1, 0, 2]),
     );
@@ -482,6 +498,7 @@ fn replay_token_display_from_str_round_trip() {
         Token {
             scenario: "collapse-vs-gup-fast".into(),
             arch: Some(Arch::X86),
+            config: KernelConfig::NoPageMapcount,
             rules: vec![
                 "gup-fast-pmd-pte-recheck".into(),
                 "collapse-table-sync-one".into(),
@@ -492,6 +509,7 @@ fn replay_token_display_from_str_round_trip() {
         Token {
             scenario: "litmus-sb".into(),
             arch: None,
+            config: KernelConfig::PageMapcount,
             rules: Vec::new(),
             subpages: None,
             schedule: schedule.clone(),
@@ -512,7 +530,7 @@ fn check_defaults_are_what_bounds_md_states() {
     let mut rows = 0;
     for line in doc.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        // | scenario | threads | arch | engine | bound | nr | executions | verdict |, read from
+        // | scenario | threads | arch | config | engine | bound | nr | executions | verdict |, read from
         // the right (a threads cell may hold `FOLL_PIN|FOLL_WRITE`)
         if cells.len() < 9 {
             continue;
@@ -533,7 +551,10 @@ fn check_defaults_are_what_bounds_md_states() {
         );
         rows += 1;
     }
-    assert_eq!(rows, 2 * thp_checks::scenarios::SCENARIOS.len());
+    assert_eq!(
+        rows,
+        2 * thp_model::kernel::KernelConfig::ALL.len() * thp_checks::scenarios::SCENARIOS.len()
+    );
     let (code, out, err) = thpcheck(&[
         "check",
         "split-pmd-vs-aware-walker",
@@ -1036,4 +1057,54 @@ fn the_github_workflow_runs_every_shard_of_real_commands() {
         }
     }
     assert!(thpcheck_lines >= 2, "no thpcheck command in the workflow");
+}
+
+/// `--config no-page-mapcount` runs a scenario with CONFIG_NO_PAGE_MAPCOUNT: its row says so,
+/// its replay token carries it, and the replay fails the same way.
+#[test]
+fn config_no_page_mapcount_reaches_the_row_and_the_replay_token() {
+    let (code, out, err) = thpcheck(&[
+        "check",
+        "partial-unmap-in-both-mms",
+        "--config",
+        "no-page-mapcount",
+        "--engine",
+        "loom",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let bound = v["results"][0]["bound"].as_str().unwrap();
+    assert!(bound.ends_with("config=no-page-mapcount"), "{bound}");
+    assert!(
+        v["results"][0]["observed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "partial-mapping-undetected"),
+        "{out}"
+    );
+    let (code, out, err) = thpcheck(&[
+        "check",
+        "folio-split-vs-zap",
+        "--break",
+        "remove-migration-pte-ptl",
+        "--engine",
+        "shuttle-pct",
+        "--config",
+        "no-page-mapcount",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("replay: thpcheck replay '"))
+        .and_then(|t| t.strip_suffix('\''))
+        .expect("a replay token");
+    assert!(
+        token.starts_with("thp1:folio-split-vs-zap/no-page-mapcount:"),
+        "{token}"
+    );
+    let (rcode, rout, rerr) = thpcheck(&["replay", token]);
+    assert_eq!(rcode, 1, "{rout}{rerr}");
+    assert!(rout.contains("config=no-page-mapcount"), "{rout}");
 }

@@ -57,6 +57,48 @@ fn scenario_holds(s: &'static Scenario) {
         iterations: 500,
     };
     eprintln!("{}", holds(s, random, None, false).line(s.name));
+    no_page_mapcount_holds(s);
+}
+
+/// The scenario with CONFIG_NO_PAGE_MAPCOUNT: shuttle PCT (seed 0, every declared outcome
+/// reached) and, if its CONFIG_PAGE_MAPCOUNT loom run explored at most
+/// [`thp_checks::scenarios::SECOND_CONFIG_TEST_LOOM_MAX`] executions, its default loom run
+/// (shared with docs/bounds.md).
+fn no_page_mapcount_holds(s: &'static Scenario) {
+    use thp_model::kernel::KernelConfig;
+    let kconfig = KernelConfig::NoPageMapcount;
+    let pct = EngineSpec::ShuttlePct {
+        seed: 0,
+        depth: bounds::PCT_DEPTH,
+        iterations: bounds::PCT_ITERATIONS,
+    };
+    let mut cfg = config(pct.clone(), RuleSet::all_on());
+    cfg.config = kconfig;
+    let r = run_scenario(s, &cfg, None);
+    assert!(
+        matches!(r.run.verdict, Verdict::Holds) && r.vacuous.is_none(),
+        "{} under {} ({}) with {}: {:?} {:?}",
+        s.name,
+        pct.name(),
+        pct.bound(),
+        kconfig.name(),
+        r.run.message(),
+        r.vacuous
+    );
+    eprintln!("{} {}", r.run.line(s.name), kconfig.name());
+    if thp_checks::scenarios::second_config_loom_in_tests(s) {
+        let r = &thp_checks::scenarios::default_loom_run_in(s, kconfig).0;
+        assert!(
+            matches!(r.run.verdict, Verdict::Holds) && r.vacuous.is_none(),
+            "{} under loom ({}) with {}: {:?} {:?}",
+            s.name,
+            default_loom(s).bound(),
+            kconfig.name(),
+            r.run.message(),
+            r.vacuous
+        );
+        eprintln!("{} {}", r.run.line(s.name), kconfig.name());
+    }
 }
 
 /// One `#[test]` per catalogue scenario, named after it with underscores

@@ -41,7 +41,8 @@ pub enum Inv {
     /// I4: mapcounts match the page tables once every CPU is done: the entire mapcount counts the
     /// huge PMDs mapping the folio, each page's `_mapcount` its present PTEs, the large
     /// mapcount both, `_nr_pages_mapped` the PTE-mapped pages (plus `ENTIRELY_MAPPED` while
-    /// PMD-mapped); migration entries count nowhere.
+    /// PMD-mapped); migration entries count nowhere. With CONFIG_NO_PAGE_MAPCOUNT the pages of
+    /// a large folio keep `_mapcount` -1 and the folio `_nr_pages_mapped` 0.
     I4MapcountMismatch,
     /// I5: a CPU that holds the PMD lock and saw a huge PMD (or a PMD migration entry) keeps
     /// seeing it until it unlocks: a walker that acts on a huge PMD has re-tested it under the

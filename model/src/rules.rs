@@ -810,6 +810,13 @@ impl Rule {
         self.info().id
     }
 
+    /// Does the rule's broken form read the per-page mapcounts (`page_trans_huge_mapcount`),
+    /// which exist only with CONFIG_PAGE_MAPCOUNT? The kernels that had that code had no
+    /// other configuration.
+    pub fn needs_page_mapcount(self) -> bool {
+        self == Rule::CowReuseByRefcount
+    }
+
     /// Look a rule (or a candidate fix) up by id.
     pub fn from_id(id: &str) -> Option<Rule> {
         Rule::ALL

@@ -8,7 +8,7 @@ use crate::litmus::{self, LITMUS};
 use crate::parallel::{run_ordered_by_cost, Shard};
 use crate::scenarios;
 use crate::status::Status;
-use thp_model::kernel::Arch;
+use thp_model::kernel::{Arch, KernelConfig};
 use thp_model::rules::{Rule, RuleSet};
 
 use super::*;
@@ -47,19 +47,46 @@ pub(super) fn run(a: CheckArgs) -> Result<Status> {
             .collect::<Result<_>>()?,
         subpages: a.subpages,
         arch: a.arch,
+        config: KernelConfig::default(),
+    };
+    // --config: as given; else the default configuration, and with --all both (a litmus test
+    // has no kernel configuration: --all runs it once; naming it with another is an error).
+    // A rule whose broken form needs per-page mapcounts (`--break cow-reuse-by-refcount`)
+    // runs --all in the configuration that has them; named with --config it is an error.
+    let configs: Vec<KernelConfig> = if !a.config.is_empty() {
+        KernelConfig::ALL
+            .into_iter()
+            .filter(|c| a.config.contains(c))
+            .collect()
+    } else if a.all && !extra.rules.iter().any(|r| r.needs_page_mapcount()) {
+        KernelConfig::ALL.to_vec()
+    } else {
+        vec![KernelConfig::default()]
     };
     let all_names = names.len();
     let names = Shard::select(a.shard, &names);
-    let runs: Vec<(&str, EngineArg)> = names
+    let runs: Vec<(&str, EngineArg, KernelConfig)> = names
         .iter()
-        .flat_map(|n| engines.iter().map(move |e| (n.as_str(), *e)))
+        .flat_map(|n| {
+            let configs = if scenarios::find(n).is_some() || !a.all {
+                configs.clone()
+            } else {
+                vec![KernelConfig::default()]
+            };
+            engines.iter().flat_map(move |e| {
+                configs
+                    .clone()
+                    .into_iter()
+                    .map(move |c| (n.as_str(), *e, c))
+            })
+        })
         .collect();
     let mut rows = Vec::new();
     let mut status = Status::Holds;
     let line = crate::progress::Line::start(runs.len());
     // Longest first: unbounded loom runs of model scenarios explore up to millions of
     // executions; bounded loom runs next; shuttle and litmus runs are short.
-    let cost = |&(n, e): &(&str, EngineArg)| -> u64 {
+    let cost = |&(n, e, _): &(&str, EngineArg, KernelConfig)| -> u64 {
         match (e, scenarios::find(n)) {
             (EngineArg::Loom, Some(_)) => match engine_spec(e, &a, n) {
                 EngineSpec::Loom {
@@ -76,9 +103,13 @@ pub(super) fn run(a: CheckArgs) -> Result<Status> {
         &runs,
         a.jobs,
         cost,
-        |&(n, e)| {
+        |&(n, e, config)| {
             let spec = engine_spec(e, &a, n);
             let _running = crate::progress::running(format!("{n} {}", spec.name()));
+            let extra = Extra {
+                config,
+                ..extra.clone()
+            };
             let mut r = check_one(n, spec.clone(), &extra);
             if a.minimize {
                 if let Ok(row) = &r {
@@ -231,6 +262,8 @@ pub struct Extra {
     pub subpages: Option<usize>,
     /// The architecture to run a model scenario on instead of its own.
     pub arch: Option<Arch>,
+    /// The kernel configuration (`--config`).
+    pub config: KernelConfig,
 }
 
 /// Run one scenario under one engine and make a row.
@@ -241,7 +274,17 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<Row> {
     if !extra.rules.is_empty() || !extra.fixes.is_empty() {
         cfg.rules = RuleSet::without_all(&extra.rules).with_fixes(&extra.fixes);
     }
+    cfg.config = extra.config;
     if let Some(s) = scenarios::find(name) {
+        if !extra.config.page_mapcount() {
+            if let Some(r) = extra.rules.iter().find(|r| r.needs_page_mapcount()) {
+                bail!(
+                    "--break {}: its broken form reads per-page mapcounts, which --config {} does not have",
+                    r.id(),
+                    extra.config.name()
+                );
+            }
+        }
         if let Some(n) = extra.subpages {
             if n < s.min_subpages {
                 bail!(
@@ -269,23 +312,22 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<Row> {
             (Verdict::ModelBug { message, .. }, _) => (Status::ModelBug, Some(message.clone())),
             (Verdict::Holds, None) => (Status::Holds, None),
         };
+        let mut bound = format!("{} nr={}", r.run.engine.bound(), r.nr);
+        if arch.is_some() {
+            bound.push_str(&format!(" arch={}", s.arch.name()));
+        }
+        if extra.config != KernelConfig::default() {
+            bound.push_str(&format!(" config={}", extra.config.name()));
+        }
         let row = Row::new(
             name,
             &r.run,
-            if arch.is_none() {
-                format!("{} nr={}", r.run.engine.bound(), r.nr)
-            } else {
-                format!(
-                    "{} nr={} arch={}",
-                    r.run.engine.bound(),
-                    r.nr,
-                    s.arch.name()
-                )
-            },
+            bound,
             (verdict, message),
             Token {
                 scenario: name.to_string(),
                 arch,
+                config: extra.config,
                 rules: extra
                     .rules
                     .iter()
@@ -306,6 +348,9 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<Row> {
     if extra.arch.is_some() {
         bail!("--arch applies to model scenarios, not to litmus test '{name}' (litmus tests run with the LKMM's ordering)");
     }
+    if extra.config != KernelConfig::default() {
+        bail!("--config applies to model scenarios, not to litmus test '{name}'");
+    }
     let r = litmus::run_litmus(l, &cfg);
     let (verdict, message) = match (&r.run.verdict, &r.agrees) {
         (Verdict::Incomplete { reason }, _) => (Status::Incomplete, Some(reason.clone())),
@@ -324,6 +369,7 @@ pub fn check_one(name: &str, spec: EngineSpec, extra: &Extra) -> Result<Row> {
         Token {
             scenario: name.to_string(),
             arch: None,
+            config: KernelConfig::default(),
             rules: Vec::new(),
             subpages: None,
             schedule: String::new(),

@@ -4,8 +4,12 @@ use anyhow::{Context, Result};
 
 use crate::status::Status;
 
-pub(super) fn run(write: bool) -> Result<Status> {
+pub(super) fn run(write: bool, jobs: usize) -> Result<Status> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if jobs > 1 {
+        let committed = std::fs::read_to_string(root.join("docs/bounds.md")).unwrap_or_default();
+        crate::docs::warm(jobs, &committed);
+    }
     let mut stale = false;
     for (path, gen) in crate::docs::GENERATED {
         let p = root.join(path);

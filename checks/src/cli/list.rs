@@ -25,6 +25,7 @@ pub(super) fn run(json: bool) -> Result<Status> {
             v.push(serde_json::json!({
                 "name": s.name, "kind": "model", "description": s.description,
                 "threads": s.threads, "must_reach": s.must_reach,
+                "must_reach_no_page_mapcount": s.must_reach_no_page_mapcount,
                 "shuttle_may_miss": s.shuttle_may_miss,
                 "loom_nr": s.loom_nr, "shuttle_nr": s.shuttle_nr,
                 "loom_bound": s.loom_bound, "arch": s.arch.name(),
@@ -53,11 +54,14 @@ pub(super) fn run(json: bool) -> Result<Status> {
     } else {
         println!("scenarios:");
         for s in scenarios::SCENARIOS {
-            let loom_only = if s.shuttle_may_miss.is_empty() {
+            let mut loom_only = if s.shuttle_may_miss.is_empty() {
                 String::new()
             } else {
                 format!("; loom only: {}", s.shuttle_may_miss.join(", "))
             };
+            if let Some(o) = s.must_reach_no_page_mapcount {
+                loom_only.push_str(&format!("; with no-page-mapcount: {}", o.join(", ")));
+            }
             println!(
                 "  {:<36} {} [must reach: {}{loom_only}]",
                 s.name,

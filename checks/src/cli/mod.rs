@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::engine::Verdict;
 use crate::parallel::{parse_shard, Shard};
 use crate::status::Status;
-use thp_model::kernel::Arch;
+use thp_model::kernel::{Arch, KernelConfig};
 
 mod audit;
 mod bench;
@@ -114,10 +114,14 @@ pub enum Command {
         /// Write the files (default: report whether they are up to date, exit 1 if stale).
         #[arg(long)]
         write: bool,
+        /// Run the scenarios' loom searches and the audit on this many worker threads first;
+        /// same files.
+        #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+        jobs: usize,
     },
     /// Re-run one recorded shuttle schedule (a token printed with a counterexample).
     Replay {
-        /// The token, `thp1:<scenario>[@<arch>]:<rules>:<sub-pages>:<schedule>`.
+        /// The token, `thp1:<scenario>[@<arch>][/<config>]:<rules>:<sub-pages>:<schedule>`.
         token: String,
         /// Draw the counterexample as a web page at FILE (see `check --html`).
         #[arg(long, value_name = "FILE")]
@@ -168,6 +172,11 @@ pub struct CheckArgs {
     /// list`): its TLB flush, `pmd_mkinvalid`, page-table exchange and spin_lock ordering.
     #[arg(long, value_parser = parse_arch)]
     pub arch: Option<Arch>,
+    /// The kernel configuration to run model scenarios with: `page-mapcount`
+    /// (CONFIG_PAGE_MAPCOUNT, per-page mapcounts) or `no-page-mapcount`
+    /// (CONFIG_NO_PAGE_MAPCOUNT); repeat for both. Default: page-mapcount, and with --all both.
+    #[arg(long = "config", value_name = "CONFIG", value_parser = parse_config)]
+    pub config: Vec<KernelConfig>,
     /// Machine-readable output (one JSON document).
     #[arg(long)]
     pub json: bool,
@@ -225,6 +234,16 @@ pub(crate) fn parse_arch(s: &str) -> Result<Arch, String> {
         let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
         format!(
             "unknown architecture '{s}' (available: {})",
+            names.join(", ")
+        )
+    })
+}
+
+pub(crate) fn parse_config(s: &str) -> Result<KernelConfig, String> {
+    KernelConfig::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = KernelConfig::ALL.iter().map(|c| c.name()).collect();
+        format!(
+            "unknown kernel configuration '{s}' (available: {})",
             names.join(", ")
         )
     })
@@ -485,7 +504,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             html,
             minimize,
         } => defects::run(json, jobs, shard, html, minimize)?,
-        Command::Docs { write } => docs::run(write)?,
+        Command::Docs { write, jobs } => docs::run(write, jobs)?,
         Command::Replay { token, html } => replay::run(token, html)?,
     };
     Ok(status.exit_code())

@@ -13,6 +13,7 @@ pub(super) fn run(token: String, html: Option<std::path::PathBuf>) -> Result<Sta
     resolve(&t.scenario)?;
     let extra = Extra {
         arch: t.arch,
+        config: t.config,
         budget: None,
         rules: t
             .rules

@@ -1,4 +1,4 @@
-//! The replay token, `thp1:<scenario>[@<arch>]:<broken rules, comma-separated, or
+//! The replay token, `thp1:<scenario>[@<arch>][/<config>]:<broken rules, comma-separated, or
 //! empty; an applied candidate fix as `+<id>`>:<sub-pages or empty>:<schedule>`: printed with a shuttle counterexample
 //! ([`Display`](fmt::Display)) and read back by `thpcheck replay` ([`FromStr`]).
 
@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use anyhow::Result;
-use thp_model::kernel::Arch;
+use thp_model::kernel::{Arch, KernelConfig};
 
 use super::parse_subpages;
 use crate::engine::decode_schedule;
@@ -17,6 +17,8 @@ pub struct Token {
     pub scenario: String,
     /// `--arch` the run had, if it overrode the scenario's own.
     pub arch: Option<Arch>,
+    /// The kernel configuration (written only when it is not the default).
+    pub config: KernelConfig,
     /// Rule ids switched off, and candidate fixes applied as `+<id>` (resolved by the
     /// replay, which names an unknown one).
     pub rules: Vec<String>,
@@ -36,6 +38,9 @@ impl fmt::Display for Token {
         write!(f, "thp1:{}", self.scenario)?;
         if let Some(a) = self.arch {
             write!(f, "@{}", a.name())?;
+        }
+        if self.config != KernelConfig::default() {
+            write!(f, "/{}", self.config.name())?;
         }
         write!(f, ":{}:", self.rules.join(","))?;
         if let Some(n) = self.subpages {
@@ -59,6 +64,14 @@ impl FromStr for Token {
         else {
             return Err(bad("expected thp1:<scenario>:<rule>:<subpages>:<schedule>"));
         };
+        let (scenario, config) = match scenario.split_once('/') {
+            Some((rest, c)) => (
+                rest,
+                KernelConfig::from_name(c)
+                    .ok_or_else(|| bad(&format!("unknown kernel configuration '{c}'")))?,
+            ),
+            None => (scenario, KernelConfig::default()),
+        };
         let (scenario, arch) = match scenario.split_once('@') {
             Some((name, a)) => (
                 name,
@@ -80,6 +93,7 @@ impl FromStr for Token {
         Ok(Token {
             scenario: scenario.to_string(),
             arch,
+            config,
             rules: if rule.is_empty() {
                 Vec::new()
             } else {

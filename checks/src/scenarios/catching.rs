@@ -54,6 +54,7 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::WpReuseLargeSharedBit => &[
             fork::COW_REUSE_PTE_VS_PARTIAL_ZAP_OTHER_MM,
             fork::COW_REUSE_PTE_VS_GUP_FAST_OTHER_MM,
+            fork::COW_REUSE_PTE_VS_FORK,
         ],
         Rule::WpReuseLargeRefcount => &[
             fork::COW_REUSE_PTE_VS_GUP_REF_OTHER_MM,

@@ -9,7 +9,7 @@ use thp_model::mm::huge_memory::SplitError;
 use thp_model::mm::huge_memory::{deferred_split_scan, DeferredScan};
 use thp_model::mm::madvise::madvise_free_pte_range;
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
-use thp_model::mm::page::DEFERRED_QUEUED;
+use thp_model::mm::page::{DEFERRED_NONE, DEFERRED_QUEUED, PG_PARTIALLY_MAPPED};
 use thp_model::mm::page_ref::folio_get;
 use thp_model::mm::zap::{zap_pmd_range, ZapRange};
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
@@ -23,9 +23,12 @@ pub const SCENARIOS: &[Scenario] = &[
     DEFERRED_SPLIT_SCAN_VS_ZAP,
     DEFERRED_SPLIT_SCAN_VS_ZAP_BATCH,
     DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT,
+    PARTIAL_UNMAP_IN_BOTH_MMS,
 ];
 
 pub const MADV_FREE_SKIPPED: &str = "madv-free-skipped";
+pub const PARTIAL_MAPPING_QUEUED: &str = "partial-mapping-queued";
+pub const PARTIAL_MAPPING_UNDETECTED: &str = "partial-mapping-undetected";
 pub const SCAN_FOUND_NOTHING: &str = "scan-found-nothing";
 pub const SCAN_LOST_RACE: &str = "scan-lost-race";
 pub const SCAN_REMOVED: &str = "scan-removed";
@@ -181,6 +184,68 @@ fn deferred_split_scan_vs_folio_split(nr: usize, outcomes: &Outcomes) {
     );
     record_scan(outcomes, &s);
     check_quiescent(&m, &[]);
+}
+
+pub const PARTIAL_UNMAP_IN_BOTH_MMS: Scenario = Scenario {
+    name: "partial-unmap-in-both-mms",
+    description: "MADV_DONTNEED of sub-page 0 in both mms of a fork-shared PTE-mapped THP at once: sub-page 0 is then mapped nowhere, the folio partially mapped. With CONFIG_PAGE_MAPCOUNT whichever zap drops the page's _mapcount to -1 queues it for the deferred split; with CONFIG_NO_PAGE_MAPCOUNT 2 nr - 2 mappings of nr pages average at least one, so nothing can tell (an expected miss, not a failure) until mm1 unmaps the rest",
+    threads: &["cpu1: mmap_read_lock(mm0); zap_pmd_range(mm0, sub-page 0)", "cpu2: mmap_read_lock(mm1); zap_pmd_range(mm1, sub-page 0)"],
+    must_reach: &[PARTIAL_MAPPING_QUEUED],
+    must_reach_no_page_mapcount: Some(&[PARTIAL_MAPPING_UNDETECTED]),
+    body: partial_unmap_in_both_mms,
+    ..DEFAULT
+};
+/// Both mms of a fork-shared PTE-mapped THP unmap sub-page 0 at once (`zap_pte_range` under
+/// each mm's own PTE lock; only the folio's counters are shared). Then (main) mm1 unmaps
+/// everything, as its exit would: mm0's nr - 1 mappings average below one per page, and both
+/// configurations must have queued the folio.
+fn partial_unmap_in_both_mms(nr: usize, outcomes: &Outcomes) {
+    let m = setup_forked_pte_mapped(nr);
+    let before = MappingSnapshot::take(&m);
+    let zappers: Vec<_> = (0..2)
+        .map(|mm| {
+            let m = m.clone();
+            spawn(move || {
+                let _r = m.mms[mm].mmap_lock.down_read();
+                zap_pmd_range(&m, mm, ZapRange::Page(0));
+            })
+        })
+        .collect();
+    for z in zappers {
+        z.join();
+    }
+    let queued = |m: &Machine| {
+        m.memmap.deferred[0].read() != DEFERRED_NONE
+            && m.memmap.page(0).flags.test_bit(PG_PARTIALLY_MAPPED)
+    };
+    let exact = m.memmap.page_mapcount;
+    if queued(&m) {
+        record(outcomes, PARTIAL_MAPPING_QUEUED);
+    } else {
+        record(outcomes, PARTIAL_MAPPING_UNDETECTED);
+    }
+    // CONFIG_PAGE_MAPCOUNT detects every partial unmap; CONFIG_NO_PAGE_MAPCOUNT queues only a
+    // folio with fewer mappings than pages (here 2 nr - 2 >= nr), nothing else.
+    assert!(
+        queued(&m) == exact,
+        "[{}] sub-page 0 is mapped nowhere, the other {} pages by both mms: the folio {} (CONFIG_{}PAGE_MAPCOUNT)",
+        Inv::I14DeferredList.tag(),
+        nr - 1,
+        if exact { "was not queued for the deferred split" } else { "was queued though its average mapcount is at least one" },
+        if exact { "" } else { "NO_" }
+    );
+    {
+        let _r = m.mms[1].mmap_lock.down_read();
+        zap_pmd_range(&m, 1, ZapRange::Full);
+    }
+    assert!(
+        queued(&m),
+        "[{}] mm0 alone maps {} of {nr} pages, but the folio was not queued for the deferred split",
+        Inv::I14DeferredList.tag(),
+        nr - 1
+    );
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::UNMAP);
 }
 
 const UNREFERENCED_NOT_FREED: &str = "is unmapped and unreferenced but was never freed";

@@ -24,6 +24,7 @@ pub const SCENARIOS: &[Scenario] = &[
     COW_REUSE_PTE_VS_PARTIAL_ZAP_OTHER_MM,
     COW_PTE_VS_FOLIO_SPLIT,
     COW_REUSE_PTE_VS_GUP_FAST_OTHER_MM,
+    COW_REUSE_PTE_VS_FORK,
     FORK_VS_GUP_FAST_PIN,
     FORK_VS_GUP_FAST_PIN_PORTABLE,
 ];
@@ -199,6 +200,44 @@ pub const COW_REUSE_PTE_VS_GUP_FAST_OTHER_MM: Scenario = Scenario {
 /// the end: mm0 may not make the page writable in place while it is.
 fn cow_reuse_pte_vs_gup_fast_other_mm(nr: usize, outcomes: &Outcomes) {
     cow_reuse_pte_vs_zap(nr, outcomes, GupRef::GupFast, ZapRange::Full);
+}
+
+pub const COW_REUSE_PTE_VS_FORK: Scenario = Scenario {
+    name: "cow-reuse-pte-vs-fork",
+    description: "write fault (do_wp_page: __wp_can_reuse_large_anon_folio) on sub-page 0 of a PTE-mapped THP that mm0 alone maps again (its fork child mm1 unmapped everything: no page AnonExclusive, \"maybe mapped shared\" clear) vs a new fork of mm0 into mm1 (dup_mmap: copy_pte_range, folio_ref_add then folio_try_dup_anon_rmap_ptes): mmap_lock orders them; reused before the fork, the fork must share the reused page write-protected; after it, the fault must copy",
+    threads: &["cpu1: mmap_read_lock(mm0); do_wp_page(sub-page 0)", "cpu2: dup_mmap(mm0 -> mm1)"],
+    must_reach: &[COW_PTE_REUSED, COW_PTE_COPIED],
+    body: cow_reuse_pte_vs_fork,
+    ..DEFAULT
+};
+/// A write fault on sub-page 0 of a THP that mm0 maps alone after its first child exited ∥
+/// mm0 forking again into the (empty) mm1. The fault reuses only if it runs first; a fork
+/// after the reuse write-protects the page again and shares it (AnonExclusive cleared); a fork
+/// first leaves every page mapped twice, so the fault copies.
+fn cow_reuse_pte_vs_fork(nr: usize, outcomes: &Outcomes) {
+    let m = setup_forked_pte_mapped(nr);
+    {
+        // mm1 exits: every mapping and reference of mm1 goes, the table with them.
+        let _r = m.mms[1].mmap_lock.down_read();
+        zap_pmd_range(&m, 1, ZapRange::Full);
+    }
+    assert!(
+        !thp_model::mm::rmap::folio_maybe_mapped_shared(&m, 0),
+        "[model bug] mm1 unmapped everything but the folio is still \"maybe mapped shared\""
+    );
+    let before = MappingSnapshot::take(&m);
+    let m1 = m.clone();
+    let writer = spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        do_wp_page(&m1, 0, 0, nr)
+    });
+    let m2 = m.clone();
+    let fork = spawn(move || dup_mmap(&m2, 0, 1));
+    let w = writer.join();
+    assert!(fork.join(), "[model bug] the fork's copy failed");
+    record_wp(outcomes, w);
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::MOVE);
 }
 
 pub const COW_PTE_VS_FOLIO_SPLIT: Scenario = Scenario {

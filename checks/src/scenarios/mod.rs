@@ -30,7 +30,7 @@ use std::sync::Arc;
 #[allow(clippy::disallowed_types)] // harness state outside the engines (clippy.toml)
 use std::sync::Mutex;
 
-use thp_model::kernel::Arch;
+use thp_model::kernel::{Arch, KernelConfig};
 use thp_model::rules::RuleSet;
 
 use crate::engine::{run, EngineSpec, RunConfig, RunResult, Verdict};
@@ -83,6 +83,9 @@ pub struct Scenario {
     pub fixes: &'static [thp_model::rules::Rule],
     /// Outcomes every holding run must have reached.
     pub must_reach: &'static [&'static str],
+    /// With CONFIG_NO_PAGE_MAPCOUNT, the outcomes a holding run must reach instead of
+    /// `must_reach` (None: the same). For a scenario whose result the configuration decides.
+    pub must_reach_no_page_mapcount: Option<&'static [&'static str]>,
     /// Outcomes of `must_reach` that only loom (every interleaving within its bound) is
     /// required to reach; shuttle's randomized schedulers record them when they happen, but a
     /// run that misses them is not vacuous. Empty for almost every scenario.
@@ -105,6 +108,7 @@ pub const DEFAULT: Scenario = Scenario {
     arch: Arch::Arm64,
     fixes: &[],
     must_reach: &[],
+    must_reach_no_page_mapcount: None,
     shuttle_may_miss: &[],
     body: no_body,
 };
@@ -159,6 +163,7 @@ catalogue! { $
     deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP => deferred_split_scan_vs_zap,
     deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP_BATCH => deferred_split_scan_vs_zap_batch,
     deferred_split::DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT => deferred_split_scan_vs_folio_split,
+    deferred_split::PARTIAL_UNMAP_IN_BOTH_MMS => partial_unmap_in_both_mms,
     khugepaged::COLLAPSE_VS_GUP_FAST => collapse_vs_gup_fast,
     khugepaged::COLLAPSE_THEN_ZAP_VS_GUP_FAST => collapse_then_zap_vs_gup_fast,
     fork::COW_REUSE_VS_SPLIT_PMD_OTHER_MM => cow_reuse_vs_split_pmd_other_mm,
@@ -167,6 +172,7 @@ catalogue! { $
     fork::COW_REUSE_PTE_VS_PARTIAL_ZAP_OTHER_MM => cow_reuse_pte_vs_partial_zap_other_mm,
     fork::COW_PTE_VS_FOLIO_SPLIT => cow_pte_vs_folio_split,
     fork::COW_REUSE_PTE_VS_GUP_FAST_OTHER_MM => cow_reuse_pte_vs_gup_fast_other_mm,
+    fork::COW_REUSE_PTE_VS_FORK => cow_reuse_pte_vs_fork,
     migrate::THP_MIGRATION_VS_ZAP => thp_migration_vs_zap,
     fork::FORK_VS_GUP_FAST_PIN => fork_vs_gup_fast_pin,
     fork::FORK_VS_GUP_FAST_PIN_PORTABLE => fork_vs_gup_fast_pin_portable,
@@ -293,17 +299,48 @@ pub fn run_scenario_states(
 /// The default loom run of scenario `s` (every rule on, its default bound and size) with the
 /// final state of every execution, run once per process: the scenario tests, docs/bounds.md
 /// and the audit share it.
-#[allow(clippy::disallowed_types)] // harness state outside the engines (clippy.toml)
 pub fn default_loom_run(s: &'static Scenario) -> &'static (ScenarioResult, BTreeSet<FinalState>) {
+    default_loom_run_in(s, KernelConfig::default())
+}
+
+/// The test suite runs a scenario's default loom search in the second kernel configuration
+/// (CONFIG_NO_PAGE_MAPCOUNT) only when its CONFIG_PAGE_MAPCOUNT run explored at most this many
+/// executions: running every scenario twice does not fit the suite's time budget. `thpcheck
+/// docs` and `thpcheck check --all --config no-page-mapcount` run them all.
+pub const SECOND_CONFIG_TEST_LOOM_MAX: u64 = 100_000;
+
+/// Whether the test suite runs scenario `s`'s default loom search in the second configuration
+/// (see [`SECOND_CONFIG_TEST_LOOM_MAX`]).
+pub fn second_config_loom_in_tests(s: &'static Scenario) -> bool {
+    default_loom_run(s).0.run.executions <= SECOND_CONFIG_TEST_LOOM_MAX
+}
+
+/// [`default_loom_run`] with kernel configuration `kconfig`, run once per process.
+#[allow(clippy::disallowed_types)] // harness state outside the engines (clippy.toml)
+pub fn default_loom_run_in(
+    s: &'static Scenario,
+    kconfig: KernelConfig,
+) -> &'static (ScenarioResult, BTreeSet<FinalState>) {
     type Cell = std::sync::OnceLock<(ScenarioResult, BTreeSet<FinalState>)>;
     static RUNS: std::sync::OnceLock<Vec<Cell>> = std::sync::OnceLock::new();
-    let runs = RUNS.get_or_init(|| SCENARIOS.iter().map(|_| Cell::new()).collect());
+    let runs = RUNS.get_or_init(|| {
+        (0..SCENARIOS.len() * KernelConfig::ALL.len())
+            .map(|_| Cell::new())
+            .collect()
+    });
     let i = SCENARIOS
         .iter()
         .position(|x| x.name == s.name)
         .unwrap_or_else(|| panic!("[model bug] {} is not in the catalogue", s.name));
-    runs[i]
-        .get_or_init(|| run_scenario_states(s, &config(default_loom(s), RuleSet::all_on()), None))
+    let k = KernelConfig::ALL
+        .iter()
+        .position(|c| *c == kconfig)
+        .unwrap_or(0);
+    runs[i * KernelConfig::ALL.len() + k].get_or_init(|| {
+        let mut cfg = config(default_loom(s), RuleSet::all_on());
+        cfg.config = kconfig;
+        run_scenario_states(s, &cfg, None)
+    })
 }
 
 #[allow(clippy::disallowed_types)] // harness state outside the engines (clippy.toml)
@@ -350,8 +387,11 @@ fn run_scenario_with(
     let run = run(&cfg, body);
     let reached = outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let is_loom = matches!(cfg.engine, EngineSpec::Loom { .. });
-    let missing: Vec<_> = s
-        .must_reach
+    let must_reach = match s.must_reach_no_page_mapcount {
+        Some(o) if !cfg.config.page_mapcount() => o,
+        _ => s.must_reach,
+    };
+    let missing: Vec<_> = must_reach
         .iter()
         .filter(|o| !reached.contains(*o))
         .filter(|o| is_loom || !s.shuttle_may_miss.contains(*o))

@@ -129,6 +129,40 @@ impl Arch {
     }
 }
 
+/// The kernel configuration options whose code paths the model distinguishes (mm/Kconfig).
+/// Like the architecture, a run-time choice of the check, carried in its replay token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum KernelConfig {
+    /// CONFIG_PAGE_MAPCOUNT=y: every page of a large folio has its own `_mapcount`, and the
+    /// folio counts its mapped pages in `_nr_pages_mapped` (exact partial-mapping detection).
+    #[default]
+    PageMapcount,
+    /// CONFIG_NO_PAGE_MAPCOUNT=y: a large folio keeps only `_large_mapcount` and
+    /// `_entire_mapcount` (and the owner slots); its pages' `_mapcount` stay -1 and partial
+    /// mapping is detected from the average mapcount per page (mm/rmap.c
+    /// `__folio_remove_rmap`).
+    NoPageMapcount,
+}
+
+impl KernelConfig {
+    /// Does struct page carry a per-page `_mapcount` for pages of large folios?
+    pub fn page_mapcount(self) -> bool {
+        self == KernelConfig::PageMapcount
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelConfig::PageMapcount => "page-mapcount",
+            KernelConfig::NoPageMapcount => "no-page-mapcount",
+        }
+    }
+    /// Every configuration, the default first.
+    pub const ALL: [KernelConfig; 2] = [KernelConfig::PageMapcount, KernelConfig::NoPageMapcount];
+    /// The configuration called `name` (as [`KernelConfig::name`] prints it).
+    pub fn from_name(name: &str) -> Option<KernelConfig> {
+        KernelConfig::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
 impl Default for Hardware {
     fn default() -> Self {
         Arch::X86.hardware()
@@ -141,6 +175,8 @@ pub struct ExecutionOptions {
     pub engine: Engine,
     pub rules: RuleSet,
     pub hardware: Hardware,
+    /// The kernel configuration (CONFIG_PAGE_MAPCOUNT or CONFIG_NO_PAGE_MAPCOUNT).
+    pub config: KernelConfig,
     /// The lock-order graph shared by every execution of one check.
     pub lockdep: Arc<LockGraph>,
     /// Record trace events (on for checks; benchmarks may turn it off).
@@ -158,6 +194,7 @@ impl ExecutionOptions {
             engine,
             rules: RuleSet::all_on(),
             hardware: Hardware::default(),
+            config: KernelConfig::default(),
             lockdep: Arc::new(LockGraph::new()),
             trace: true,
             audit: false,

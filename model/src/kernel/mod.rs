@@ -62,7 +62,7 @@ pub mod wait;
 pub use atomic::*;
 pub use engine::{
     audit_enabled, current_engine, record_final_state, rule_on, take_final_state, with_execution,
-    Arch, Engine, Execution, ExecutionOptions, Hardware,
+    Arch, Engine, Execution, ExecutionOptions, Hardware, KernelConfig,
 };
 pub use lockdep::{LockClass, LockGraph};
 pub use locked::{LockedBy, LockedRef};

@@ -158,13 +158,24 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
             );
             continue;
         }
-        vm_bug_on!(
-            p._mapcount.read() + 1 != pte_maps[pfn],
-            Inv::I4MapcountMismatch,
-            "pfn {pfn}: _mapcount {} but {} PTEs map it",
-            p._mapcount.read(),
-            pte_maps[pfn]
-        );
+        let in_large = p.compound_head.read() & 1 != 0 || p.flags.test_bit(page::PG_HEAD);
+        if in_large && !m.memmap.page_mapcount {
+            // CONFIG_NO_PAGE_MAPCOUNT: a large folio's pages leave `_mapcount` at -1.
+            vm_bug_on!(
+                p._mapcount.read() != -1,
+                Inv::I4MapcountMismatch,
+                "pfn {pfn}: _mapcount {} in a large folio without CONFIG_PAGE_MAPCOUNT (must stay -1)",
+                p._mapcount.read()
+            );
+        } else {
+            vm_bug_on!(
+                p._mapcount.read() + 1 != pte_maps[pfn],
+                Inv::I4MapcountMismatch,
+                "pfn {pfn}: _mapcount {} but {} PTEs map it",
+                p._mapcount.read(),
+                pte_maps[pfn]
+            );
+        }
         vm_bug_on!(
             p.flags.test_bit(page::PG_LOCKED),
             Inv::I11SplitEndsClean,
@@ -234,7 +245,11 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                 .iter()
                 .filter(|c| **c > 0)
                 .count() as i32;
-            let want = pages_mapped + if pmds > 0 { page::ENTIRELY_MAPPED } else { 0 };
+            let want = if !m.memmap.page_mapcount {
+                0 // CONFIG_NO_PAGE_MAPCOUNT: the field is unused
+            } else {
+                pages_mapped + if pmds > 0 { page::ENTIRELY_MAPPED } else { 0 }
+            };
             vm_bug_on!(
                 meta._nr_pages_mapped.read() != want,
                 Inv::I4MapcountMismatch,

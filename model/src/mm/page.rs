@@ -128,6 +128,11 @@ pub struct FolioMeta {
 /// The memmap: `folios` slots of `nr` pages; pfn = slot * nr + index.
 pub struct Memmap {
     pub nr: usize,
+    /// CONFIG_PAGE_MAPCOUNT (the run's [`KernelConfig`](crate::kernel::KernelConfig)): the
+    /// pages of a large folio keep their own `_mapcount` and the folio its `_nr_pages_mapped`.
+    /// Without it both stay at their initial values (-1, 0), as the kernel leaves the unused
+    /// fields. Fixed for the machine's life, not model state.
+    pub page_mapcount: bool,
     pub pages: Vec<Page>,
     /// Per pfn; meaningful at heads of large folios.
     pub meta: Vec<FolioMeta>,
@@ -163,6 +168,10 @@ impl Memmap {
         let split_queue_lock = spinlock_t::new(crate::mm::SPLIT_QUEUE_LOCK);
         Memmap {
             nr,
+            page_mapcount: crate::kernel::engine::current()
+                .options
+                .config
+                .page_mapcount(),
             pages: (0..n)
                 .map(|pfn| Page {
                     flags: atomic_long_t::new(0).watched(crate::kernel::trace::Loc::Flags { pfn }),

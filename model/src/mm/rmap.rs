@@ -1,5 +1,9 @@
 //! Mapcount accounting (mm/rmap.c `__folio_add_rmap`, `__folio_remove_rmap`,
-//! `folio_add_new_anon_rmap`), CONFIG_PAGE_MAPCOUNT=y, and the CONFIG_MM_ID owner slots of
+//! `folio_add_new_anon_rmap`) under either configuration ([`Memmap::page_mapcount`]):
+//! CONFIG_PAGE_MAPCOUNT (each page's `_mapcount` and the folio's `_nr_pages_mapped` too;
+//! partial mapping detected exactly) or CONFIG_NO_PAGE_MAPCOUNT (the large and entire
+//! mapcounts only; a folio whose average mapcount per page drops below one is partially
+//! mapped, anything else is not detected). And the CONFIG_MM_ID owner slots of
 //! include/linux/rmap.h (`folio_add_return_large_mapcount`, `folio_sub_return_large_mapcount`):
 //! every `_large_mapcount` update of a published folio happens under the `_mm_ids` bit lock
 //! together with the slot of the mm it maps into and the "maybe mapped shared" bit. Under the
@@ -178,7 +182,9 @@ pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize, mm_id: u32) {
     let m = &mm.meta[folio];
     m._entire_mapcount.set(0);
     folio_set_large_mapcount(mm, folio, 1, mm_id);
-    m._nr_pages_mapped.set(ENTIRELY_MAPPED);
+    if mm.page_mapcount {
+        m._nr_pages_mapped.set(ENTIRELY_MAPPED);
+    }
     mm.page(folio).flags.set_bit(PG_ANON_EXCLUSIVE);
     anon_exclusive_publish_wmb();
     trace!(
@@ -197,17 +203,19 @@ pub fn folio_add_anon_rmap_ptes(
     mm_id: u32,
 ) {
     // __folio_add_rmap: each page's _mapcount, then _nr_pages_mapped (add_return_relaxed),
-    // then _large_mapcount; __folio_add_anon_rmap sets AnonExclusive after all of them. A
-    // lockless reader can see any prefix of these steps.
-    let mut newly = 0;
-    for i in 0..nr {
-        if mm.page(first + i)._mapcount.inc_return() == 0 {
-            newly += 1;
+    // then _large_mapcount (CONFIG_NO_PAGE_MAPCOUNT: _large_mapcount only);
+    // __folio_add_anon_rmap sets AnonExclusive after all of them. A lockless reader can see
+    // any prefix of these steps.
+    if mm.page_mapcount {
+        let mut newly = 0;
+        for i in 0..nr {
+            if mm.page(first + i)._mapcount.inc_return() == 0 {
+                newly += 1;
+            }
         }
-    }
-    let m = &mm.meta[folio];
-    if newly > 0 {
-        m._nr_pages_mapped.add_return_relaxed(newly);
+        if newly > 0 {
+            mm.meta[folio]._nr_pages_mapped.add_return_relaxed(newly);
+        }
     }
     folio_add_return_large_mapcount(mm, folio, nr as i32, mm_id);
     if exclusive {
@@ -222,19 +230,45 @@ pub fn folio_add_anon_rmap_ptes(
     );
 }
 
-/// `folio_remove_rmap_pmd(folio, page, vma)`.
+/// `folio_remove_rmap_pmd(folio, page, vma)`: the PMD mapping's counts, and a folio that
+/// this leaves partially mapped is queued for the deferred split.
 pub fn folio_remove_rmap_pmd(mm: &Memmap, folio: usize, mm_id: u32) {
     let m = &mm.meta[folio];
-    folio_sub_return_large_mapcount(mm, folio, 1, mm_id);
-    // atomic_add_negative: fully ordered (what orders a split's PTE stores before its
-    // pmd_populate); the _nr_pages_mapped update is atomic_sub_return_relaxed.
-    let last = m._entire_mapcount.add_return(-1) < 0;
-    if last {
-        m._nr_pages_mapped.sub_return_relaxed(ENTIRELY_MAPPED);
+    let nr_pages = mm.nr as i32;
+    // The entire mapcount's atomic_add_negative is fully ordered (what orders a split's PTE
+    // stores before its pmd_populate); the _nr_pages_mapped update is
+    // atomic_sub_return_relaxed.
+    let (last, partially_mapped) = if mm.page_mapcount {
+        // _large_mapcount first, then the entire mapcount; the pages this unmaps are those no
+        // PTE maps (nr_pages - _nr_pages_mapped): some but not all means partially mapped.
+        folio_sub_return_large_mapcount(mm, folio, 1, mm_id);
+        let last = m._entire_mapcount.add_return(-1) < 0;
+        let mut unmapped = 0;
+        if last {
+            let left = m._nr_pages_mapped.sub_return_relaxed(ENTIRELY_MAPPED);
+            if left < ENTIRELY_MAPPED {
+                unmapped = (nr_pages - left).max(0); // "raced ahead of another remove and an add?"
+            }
+        }
+        (last, unmapped > 0 && unmapped < nr_pages)
+    } else {
+        // The entire mapcount first, then _large_mapcount; partially mapped if the last PMD
+        // mapping went and fewer mappings than pages are left.
+        let last = m._entire_mapcount.add_return(-1) < 0;
+        let left = folio_sub_return_large_mapcount(mm, folio, 1, mm_id);
+        (last, left != 0 && last && left < nr_pages)
+    };
+    if partially_mapped
+        && !mm
+            .page(folio)
+            .flags
+            .test_bit(crate::mm::page::PG_PARTIALLY_MAPPED)
+    {
+        crate::mm::huge_memory::deferred_split_folio(mm, folio, true);
     }
     trace!(
         "folio_remove_rmap_pmd",
-        "folio {folio}: entire_mapcount -1 (last PMD mapping: {last})"
+        "folio {folio}: entire_mapcount -1 (last PMD mapping: {last}, partially mapped: {partially_mapped})"
     );
 }
 
@@ -250,8 +284,9 @@ pub fn small_folio_mapcount(mm: &Memmap, folio: usize) -> i32 {
     mm.page(folio)._mapcount.read() + 1
 }
 
-/// `folio_add_anon_rmap_pte` for one page (PTE level): the page's `_mapcount` +1, and for a
-/// large folio `_large_mapcount` +1 and `_nr_pages_mapped` +1 if newly mapped.
+/// `folio_add_anon_rmap_pte` for one page (PTE level): the page's `_mapcount` +1 (a small
+/// folio's mapcount; for a large folio only with CONFIG_PAGE_MAPCOUNT, with `_nr_pages_mapped`
+/// +1 if newly mapped), and for a large folio `_large_mapcount` +1.
 pub fn folio_add_anon_rmap_pte(
     mm: &Memmap,
     folio: usize,
@@ -263,11 +298,13 @@ pub fn folio_add_anon_rmap_pte(
     // __folio_add_rmap's order: the page's _mapcount, _nr_pages_mapped, _large_mapcount;
     // then AnonExclusive (__folio_add_anon_rmap).
     let p = mm.page(page);
-    let newly = p._mapcount.inc_return() == 0;
-    if large {
-        if newly {
+    if !large || mm.page_mapcount {
+        let newly = p._mapcount.inc_return() == 0;
+        if large && newly {
             mm.meta[folio]._nr_pages_mapped.add_return_relaxed(1);
         }
+    }
+    if large {
         folio_add_return_large_mapcount(mm, folio, 1, mm_id);
     }
     if exclusive {
@@ -280,32 +317,41 @@ pub fn folio_add_anon_rmap_pte(
     );
 }
 
-/// `folio_remove_rmap_pte` for one page.
+/// `folio_remove_rmap_pte` for one page; a large folio this leaves partially mapped (as far
+/// as the configuration can tell) is queued for the deferred split.
 pub fn folio_remove_rmap_pte(mm: &Memmap, folio: usize, page: usize, large: bool, mm_id: u32) {
-    if large {
-        folio_sub_return_large_mapcount(mm, folio, 1, mm_id);
-    }
     let p = mm.page(page);
-    let last = p._mapcount.add_return(-1) < 0;
-    if large && last {
-        // __folio_remove_rmap: the page became unmapped; if the folio is not also PMD-mapped
-        // (the result is below ENTIRELY_MAPPED) it is partially mapped when a second, separate
-        // read of _nr_pages_mapped is non-zero (a concurrent add may land between the two).
-        let left = mm.meta[folio]._nr_pages_mapped.sub_return_relaxed(1);
-        let partially_mapped =
-            left < ENTIRELY_MAPPED && mm.meta[folio]._nr_pages_mapped.read() != 0;
-        if partially_mapped
-            && !mm
-                .page(folio)
-                .flags
-                .test_bit(crate::mm::page::PG_PARTIALLY_MAPPED)
-        {
-            crate::mm::huge_memory::deferred_split_folio(mm, folio, true);
+    let partially_mapped = if !large {
+        p._mapcount.add_return(-1);
+        false
+    } else if !mm.page_mapcount {
+        // CONFIG_NO_PAGE_MAPCOUNT: fewer mappings than pages and no PMD mapping. With two mms
+        // mapping the folio, pages both unmapped go unnoticed while the average stays >= 1.
+        let left = folio_sub_return_large_mapcount(mm, folio, 1, mm_id);
+        left != 0 && left < mm.nr as i32 && mm.meta[folio]._entire_mapcount.read() + 1 == 0
+    } else {
+        folio_sub_return_large_mapcount(mm, folio, 1, mm_id);
+        // __folio_remove_rmap: when the page became unmapped and the folio is not also
+        // PMD-mapped (the result is below ENTIRELY_MAPPED), it is partially mapped when a
+        // second, separate read of _nr_pages_mapped is non-zero (a concurrent add may land
+        // between the two).
+        let last = p._mapcount.add_return(-1) < 0;
+        last && {
+            let left = mm.meta[folio]._nr_pages_mapped.sub_return_relaxed(1);
+            left < ENTIRELY_MAPPED && mm.meta[folio]._nr_pages_mapped.read() != 0
         }
+    };
+    if partially_mapped
+        && !mm
+            .page(folio)
+            .flags
+            .test_bit(crate::mm::page::PG_PARTIALLY_MAPPED)
+    {
+        crate::mm::huge_memory::deferred_split_folio(mm, folio, true);
     }
     trace!(
         "folio_remove_rmap_pte",
-        "folio {folio} page {page}: _mapcount -1"
+        "folio {folio} page {page}: mapping removed (partially mapped: {partially_mapped})"
     );
 }
 
@@ -578,13 +624,16 @@ pub fn folio_try_dup_anon_rmap_ptes(
         );
         return false;
     }
+    let large = crate::mm::gup::folio_test_large(m, folio);
     for p in first..first + nr {
         if mm.page(p).flags.test_bit(PG_ANON_EXCLUSIVE) {
             mm.page(p).flags.clear_bit(PG_ANON_EXCLUSIVE);
         }
-        mm.page(p)._mapcount.inc();
+        if !large || mm.page_mapcount {
+            mm.page(p)._mapcount.inc();
+        }
     }
-    if crate::mm::gup::folio_test_large(m, folio) {
+    if large {
         folio_add_return_large_mapcount(mm, folio, nr as i32, dst_mm_id);
     }
     trace!(
@@ -602,7 +651,7 @@ pub fn folio_add_anon_rmap_pmd(mm: &Memmap, folio: usize, exclusive: bool, mm_id
     // __folio_add_rmap's order: _entire_mapcount, _nr_pages_mapped, _large_mapcount; then
     // AnonExclusive (__folio_add_anon_rmap).
     let m = &mm.meta[folio];
-    if m._entire_mapcount.inc_return() == 0 {
+    if m._entire_mapcount.inc_return() == 0 && mm.page_mapcount {
         m._nr_pages_mapped.add_return_relaxed(ENTIRELY_MAPPED);
     }
     folio_add_return_large_mapcount(mm, folio, 1, mm_id);
