@@ -46,7 +46,10 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::SplitUnfreezeAfterMetadata => &[folio_split::FOLIO_SPLIT_VS_PFN_WALKER],
         Rule::TableFreeWaitsForGupFast => &[zap::GUP_FAST_VS_DONTNEED_RECLAIM],
         Rule::DeferredSplitScanTryGet => &[deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP],
-        Rule::SplitUnqueueWithFreeze => &[deferred_split::DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT],
+        Rule::SplitUnqueueWithFreeze => &[
+            deferred_split::DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT,
+            deferred_split::DEFERRED_SPLIT_SCAN_VS_THP_MIGRATION,
+        ],
         Rule::FolioPutUnqueuesDeferred => &[deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP],
         Rule::CollapseIsolateRefCheck => &[khugepaged::COLLAPSE_VS_GUP_FAST],
         Rule::CollapseTableSyncOne => &[khugepaged::COLLAPSE_THEN_ZAP_VS_GUP_FAST],

@@ -24,9 +24,11 @@ pub const SCENARIOS: &[Scenario] = &[
     DEFERRED_SPLIT_SCAN_VS_ZAP_BATCH,
     DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT,
     PARTIAL_UNMAP_IN_BOTH_MMS,
+    DEFERRED_SPLIT_SCAN_VS_THP_MIGRATION,
 ];
 
 pub const MADV_FREE_SKIPPED: &str = "madv-free-skipped";
+pub const MIGRATION_SPLIT_QUEUED_FOLIO: &str = "migration-split-queued-folio";
 pub const PARTIAL_MAPPING_QUEUED: &str = "partial-mapping-queued";
 pub const PARTIAL_MAPPING_UNDETECTED: &str = "partial-mapping-undetected";
 pub const SCAN_FOUND_NOTHING: &str = "scan-found-nothing";
@@ -248,12 +250,82 @@ fn partial_unmap_in_both_mms(nr: usize, outcomes: &Outcomes) {
     check_carried_over(&m, &before, Carry::UNMAP);
 }
 
+pub const DEFERRED_SPLIT_SCAN_VS_THP_MIGRATION: Scenario = Scenario {
+    name: "deferred-split-scan-vs-thp-migration",
+    description: "deferred_split_scan vs migrate_pages_batch of the same isolated, partially mapped, queued THP of 4 sub-pages: migration tests the deferred list without its lock (the folio may be on the shrinker's private list) and splits the folio instead of migrating it; the split's freeze under split_queue_lock decides against the shrinker's reference",
+    threads: &["cpu1: migrate_pages_batch(nr_pass = 1): try_split_folio, else unmap and move", "cpu2: deferred_split_scan"],
+    loom_nr: 4,
+    min_subpages: 4,
+    loom_bound: Some(2),
+    must_reach: &[MIGRATION_SPLIT_QUEUED_FOLIO, crate::scenarios::migrate::MIGRATED, crate::scenarios::migrate::MIGRATION_EAGAIN, SCAN_REQUEUED, SCAN_FOUND_NOTHING],
+    body: deferred_split_scan_vs_thp_migration,
+    ..DEFAULT
+};
+/// The deferred split shrinker ∥ the migration of the same queued folio, which the migration
+/// caller isolated from the LRU (`folio_isolate_lru`: its reference). Whoever holds a
+/// reference the other's freeze does not expect makes the other fail: the shrinker's split
+/// fails on the isolation reference, the migration's split and move on the shrinker's. The
+/// migration splits the folio (order-0 folios on its list, put back here: their own order-0
+/// migrations are not modelled), migrates it whole (the new folio is partially mapped and
+/// not queued, as in 6.18: the old one was unqueued while frozen), or fails and remaps it.
+fn deferred_split_scan_vs_thp_migration(nr: usize, outcomes: &Outcomes) {
+    use crate::scenarios::migrate::{MIGRATED, MIGRATION_EAGAIN};
+    use thp_model::mm::migrate::{migrate_pages_batch, MigrateError};
+    use thp_model::mm::vmscan::{folio_isolate_lru, folio_putback_lru};
+    let m = setup_partially_mapped_slots(nr, 2);
+    assert!(
+        folio_isolate_lru(&m, 0),
+        "[model bug] the THP is not on the LRU"
+    );
+    let (r, s) = vs_deferred_split_scan(
+        &m,
+        false,
+        |m| migrate_pages_batch(m, 0, 1, 1),
+        Carry::MOVE.and(Carry::UNMAP),
+    );
+    record_scan(outcomes, &s);
+    match r {
+        Err(MigrateError::Split) => {
+            record(outcomes, MIGRATION_SPLIT_QUEUED_FOLIO);
+            assert!(
+                (0..nr).all(|p| m.memmap.page_folio(p) == p),
+                "[{}] migration split folio 0, but its pages are not order-0 folios",
+                Inv::I11SplitEndsClean.tag()
+            );
+            // putback_movable_pages of the split_folios list (and of the head, which keeps
+            // the isolation reference): back on the LRU, the list reference dropped.
+            for p in 0..nr {
+                folio_putback_lru(&m, p);
+            }
+        }
+        Ok(dst) => {
+            record(outcomes, MIGRATED);
+            assert!(
+                !m.memmap.is_allocated(0) && m.memmap.deferred[dst].read() == DEFERRED_NONE,
+                "[{}] migrated to folio {dst}, but the old folio is not freed or the new one is queued",
+                Inv::I14DeferredList.tag()
+            );
+        }
+        Err(MigrateError::Again) => {
+            record(outcomes, MIGRATION_EAGAIN);
+            folio_putback_lru(&m, 0);
+        }
+    }
+    check_quiescent(&m, &[]);
+}
+
 const UNREFERENCED_NOT_FREED: &str = "is unmapped and unreferenced but was never freed";
 
 /// A PMD-mapped THP of which MADV_DONTNEED unmapped sub-page 1 (PMD split, then the PTE
 /// zapped): PTE-mapped, partially mapped, on the deferred split queue.
 fn setup_partially_mapped(nr: usize) -> Arc<Machine> {
-    let m = setup_huge_pmd(nr);
+    setup_partially_mapped_slots(nr, 1)
+}
+
+/// [`setup_partially_mapped`] with `folios` folio slots (the others free, e.g. for a
+/// migration destination).
+fn setup_partially_mapped_slots(nr: usize, folios: usize) -> Arc<Machine> {
+    let m = setup_huge_pmd_slots(nr, folios);
     {
         let _r = m.mms[0].mmap_lock.down_read();
         zap_pmd_range(&m, 0, ZapRange::Page(1));

@@ -164,6 +164,7 @@ catalogue! { $
     deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP_BATCH => deferred_split_scan_vs_zap_batch,
     deferred_split::DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT => deferred_split_scan_vs_folio_split,
     deferred_split::PARTIAL_UNMAP_IN_BOTH_MMS => partial_unmap_in_both_mms,
+    deferred_split::DEFERRED_SPLIT_SCAN_VS_THP_MIGRATION => deferred_split_scan_vs_thp_migration,
     khugepaged::COLLAPSE_VS_GUP_FAST => collapse_vs_gup_fast,
     khugepaged::COLLAPSE_THEN_ZAP_VS_GUP_FAST => collapse_then_zap_vs_gup_fast,
     fork::COW_REUSE_VS_SPLIT_PMD_OTHER_MM => cow_reuse_vs_split_pmd_other_mm,

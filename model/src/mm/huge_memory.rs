@@ -377,6 +377,25 @@ pub fn split_huge_page(m: &Machine, page: usize) -> Result<(), SplitError> {
 /// new folio containing `lock_at` locked (docs/protocol.md#folio-split). The kernel's -EINVAL
 /// for a `lock_at` outside the folio is left out: every caller passes a page of `folio`.
 pub fn __folio_split(m: &Machine, folio: usize, lock_at: usize) -> Result<(), SplitError> {
+    __folio_split_to_list(m, folio, lock_at, false)
+}
+
+/// `split_folio_to_list(folio, list)` with a list (mm/huge_memory.c): the split of a folio its
+/// caller isolated from the LRU (migration's `try_split_folio`). The head keeps the caller's
+/// lock and reference; every other new folio goes on the caller's list with a reference of
+/// its own (`lru_add_split_folio`: `folio_get`, no PG_lru).
+pub fn split_folio_to_list(m: &Machine, folio: usize) -> Result<(), SplitError> {
+    __folio_split_to_list(m, folio, folio, true)
+}
+
+/// [`__folio_split`]; `list`: the caller passed a list (the folio is isolated, its new folios
+/// go on the list rather than the LRU).
+fn __folio_split_to_list(
+    m: &Machine,
+    folio: usize,
+    lock_at: usize,
+    list: bool,
+) -> Result<(), SplitError> {
     use crate::kernel::local_irq_save;
     use crate::mm::filemap::{folio_test_locked, folio_unlock};
     use crate::mm::page::PG_LRU;
@@ -461,7 +480,15 @@ pub fn __folio_split(m: &Machine, folio: usize, lock_at: usize) -> Result<(), Sp
         // published (link cleared, and now unfrozen), so a CPU waiting for its lock may be
         // setting PG_waiters in the same word (rule split-lru-flag-atomic, Z15).
         let flags = &mm.page(folio + i).flags;
-        if rule_on(Rule::SplitLruFlagAtomic) {
+        if list {
+            // "page reclaim is reclaiming a huge page": the caller's list, with a reference
+            vm_warn_on!(
+                mm.page(folio).flags.test_bit(PG_LRU),
+                Inv::I11SplitEndsClean,
+                "split of folio {folio} to a list, but the folio is on the LRU"
+            );
+            crate::mm::page_ref::folio_get(mm, folio + i);
+        } else if rule_on(Rule::SplitLruFlagAtomic) {
             flags.set_bit(PG_LRU);
         } else {
             // Defect (the 2018 hang's shape: a __-prefixed, non-atomic flag op after the

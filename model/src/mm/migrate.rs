@@ -6,7 +6,7 @@ use crate::invariants::Inv;
 use crate::kernel::rule_on;
 use crate::kernel::smp_rmb;
 use crate::mm::filemap::{folio_test_locked, migration_entry_wait_on_locked};
-use crate::mm::page::PG_HEAD;
+use crate::mm::page::{DEFERRED_NONE, PG_HEAD, PG_PARTIALLY_MAPPED};
 use crate::mm::page_ref::folio_get;
 use crate::mm::pgtable::{Pte, F_DIRTY, F_EXCLUSIVE, F_SOFT_DIRTY, F_WRITE, F_YOUNG};
 use crate::mm::pgtable_generic::pmdp_get_lockless;
@@ -298,6 +298,11 @@ pub enum MigrateError {
     /// -EAGAIN: the folio lock was taken, a pin refused the unmap, or an extra reference
     /// failed the freeze; everything was restored.
     Again,
+    /// The folio was on the deferred split list, partially mapped, and was split instead
+    /// (`try_split_folio`): its order-0 folios are on the caller's `split_folios` list, each
+    /// locked by no one and holding a list reference (the head: the isolation reference).
+    /// `migrate_pages` would migrate them in a later batch; the model stops there.
+    Split,
 }
 
 /// A THP between the two halves of a migration: unmapped (every mapping a migration entry),
@@ -470,6 +475,9 @@ pub const NR_MAX_MIGRATE_PAGES_RETRY: usize = 10;
 /// `migrate_pages_batch` (mm/migrate.c) for a batch of one isolated anonymous THP `src` (PMD-
 /// or PTE-mapped), to a new folio at memmap slot `dst_slot`, making at most `nr_pass` passes
 /// in each of its two phases:
+/// 0. at the top of each unmap pass, a folio of more than two pages that is (racily) on the
+///    deferred split list and partially mapped is split instead (`try_split_folio`; success
+///    returns [`MigrateError::Split`], failure goes on to the unmap);
 /// 1. unmap: `migrate_folio_unmap` until it succeeds (-EAGAIN, e.g. a busy folio lock under
 ///    MIGRATE_ASYNC or a pin, undoes itself and leaves the folio on the list for the next
 ///    pass). Not modelled: the check at the top of each pass that frees a folio whose only
@@ -490,13 +498,27 @@ pub fn migrate_pages_batch(
 ) -> Result<usize, MigrateError> {
     let mut unmapped = None;
     for pass in 0..nr_pass {
+        // "The rare folio on the deferred split list should be split now": a lockless test
+        // that `_deferred_list` is non-empty (it may be on deferred_split_scan's private
+        // list: only tested, never unlinked here; the split's freeze under split_queue_lock
+        // decides) and PG_partially_mapped. Order-1 folios have no deferred list (nr > 2).
+        // folio_nr_pages: `src` is a large folio that no one else can split while the
+        // isolation reference is held (every splitter's freeze would fail), so it is m.nr.
+        let nr = m.nr;
+        if nr > 2
+            && m.memmap.deferred[src].read() != DEFERRED_NONE
+            && m.memmap.page(src).flags.test_bit(PG_PARTIALLY_MAPPED)
+            && try_split_folio(m, src).is_ok()
+        {
+            return Err(MigrateError::Split);
+        }
         match migrate_folio_unmap(m, src, dst_slot) {
             Ok(u) => {
                 unmapped = Some(u);
                 break;
             }
-            Err(MigrateError::Again) => {
-                trace!("migrate_pages_batch", "unmap pass {pass}: -EAGAIN");
+            Err(e) => {
+                trace!("migrate_pages_batch", "unmap pass {pass}: {e:?}");
             }
         }
     }
@@ -524,6 +546,22 @@ pub fn migrate_pages_batch(
     );
     migrate_folio_undo(m, u);
     Err(MigrateError::Again)
+}
+
+/// `try_split_folio` (mm/migrate.c) under MIGRATE_ASYNC: `folio_trylock` (busy: -EAGAIN),
+/// `split_folio_to_list` onto the caller's `split_folios`, `folio_unlock` of the head.
+pub fn try_split_folio(
+    m: &Machine,
+    folio: usize,
+) -> Result<(), crate::mm::huge_memory::SplitError> {
+    use crate::mm::filemap::{folio_trylock, folio_unlock};
+    if !folio_trylock(&m.memmap, folio) {
+        return Err(crate::mm::huge_memory::SplitError::Again);
+    }
+    let r = crate::mm::huge_memory::split_folio_to_list(m, folio);
+    folio_unlock(&m.memmap, folio);
+    trace!("try_split_folio", "folio {folio}: {r:?}");
+    r
 }
 
 /// `migrate_pages` of one isolated anonymous THP in a single pass (`migrate_pages_batch` with
