@@ -124,6 +124,10 @@ pub enum Rule {
     SplitPmdPopulateWmb,
     /// `__folio_split` drops `split_queue_lock` before it takes the lruvec lock.
     SplitQueueUnlockBeforeLruLock,
+    /// `migrate_pages_batch` only tests whether a partially mapped folio is on the deferred
+    /// split list before splitting it; it never unlinks it (it may be on the shrinker's
+    /// private list).
+    MigrateSplitTestsDeferredList,
     /// `madvise_free_huge_pmd` marks a huge PMD old and clean by invalidate-then-set, never
     /// clear-then-set (Z02, the MADV_FREE form).
     MadviseFreeInvalidateNotClear,
@@ -263,6 +267,7 @@ impl Rule {
         Rule::PtReclaimPmdTrylock,
         Rule::SplitPmdPopulateWmb,
         Rule::SplitQueueUnlockBeforeLruLock,
+        Rule::MigrateSplitTestsDeferredList,
         Rule::MadviseFreeInvalidateNotClear,
         Rule::MadviseFreeGetBeforeUnlock,
         Rule::GupFastWriteProtectSeq,
@@ -622,6 +627,13 @@ impl Rule {
                 "mm/huge_memory.c __folio_split (split_queue_unlock, then folio_lruvec_lock); mm/swap.c folios_put_refs (folio_unqueue_deferred_split, then __page_cache_release with the lruvec lock kept across the batch)",
                 "mm::huge_memory::__folio_split, mm::swap::folios_put_refs",
                 Any, &[Inv::I19LockOrder],
+            ),
+            Rule::MigrateSplitTestsDeferredList => (
+                "migrate-split-tests-deferred-list",
+                "Migration splits a partially mapped folio it finds on the deferred split list, testing the list without split_queue_lock and never unlinking the folio itself: the folio may be on deferred_split_scan's on-stack private list, which the scan walks without the lock while it holds the folio's reference, and only the split's freeze (under split_queue_lock, failing while the scan holds its reference) may take it off",
+                "mm/migrate.c migrate_pages_batch (\"Only check it without removing it from the list\", before try_split_folio); mm/huge_memory.c __folio_unqueue_deferred_split (\"unsafe ... until folio refcount is zero\"). Off: the folio is unlinked under split_queue_lock first, as __folio_unqueue_deferred_split would at a raised refcount",
+                "mm::migrate::migrate_pages_batch",
+                Any, &[Inv::I14DeferredList],
             ),
             Rule::MadviseFreeInvalidateNotClear => (
                 "madvise-free-invalidate-not-clear",

@@ -1255,12 +1255,11 @@ mod thp_migration {
         }
     }
 
-    /// `migrate_pages_batch` of a partially mapped THP on the deferred split list: with more
-    /// than two pages it is split instead (`try_split_folio`, `split_folio_to_list`): the
-    /// head keeps the isolation reference, every other page becomes an order-0 folio on the
-    /// caller's list with a reference of its own and no PG_lru, the unmapped page's only
-    /// reference is the list's. With two pages (no deferred list test) it is migrated whole,
-    /// unqueued while frozen.
+    /// `migrate_pages_batch` of a partially mapped THP on the deferred split list: it is
+    /// split instead (`try_split_folio`, `split_folio_to_list`): the head keeps the isolation
+    /// reference, every other page becomes an order-0 folio on the caller's list with a
+    /// reference of its own and no PG_lru, the unmapped page's only reference is the list's.
+    /// Without the partial mapping (a whole THP, queued as underused) it is migrated whole.
     #[test]
     fn migrate_of_a_queued_partially_mapped_thp_splits_it_to_the_list() {
         use thp_model::mm::migrate::migrate_pages_batch;
@@ -1268,6 +1267,15 @@ mod thp_migration {
         use thp_model::mm::vmscan::{folio_isolate_lru, folio_putback_lru};
         use thp_model::mm::zap::{zap_pmd_range, ZapRange};
         for nr in [2usize, 4] {
+            // whole: queued (underused), not partially mapped
+            let m = huge(nr);
+            assert_eq!(m.memmap.deferred[0].read(), DEFERRED_QUEUED);
+            assert!(folio_isolate_lru(&m, 0));
+            assert_eq!(migrate_pages_batch(&m, 0, 1, 1), Ok(nr));
+            assert!(!m.memmap.is_allocated(0));
+            assert_eq!(m.memmap.deferred[nr].read(), DEFERRED_NONE);
+            check_quiescent(&m, &[]);
+
             let m = huge(nr);
             {
                 let _r = m.mms[0].mmap_lock.down_read();
@@ -1276,18 +1284,10 @@ mod thp_migration {
             assert_eq!(m.memmap.deferred[0].read(), DEFERRED_QUEUED);
             assert!(m.memmap.page(0).flags.test_bit(PG_PARTIALLY_MAPPED));
             assert!(folio_isolate_lru(&m, 0));
-            let r = migrate_pages_batch(&m, 0, 1, 1);
-            if nr == 2 {
-                assert_eq!(r, Ok(nr));
-                assert!(!m.memmap.is_allocated(0));
-                assert_eq!(m.memmap.deferred[0].read(), DEFERRED_NONE);
-                assert_eq!(m.memmap.deferred[nr].read(), DEFERRED_NONE);
-                check_quiescent(&m, &[]);
-                continue;
-            }
-            assert_eq!(r, Err(MigrateError::Split));
+            assert_eq!(migrate_pages_batch(&m, 0, 1, 1), Err(MigrateError::Split));
             assert!(!m.memmap.is_allocated(nr), "no new folio was allocated");
             assert_eq!(m.memmap.deferred[0].read(), DEFERRED_NONE);
+            assert!(!m.memmap.page(0).flags.test_bit(PG_PARTIALLY_MAPPED));
             for p in 0..nr {
                 assert_eq!(m.memmap.page_folio(p), p);
                 assert!(!m.memmap.page(p).flags.test_bit(PG_LRU));
@@ -1300,10 +1300,12 @@ mod thp_migration {
                 // a mapping's reference and the list's (the head: the isolation one)
                 assert_eq!(m.memmap.page(p)._refcount.read(), 1 + mapped as i32);
             }
-            for p in 0..nr {
+            // the unmapped piece is "freed from under us", the others put back
+            thp_model::mm::page_ref::folio_put(&m.memmap, 1, 1);
+            assert!(!m.memmap.is_allocated(1));
+            for p in (0..nr).filter(|&p| p != 1) {
                 folio_putback_lru(&m, p);
             }
-            assert!(!m.memmap.is_allocated(1), "the unmapped page was freed");
             check_quiescent(&m, &[]);
         }
     }

@@ -46,6 +46,9 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::SplitUnfreezeAfterMetadata => &[folio_split::FOLIO_SPLIT_VS_PFN_WALKER],
         Rule::TableFreeWaitsForGupFast => &[zap::GUP_FAST_VS_DONTNEED_RECLAIM],
         Rule::DeferredSplitScanTryGet => &[deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP],
+        Rule::MigrateSplitTestsDeferredList => {
+            &[deferred_split::DEFERRED_SPLIT_SCAN_VS_THP_MIGRATION]
+        }
         Rule::SplitUnqueueWithFreeze => &[
             deferred_split::DEFERRED_SPLIT_SCAN_VS_FOLIO_SPLIT,
             deferred_split::DEFERRED_SPLIT_SCAN_VS_THP_MIGRATION,

@@ -4,7 +4,10 @@
 use crate::invariants::Inv;
 use crate::kernel::rule_on;
 use crate::kernel::{flush_tlb_ipi, smp_mb, smp_wmb, SpinGuard};
-use crate::mm::page::{DEFERRED_NONE, DEFERRED_PRIVATE, DEFERRED_QUEUED, PG_ANON_EXCLUSIVE};
+use crate::mm::page::{
+    deferred_is_private, deferred_private_of, deferred_private_owner, DEFERRED_NONE,
+    DEFERRED_PRIVATE, DEFERRED_QUEUED, PG_ANON_EXCLUSIVE,
+};
 use crate::mm::page_ref::{folio_put, folio_ref_add};
 use crate::mm::pgtable::{Pmd, Pte, F_DIRTY, F_WRITE, F_YOUNG};
 use crate::mm::pgtable_generic::pmdp_get_lockless;
@@ -725,7 +728,7 @@ fn unqueue_locked(mm: &crate::mm::Memmap, sq: &SpinGuard<'_>, folio: usize) {
 /// list the folio is on: the split queue, or the shrinker's private list. Deleting an empty
 /// (self-linked) entry is a no-op, as in the kernel.
 ///
-/// The private list is the `DEFERRED_PRIVATE` entries of [`crate::mm::Memmap::deferred`] in
+/// The private list is the private (`deferred_is_private`) entries of [`crate::mm::Memmap::deferred`] in
 /// the order the running `deferred_split_scan` moved them (it keeps that order itself): the
 /// shrinker unlinks from it without the lock ([`list_del_init_private`]), so it is not a
 /// [`crate::kernel::LockedBy`] list.
@@ -748,7 +751,19 @@ fn list_del_init_deferred(mm: &crate::mm::Memmap, sq: &SpinGuard<'_>, folio: usi
                 q.len()
             );
         }
-        DEFERRED_PRIVATE => {
+        v if deferred_is_private(v) => {
+            // Only the scan that owns the list may touch an entry it holds the reference of
+            // (its own split_folio unlinks it, frozen): anyone else rewrites the link pointers
+            // of a list the scan walks without the lock ("a non-empty _deferred_list might be
+            // in use on deferred_split_scan()'s unlocked on-stack list").
+            let owner = deferred_private_owner(v);
+            let cpu = crate::kernel::current_cpu();
+            vm_bug_on!(
+                owner.is_some_and(|o| o != cpu),
+                Inv::I14DeferredList,
+                "cpu{cpu} unlinks folio {folio} from cpu{}'s deferred_split_scan private list while that scan holds its reference and walks the list unlocked: list corruption",
+                owner.unwrap_or(0)
+            );
             mm.deferred[folio].set(DEFERRED_NONE);
             trace!(
                 "list_del_init",
@@ -770,7 +785,7 @@ fn list_del_init_private(mm: &crate::mm::Memmap, folio: usize) {
         Inv::I14DeferredList,
         "deferred_split_scan unlinks folio {folio} from split_queue without split_queue_lock (it was requeued while on the private list)"
     );
-    if on == DEFERRED_PRIVATE {
+    if deferred_is_private(on) {
         mm.deferred[folio].set(DEFERRED_NONE);
         trace!(
             "list_del_init",
@@ -827,6 +842,14 @@ pub fn folio_unqueue_deferred_split(mm: &crate::mm::Memmap, folio: usize) {
         Inv::I14DeferredList,
         "folio_unqueue_deferred_split of folio {folio} with refcount {rc}"
     );
+    let sq = mm.split_queue_lock.lock();
+    unqueue_locked(mm, &sq, folio);
+}
+
+/// `__folio_unqueue_deferred_split`'s unlink (under `split_queue_lock`: off the list, PG_partially_mapped
+/// cleared) without its caller's refcount-0 requirement: only the broken protocol of rule
+/// `migrate-split-tests-deferred-list` calls it.
+pub fn unqueue_deferred_split_locked(mm: &crate::mm::Memmap, folio: usize) {
     let sq = mm.split_queue_lock.lock();
     unqueue_locked(mm, &sq, folio);
 }
@@ -891,7 +914,7 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
                     "deferred_split_scan found order-0 folio {folio} on the split queue"
                 );
                 list_del_init_deferred(mm, &sq, folio); // list_move to the private list
-                mm.deferred[folio].set(DEFERRED_PRIVATE);
+                mm.deferred[folio].set(deferred_private_of(crate::kernel::current_cpu()));
                 trace!(
                     "deferred_split_scan",
                     "folio {folio} referenced, moved to the private list"
@@ -935,7 +958,11 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
             Some(folio)
         } else {
             res.requeued += 1;
-            prev.replace(folio) // swap(folio, prev)
+            // swap(folio, prev): the former anchor is put but stays on the list, where others
+            // may now unlink it (a model-only retag, no kernel store: no scenario scans more
+            // than one folio, so it never runs in them).
+            prev.replace(folio)
+                .inspect(|&old| mm.deferred[old].set(DEFERRED_PRIVATE))
         };
         if let Some(f) = put {
             crate::mm::page_ref::folio_put_small_or_large(m, f);
@@ -947,7 +974,7 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
         // list_splice_tail(&list, &split_queue): what is still on the private list, in order.
         let mut q = mm.split_queue.access(&sq);
         for &f in &list {
-            if mm.deferred[f].read() == DEFERRED_PRIVATE {
+            if deferred_is_private(mm.deferred[f].read()) {
                 mm.deferred[f].set(DEFERRED_QUEUED);
                 q.push(f);
             }

@@ -475,8 +475,8 @@ pub const NR_MAX_MIGRATE_PAGES_RETRY: usize = 10;
 /// `migrate_pages_batch` (mm/migrate.c) for a batch of one isolated anonymous THP `src` (PMD-
 /// or PTE-mapped), to a new folio at memmap slot `dst_slot`, making at most `nr_pass` passes
 /// in each of its two phases:
-/// 0. at the top of each unmap pass, a folio of more than two pages that is (racily) on the
-///    deferred split list and partially mapped is split instead (`try_split_folio`; success
+/// 0. at the top of each unmap pass, a large folio that is (racily) on the deferred split
+///    list and partially mapped is split instead (`try_split_folio`; success
 ///    returns [`MigrateError::Split`], failure goes on to the unmap);
 /// 1. unmap: `migrate_folio_unmap` until it succeeds (-EAGAIN, e.g. a busy folio lock under
 ///    MIGRATE_ASYNC or a pin, undoes itself and leaves the folio on the list for the next
@@ -501,16 +501,22 @@ pub fn migrate_pages_batch(
         // "The rare folio on the deferred split list should be split now": a lockless test
         // that `_deferred_list` is non-empty (it may be on deferred_split_scan's private
         // list: only tested, never unlinked here; the split's freeze under split_queue_lock
-        // decides) and PG_partially_mapped. Order-1 folios have no deferred list (nr > 2).
-        // folio_nr_pages: `src` is a large folio that no one else can split while the
-        // isolation reference is held (every splitter's freeze would fail), so it is m.nr.
-        let nr = m.nr;
-        if nr > 2
+        // decides) and PG_partially_mapped. The kernel's `nr_pages > 2` leaves out order-1
+        // page-cache folios, which have no deferred list; every large folio of the model
+        // stands for a PMD-sized anonymous THP (docs/protocol.md#deferred-split), so for the
+        // model's the test is `folio_test_large` (one read of the head's flags).
+        if crate::mm::page_ref::folio_nr_pages(m, src) > 1
             && m.memmap.deferred[src].read() != DEFERRED_NONE
             && m.memmap.page(src).flags.test_bit(PG_PARTIALLY_MAPPED)
-            && try_split_folio(m, src).is_ok()
         {
-            return Err(MigrateError::Split);
+            if !rule_on(Rule::MigrateSplitTestsDeferredList) {
+                // The broken protocol: take the folio off the list first, under the lock,
+                // at a raised refcount (what __folio_unqueue_deferred_split forbids).
+                crate::mm::huge_memory::unqueue_deferred_split_locked(&m.memmap, src);
+            }
+            if try_split_folio(m, src).is_ok() {
+                return Err(MigrateError::Split);
+            }
         }
         match migrate_folio_unmap(m, src, dst_slot) {
             Ok(u) => {

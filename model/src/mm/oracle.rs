@@ -353,13 +353,14 @@ fn check_mm_id_slots(m: &Machine, per_mm: &[Vec<i32>]) {
 }
 
 /// I14 at a quiescent point: no shrinker private list is left, the split queue holds exactly
-/// the folios marked queued, and each of them is an allocated large folio.
+/// the folios marked queued, each of them is an allocated large folio, and every folio marked
+/// partially mapped is queued.
 fn check_deferred_lists(m: &Machine) {
     use crate::invariants::Inv;
     use crate::vm_bug_on;
     let mm = &m.memmap;
     let private: Vec<usize> = (0..mm.pages.len())
-        .filter(|pfn| mm.deferred[*pfn].read() == page::DEFERRED_PRIVATE)
+        .filter(|pfn| page::deferred_is_private(mm.deferred[*pfn].read()))
         .collect();
     vm_bug_on!(
         !private.is_empty(),
@@ -373,9 +374,16 @@ fn check_deferred_lists(m: &Machine) {
         vm_bug_on!(
             (d == page::DEFERRED_QUEUED) != (listed == 1)
                 || listed > 1
-                || d == page::DEFERRED_PRIVATE,
+                || page::deferred_is_private(d),
             Inv::I14DeferredList,
             "pfn {pfn}: _deferred_list state {d} but listed {listed} time(s) on split_queue"
+        );
+        // Whoever unlinks a folio clears PG_partially_mapped with it (split, unqueue on free
+        // or migration, the scan's lost race); nothing sets it without queueing.
+        vm_bug_on!(
+            mm.page(pfn).flags.test_bit(page::PG_PARTIALLY_MAPPED) && d != page::DEFERRED_QUEUED,
+            Inv::I14DeferredList,
+            "pfn {pfn} is PG_partially_mapped but not on the deferred split queue"
         );
         if d != page::DEFERRED_NONE {
             let p = mm.page(pfn);

@@ -147,8 +147,9 @@ pub struct Memmap {
     /// `ds_queue->split_queue`: the queued folio heads, in order, under `split_queue_lock`.
     pub split_queue: LockedBy<Vec<usize>>,
     /// Per head, `!list_empty(&folio->_deferred_list)`: [`DEFERRED_NONE`], [`DEFERRED_QUEUED`]
-    /// (on the split queue) or [`DEFERRED_PRIVATE`] (on the on-stack private list of the (one)
-    /// running `deferred_split_scan`, which keeps the list's order itself). Written under
+    /// (on the split queue) or private ([`deferred_private_of`] the CPU whose running
+    /// `deferred_split_scan` holds it on its on-stack list and keeps the list's order itself,
+    /// or [`DEFERRED_PRIVATE`] once that scan put the folio's reference). Written under
     /// `split_queue_lock`, or by the scanner unlinking from its own list while it holds a
     /// reference; read locklessly by `folio_unqueue_deferred_split`'s first test
     /// (`data_race(list_empty(...))`), hence an atomic.
@@ -159,8 +160,33 @@ pub struct Memmap {
 pub const DEFERRED_NONE: i32 = 0;
 /// `_deferred_list` is linked on `ds_queue->split_queue`.
 pub const DEFERRED_QUEUED: i32 = 1;
-/// `_deferred_list` is linked on `deferred_split_scan`'s on-stack list.
+/// `_deferred_list` is linked on a `deferred_split_scan`'s on-stack list, the scan no longer
+/// holding the folio's reference (it put it and left the folio on its list; others may then
+/// unlink it under `split_queue_lock`).
 pub const DEFERRED_PRIVATE: i32 = 2;
+
+/// `_deferred_list` is linked on the on-stack list of the `deferred_split_scan` running on CPU
+/// `cpu`, which holds the folio's reference: no other CPU may unlink it (the kernel's list
+/// pointers say whose list it is; the model tags the state with the CPU, so that another CPU's
+/// unlink is seen as the list corruption it is).
+pub const fn deferred_private_of(cpu: usize) -> i32 {
+    DEFERRED_PRIVATE + 4 * (cpu as i32 + 1)
+}
+
+/// Is `_deferred_list` state `v` linked on some scan's private list?
+pub const fn deferred_is_private(v: i32) -> bool {
+    v % 4 == DEFERRED_PRIVATE
+}
+
+/// The CPU whose `deferred_split_scan` holds the reference of a folio in state `v` on its
+/// private list, if any.
+pub const fn deferred_private_owner(v: i32) -> Option<usize> {
+    if deferred_is_private(v) && v > DEFERRED_PRIVATE {
+        Some((v / 4 - 1) as usize)
+    } else {
+        None
+    }
+}
 
 impl Memmap {
     pub fn new(nr: usize, folios: usize) -> Memmap {
