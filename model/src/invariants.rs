@@ -87,8 +87,10 @@ pub enum Inv {
     I13DepositBalance,
     /// I14: deferred-list discipline: only a large folio is on a deferred-split list; the shared
     /// queue is changed only under `split_queue_lock` (the shrinker's private list only by the
-    /// shrinker, holding references); a frozen or split folio is off the shared queue once the
-    /// splitter drops the lock; the final put unqueues only at refcount 0.
+    /// shrinker, holding references: no other CPU unlinks a folio whose reference the
+    /// shrinker holds on its list); a frozen or split folio is off the shared queue once the
+    /// splitter drops the lock; the final put unqueues only at refcount 0; at quiescent points
+    /// every folio marked partially mapped is on the queue.
     I14DeferredList,
     /// I15: GUP-fast soundness: a page GUP-fast returns is covered by the reference (and pin) it
     /// took, on the folio that contained the page while the re-checked PMD and PTE mapped it;

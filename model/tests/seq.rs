@@ -1940,15 +1940,45 @@ fn the_owner_slot_oracle_reports_wrong_slots() {
     let expect_i31 = |f: &dyn Fn(&Machine)| {
         let m = build();
         f(&m);
-        let err =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_quiescent(&m, &[])))
-                .expect_err("the oracle accepted wrong owner slots");
-        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
-        assert!(msg.contains("[I31 mm-id-slots]"), "{msg}");
+        quiescent_reports(&m, "[I31 mm-id-slots]");
     };
     expect_i31(&|m| m.memmap.meta[0].mm_id_slots.quiescent().mapcount[1] -= 1);
     expect_i31(&|m| {
         m.memmap.meta[0].mm_id_slots.quiescent().shared = false;
         m.memmap.meta[0].mm_ids_shared.set(0);
     });
+}
+
+/// The I14 oracle fires on a folio marked partially mapped that is not on the deferred split
+/// queue, and on a folio left on a shrinker's private list.
+#[test]
+fn the_deferred_list_oracle_reports_an_unqueued_partially_mapped_folio() {
+    use thp_model::mm::page::{deferred_private_of, DEFERRED_NONE, PG_PARTIALLY_MAPPED};
+    let build = || {
+        let m = Machine::new(2, 1, 1, 1);
+        {
+            let _r = m.mms[0].mmap_lock.down_read();
+            assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+        }
+        // queued as underused by the fault: taken off, as a split or a scan would
+        m.memmap.split_queue.quiescent().clear();
+        m.memmap.deferred[0].set(DEFERRED_NONE);
+        check_quiescent(&m, &[]);
+        m
+    };
+    let expect_i14 = |f: &dyn Fn(&Machine)| {
+        let m = build();
+        f(&m);
+        quiescent_reports(&m, "[I14 deferred-list]");
+    };
+    expect_i14(&|m| m.memmap.page(0).flags.set_bit(PG_PARTIALLY_MAPPED));
+    expect_i14(&|m| m.memmap.deferred[0].set(deferred_private_of(1)));
+}
+
+/// `check_quiescent` of `m` fails with a message naming invariant `tag`.
+fn quiescent_reports(m: &Machine, tag: &str) {
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_quiescent(m, &[])))
+        .expect_err("the oracle accepted a broken state");
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains(tag), "{msg}");
 }
