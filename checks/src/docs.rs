@@ -546,16 +546,7 @@ which loom shows breaks I10 (see locking-rules.md).\n\n"
                     && kconfig != KernelConfig::default()
                     && !crate::scenarios::second_config_loom_in_tests(s)
             }) {
-                let prefix = format!(
-                    "| {} | {} | {} | {} | {} | {} | {} | ",
-                    s.name,
-                    s.threads.join("; "),
-                    s.arch.name(),
-                    kconfig.name(),
-                    e.name(),
-                    e.bound(),
-                    s.loom_nr,
-                );
+                let prefix = bounds_row_prefix(s, kconfig, &e, s.loom_nr);
                 let row = committed
                     .lines()
                     .find(|l| l.starts_with(&prefix) && l.ends_with(" | holds |"))
@@ -577,14 +568,8 @@ which loom shows breaks I10 (see locking-rules.md).\n\n"
             };
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                s.name,
-                s.threads.join("; "),
-                s.arch.name(),
-                kconfig.name(),
-                e.name(),
-                e.bound(),
-                r.nr,
+                "{}{} | {} |",
+                bounds_row_prefix(s, kconfig, &e, r.nr),
                 r.run.executions,
                 verdict
             );
@@ -609,6 +594,26 @@ which loom shows breaks I10 (see locking-rules.md).\n\n"
     }
     audit_section(&mut o, ci_audit());
     o
+}
+
+/// A bounds.md row up to its execution count: scenario, CPUs, arch, config, engine, bound and
+/// sub-pages.
+fn bounds_row_prefix(
+    s: &crate::scenarios::Scenario,
+    kconfig: KernelConfig,
+    e: &EngineSpec,
+    nr: usize,
+) -> String {
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {} | ",
+        s.name,
+        s.threads.join("; "),
+        s.arch.name(),
+        kconfig.name(),
+        e.name(),
+        e.bound(),
+        nr,
+    )
 }
 
 /// The audit at the test suite's budget, run once per process (the generated docs and the

@@ -2,8 +2,10 @@
 //! mm/memory.c `copy_pte_range`) and COW of a fork-shared THP, PMD-mapped
 //! (`do_huge_pmd_wp_page`) or PTE-mapped (`do_wp_page`, `__wp_can_reuse_large_anon_folio`).
 
+use std::sync::Arc;
+
 use thp_model::invariants::Inv;
-use thp_model::kernel::{spawn, Arch};
+use thp_model::kernel::{spawn, Arch, JoinHandle};
 use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
 use thp_model::mm::huge_memory::__split_huge_pmd;
 use thp_model::mm::huge_memory::{do_huge_pmd_wp_page, WpResult};
@@ -11,7 +13,7 @@ use thp_model::mm::memory::{do_wp_page, PteWp};
 use thp_model::mm::mmap::dup_mmap;
 use thp_model::mm::zap::{zap_pmd_range, ZapRange};
 use thp_model::mm::Pmd;
-use thp_model::mm::{check_carried_over, check_quiescent, Carry, MappingSnapshot};
+use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 
 use super::setup::*;
 use super::{Outcomes, Scenario, DEFAULT};
@@ -147,11 +149,7 @@ fn cow_reuse_pte_vs_zap(nr: usize, outcomes: &Outcomes, gup_ref: GupRef, range: 
         None
     };
     let before = MappingSnapshot::take(&m);
-    let m1 = m.clone();
-    let writer = spawn(move || {
-        let _r = m1.mms[0].mmap_lock.down_read();
-        do_wp_page(&m1, 0, 0, nr)
-    });
+    let writer = spawn_write_fault(&m, nr);
     let m2 = m.clone();
     let other = spawn(move || {
         let got = if gup_ref == GupRef::GupFast {
@@ -202,6 +200,16 @@ fn cow_reuse_pte_vs_gup_fast_other_mm(nr: usize, outcomes: &Outcomes) {
     cow_reuse_pte_vs_zap(nr, outcomes, GupRef::GupFast, ZapRange::Full);
 }
 
+/// mm0's write fault on sub-page 0 (`do_wp_page` under mmap_lock read, a copy going to pfn
+/// `nr`) on a CPU of its own.
+fn spawn_write_fault(m: &Arc<Machine>, nr: usize) -> JoinHandle<PteWp> {
+    let m1 = m.clone();
+    spawn(move || {
+        let _r = m1.mms[0].mmap_lock.down_read();
+        do_wp_page(&m1, 0, 0, nr)
+    })
+}
+
 pub const COW_REUSE_PTE_VS_FORK: Scenario = Scenario {
     name: "cow-reuse-pte-vs-fork",
     description: "write fault (do_wp_page: __wp_can_reuse_large_anon_folio) on sub-page 0 of a PTE-mapped THP that mm0 alone maps again (its fork child mm1 unmapped everything: no page AnonExclusive, \"maybe mapped shared\" clear) vs a new fork of mm0 into mm1 (dup_mmap: copy_pte_range, folio_ref_add then folio_try_dup_anon_rmap_ptes): mmap_lock orders them; reused before the fork, the fork must share the reused page write-protected; after it, the fault must copy",
@@ -226,11 +234,7 @@ fn cow_reuse_pte_vs_fork(nr: usize, outcomes: &Outcomes) {
         "[model bug] mm1 unmapped everything but the folio is still \"maybe mapped shared\""
     );
     let before = MappingSnapshot::take(&m);
-    let m1 = m.clone();
-    let writer = spawn(move || {
-        let _r = m1.mms[0].mmap_lock.down_read();
-        do_wp_page(&m1, 0, 0, nr)
-    });
+    let writer = spawn_write_fault(&m, nr);
     let m2 = m.clone();
     let fork = spawn(move || dup_mmap(&m2, 0, 1));
     let w = writer.join();
@@ -256,11 +260,7 @@ fn cow_pte_vs_folio_split(nr: usize, outcomes: &Outcomes) {
     let m = setup_forked_pte_mapped(nr);
     thp_model::mm::page_ref::folio_get(&m.memmap, 0); // the split caller's reference
     let before = MappingSnapshot::take(&m);
-    let m1 = m.clone();
-    let writer = spawn(move || {
-        let _r = m1.mms[0].mmap_lock.down_read();
-        do_wp_page(&m1, 0, 0, nr)
-    });
+    let writer = spawn_write_fault(&m, nr);
     let m2 = m.clone();
     let splitter = spawn(move || split_caller(&m2));
     let w = writer.join();

@@ -230,6 +230,20 @@ pub fn folio_add_anon_rmap_ptes(
     );
 }
 
+/// The end of `__folio_remove_rmap` for an anonymous large folio: one it left partially
+/// mapped and not yet marked so is queued for the deferred split (`deferred_split_folio`, under
+/// the caller's ptl).
+fn queue_if_partially_mapped(mm: &Memmap, folio: usize, partially_mapped: bool) {
+    if partially_mapped
+        && !mm
+            .page(folio)
+            .flags
+            .test_bit(crate::mm::page::PG_PARTIALLY_MAPPED)
+    {
+        crate::mm::huge_memory::deferred_split_folio(mm, folio, true);
+    }
+}
+
 /// `folio_remove_rmap_pmd(folio, page, vma)`: the PMD mapping's counts, and a folio that
 /// this leaves partially mapped is queued for the deferred split.
 pub fn folio_remove_rmap_pmd(mm: &Memmap, folio: usize, mm_id: u32) {
@@ -258,14 +272,7 @@ pub fn folio_remove_rmap_pmd(mm: &Memmap, folio: usize, mm_id: u32) {
         let left = folio_sub_return_large_mapcount(mm, folio, 1, mm_id);
         (last, left != 0 && last && left < nr_pages)
     };
-    if partially_mapped
-        && !mm
-            .page(folio)
-            .flags
-            .test_bit(crate::mm::page::PG_PARTIALLY_MAPPED)
-    {
-        crate::mm::huge_memory::deferred_split_folio(mm, folio, true);
-    }
+    queue_if_partially_mapped(mm, folio, partially_mapped);
     trace!(
         "folio_remove_rmap_pmd",
         "folio {folio}: entire_mapcount -1 (last PMD mapping: {last}, partially mapped: {partially_mapped})"
@@ -341,14 +348,7 @@ pub fn folio_remove_rmap_pte(mm: &Memmap, folio: usize, page: usize, large: bool
             left < ENTIRELY_MAPPED && mm.meta[folio]._nr_pages_mapped.read() != 0
         }
     };
-    if partially_mapped
-        && !mm
-            .page(folio)
-            .flags
-            .test_bit(crate::mm::page::PG_PARTIALLY_MAPPED)
-    {
-        crate::mm::huge_memory::deferred_split_folio(mm, folio, true);
-    }
+    queue_if_partially_mapped(mm, folio, partially_mapped);
     trace!(
         "folio_remove_rmap_pte",
         "folio {folio} page {page}: mapping removed (partially mapped: {partially_mapped})"
