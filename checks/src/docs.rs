@@ -242,6 +242,7 @@ an existing folio into another mm while the faulting mm keeps its present PTE wo
 remap after a failed migration or split, which must first unmap the faulting mm (held off by \
 that lock). A swap-in (`do_swap_page`) into the other mm and a folio spanning two page tables \
 (after mremap) are what would show them; neither is modelled.\n\
+- **The other TLB flushes, with per-CPU TLB state** (`mm::tlb`): the immediate ones (`ptep_clear_flush`, `pmdp_invalidate`, `pmdp_collapse_flush`), the zap's gathered flush before its pages and tables go back (`tlb_finish_mmu`), `unmap_folio`'s `try_to_unmap_flush` before the split freezes, and the placement of `flush_tlb_batched_pending` under the PTE lock (not before it): kept, not switchable yet. The TLB scenarios race a user store with a migration or split whose flush is batched, and a zap; the two switches are `flush-tlb-batched-pending` and `migrate-unmap-flush-before-move`. The others would need a user store raced with each of those paths (I25 at the end, I8 or I29 at the store would catch them).
 - **PT_RECLAIM's fallback re-check** (`try_to_free_pte` re-reads every PTE under the PMD and \
 PTE locks): kept. The fallback runs only when the direct path's trylock of the PMD lock fails, \
 and no scenario holds a table's PMD lock at that moment (the model's PMD-lock users of a table \

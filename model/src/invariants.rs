@@ -60,7 +60,8 @@ pub enum Inv {
     /// I8: no use after free and no double free: a folio goes back to the allocator only with
     /// refcount 0, unmapped, with no migration entry pointing to it, off the deferred-split
     /// list and off the LRU, and nothing touches a page or folio slot once it is free, nor a
-    /// struct page beyond the memmap (a pfn decoded from a non-present entry: Z07, Z19).
+    /// struct page beyond the memmap (a pfn decoded from a non-present entry: Z07, Z19); a user
+    /// store through a TLB translation never reaches a free page (a flush owed was skipped).
     I8UseAfterFree,
     /// I9: a folio split succeeds if and only if the folio had no references beyond the
     /// caller's and its mappings' at the freeze: a pin or any other reference held across the
@@ -135,7 +136,8 @@ pub enum Inv {
     /// vmemmap page read-write to its own page, exactly as before.
     I24HvoRollback,
     /// I25: no TLB flush owed is skipped: a vmemmap page is freed only after every translation to
-    /// it was flushed.
+    /// it was flushed; and at a quiescent point no CPU caches a user translation that the page
+    /// tables no longer hold (machines with TLB state).
     I25TlbFlushOwed,
     /// I26: a non-present PMD (a migration entry) is never handled as a present huge mapping:
     /// never handed to `pmdp_invalidate` (its 6.18 precondition) and never read as present by a
@@ -157,8 +159,10 @@ pub enum Inv {
     /// I29: no user data is lost: at the end of a scenario, every virtual page that was mapped
     /// before and is mapped after reads the same data (the page it maps, or the shared zero
     /// page, holds what the page it mapped before held): a split that maps a sub-page to the
-    /// zero page must have found it zero-filled, a migration or collapse must have copied it
-    /// (model extension).
+    /// zero page must have found it zero-filled, a migration or collapse must have copied it;
+    /// and a page a user stored into reads, at the end, the value stored last (a store through
+    /// a stale TLB translation into a page already copied or unmapped is lost) (model
+    /// extension).
     I29DataLost,
     /// I30: the kernel does not read the contents of a page that memory_failure had already
     /// marked PG_hwpoison: the read would consume the memory error (a machine check in kernel

@@ -81,6 +81,12 @@ pub enum Rule {
     CowReuseByRefcount,
     /// `zap_huge_pmd` handles a PMD migration entry as non-present (Z07).
     ZapHugePmdNonPresent,
+    /// `zap_pte_range` and `madvise_free_pte_range` call `flush_tlb_batched_pending` under the
+    /// PTE lock before they scan.
+    FlushTlbBatchedPending,
+    /// `migrate_pages_batch` pays the deferred unmap flush (`try_to_unmap_flush`) before it
+    /// moves (copies) any folio of the batch.
+    MigrateUnmapFlushBeforeMove,
     /// Migration replaces its entries by the new folio's mapping before unlocking the folios.
     MigrateRemovePtesBeforeUnlock,
     /// An rmap walk for a folio split treats a PMD migration entry as not found (Z19).
@@ -287,6 +293,8 @@ impl Rule {
         Rule::PageCountWritableRefcountFirst,
         Rule::HvoRollback,
         Rule::HvoTlbFlush,
+        Rule::FlushTlbBatchedPending,
+        Rule::MigrateUnmapFlushBeforeMove,
     ];
 
     /// Candidate fixes of findings (docs/findings.md): steps 6.18.2 lacks. Off unless a run
@@ -805,6 +813,20 @@ impl Rule {
                 "mm/hugetlb_vmemmap.c vmemmap_remap_range (flush_tlb_kernel_range unless VMEMMAP_REMAP_NO_TLB_FLUSH), hugetlb_vmemmap_optimize_folio (free_vmemmap_page_list after)",
                 "mm::hugetlb_vmemmap::vmemmap_remap_range",
                 Any, &[Inv::I25TlbFlushOwed],
+            ),
+            Rule::FlushTlbBatchedPending => (
+                "flush-tlb-batched-pending",
+                "A zap (MADV_DONTNEED, munmap), and every other PTE walker that changes entries (MADV_FREE, mprotect, mremap), calls flush_tlb_batched_pending under the PTE lock before it scans the PTEs: if reclaim or migration cleared PTEs of this mm with their flush deferred (TTU_BATCH_FLUSH, mm->tlb_flush_batched pending) it flushes the mm first. Otherwise the zap finds the entry already gone, clears nothing, flushes nothing, and returns while a CPU still stores through the old translation into a page the zap was supposed to unmap: the store is lost when the batch's owner copies or frees the page",
+                "mm/memory.c zap_pte_range (flush_tlb_batched_pending after pte_offset_map_lock); mm/madvise.c madvise_free_pte_range; mm/mprotect.c change_pte_range; mm/rmap.c flush_tlb_batched_pending, set_tlb_ubc_flush_pending; 3ea277194daa (mm, mprotect: flush TLB if potentially racing with a parallel reclaim leaving stale TLB entries). Off: the pre-3ea277194daa zap",
+                "mm::tlb::flush_tlb_batched_pending, mm::zap::zap_pte_range, mm::madvise::madvise_free_pte_range",
+                Any, &[Inv::I29DataLost, Inv::I8UseAfterFree],
+            ),
+            Rule::MigrateUnmapFlushBeforeMove => (
+                "migrate-unmap-flush-before-move",
+                "migrate_pages_batch unmaps the whole batch with its TLB flushes deferred (try_to_migrate with TTU_BATCH_FLUSH under MIGRATE_ASYNC), then pays them with try_to_unmap_flush before it moves any folio: a CPU that still caches a writable translation of the old folio may store into it until the flush, and a store after the copy is lost (or reaches a freed page)",
+                "mm/migrate.c migrate_pages_batch (try_to_unmap_flush between the unmap and move loops), migrate_folio_unmap (try_to_migrate with TTU_BATCH_FLUSH for MIGRATE_ASYNC); mm/rmap.c try_to_unmap_flush (its comment: a dirty PTE's flush must come before the page is written out or freed); 7e12beb8ca2a (migrate_pages: batch flushing TLB, v6.3), before which migration flushed each PTE at once. Off: the step is missing (no released kernel lacked it: a hypothetical omission), and the batch's debt is not paid before the copy",
+                "mm::migrate::migrate_pages_batch",
+                Any, &[Inv::I29DataLost, Inv::I8UseAfterFree, Inv::I25TlbFlushOwed],
             ),
         };
         RuleInfo {

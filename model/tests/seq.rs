@@ -1982,3 +1982,143 @@ fn quiescent_reports(m: &Machine, tag: &str) {
     let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.contains(tag), "{msg}");
 }
+
+/// Per-CPU TLB state (mm/tlb.rs): a cached translation outlives its PTE until a flush; the
+/// batched unmap flush and `flush_tlb_batched_pending`; the user store's faults; the store
+/// oracle. The test's CPU is cpu0.
+mod tlb {
+    use thp_model::mm::huge_memory::{__split_huge_pmd, do_huge_pmd_anonymous_page, FaultResult};
+    use thp_model::mm::memory::user_store;
+    use thp_model::mm::migrate::{migrate_folio_move, migrate_folio_unmap, try_to_unmap_flush};
+    use thp_model::mm::page::CONTENT_ORACLE_BITS;
+    use thp_model::mm::pgtable::Pte;
+    use thp_model::mm::tlb::TLB_FLUSH_BATCH_FLUSHED_SHIFT;
+    use thp_model::mm::tlb::{mmu_store, tlb_fill_for_setup, MmuStore};
+    use thp_model::mm::zap::{zap_pmd_range, ZapRange};
+    use thp_model::mm::{check_quiescent, check_store_visible, Machine, Pmd};
+
+    const TAG: i32 = 0x5a5a;
+
+    /// A PTE-mapped THP at slot 0 of `folios`, cpu0 caching page 0's writable translation.
+    fn machine(nr: usize, folios: usize) -> Machine {
+        let m = Machine::new(nr, folios, 1, 1).with_tlb(&[0]);
+        {
+            let _r = m.mms[0].mmap_lock.down_read();
+            assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+            __split_huge_pmd(&m, 0, false);
+        }
+        assert!(matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(0)));
+        tlb_fill_for_setup(&m, 0, 0, 0);
+        m
+    }
+
+    fn content(m: &Machine, pfn: usize) -> i32 {
+        m.memmap.page(pfn).content.read() & !CONTENT_ORACLE_BITS
+    }
+
+    /// The unmap of a migration defers its flush: the cached translation still stores into the
+    /// old page (which the copy then carries over), the mm records one pending generation per
+    /// cleared PTE, and after `try_to_unmap_flush` the store meets the migration entry. A
+    /// store to a page nobody cached walks, sets the accessed and dirty bits and caches it.
+    #[test]
+    fn a_cached_translation_outlives_the_pte_until_the_batched_flush() {
+        for nr in [2usize, 4] {
+            let m = machine(nr, 2);
+            assert_eq!(mmu_store(&m, 0, 0, TAG), MmuStore::Cached { pfn: 0 });
+            assert_eq!(mmu_store(&m, 0, 1, TAG + 1), MmuStore::Walked { pfn: 1 });
+            assert_eq!(mmu_store(&m, 0, 1, TAG + 2), MmuStore::Cached { pfn: 1 });
+            m.memmap.page(0)._refcount.inc(); // the migration caller's reference
+            let u = migrate_folio_unmap(&m, 0, 1).expect("unmapped");
+            assert_eq!(
+                m.mms[0].tlb_flush_batched.read(),
+                nr as i32,
+                "one pending per PTE"
+            );
+            assert!(matches!(
+                Pte::decode(m.mms[0].tables[0].ptes[0].read()),
+                Pte::Migration { pfn: 0, .. }
+            ));
+            assert_eq!(mmu_store(&m, 0, 0, TAG + 3), MmuStore::Cached { pfn: 0 });
+            try_to_unmap_flush(&m, &u);
+            assert!(matches!(
+                mmu_store(&m, 0, 0, TAG + 4),
+                MmuStore::Fault(Pte::Migration { pfn: 0, .. })
+            ));
+            assert_eq!(migrate_folio_move(&m, u), Ok(nr));
+            assert_eq!(
+                content(&m, nr),
+                TAG + 3,
+                "the store before the flush was copied"
+            );
+            assert_eq!(content(&m, nr + 1), TAG + 2);
+            assert_eq!(mmu_store(&m, 0, 0, TAG + 5), MmuStore::Walked { pfn: nr });
+            check_store_visible(&m, 0, 0, TAG + 5);
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    /// A zap that meets the migration entry pays the pending batch (`flush_tlb_batched_pending`:
+    /// flush the mm, record the generation as flushed); the store after it faults in a new page.
+    /// With nothing pending, a zap that clears only a migration entry flushes nothing.
+    #[test]
+    fn zap_pays_the_pending_batch_and_the_store_faults_in_a_new_page() {
+        for nr in [2usize, 4] {
+            let m = machine(nr, 3);
+            m.memmap.page(0)._refcount.inc();
+            let u = migrate_folio_unmap(&m, 0, 1).expect("unmapped");
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                let z = zap_pmd_range(&m, 0, ZapRange::Page(0));
+                assert_eq!((z.migration_entries, z.present_ptes), (1, 0));
+            }
+            let pending = nr as i32;
+            assert_eq!(
+                m.mms[0].tlb_flush_batched.read(),
+                pending | (pending << TLB_FLUSH_BATCH_FLUSHED_SHIFT)
+            );
+            assert!(m.observed("flush-tlb-batched-pending-flushed"));
+            let s = user_store(&m, 0, 0, TAG, 2 * nr);
+            assert!(!s.cached);
+            assert_eq!((s.anon_faults, s.pfn), (1, 2 * nr));
+            try_to_unmap_flush(&m, &u);
+            assert_eq!(migrate_folio_move(&m, u), Ok(nr));
+            check_store_visible(&m, 0, 0, TAG);
+            // Page 1 (now in the new folio) cached, then its migration entry gone by a zap
+            // with nothing pending: the zap clears a present PTE, so it flushes.
+            assert_eq!(mmu_store(&m, 0, 1, TAG), MmuStore::Walked { pfn: nr + 1 });
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                zap_pmd_range(&m, 0, ZapRange::Page(1));
+            }
+            assert!(matches!(
+                mmu_store(&m, 0, 1, TAG),
+                MmuStore::Fault(Pte::None)
+            ));
+        }
+    }
+
+    /// The store oracle: the page must read the last value stored; a lost store is I29, and a
+    /// store through a translation to a free page is I8 at the store.
+    #[test]
+    fn the_store_oracles_report_a_lost_store_and_a_store_to_a_free_page() {
+        let m = machine(2, 1);
+        assert_eq!(mmu_store(&m, 0, 0, TAG), MmuStore::Cached { pfn: 0 });
+        check_store_visible(&m, 0, 0, TAG);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            check_store_visible(&m, 0, 0, TAG + 1);
+        }));
+        let msg = r.expect_err("a lost store must be reported");
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.starts_with("[I29 "), "{msg}");
+        // Page 0 back in the allocator with no flush at all (its allocated flag cleared as the
+        // allocator does): the cached translation reaches a free page.
+        let m = machine(2, 1);
+        assert!(m.memmap.pages[0].allocated.test_and_clear_release());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            mmu_store(&m, 0, 0, TAG);
+        }));
+        let msg = r.expect_err("a store to a free page must be reported");
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.starts_with("[I8 "), "{msg}");
+    }
+}

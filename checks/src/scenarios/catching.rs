@@ -8,13 +8,19 @@ use thp_model::rules::Rule;
 use super::Scenario;
 use super::{
     deferred_split, fault, folio_split, fork, hvo, khugepaged, ksm, memory_failure, migrate,
-    reclaim, split_pmd, zap, zeropage,
+    reclaim, split_pmd, tlb, zap, zeropage,
 };
 
 /// The scenarios that must catch `rule` when it is off, each with one of the rule's
 /// invariants (`RuleInfo::invariants`).
 pub fn catching(rule: Rule) -> &'static [Scenario] {
     match rule {
+        Rule::FlushTlbBatchedPending => &[
+            tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_DONTNEED_STORE,
+            tlb::FOLIO_SPLIT_DEFERRED_FLUSH_VS_DONTNEED_STORE,
+            tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_DONTNEED_REMOTE_STORE,
+        ],
+        Rule::MigrateUnmapFlushBeforeMove => &[tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_STORE],
         Rule::PmdTransHugeLockRecheck => &[split_pmd::SPLIT_PMD_VS_AWARE_WALKER],
         Rule::SplitPmdRefBeforeTableVisible => &[split_pmd::SPLIT_PMD_VS_AWARE_WALKER],
         Rule::GupFastRecheckFolio => &[folio_split::FOLIO_SPLIT_VS_GUP_FAST],

@@ -10,7 +10,7 @@ use thp_model::mm::huge_memory::{deferred_split_scan, DeferredScan};
 use thp_model::mm::madvise::madvise_free_pte_range;
 use thp_model::mm::memory::{do_anonymous_page, PteFault};
 use thp_model::mm::page::{DEFERRED_NONE, DEFERRED_QUEUED, PG_PARTIALLY_MAPPED};
-use thp_model::mm::page_ref::{folio_get, folio_put};
+use thp_model::mm::page_ref::folio_get;
 use thp_model::mm::zap::{zap_pmd_range, ZapRange};
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
 
@@ -286,17 +286,7 @@ fn deferred_split_scan_vs_thp_migration(nr: usize, outcomes: &Outcomes) {
                 "[{}] migration split folio 0, but its pages are not order-0 folios",
                 Inv::I11SplitEndsClean.tag()
             );
-            // migrate_pages then runs the split_folios list through migrate_pages_batch
-            // (not modelled): an unmapped piece holds only the list's reference and is
-            // "freed from under us"; the others are put back as if their migration failed
-            // (putback_movable_pages), the head with the isolation reference.
-            for p in 0..nr {
-                if m.memmap.page(p)._refcount.read() == 1 && m.memmap.page(p)._mapcount.read() < 0 {
-                    folio_put(&m.memmap, p, 1);
-                } else {
-                    folio_putback_lru(&m, p);
-                }
-            }
+            put_back_split_pieces(&m, nr);
         }
         Ok(dst) => {
             record(outcomes, MIGRATED);

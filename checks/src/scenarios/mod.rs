@@ -18,6 +18,8 @@
 //!   holders and MADV_DONTNEED
 //! - [`ksm`] — KSM's merge step against GUP-fast (the read-only pin, O_DIRECT, a THP split first)
 //! - [`memory_failure`] — memory_failure's poison mark and split against another split
+//! - [`tlb`] — deferred TLB flushes: a migration's batched flush against a store through a
+//!   cached translation, alone or after MADV_DONTNEED
 //! - [`zeropage`] — the split's remap of zero-filled sub-pages to the shared zero page against
 //!   a scanner, GUP-fast and MADV_DONTNEED
 //!
@@ -48,6 +50,7 @@ pub mod migrate;
 pub mod reclaim;
 pub mod setup;
 pub mod split_pmd;
+pub mod tlb;
 pub mod zap;
 pub mod zeropage;
 
@@ -209,6 +212,10 @@ catalogue! { $
     hvo::HVO_OPTIMIZE_ENOMEM_VS_PFN_WALKER => hvo_optimize_enomem_vs_pfn_walker,
     hvo::HVO_RESTORE_VS_PFN_WALKER => hvo_restore_vs_pfn_walker,
     hvo::HVO_RESTORE_ENOMEM_VS_PFN_WALKER => hvo_restore_enomem_vs_pfn_walker,
+    tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_STORE => thp_migration_deferred_flush_vs_store,
+    tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_DONTNEED_STORE => thp_migration_deferred_flush_vs_dontneed_store,
+    tlb::FOLIO_SPLIT_DEFERRED_FLUSH_VS_DONTNEED_STORE => folio_split_deferred_flush_vs_dontneed_store,
+    tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_DONTNEED_REMOTE_STORE => thp_migration_deferred_flush_vs_dontneed_remote_store,
 }
 
 /// Every family's own list; together, exactly the catalogue (a test keeps them equal, so a
@@ -227,6 +234,7 @@ pub const FAMILIES: &[&[Scenario]] = &[
     memory_failure::SCENARIOS,
     zeropage::SCENARIOS,
     hvo::SCENARIOS,
+    tlb::SCENARIOS,
 ];
 
 /// Scenarios that `find` knows but the catalogue does not list (`thpcheck list`, `check --all`

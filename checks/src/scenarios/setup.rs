@@ -307,3 +307,20 @@ pub(super) fn check_getter_covers_page(
         );
     }
 }
+
+/// After `migrate_pages_batch` split an isolated THP at pfn 0 instead of migrating it
+/// (`MigrateError::Split`): `migrate_pages` then runs the split_folios list through
+/// `migrate_pages_batch` (not modelled): an unmapped piece holds only the list's reference and
+/// is "freed from under us"; the others are put back as if their migration failed
+/// (`putback_movable_pages`), the head with the isolation reference.
+pub(super) fn put_back_split_pieces(m: &Machine, nr: usize) {
+    use thp_model::mm::page_ref::folio_put;
+    use thp_model::mm::vmscan::folio_putback_lru;
+    for p in 0..nr {
+        if m.memmap.page(p)._refcount.read() == 1 && m.memmap.page(p)._mapcount.read() < 0 {
+            folio_put(&m.memmap, p, 1);
+        } else {
+            folio_putback_lru(m, p);
+        }
+    }
+}

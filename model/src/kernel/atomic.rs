@@ -527,6 +527,12 @@ impl AtomicFlag {
     pub fn set(&self, v: bool) {
         self.0.set(v as i32)
     }
+    /// Oracle only, no kernel counterpart: the latest value in the flag's modification order
+    /// (a relaxed read-modify-write that changes nothing), for a check about what is true now,
+    /// not what this CPU has been told (a hardware access through a stale translation).
+    pub fn read_latest(&self) -> bool {
+        self.0.fetch_add_relaxed(0) != 0
+    }
     /// The allocator taking the page off the free lists (`rmqueue` under the zone / per-CPU
     /// list lock): false → true, acquire; true if it took it. A failed attempt stores nothing.
     pub fn test_and_set_acquire(&self) -> bool {

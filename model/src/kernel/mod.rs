@@ -55,6 +55,7 @@ pub mod rcu;
 pub mod rwsem;
 pub mod spinlock;
 mod sync;
+pub use sync::{InstructionBoundary, InstructionGuard};
 pub mod thread;
 pub mod trace;
 pub mod wait;

@@ -145,3 +145,29 @@ impl ECondvar {
         }
     }
 }
+
+/// The atomicity of one CPU instruction against an interrupt (no kernel object): a TLB
+/// shootdown IPI is taken between two instructions of the target CPU, never inside one, so an
+/// access that looked up, walked, filled its TLB and stored is seen by the flush either whole
+/// or not at all (mm/tlb.rs). An engine mutex, so the engines see the wait; no lockdep class,
+/// because it is hardware, not a lock the kernel takes.
+pub struct InstructionBoundary(EMutex<()>);
+
+/// Inside one instruction of a CPU, or inside the IPI handler that runs between two of them.
+pub struct InstructionGuard<'a>(#[allow(dead_code)] EGuard<'a, ()>);
+
+impl InstructionBoundary {
+    pub fn new() -> Self {
+        InstructionBoundary(EMutex::new(()))
+    }
+    /// Enter the instruction (or the IPI handler).
+    pub fn enter(&self) -> InstructionGuard<'_> {
+        InstructionGuard(self.0.lock())
+    }
+}
+
+impl Default for InstructionBoundary {
+    fn default() -> Self {
+        Self::new()
+    }
+}

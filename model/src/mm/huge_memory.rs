@@ -3,7 +3,7 @@
 
 use crate::invariants::Inv;
 use crate::kernel::rule_on;
-use crate::kernel::{flush_tlb_ipi, smp_mb, smp_wmb, SpinGuard};
+use crate::kernel::{smp_mb, smp_wmb, SpinGuard};
 use crate::mm::page::{
     deferred_is_private, deferred_private_of, deferred_private_owner, DEFERRED_NONE,
     DEFERRED_PRIVATE, DEFERRED_QUEUED, PG_ANON_EXCLUSIVE,
@@ -196,7 +196,7 @@ pub fn __split_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, freeze
         // Defect: pmdp_huge_clear_flush, the PMD is none until pmd_populate.
         let o = Pmd::decode(crate::mm::pgtable::pmdp_huge_get_and_clear(mm));
         trace!("pmdp_huge_clear_flush", "pmd {o:?} -> none");
-        crate::mm::pgtable_generic::flush_pmd_tlb_range(m);
+        crate::mm::pgtable_generic::flush_pmd_tlb_range(m, mm);
         o
     };
     let (folio, flags) = match old {
@@ -283,8 +283,11 @@ pub fn can_split_folio(m: &Machine, folio: usize) -> bool {
 /// `unmap_folio`: `try_to_migrate` with TTU_SPLIT_HUGE_PMD | TTU_SYNC | TTU_BATCH_FLUSH, then
 /// `try_to_unmap_flush` (every deferred TLB invalidation done before the split continues).
 fn unmap_folio(m: &Machine, folio: usize) {
-    crate::mm::rmap::try_to_migrate(m, folio, crate::mm::rmap::Ttu::SplitHugePmd);
-    flush_tlb_ipi(&m.rcu);
+    // try_to_unmap_flush pays only what this task deferred (tlb_ubc->flush_required): a PMD
+    // split frozen through pmdp_invalidate flushed at once and defers nothing.
+    if crate::mm::rmap::try_to_migrate(m, folio, crate::mm::rmap::Ttu::SplitHugePmd) {
+        crate::mm::tlb::arch_tlbbatch_flush(m);
+    }
     trace!("unmap_folio", "folio {folio}: try_to_unmap_flush");
 }
 
@@ -576,7 +579,7 @@ pub fn change_huge_pmd(m: &Machine, mm_id: usize) -> bool {
     mm.pmd.set(new.encode()); // set_pmd_at
     trace!("change_huge_pmd", "pmd {old:?} -> {new:?}");
     drop(ptl);
-    flush_tlb_ipi(&m.rcu); // the mmu_gather flush, after the PMD lock is dropped
+    crate::mm::tlb::flush_tlb_mm(m, mm); // the mmu_gather flush, after the PMD lock is dropped
     true
 }
 
@@ -1213,7 +1216,7 @@ pub fn unmap_huge_pmd_locked(m: &Machine, mm: &Mm, ptl: &SpinGuard<'_>, folio: u
     } else {
         let old = Pmd::decode(crate::mm::pgtable::pmdp_huge_get_and_clear(mm));
         trace!("pmdp_huge_clear_flush", "pmd {old:?} -> none");
-        crate::mm::pgtable_generic::flush_pmd_tlb_range(m);
+        crate::mm::pgtable_generic::flush_pmd_tlb_range(m, mm);
         old
     };
     if rule_on(Rule::DiscardPmdMb) {

@@ -235,7 +235,7 @@ pub fn collapse_huge_page(m: &Machine, mm_id: usize, slot: usize) -> ScanResult 
         let ptl = mm.pmd_lock.lock();
         let orig = crate::mm::pgtable::pmdp_huge_get_and_clear(mm);
         trace!("pmdp_collapse_flush", "pmd {:?} -> none", Pmd::decode(orig));
-        crate::mm::pgtable_generic::flush_pmd_tlb_range(m); // flush_tlb_range
+        crate::mm::pgtable_generic::flush_pmd_tlb_range(m, mm); // flush_tlb_range
         drop(ptl);
         orig
     };

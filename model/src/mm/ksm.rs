@@ -144,7 +144,7 @@ pub fn write_protect_page(
     }
     let entry = if rule_on(Rule::KsmWriteProtectClearFlush) {
         let old = crate::mm::pgtable::ptep_get_and_clear(slot);
-        crate::mm::pgtable_generic::flush_tlb_page(m);
+        crate::mm::pgtable_generic::flush_tlb_page(m, mm, idx);
         trace!("write_protect_page", "ptep_clear_flush(pte[{idx}])");
         old
     } else {
@@ -243,7 +243,7 @@ pub fn replace_page(
     crate::mm::page_ref::folio_get(&m.memmap, kfolio);
     crate::mm::rmap::folio_add_anon_rmap_pte(&m.memmap, kfolio, kpage, false, false, mm.mm_id);
     crate::mm::pgtable::ptep_get_and_clear(slot);
-    crate::mm::pgtable_generic::flush_tlb_page(m);
+    crate::mm::pgtable_generic::flush_tlb_page(m, mm, idx);
     slot.set(
         Pte::Present {
             pfn: kpage,

@@ -118,17 +118,35 @@ fn madvise_folio_pte_batch(
 /// lazyfree. Returns the number of folios marked.
 pub fn madvise_free_pte_range(m: &Machine, mm_id: usize, range: ZapRange) -> usize {
     crate::mm::mmap_lock::assert_mmap_or_vma_locked(&m.mms[mm_id], "madvise_free_pte_range");
-    let marked = madvise_free_pmd_entry(m, mm_id, range);
-    crate::kernel::flush_tlb_ipi(&m.rcu); // tlb_finish_mmu, whatever the walk did
+    let mut recorded = false;
+    let marked = madvise_free_pmd_entry(m, mm_id, range, &mut recorded);
+    // tlb_finish_mmu: a flush only if the walk recorded an entry it changed
+    // (`tlb_flush_mmu_tlbonly`).
+    if recorded {
+        let mm = &m.mms[mm_id];
+        match range {
+            ZapRange::Full => crate::mm::tlb::flush_tlb_mm(m, mm),
+            ZapRange::Page(p) => crate::mm::tlb::flush_tlb_one(m, mm, p),
+        }
+    }
     marked
 }
 
-/// The body of [`madvise_free_pte_range`], before the mmu_gather's final flush.
-fn madvise_free_pmd_entry(m: &Machine, mm_id: usize, range: ZapRange) -> usize {
+/// The body of [`madvise_free_pte_range`], before the mmu_gather's final flush; sets
+/// `recorded` when it changed an entry (`tlb_remove_pmd_tlb_entry` / `tlb_remove_tlb_entries`).
+fn madvise_free_pmd_entry(
+    m: &Machine,
+    mm_id: usize,
+    range: ZapRange,
+    recorded: &mut bool,
+) -> usize {
     let mm = &m.mms[mm_id];
     if Pmd::decode(pmdp_get_lockless(mm, "madvise_free_pte_range")).trans_huge()
         && madvise_free_huge_pmd(m, mm_id, range)
     {
+        // (recorded only if the PMD was young or dirty; the model flushes either way, after
+        // the immediate flush of pmdp_invalidate: an IPI more, no entry it could leave)
+        *recorded = true;
         return 1;
     }
     let (mut i, end) = match range {
@@ -136,6 +154,9 @@ fn madvise_free_pmd_entry(m: &Machine, mm_id: usize, range: ZapRange) -> usize {
         ZapRange::Page(p) => (p, p + 1),
     };
     let mut map = pte_offset_map_lock(m, mm);
+    if map.is_some() {
+        crate::mm::tlb::flush_tlb_batched_pending(m, mm);
+    }
     let mut marked = 0;
     while let Some(t) = map.as_ref().map(|l| l.table) {
         if i >= end {
@@ -167,6 +188,9 @@ fn madvise_free_pmd_entry(m: &Machine, mm_id: usize, range: ZapRange) -> usize {
                     "madv-free-split-failed"
                 });
                 map = pte_offset_map_lock(m, mm); // None: the table is gone, stop
+                if map.is_some() {
+                    crate::mm::tlb::flush_tlb_batched_pending(m, mm);
+                }
                 if r.is_err() {
                     i += nr;
                 }
@@ -196,6 +220,7 @@ fn madvise_free_pmd_entry(m: &Machine, mm_id: usize, range: ZapRange) -> usize {
         }
         if flags & (F_YOUNG | F_DIRTY) != 0 {
             // clear_young_dirty_ptes, under the PTE lock (then tlb_remove_tlb_entries).
+            *recorded = true;
             for (k, p) in table.ptes[i..i + nr].iter().enumerate() {
                 if let Pte::Present { pfn: q, flags: f } = Pte::decode(p.read()) {
                     let new = Pte::Present {

@@ -456,7 +456,7 @@ fn wp_page_copy(
         return PteWp::Retry;
     }
     crate::mm::pgtable::ptep_get_and_clear(&table.ptes[idx]); // ptep_clear_flush
-    crate::mm::pgtable_generic::flush_tlb_page(m);
+    crate::mm::pgtable_generic::flush_tlb_page(m, mm, idx);
     // folio_add_new_anon_rmap(new, RMAP_EXCLUSIVE) of a small folio, folio_add_lru_vma
     let p = m.memmap.page(new_pfn);
     p.flags.__set_bit(crate::mm::page::PG_SWAPBACKED);
@@ -483,4 +483,56 @@ fn wp_page_copy(
     folio_put_small_or_large(m, old_folio); // do_wp_page's
     m.observe("cow-pte-copied");
     PteWp::Copied
+}
+
+/// How a user store completed ([`user_store`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserStore {
+    /// The store went through a translation the CPU had cached before it started.
+    pub cached: bool,
+    /// Faults taken on an empty PTE (`do_anonymous_page` mapped a new page).
+    pub anon_faults: usize,
+    /// Faults taken on a migration entry (`migration_entry_wait`).
+    pub migration_waits: usize,
+    /// The page the store reached.
+    pub pfn: usize,
+}
+
+/// A user store of `value` into virtual page `idx` of mm `mm_id` on the current CPU, with the
+/// kernel's handling of the faults it may take until it completes (no kernel function: the
+/// store instruction, [`crate::mm::tlb::mmu_store`], and `handle_mm_fault` for an
+/// order-0 anonymous VMA): an empty PTE → `do_anonymous_page` with the free memmap page
+/// `new_pfn`; a PTE migration entry → `migration_entry_wait`; both under the mmap read lock,
+/// then the store is retried. The machine must keep TLB state for this CPU.
+pub fn user_store(m: &Machine, mm_id: usize, idx: usize, value: i32, new_pfn: usize) -> UserStore {
+    use crate::mm::pgtable::Pte;
+    use crate::mm::tlb::{mmu_store, MmuStore};
+    let mut r = UserStore::default();
+    loop {
+        match mmu_store(m, mm_id, idx, value) {
+            MmuStore::Cached { pfn } => {
+                r.cached = true;
+                r.pfn = pfn;
+                return r;
+            }
+            MmuStore::Walked { pfn } => {
+                r.pfn = pfn;
+                return r;
+            }
+            MmuStore::Fault(Pte::None) | MmuStore::FaultPmd(Pmd::None) => {
+                let _r = m.mms[mm_id].mmap_lock.down_read();
+                match do_anonymous_page(m, mm_id, idx, new_pfn) {
+                    PteFault::Mapped => r.anon_faults += 1,
+                    PteFault::Refault => {}
+                    PteFault::Oom => crate::model_bug!("user_store: no PTE table for the fault"),
+                }
+            }
+            MmuStore::Fault(Pte::Migration { .. }) => {
+                let _r = m.mms[mm_id].mmap_lock.down_read();
+                crate::mm::migrate::migration_entry_wait(m, mm_id, idx);
+                r.migration_waits += 1;
+            }
+            other => crate::model_bug!("user_store: the fault on {other:?} is not modelled"),
+        }
+    }
 }

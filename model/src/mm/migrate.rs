@@ -322,7 +322,8 @@ pub struct Unmapped {
 /// `migrate_folio_unmap` (mm/migrate.c) for one isolated anonymous THP `src`, with a new folio
 /// at memmap slot `dst_slot` (x86-64 and arm64 have `CONFIG_ARCH_ENABLE_THP_MIGRATION`):
 /// 1. `folio_trylock(src)` (MIGRATE_ASYNC), allocate `dst` and lock it;
-/// 2. anon_vma reference, `try_to_migrate(src, 0)` (no TTU_SPLIT_HUGE_PMD): a PMD mapping
+/// 2. anon_vma reference, `try_to_migrate(src, TTU_BATCH_FLUSH)` (MIGRATE_ASYNC; no
+///    TTU_SPLIT_HUGE_PMD): a PMD mapping
 ///    becomes a PMD migration entry (`set_pmd_migration_entry`), PTE mappings become PTE
 ///    migration entries; the walk stops at a refusal (a pin on an AnonExclusive page);
 /// 3. still mapped → `migrate_folio_undo_src` (`remove_migration_ptes(src, src)`), -EAGAIN.
@@ -332,6 +333,24 @@ pub fn migrate_folio_unmap(
     m: &Machine,
     src: usize,
     dst_slot: usize,
+) -> Result<Unmapped, MigrateError> {
+    let mut owed = false;
+    let r = migrate_folio_unmap_batched(m, src, dst_slot, &mut owed);
+    if r.is_err() && owed {
+        // A caller outside a batch pays what the failed unmap deferred (try_to_unmap_flush).
+        crate::mm::tlb::arch_tlbbatch_flush(m);
+    }
+    r
+}
+
+/// [`migrate_folio_unmap`] inside `migrate_pages_batch`: a failed unmap undoes itself without
+/// a flush and leaves what it deferred in the task's batch (`owed`, the `tlb_ubc`), which the
+/// batch pays at its `move:` label.
+fn migrate_folio_unmap_batched(
+    m: &Machine,
+    src: usize,
+    dst_slot: usize,
+    owed: &mut bool,
 ) -> Result<Unmapped, MigrateError> {
     use crate::mm::filemap::folio_trylock;
     let mm = &m.memmap;
@@ -354,14 +373,15 @@ pub fn migrate_folio_unmap(
         flush: false,
     };
     if crate::mm::rmap::folio_mapcount(mm, src) > 0 {
-        // try_to_migrate(src, 0): an rmap_walk the caller did not lock: anon_vma read lock
+        // try_to_migrate(src, TTU_BATCH_FLUSH): an rmap_walk the caller did not lock: anon_vma
+        // read lock
         let _av = m.anon_vma.rwsem.down_read();
         u.flush = crate::mm::rmap::try_to_migrate(m, src, crate::mm::rmap::Ttu::Migrate);
+        *owed |= u.flush;
         u.was_mapped = true;
     }
     if crate::mm::rmap::folio_mapcount(mm, src) > 0 {
         trace!("migrate_folio_unmap", "folio {src} still mapped: -EAGAIN");
-        try_to_unmap_flush(m, &u);
         migrate_folio_undo(m, u);
         return Err(MigrateError::Again);
     }
@@ -373,11 +393,13 @@ pub fn migrate_folio_unmap(
     Ok(u)
 }
 
-/// `try_to_unmap_flush` in `migrate_pages_batch` between the unmap and the move passes: the
-/// TLB flush that TTU_BATCH_FLUSH deferred, if any is owed.
+/// `try_to_unmap_flush` between the unmap and the move of one folio, for a caller that runs the
+/// two halves itself ([`migrate_folio_unmap`], [`migrate_folio_move`]): the TLB flush that
+/// TTU_BATCH_FLUSH deferred for it, if any is owed. (`migrate_pages_batch` pays what its
+/// whole batch owes at its `move:` label.)
 pub fn try_to_unmap_flush(m: &Machine, u: &Unmapped) {
     if u.flush {
-        crate::kernel::flush_tlb_ipi(&m.rcu);
+        crate::mm::tlb::arch_tlbbatch_flush(m);
     }
 }
 
@@ -432,7 +454,10 @@ pub fn migrate_folio_move(m: &Machine, u: Unmapped) -> Result<usize, Unmapped> {
     }
     crate::mm::huge_memory::folio_unqueue_deferred_split(mm, src);
     folio_ref_unfreeze(mm, src, 1);
-    // folio_migrate_flags (the dirty bit; AnonExclusive travels in the entries)
+    // folio_migrate_flags (the dirty bit; AnonExclusive travels in the entries; PG_uptodate:
+    // folio_mark_uptodate's smp_wmb orders the copy before the entries that map `dst`, for an
+    // MMU walk whose store depends on the entry it read)
+    crate::kernel::smp_wmb();
     if mm.page(src).flags.test_bit(crate::mm::page::PG_DIRTY) {
         mm.page(dst).flags.set_bit(crate::mm::page::PG_DIRTY);
     }
@@ -497,6 +522,7 @@ pub fn migrate_pages_batch(
     nr_pass: usize,
 ) -> Result<usize, MigrateError> {
     let mut unmapped = None;
+    let mut owed = false; // current->tlb_ubc.flush_required
     for pass in 0..nr_pass {
         // "The rare folio on the deferred split list should be split now": a lockless test
         // that `_deferred_list` is non-empty (it may be on deferred_split_scan's private
@@ -518,7 +544,7 @@ pub fn migrate_pages_batch(
                 return Err(MigrateError::Split);
             }
         }
-        match migrate_folio_unmap(m, src, dst_slot) {
+        match migrate_folio_unmap_batched(m, src, dst_slot, &mut owed) {
             Ok(u) => {
                 unmapped = Some(u);
                 break;
@@ -528,10 +554,19 @@ pub fn migrate_pages_batch(
             }
         }
     }
+    // move: try_to_unmap_flush, whatever the unmap passes did (rule
+    // migrate-unmap-flush-before-move: off, the step is missing and what the batch deferred is
+    // never paid here).
+    if rule_on(Rule::MigrateUnmapFlushBeforeMove) {
+        if owed {
+            crate::mm::tlb::arch_tlbbatch_flush(m);
+        }
+    } else if owed {
+        trace!("migrate_pages_batch", "move: no try_to_unmap_flush");
+    }
     let Some(mut u) = unmapped else {
         return Err(MigrateError::Again);
     };
-    try_to_unmap_flush(m, &u);
     for pass in 0..nr_pass {
         match migrate_folio_move(m, u) {
             Ok(dst) => {

@@ -29,6 +29,8 @@
 //! * [`memory_failure`] — `memory_failure` up to the split of a THP, `__get_hwpoison_page`
 //!   (mm/memory-failure.c).
 //! * [`page_idle`] — `page_idle_get_folio` (mm/page_idle.c).
+//! * [`tlb`] — per-CPU TLBs, the flushes, the batched unmap flush and
+//!   `flush_tlb_batched_pending` (arch/x86/mm/tlb.c, mm/rmap.c); opt-in per machine.
 //! * [`util`] — page contents: `pages_identical` / `memcmp_pages`, `folio_mc_copy` (mm/util.c).
 //! * [`oracle`] — `check_quiescent`, the whole-state check at a quiescent point (mapcounts,
 //!   references, deposits, freed pages, deferred lists; no kernel counterpart).
@@ -58,6 +60,7 @@ pub mod pgtable;
 pub mod pgtable_generic;
 pub mod rmap;
 pub mod swap;
+pub mod tlb;
 pub mod util;
 pub mod vmscan;
 pub mod zap;
@@ -67,7 +70,10 @@ use crate::kernel::trace::Loc;
 use crate::kernel::{
     atomic_long_t, atomic_t, rw_semaphore, spinlock_t, AtomicFlag, LockClass, RcuState,
 };
-pub use oracle::{check_carried_over, check_quiescent, check_store_kept, Carry, MappingSnapshot};
+pub use oracle::{
+    check_carried_over, check_quiescent, check_store_kept, check_store_visible, Carry,
+    MappingSnapshot,
+};
 pub use page::{Memmap, Page};
 pub use pgtable::{Pmd, Pte};
 
@@ -126,6 +132,19 @@ pub struct Mm {
     /// `mm->write_protect_seq` (a seqcount_t): odd while fork's `copy_page_range` is
     /// write-protecting this mm's page tables; GUP-fast FOLL_PIN backs off if it moves.
     pub write_protect_seq: atomic_t,
+    /// The TLBs of the CPUs that run this mm (`mm_cpumask`), indexed by CPU; empty when the
+    /// machine keeps no TLB state ([`tlb`]).
+    pub tlb: Vec<Option<tlb::CpuTlb>>,
+    /// `mm->tlb_flush_batched`: pending and flushed generations of deferred unmap flushes
+    /// (kept only with TLB state, [`tlb::set_tlb_ubc_flush_pending`]).
+    pub tlb_flush_batched: atomic_t,
+}
+
+impl Mm {
+    /// The mm's index in [`Machine::mms`] (the inverse of [`page::mm_id`]), for traces.
+    pub fn index(&self) -> usize {
+        self.mm_id as usize - 1
+    }
 }
 
 /// The whole machine: the memmap, the mm(s), RCU / IRQ state, N sub-pages per THP.
@@ -190,6 +209,8 @@ impl Machine {
                         idx: None,
                     }),
                     write_protect_seq: atomic_t::new(0),
+                    tlb: Vec::new(),
+                    tlb_flush_batched: atomic_t::new(0),
                     pmd: atomic_long_t::new(0).watched(Loc::Pmd { mm: i }),
                     pmd_lock: spinlock_t::new(PMD_LOCK).labelled(LockLabel {
                         name: "pmd_lock",

@@ -12,6 +12,7 @@ use crate::mm::{page, Machine, Pmd, Pte};
 pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
     use crate::invariants::Inv;
     use crate::vm_bug_on;
+    crate::mm::tlb::check_tlb_quiescent(m);
     let n = m.memmap.pages.len();
     let mut pte_maps = vec![0i32; n];
     let mut pmd_maps = vec![0i32; n];
@@ -691,5 +692,36 @@ pub fn check_store_kept(m: &Machine, mm_id: usize, pfn: usize) {
         !mapped_dirty && !folio_dirty,
         Inv::I27CarriedOver,
         "a store through mm{mm_id}'s PMD reached folio {pfn}, but neither a dirty mapping nor PG_dirty records it"
+    );
+}
+
+/// I29 for a user store that completed: the last value the user stored into virtual page
+/// `idx` of mm `mm_id` (`value`, nothing stored there since) is what the page reads at the end.
+/// An unmapped page reads zeroes (the next access maps a zeroed page), so a store that went
+/// through a stale translation into a page that was then unmapped, or into the old folio of a
+/// migration after its copy, is lost here. Quiescent.
+pub fn check_store_visible(m: &Machine, mm_id: usize, idx: usize, value: i32) {
+    use crate::invariants::Inv;
+    use crate::vm_bug_on;
+    let mm = &m.mms[mm_id];
+    let pfn = match Pmd::decode(mm.pmd.read()) {
+        Pmd::Huge { pfn, .. } => Some(pfn + idx),
+        Pmd::Table(t) => match Pte::decode(mm.tables[t].ptes[idx].read()) {
+            Pte::Present { pfn, .. } => Some(pfn),
+            _ => None,
+        },
+        _ => None,
+    };
+    let reads = pfn.map_or(page::ZERO_FILLED, |p| {
+        m.memmap.page(p).content.read() & !page::CONTENT_ORACLE_BITS
+    });
+    vm_bug_on!(
+        reads != value,
+        Inv::I29DataLost,
+        "the user stored {value:#x} into mm{mm_id} page {idx} and nothing stored there since, but at the end it reads {reads:#x} ({}): the store went through a translation the kernel had already given up",
+        match pfn {
+            Some(p) => format!("pfn {p}"),
+            None => "unmapped: a fresh zero-filled page".to_string(),
+        }
     );
 }

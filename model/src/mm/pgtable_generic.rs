@@ -4,7 +4,7 @@
 //! Paraphrased; no kernel code is reproduced.
 
 use crate::invariants::Inv;
-use crate::kernel::{flush_tlb_ipi, rcu_read_lock, RcuReadGuard, SpinGuard};
+use crate::kernel::{rcu_read_lock, RcuReadGuard, SpinGuard};
 use crate::mm::pgtable::Pmd;
 use crate::mm::{Machine, Mm};
 use crate::{trace, vm_bug_on};
@@ -160,7 +160,7 @@ pub fn pmdp_invalidate(m: &Machine, mm: &Mm) -> Pmd {
     };
     let old = Pmd::decode(crate::mm::pgtable::pmdp_establish(mm, new.encode()));
     trace!("pmdp_invalidate", "pmd {old:?} -> {new:?}");
-    flush_pmd_tlb_range(m); // A/D bits in old are final after this
+    flush_pmd_tlb_range(m, mm); // A/D bits in old are final after this
     old
 }
 
@@ -171,18 +171,19 @@ pub fn pmdp_invalidate(m: &Machine, mm: &Mm) -> Pmd {
 /// before everything after it. The model gives the barrier only to these immediate flushes;
 /// the batched ones (`tlb_finish_mmu`, `try_to_unmap_flush`, arm64's `dsb(ishst)` in
 /// `arch_tlbbatch_add_pending`) are modelled without it, which can only add interleavings.
-pub fn flush_pmd_tlb_range(m: &Machine) {
-    flush_tlb_immediate(m)
+pub fn flush_pmd_tlb_range(m: &Machine, mm: &Mm) {
+    crate::mm::tlb::flush_tlb_mm(m, mm);
+    flush_barrier()
 }
 
 /// `flush_tlb_page`, the flush of `ptep_clear_flush` (one PTE): the same immediate flush as
-/// [`flush_pmd_tlb_range`].
-pub fn flush_tlb_page(m: &Machine) {
-    flush_tlb_immediate(m)
+/// [`flush_pmd_tlb_range`], of virtual page `idx`'s translations ([`crate::mm::tlb::flush_tlb_one`]).
+pub fn flush_tlb_page(m: &Machine, mm: &Mm, idx: usize) {
+    crate::mm::tlb::flush_tlb_one(m, mm, idx);
+    flush_barrier()
 }
 
-fn flush_tlb_immediate(m: &Machine) {
-    flush_tlb_ipi(&m.rcu);
+fn flush_barrier() {
     if crate::kernel::engine::current()
         .options
         .hardware

@@ -526,9 +526,11 @@ pub fn try_to_migrate_one(
         if pfn < folio || pfn >= folio + nr {
             continue;
         }
-        // ptep_get_and_clear, TLB flush deferred to try_to_unmap_flush
+        // ptep_get_and_clear, TLB flush deferred to try_to_unmap_flush (should_defer_flush:
+        // TTU_BATCH_FLUSH; set_tlb_ubc_flush_pending records it in the mm too)
         let old = Pte::decode(crate::mm::pgtable::ptep_get_and_clear(slot));
         *flush = true;
+        crate::mm::tlb::set_tlb_ubc_flush_pending(mm);
         let Pte::Present { flags: oflags, .. } = old else {
             crate::model_bug!("PTE changed under the PTE lock")
         };

@@ -9,7 +9,6 @@
 //! (kept on the list here), the PTE-level discard of a PTE-mapped lazyfree folio (the walk
 //! gives up, as for any mapping it cannot unmap), `mmu_notifier` ranges.
 
-use crate::kernel::flush_tlb_ipi;
 use crate::mm::filemap::{folio_trylock, folio_unlock};
 use crate::mm::page::{PG_LRU, PG_SWAPBACKED};
 use crate::mm::page_ref::{folio_get, folio_nr_pages, folio_put_small_or_large, folio_ref_freeze};
@@ -110,7 +109,8 @@ pub fn shrink_folio_list(m: &Machine, folio: usize) -> Reclaim {
     folio_unlock(mm, folio);
     // free_it: off the deferred list, the deferred TLB flush, then the allocator.
     crate::mm::huge_memory::folio_unqueue_deferred_split(mm, folio);
-    flush_tlb_ipi(&m.rcu); // try_to_unmap_flush
+    // try_to_unmap_flush: nothing owed (the PMD discard flushed at once, pmdp_huge_clear_flush;
+    // tlb_ubc->flush_required is clear), so no flush.
     trace!("shrink_folio_list", "folio {folio} lazyfreed");
     mm.free_folio(folio, folio_nr_pages(m, folio));
     m.observe("reclaim-lazyfreed");

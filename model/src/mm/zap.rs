@@ -9,7 +9,6 @@
 //! every PTE re-checked none); either way the table is queued (`free_pte`) and freed by
 //! `tlb_finish_mmu` after the TLB flush and a grace period (`tlb_remove_table`).
 
-use crate::kernel::flush_tlb_ipi;
 use crate::mm::huge_memory::{__pmd_trans_huge_lock, __split_huge_pmd, pte_free};
 use crate::mm::migrate::pfn_swap_entry_folio;
 use crate::mm::page::PG_HEAD;
@@ -67,7 +66,8 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
             if crate::kernel::rule_on(crate::rules::Rule::ZapHugePmdNonPresent) =>
         {
             // A migration entry holds no mapcount and no reference: only the deposited table
-            // goes.
+            // goes. The gather records the PMD all the same (`tlb_remove_pmd_tlb_entry` comes
+            // before the test), so `tlb_finish_mmu` flushes.
             let folio = pfn_swap_entry_folio(m, pfn);
             let t = zap_deposited_table(mm, &ptl);
             trace!(
@@ -75,6 +75,7 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
                 "migration entry for folio {folio} -> none; deposited table {t} freed"
             );
             drop(ptl);
+            crate::mm::tlb::flush_tlb_mm(m, mm); // tlb_finish_mmu
             z.migration_pmd = true;
             return true;
         }
@@ -101,7 +102,7 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
         "pmd {orig:?} -> none; deposited table {t} freed"
     );
     drop(ptl);
-    flush_tlb_ipi(&m.rcu); // tlb_finish_mmu
+    crate::mm::tlb::flush_tlb_mm(m, mm); // tlb_finish_mmu (tlb_remove_pmd_tlb_entry)
     folio_put(&m.memmap, folio, m.nr); // tlb_remove_page_size: after the flush
     z.huge_pmd = true;
     true
@@ -151,7 +152,11 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
     let Some(map) = pte_offset_map_lock(m, mm) else {
         return false;
     };
+    let cleared_before = z.present_ptes + z.zero_ptes;
     let table = m.table(mm, map.table, "zap_pte_range");
+    // Rule flush-tlb-batched-pending: a reclaim or migration batch may have cleared PTEs
+    // of this mm and not flushed yet; under the PTE lock, so that its clear is seen.
+    crate::mm::tlb::flush_tlb_batched_pending(m, mm);
     let mut batch = Vec::new();
     for (i, slot) in table.ptes.iter().enumerate() {
         if let ZapRange::Page(p) = range {
@@ -202,8 +207,17 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
         free_pte(mm, t);
     }
     // tlb_finish_mmu → tlb_flush_mmu: the TLB flush, then the table batch
-    // (`tlb_table_flush`, an RCU callback) and the page batch (`tlb_batch_pages_flush`).
-    flush_tlb_ipi(&m.rcu);
+    // (`tlb_table_flush`, an RCU callback) and the page batch (`tlb_batch_pages_flush`). The
+    // flush happens only if the gather recorded something (`tlb_flush_mmu_tlbonly`: a present
+    // or zero-page PTE cleared, `tlb_remove_tlb_entry`, or a table freed); a cleared migration
+    // entry records nothing.
+    if z.present_ptes + z.zero_ptes > cleared_before || table_freed {
+        // over the gathered range: the whole PMD, or the one page
+        match range {
+            ZapRange::Full => crate::mm::tlb::flush_tlb_mm(m, mm),
+            ZapRange::Page(p) => crate::mm::tlb::flush_tlb_one(m, mm, p),
+        }
+    }
     let batch: Vec<(usize, usize)> = batch
         .into_iter()
         .map(|(folio, large)| (folio, if large { m.nr } else { 1 }))
