@@ -87,6 +87,8 @@ pub enum Rule {
     /// `migrate_pages_batch` pays the deferred unmap flush (`try_to_unmap_flush`) before it
     /// moves (copies) any folio of the batch.
     MigrateUnmapFlushBeforeMove,
+    /// A zap's mmu_gather flushes the TLB before it frees the pages it gathered.
+    ZapFlushBeforeFree,
     /// Migration replaces its entries by the new folio's mapping before unlocking the folios.
     MigrateRemovePtesBeforeUnlock,
     /// An rmap walk for a folio split treats a PMD migration entry as not found (Z19).
@@ -295,6 +297,7 @@ impl Rule {
         Rule::HvoTlbFlush,
         Rule::FlushTlbBatchedPending,
         Rule::MigrateUnmapFlushBeforeMove,
+        Rule::ZapFlushBeforeFree,
     ];
 
     /// Candidate fixes of findings (docs/findings.md): steps 6.18.2 lacks. Off unless a run
@@ -827,6 +830,13 @@ impl Rule {
                 "mm/migrate.c migrate_pages_batch (try_to_unmap_flush between the unmap and move loops), migrate_folio_unmap (try_to_migrate with TTU_BATCH_FLUSH for MIGRATE_ASYNC); mm/rmap.c try_to_unmap_flush (its comment: a dirty PTE's flush must come before the page is written out or freed); 7e12beb8ca2a (migrate_pages: batch flushing TLB, v6.3), before which migration flushed each PTE at once. Off: the step is missing (no released kernel lacked it: a hypothetical omission), and the batch's debt is not paid before the copy",
                 "mm::migrate::migrate_pages_batch",
                 Any, &[Inv::I29DataLost, Inv::I8UseAfterFree, Inv::I25TlbFlushOwed],
+            ),
+            Rule::ZapFlushBeforeFree => (
+                "zap-flush-before-free",
+                "A zap (MADV_DONTNEED, munmap) clears the entries under the page-table lock but frees the pages they mapped only at the end of its mmu_gather, after the TLB flush (tlb_flush_mmu: tlb_flush_mmu_tlbonly, then the page batch): until the flush another CPU may still store through a cached translation, and it must store into a page that is still allocated",
+                "mm/mmu_gather.c tlb_flush_mmu, tlb_finish_mmu; include/asm-generic/tlb.h tlb_flush_mmu_tlbonly; mm/memory.c zap_present_folio_ptes (the page goes into the gather: __tlb_remove_folio_pages), zap_pte_range (force_flush for a dirty file page before the PTE lock is dropped); mm/huge_memory.c zap_huge_pmd (tlb_remove_page_size). Off: the gathered pages freed before the flush (a hypothetical order: the mmu_gather has always flushed first)",
+                "mm::zap::zap_pte_range, mm::zap::zap_huge_pmd",
+                Any, &[Inv::I8UseAfterFree, Inv::I25TlbFlushOwed],
             ),
         };
         RuleInfo {

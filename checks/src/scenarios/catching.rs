@@ -20,6 +20,7 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
             tlb::FOLIO_SPLIT_DEFERRED_FLUSH_VS_DONTNEED_STORE,
             tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_DONTNEED_REMOTE_STORE,
         ],
+        Rule::ZapFlushBeforeFree => &[tlb::DONTNEED_VS_CACHED_STORE],
         Rule::MigrateUnmapFlushBeforeMove => &[tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_STORE],
         Rule::PmdTransHugeLockRecheck => &[split_pmd::SPLIT_PMD_VS_AWARE_WALKER],
         Rule::SplitPmdRefBeforeTableVisible => &[split_pmd::SPLIT_PMD_VS_AWARE_WALKER],

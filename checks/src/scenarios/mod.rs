@@ -216,6 +216,7 @@ catalogue! { $
     tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_DONTNEED_STORE => thp_migration_deferred_flush_vs_dontneed_store,
     tlb::FOLIO_SPLIT_DEFERRED_FLUSH_VS_DONTNEED_STORE => folio_split_deferred_flush_vs_dontneed_store,
     tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_DONTNEED_REMOTE_STORE => thp_migration_deferred_flush_vs_dontneed_remote_store,
+    tlb::DONTNEED_VS_CACHED_STORE => dontneed_vs_cached_store,
 }
 
 /// Every family's own list; together, exactly the catalogue (a test keeps them equal, so a

@@ -102,8 +102,13 @@ pub fn zap_huge_pmd(m: &Machine, mm_id: usize, z: &mut Zapped) -> bool {
         "pmd {orig:?} -> none; deposited table {t} freed"
     );
     drop(ptl);
-    crate::mm::tlb::flush_tlb_mm(m, mm); // tlb_finish_mmu (tlb_remove_pmd_tlb_entry)
-    folio_put(&m.memmap, folio, m.nr); // tlb_remove_page_size: after the flush
+    if crate::kernel::rule_on(crate::rules::Rule::ZapFlushBeforeFree) {
+        crate::mm::tlb::flush_tlb_mm(m, mm); // tlb_finish_mmu (tlb_remove_pmd_tlb_entry)
+        folio_put(&m.memmap, folio, m.nr); // tlb_remove_page_size: after the flush
+    } else {
+        folio_put(&m.memmap, folio, m.nr); // rule off: freed before the flush
+        crate::mm::tlb::flush_tlb_mm(m, mm);
+    }
     z.huge_pmd = true;
     true
 }
@@ -211,18 +216,28 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
     // flush happens only if the gather recorded something (`tlb_flush_mmu_tlbonly`: a present
     // or zero-page PTE cleared, `tlb_remove_tlb_entry`, or a table freed); a cleared migration
     // entry records nothing.
-    if z.present_ptes + z.zero_ptes > cleared_before || table_freed {
-        // over the gathered range: the whole PMD, or the one page
-        match range {
-            ZapRange::Full => crate::mm::tlb::flush_tlb_mm(m, mm),
-            ZapRange::Page(p) => crate::mm::tlb::flush_tlb_one(m, mm, p),
+    let flush = || {
+        if z.present_ptes + z.zero_ptes > cleared_before || table_freed {
+            // over the gathered range: the whole PMD, or the one page
+            match range {
+                ZapRange::Full => crate::mm::tlb::flush_tlb_mm(m, mm),
+                ZapRange::Page(p) => crate::mm::tlb::flush_tlb_one(m, mm, p),
+            }
         }
-    }
+    };
     let batch: Vec<(usize, usize)> = batch
         .into_iter()
         .map(|(folio, large)| (folio, if large { m.nr } else { 1 }))
         .collect();
+    // Rule zap-flush-before-free: the flush, then the page batch (off: the other way round).
+    let flush_first = crate::kernel::rule_on(crate::rules::Rule::ZapFlushBeforeFree);
+    if flush_first {
+        flush();
+    }
     crate::mm::swap::folios_put_refs(m, &batch); // free_pages_and_swap_cache
+    if !flush_first {
+        flush();
+    }
     if table_freed {
         // The RCU callback runs after a grace period, while the pages go back at once: the
         // model runs the callback last, so the folio puts above are not held back by readers.
