@@ -285,6 +285,12 @@ put of the LRU drain in `folio_add_lru_vma`): kept, its need not shown. Removed,
 new PMD reads the rmap state it orders (mapcounts, `folio->mapping`, AnonExclusive). GUP-fast reads \
 the refcount, which was set before the `smp_wmb` of `__folio_mark_uptodate` (that barrier stays, \
 for the content), and its pin of a writable PMD does not ask AnonExclusive.\n\
+- **Swap-out and swap-in steps without a switch**: the folio lock across reclaim's \
+add-to-swap, unmap and write; `ci->lock` around every `swap_map` update; `folio_matches_swap_entry` \
+after `do_swap_page` locks the folio; the PG_dirty test after `__remove_mapping`'s freeze; \
+`__try_to_reclaim_swap`'s trylock and its mapped test. Kept, their need not shown: the swap \
+scenarios race no second swap-out, no split or migration of a swap-cache folio (not modelled), \
+and no store that redirties the folio without a TLB entry.\n\
 - **`folio_trylock` of each small folio in collapse's isolate step**: kept, its need not shown: \
 the collapse scenarios race GUP-fast and a fault, never a holder of those folios' locks (a split, \
 migration, reclaim).\n\
@@ -362,6 +368,7 @@ pub const INVARIANTS: &[Inv] = &[
     Inv::I29DataLost,
     Inv::I30HwPoisonConsumed,
     Inv::I31MmIdSlots,
+    Inv::I32SwapAccounting,
 ];
 
 /// True for every invariant; written as a match without a wildcard, so that adding a variant
@@ -399,7 +406,8 @@ pub const fn inv_is_listed(i: Inv) -> bool {
         | Inv::I28HwPoisonLost
         | Inv::I29DataLost
         | Inv::I30HwPoisonConsumed
-        | Inv::I31MmIdSlots => true,
+        | Inv::I31MmIdSlots
+        | Inv::I32SwapAccounting => true,
     }
 }
 

@@ -19,3 +19,4 @@ mod parallel;
 mod primitives;
 mod scenarios;
 mod self_contained;
+mod swap;

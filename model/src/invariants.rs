@@ -179,6 +179,14 @@ pub enum Inv {
     /// the bit is set exactly when two mms map the folio (the model has at most two mms, so
     /// the kernel's "maybe" is exact).
     I31MmIdSlots,
+    /// I32: swap accounting (mm/swapfile.c, mm/swap_state.c): at a quiescent point every swap
+    /// slot's count equals the swap PTEs that name it, a slot is in use exactly while it has a
+    /// count or the swap cache holds it (`SWAP_HAS_CACHE`), the swap cache maps a slot to a
+    /// folio exactly when that folio is PG_swapcache with that entry, and a folio in the swap
+    /// cache holds one reference per page for it. A swap PTE whose slot was freed, or whose
+    /// data is in no folio and on no slot, is data lost (I29); a slot left in use with no
+    /// holder is a swap leak.
+    I32SwapAccounting,
 }
 
 impl Inv {
@@ -217,6 +225,7 @@ impl Inv {
             Inv::I29DataLost => "I29 data-lost",
             Inv::I30HwPoisonConsumed => "I30 hwpoison-consumed",
             Inv::I31MmIdSlots => "I31 mm-id-slots",
+            Inv::I32SwapAccounting => "I32 swap-accounting",
         }
     }
 

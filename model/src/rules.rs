@@ -89,6 +89,15 @@ pub enum Rule {
     MigrateUnmapFlushBeforeMove,
     /// A zap's mmu_gather flushes the TLB before it frees the pages it gathered.
     ZapFlushBeforeFree,
+    /// Reclaim pays the deferred flush of the dirty PTEs it cleared before it writes the folio
+    /// to swap (`try_to_unmap_flush_dirty`).
+    TryToUnmapFlushDirty,
+    /// `__remove_mapping` frees a swap-cache folio only after freezing its refcount (a
+    /// cmpxchg from the expected count to 0), under the swap cluster lock.
+    RemoveMappingRefFreeze,
+    /// `do_swap_page` maps the folio only if, under the PTE lock, the PTE still holds the swap
+    /// entry it faulted on (`pte_same`).
+    SwapinPteSame,
     /// Migration replaces its entries by the new folio's mapping before unlocking the folios.
     MigrateRemovePtesBeforeUnlock,
     /// An rmap walk for a folio split treats a PMD migration entry as not found (Z19).
@@ -298,6 +307,9 @@ impl Rule {
         Rule::FlushTlbBatchedPending,
         Rule::MigrateUnmapFlushBeforeMove,
         Rule::ZapFlushBeforeFree,
+        Rule::TryToUnmapFlushDirty,
+        Rule::RemoveMappingRefFreeze,
+        Rule::SwapinPteSame,
     ];
 
     /// Candidate fixes of findings (docs/findings.md): steps 6.18.2 lacks. Off unless a run
@@ -837,6 +849,27 @@ impl Rule {
                 "mm/mmu_gather.c tlb_flush_mmu, tlb_finish_mmu; include/asm-generic/tlb.h tlb_flush_mmu_tlbonly; mm/memory.c zap_present_folio_ptes (the page goes into the gather: __tlb_remove_folio_pages), zap_pte_range (force_flush for a dirty file page before the PTE lock is dropped); mm/huge_memory.c zap_huge_pmd (tlb_remove_page_size). Off: the gathered pages freed before the flush (a hypothetical order: the mmu_gather has always flushed first)",
                 "mm::zap::zap_pte_range, mm::zap::zap_huge_pmd",
                 Any, &[Inv::I8UseAfterFree, Inv::I25TlbFlushOwed],
+            ),
+            Rule::TryToUnmapFlushDirty => (
+                "try-to-unmap-flush-dirty",
+                "Reclaim clears a folio's PTEs with their TLB flush deferred (TTU_BATCH_FLUSH), but before it writes the folio out it pays that flush if one of the cleared PTEs was dirty: until then another CPU may still store through its cached writable translation, and a store that lands after the copy to swap is lost when the folio is freed",
+                "mm/vmscan.c shrink_folio_list (try_to_unmap_flush_dirty before pageout), try_to_unmap_flush_dirty; mm/rmap.c set_tlb_ubc_flush_pending (tlb_ubc->writable for a dirty PTE), should_defer_flush; added with the deferred flush of writable TLB entries (v4.3). Off: the write goes ahead with the flush still owed; the flush is paid only before the free",
+                "mm::vmscan::shrink_swapbacked",
+                Any, &[Inv::I29DataLost],
+            ),
+            Rule::RemoveMappingRefFreeze => (
+                "remove-mapping-ref-freeze",
+                "Reclaim frees a folio that leaves the swap cache only after it froze the refcount (cmpxchg of the expected count, the isolation's and the cache's references, to 0) under the swap cluster lock: a lockless swap-cache lookup (swap_cache_get_folio's folio_try_get) either got its reference before, and the freeze fails, or finds the count 0 and waits for the slot to change",
+                "mm/vmscan.c __remove_mapping (folio_ref_freeze, then the PG_dirty test); mm/swap_state.c swap_cache_get_folio; include/linux/page_ref.h folio_ref_freeze; the freeze came with speculative page references (the lockless page cache, 2.6.27). Off: the count is read and then set to 0 with a plain store, the get between the two is missed",
+                "mm::vmscan::__remove_mapping",
+                Any, &[Inv::I8UseAfterFree, Inv::I3RefsCoverMappings],
+            ),
+            Rule::SwapinPteSame => (
+                "swapin-pte-same",
+                "do_swap_page reads the swap PTE without the PTE lock, looks the folio up and locks it; under the PTE lock it maps the folio only if the PTE still holds the entry it faulted on (pte_same): a zap or another fault may have cleared or replaced it meanwhile, and mapping anyway leaves a mapping no swap count or page table accounts for",
+                "mm/memory.c do_swap_page (pte_offset_map_lock, then pte_same against vmf->orig_pte; out_nomap). Off: the PTE is overwritten without the recheck",
+                "mm::memory::do_swap_page",
+                Any, &[Inv::I32SwapAccounting, Inv::I4MapcountMismatch, Inv::I3RefsCoverMappings],
             ),
         };
         RuleInfo {

@@ -8,7 +8,7 @@ use thp_model::rules::Rule;
 use super::Scenario;
 use super::{
     deferred_split, fault, folio_split, fork, hvo, khugepaged, ksm, memory_failure, migrate,
-    reclaim, split_pmd, tlb, zap, zeropage,
+    reclaim, split_pmd, swap, tlb, zap, zeropage,
 };
 
 /// The scenarios that must catch `rule` when it is off, each with one of the rule's
@@ -21,6 +21,9 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
             tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_DONTNEED_REMOTE_STORE,
         ],
         Rule::ZapFlushBeforeFree => &[tlb::DONTNEED_VS_CACHED_STORE],
+        Rule::TryToUnmapFlushDirty => &[swap::SWAPOUT_VS_STORE],
+        Rule::RemoveMappingRefFreeze => &[swap::SWAPOUT_VS_STORE],
+        Rule::SwapinPteSame => &[swap::SWAPIN_VS_DONTNEED, swap::SWAPIN_CACHED_VS_DONTNEED],
         Rule::MigrateUnmapFlushBeforeMove => &[tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_STORE],
         Rule::PmdTransHugeLockRecheck => &[split_pmd::SPLIT_PMD_VS_AWARE_WALKER],
         Rule::SplitPmdRefBeforeTableVisible => &[split_pmd::SPLIT_PMD_VS_AWARE_WALKER],

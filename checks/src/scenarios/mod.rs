@@ -18,6 +18,8 @@
 //!   holders and MADV_DONTNEED
 //! - [`ksm`] — KSM's merge step against GUP-fast (the read-only pin, O_DIRECT, a THP split first)
 //! - [`memory_failure`] — memory_failure's poison mark and split against another split
+//! - [`swap`] — swap-out of an anonymous THP by reclaim and the swap-in fault, against
+//!   GUP-fast, a store through a cached translation and MADV_DONTNEED
 //! - [`tlb`] — deferred TLB flushes: a migration's batched flush against a store through a
 //!   cached translation, alone or after MADV_DONTNEED
 //! - [`zeropage`] — the split's remap of zero-filled sub-pages to the shared zero page against
@@ -50,6 +52,7 @@ pub mod migrate;
 pub mod reclaim;
 pub mod setup;
 pub mod split_pmd;
+pub mod swap;
 pub mod tlb;
 pub mod zap;
 pub mod zeropage;
@@ -217,6 +220,11 @@ catalogue! { $
     tlb::FOLIO_SPLIT_DEFERRED_FLUSH_VS_DONTNEED_STORE => folio_split_deferred_flush_vs_dontneed_store,
     tlb::THP_MIGRATION_DEFERRED_FLUSH_VS_DONTNEED_REMOTE_STORE => thp_migration_deferred_flush_vs_dontneed_remote_store,
     tlb::DONTNEED_VS_CACHED_STORE => dontneed_vs_cached_store,
+    swap::SWAPOUT_VS_GUP_FAST => swapout_vs_gup_fast,
+    swap::SWAPOUT_VS_STORE => swapout_vs_store,
+    swap::SWAPOUT_VS_DONTNEED => swapout_vs_dontneed,
+    swap::SWAPIN_VS_DONTNEED => swapin_vs_dontneed,
+    swap::SWAPIN_CACHED_VS_DONTNEED => swapin_cached_vs_dontneed,
 }
 
 /// Every family's own list; together, exactly the catalogue (a test keeps them equal, so a
@@ -236,6 +244,7 @@ pub const FAMILIES: &[&[Scenario]] = &[
     zeropage::SCENARIOS,
     hvo::SCENARIOS,
     tlb::SCENARIOS,
+    swap::SCENARIOS,
 ];
 
 /// Scenarios that `find` knows but the catalogue does not list (`thpcheck list`, `check --all`

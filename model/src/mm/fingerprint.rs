@@ -45,6 +45,13 @@ impl Machine {
             (a.read(), d.read()).hash(&mut h);
         }
         mm.split_queue.quiescent().hash(&mut h);
+        for s in &mm.swap {
+            s.read().hash(&mut h);
+        }
+        let si = &self.swap;
+        for ((c, t), d) in si.swap_map.iter().zip(&si.table).zip(&si.data) {
+            (c.read(), t.read(), d.read()).hash(&mut h);
+        }
         for m in &self.mms {
             (
                 m.pmd.read(),

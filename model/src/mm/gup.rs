@@ -369,6 +369,8 @@ fn gup_fast_pgd_range(
             Pte::Migration { .. } => m.observe("gup-fast-met-migration-pte"),
             // pte_special: GUP-fast leaves the zero page to the slow path
             Pte::Zero { .. } => m.observe("gup-fast-met-zero-page"),
+            // not present: pte_access_permitted fails, GUP-fast stops
+            Pte::Swap { .. } => m.observe("gup-fast-met-swap-pte"),
             _ => {}
         }
         return None;

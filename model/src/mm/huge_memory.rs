@@ -418,6 +418,11 @@ fn __folio_split_to_list(
     if !mm.page(folio).flags.test_bit(crate::mm::page::PG_HEAD) {
         return Err(SplitError::Inval);
     }
+    if mm.page(folio).flags.test_bit(crate::mm::page::PG_SWAPCACHE) {
+        // 6.18 splits a swap-cache folio to order 0 with its swap table slots rewritten under
+        // the swap cluster lock and one cache reference per new folio.
+        crate::model_bug!("__folio_split of folio {folio} in the swap cache is not modelled");
+    }
     // 2. anon_vma: reference, then the write lock
     if !folio_get_anon_vma(m, folio) {
         trace!(
@@ -808,6 +813,10 @@ pub const SPLIT_UNDERUSED_THP: bool = true;
 pub fn deferred_split_folio(mm: &crate::mm::Memmap, folio: usize, partially_mapped: bool) {
     use crate::mm::page::PG_PARTIALLY_MAPPED;
     if !partially_mapped && !SPLIT_UNDERUSED_THP {
+        return;
+    }
+    // Swapcache is excluded: reclaim already handles the folio (a lockless flag test).
+    if mm.page(folio).flags.test_bit(crate::mm::page::PG_SWAPCACHE) {
         return;
     }
     let sq = mm.split_queue_lock.lock();

@@ -78,7 +78,9 @@ fn __collapse_huge_page_isolate(m: &Machine, table: &crate::mm::PteTable) -> Sca
                 result = ScanResult::PmdNull;
                 break;
             }
-            Pte::Migration { .. } => {
+            // A swap entry (reclaim may write one after collapse's swap-in step): not
+            // present, the collapse fails.
+            Pte::Migration { .. } | Pte::Swap { .. } => {
                 result = ScanResult::PteNonPresent;
                 break;
             }

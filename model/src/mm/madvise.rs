@@ -164,7 +164,15 @@ fn madvise_free_pmd_entry(
         }
         let table = m.table(mm, t, "madvise_free_pte_range");
         let slot = &table.ptes[i];
-        // Swap and migration entries: the model has no swap; a migration entry is left alone.
+        // A swap entry is dropped with its slot's count (swap_pte_batch, free_swap_and_cache_nr,
+        // clear_not_present_full_ptes: MADV_FREE frees swapped-out pages at once); a
+        // migration entry is left alone.
+        if let Pte::Swap { offset, flags } = Pte::decode(slot.read()) {
+            let n = crate::mm::swapfile::swap_pte_batch(&table.ptes, i, end, offset, flags);
+            crate::mm::swapfile::zap_swap_ptes(m, &table.ptes, i, n, offset);
+            i += n;
+            continue;
+        }
         let Pte::Present { pfn, mut flags } = Pte::decode(slot.read()) else {
             i += 1;
             continue;
@@ -197,7 +205,12 @@ fn madvise_free_pmd_entry(
                 continue; // on success, this PTE again: it now maps a small folio
             }
         }
-        if m.memmap.page(folio).flags.test_bit(PG_DIRTY) {
+        let swapcache = m
+            .memmap
+            .page(folio)
+            .flags
+            .test_bit(crate::mm::page::PG_SWAPCACHE);
+        if swapcache || m.memmap.page(folio).flags.test_bit(PG_DIRTY) {
             if !folio_trylock(&m.memmap, folio) {
                 i += nr;
                 continue;
@@ -211,6 +224,17 @@ fn madvise_free_pmd_entry(
                 (1, m.memmap.page(folio)._mapcount.read() + 1)
             };
             if mapcount != pages {
+                folio_unlock(&m.memmap, folio);
+                i += nr;
+                continue;
+            }
+            // a folio in the swap cache leaves it first, or is skipped
+            if m.memmap
+                .page(folio)
+                .flags
+                .test_bit(crate::mm::page::PG_SWAPCACHE)
+                && !crate::mm::swapfile::folio_free_swap(m, folio)
+            {
                 folio_unlock(&m.memmap, folio);
                 i += nr;
                 continue;

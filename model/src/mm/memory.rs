@@ -170,6 +170,19 @@ pub fn copy_pte_range(m: &Machine, src: usize, dst: usize) -> bool {
                 }
                 dtable.ptes[i].set(readable.encode());
             }
+            Pte::Swap { offset, flags } => {
+                // copy_nonpresent_pte: one more swap PTE names the slot; an exclusive entry
+                // becomes shared in the parent and the child (pte_swp_clear_exclusive).
+                crate::mm::swapfile::swap_duplicate(m, offset);
+                let shared = Pte::Swap {
+                    offset,
+                    flags: flags & !F_EXCLUSIVE,
+                };
+                if shared != v {
+                    stable.ptes[i].set(shared.encode());
+                }
+                dtable.ptes[i].set(shared.encode());
+            }
             Pte::Zero { flags } => {
                 // __copy_present_ptes: never writable; made old in the child
                 let old = flags & !crate::mm::pgtable::F_YOUNG;
@@ -494,6 +507,8 @@ pub struct UserStore {
     pub anon_faults: usize,
     /// Faults taken on a migration entry (`migration_entry_wait`).
     pub migration_waits: usize,
+    /// Faults on a swap entry that mapped the page again (`do_swap_page`).
+    pub swapin_faults: usize,
     /// The page the store reached.
     pub pfn: usize,
 }
@@ -502,7 +517,8 @@ pub struct UserStore {
 /// kernel's handling of the faults it may take until it completes (no kernel function: the
 /// store instruction, [`crate::mm::tlb::mmu_store`], and `handle_mm_fault` for an
 /// order-0 anonymous VMA): an empty PTE → `do_anonymous_page` with the free memmap page
-/// `new_pfn`; a PTE migration entry → `migration_entry_wait`; both under the mmap read lock,
+/// `new_pfn`; a PTE migration entry → `migration_entry_wait`; a swap entry → `do_swap_page`
+/// (a synchronous read goes to `new_pfn`); all under the mmap read lock,
 /// then the store is retried. The machine must keep TLB state for this CPU.
 pub fn user_store(m: &Machine, mm_id: usize, idx: usize, value: i32, new_pfn: usize) -> UserStore {
     use crate::mm::pgtable::Pte;
@@ -532,7 +548,341 @@ pub fn user_store(m: &Machine, mm_id: usize, idx: usize, value: i32, new_pfn: us
                 crate::mm::migrate::migration_entry_wait(m, mm_id, idx);
                 r.migration_waits += 1;
             }
+            MmuStore::Fault(Pte::Swap { .. }) => {
+                // handle_pte_fault reads the PTE again itself (vmf->orig_pte)
+                if let Some(Swapin::Mapped { .. }) = handle_swap_fault(m, mm_id, idx, true, new_pfn)
+                {
+                    r.swapin_faults += 1;
+                }
+            }
             other => crate::model_bug!("user_store: the fault on {other:?} is not modelled"),
         }
     }
+}
+
+/// What a swap-in fault did ([`do_swap_page`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swapin {
+    /// Mapped `nr` pages (the whole large folio at once, or the faulting page).
+    Mapped { nr: usize },
+    /// Nothing mapped (the PTE changed, the folio left the swap cache, or another fault owns
+    /// the slot): return to the user, who faults again.
+    Retry,
+}
+
+/// `do_swap_page` (mm/memory.c) for a fault at virtual page `idx` of mm `mm_id` on the swap
+/// PTE value `orig` (read without the PTE lock), with the mmap or VMA read lock held. The
+/// folio comes from the swap cache (`swap_cache_get_folio`: a lockless lookup and
+/// `folio_try_get`), or, if the cache has none, is read synchronously from the device into the
+/// free memmap page `new_pfn` (SWP_SYNCHRONOUS_IO with a swap count of 1: the swap cache is
+/// skipped and the slot pinned with `swapcache_prepare`). Then, the folio locked: it must
+/// still be in the swap cache with this entry (`folio_matches_swap_entry`); under the PTE lock
+/// the PTE must still hold `orig` (rule `swapin-pte-same`); a large folio whose every page
+/// this PTE table still names, in order, is mapped whole; the swap counts are dropped
+/// (`swap_free_nr`); a write fault may take the folio out of the swap cache
+/// (`should_try_to_free_swap`); an exclusive entry (or a folio nobody else holds) is mapped
+/// writable, AnonExclusive; the lookup's reference becomes the first mapping's.
+///
+/// Coarser than the kernel: `folio_lock_or_retry` sleeps for the folio lock here, where the
+/// kernel may drop the mmap lock, wait and return VM_FAULT_RETRY (the refault then reaches
+/// the same checks). Not modelled: a write fault on a non-exclusive entry (`do_wp_page` after
+/// the swap-in), readahead into the swap cache (a swap count above 1 with no cached folio),
+/// the swap-in of a large folio from the device.
+pub fn do_swap_page(
+    m: &Machine,
+    mm_id: usize,
+    idx: usize,
+    orig: i64,
+    write: bool,
+    new_pfn: usize,
+) -> Swapin {
+    use crate::mm::pgtable::Pte;
+    let mm = &m.mms[mm_id];
+    crate::mm::mmap_lock::assert_mmap_or_vma_locked(mm, "do_swap_page");
+    let Pte::Swap { offset, .. } = Pte::decode(orig) else {
+        crate::model_bug!("do_swap_page on {:?}", Pte::decode(orig))
+    };
+    match crate::mm::swap_state::swap_cache_get_folio(m, offset) {
+        Some(folio) => swapin_cached(m, mm_id, idx, orig, write, folio),
+        None => swapin_sync(m, mm_id, idx, orig, write, new_pfn),
+    }
+}
+
+/// [`do_swap_page`] with the folio found in the swap cache (a reference held).
+fn swapin_cached(
+    m: &Machine,
+    mm_id: usize,
+    idx: usize,
+    orig: i64,
+    write: bool,
+    folio: usize,
+) -> Swapin {
+    use crate::mm::filemap::{folio_lock, folio_unlock};
+    use crate::mm::page::PG_SWAPCACHE;
+    use crate::mm::page_ref::{
+        folio_nr_pages, folio_put_small_or_large, folio_ref_add, folio_ref_count,
+    };
+    use crate::mm::pgtable::{Pte, F_DIRTY, F_EXCLUSIVE, F_SOFT_DIRTY, F_WRITE, F_YOUNG};
+    let mm = &m.mms[mm_id];
+    let mem = &m.memmap;
+    let Pte::Swap { offset, flags } = Pte::decode(orig) else {
+        crate::model_bug!("swapin_cached")
+    };
+    folio_lock(mem, folio); // folio_lock_or_retry
+    let nr = folio_nr_pages(m, folio);
+    // folio_matches_swap_entry: still in the swap cache, at the slots of this entry
+    let first = mem.swap[folio].read() as usize;
+    if !mem.page(folio).flags.test_bit(PG_SWAPCACHE)
+        || first == 0
+        || offset < first - 1
+        || offset >= first - 1 + nr
+    {
+        trace!("do_swap_page", "folio {folio} left the swap cache: retry");
+        folio_unlock(mem, folio);
+        folio_put_small_or_large(m, folio);
+        return Swapin::Retry;
+    }
+    let first = first - 1;
+    let page_idx = offset - first;
+    let page = folio + page_idx;
+    // BUG_ON(folio_test_anon(folio) && PageAnonExclusive(page)): a page in the swap cache was
+    // shared by the unmap (folio_try_share_anon_rmap_pte) or mapped by nobody since
+    crate::vm_bug_on!(
+        mem.page(page)
+            .flags
+            .test_bit(crate::mm::page::PG_ANON_EXCLUSIVE),
+        crate::invariants::Inv::I21ExclusiveShared,
+        "do_swap_page: page {page} of swap-cache folio {folio} is AnonExclusive"
+    );
+    let Some(map) = pte_offset_map_lock(m, mm) else {
+        folio_unlock(mem, folio);
+        folio_put_small_or_large(m, folio);
+        return Swapin::Retry;
+    };
+    let table = m.table(mm, map.table, "do_swap_page");
+    if crate::kernel::rule_on(crate::rules::Rule::SwapinPteSame) && table.ptes[idx].read() != orig {
+        trace!("do_swap_page", "pte[{idx}] changed: out_nomap");
+        m.observe("swapin-pte-changed");
+        drop(map);
+        folio_unlock(mem, folio);
+        folio_put_small_or_large(m, folio);
+        return Swapin::Retry;
+    }
+    // The whole large folio at once if this table names all of its pages, in order, with
+    // the same swap bits (swap_pte_batch).
+    let start = idx as isize - page_idx as isize;
+    let whole = nr > 1
+        && mem.page(folio).flags.test_bit(PG_SWAPCACHE)
+        && start >= 0
+        && start as usize + nr <= m.nr
+        && (0..nr).all(|k| {
+            table.ptes[start as usize + k].read()
+                == Pte::Swap {
+                    offset: first + k,
+                    flags,
+                }
+                .encode()
+        });
+    let (nr_pages, page, entry, at) = if whole {
+        (nr, folio, first, start as usize)
+    } else {
+        (1, page, offset, idx)
+    };
+    let exclusive = flags & F_EXCLUSIVE != 0;
+    crate::mm::swapfile::swap_free_nr(m, entry, nr_pages);
+    // should_try_to_free_swap: a write fault, and nobody but the cache and this fault holds it
+    if write
+        && mem.page(folio).flags.test_bit(PG_SWAPCACHE)
+        && folio_ref_count(mem, folio) == 1 + nr as i32
+    {
+        crate::mm::swapfile::folio_free_swap(m, folio);
+    }
+    let mut pflags = F_YOUNG | (flags & F_SOFT_DIRTY);
+    let mut write_pending = write;
+    let excl = exclusive || folio_ref_count(mem, folio) == 1;
+    if excl {
+        pflags |= F_WRITE;
+        if write {
+            pflags |= F_DIRTY;
+            write_pending = false;
+        }
+    }
+    folio_ref_add(mem, folio, nr_pages as i32 - 1);
+    if nr > 1 {
+        crate::mm::rmap::folio_add_anon_rmap_ptes(mem, folio, page, nr_pages, excl, mm.mm_id);
+    } else {
+        crate::mm::rmap::folio_add_anon_rmap_pte(mem, folio, page, excl, false, mm.mm_id);
+    }
+    for k in 0..nr_pages {
+        table.ptes[at + k].set(
+            Pte::Present {
+                pfn: page + k,
+                flags: pflags,
+            }
+            .encode(),
+        ); // set_ptes
+    }
+    trace!(
+        "do_swap_page",
+        "pte[{at}..{}] = folio {folio} pages {page}..{} from the swap cache (exclusive {excl})",
+        at + nr_pages,
+        page + nr_pages
+    );
+    m.observe(if whole {
+        "swapin-mapped-whole-folio"
+    } else {
+        "swapin-mapped-page"
+    });
+    folio_unlock(mem, folio);
+    if write_pending {
+        crate::model_bug!(
+            "do_swap_page: the write fault on a shared swap entry (do_wp_page) is not modelled"
+        );
+    }
+    drop(map);
+    Swapin::Mapped { nr: nr_pages }
+}
+
+/// [`do_swap_page`] with no folio in the swap cache: the synchronous swap-in of one page
+/// into the free memmap page `new_pfn`, skipping the swap cache (SWP_SYNCHRONOUS_IO, swap
+/// count 1): `swapcache_prepare` sets SWAP_HAS_CACHE on the slot (another holder of the bit
+/// makes this fault back off and retry), `swap_read_folio`, then under the PTE lock the
+/// `pte_same` recheck, `swap_free_nr`, `folio_add_new_anon_rmap`, `set_pte_at`; after the PTE
+/// lock is dropped, `swapcache_clear` drops the bit (freeing the slot if nothing else names it).
+fn swapin_sync(
+    m: &Machine,
+    mm_id: usize,
+    idx: usize,
+    orig: i64,
+    write: bool,
+    new_pfn: usize,
+) -> Swapin {
+    use crate::mm::page::{PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPBACKED};
+    use crate::mm::pgtable::{Pte, F_DIRTY, F_SOFT_DIRTY, F_WRITE, F_YOUNG};
+    use crate::mm::swapfile::{swap_count, SWAP_HAS_CACHE};
+    let mm = &m.mms[mm_id];
+    let mem = &m.memmap;
+    let si = &m.swap;
+    let Pte::Swap { offset, flags } = Pte::decode(orig) else {
+        crate::model_bug!("swapin_sync")
+    };
+    let count = swap_count(si.swap_map[offset].read()); // __swap_count, a racy read
+    if count > 1 {
+        crate::model_bug!("do_swap_page: swap-in of a shared entry (readahead into the swap cache) is not modelled");
+    }
+    // swapcache_prepare
+    let prepared = {
+        let _ci = si.ci_lock.lock();
+        let v = si.swap_map[offset].read();
+        if v & SWAP_HAS_CACHE != 0 || swap_count(v) == 0 {
+            false // -EEXIST (someone else swaps it in, or the cache has it) or -ENOENT
+        } else {
+            si.swap_map[offset].set(v | SWAP_HAS_CACHE);
+            true
+        }
+    };
+    if !prepared {
+        trace!(
+            "do_swap_page",
+            "swapcache_prepare(slot {offset}) failed: back off"
+        );
+        crate::kernel::cpu_relax(); // schedule_timeout_uninterruptible(1)
+        return Swapin::Retry;
+    }
+    mem.alloc_small_folio(new_pfn);
+    let p = mem.page(new_pfn);
+    p.flags.set_bit(crate::mm::page::PG_LOCKED); // __folio_set_locked (a new folio)
+    p.flags.set_bit(PG_SWAPBACKED);
+    p.flags.set_bit(PG_LRU); // folio_add_lru
+    let data = si.data[offset].read();
+    crate::vm_bug_on!(
+        data < 0,
+        crate::invariants::Inv::I29DataLost,
+        "swap-in of slot {offset}, which was never written: the page's data is lost"
+    );
+    p.content.set(data); // swap_read_folio (synchronous)
+    crate::kernel::smp_wmb(); // folio_mark_uptodate
+                              // the read's completion unlocks the folio; do_swap_page locks it again
+    p.flags.clear_bit(crate::mm::page::PG_LOCKED);
+    crate::mm::filemap::folio_lock(mem, new_pfn);
+    let clear_cache = |m: &Machine| {
+        // swapcache_clear
+        let _ci = si.ci_lock.lock();
+        let v = si.swap_map[offset].read();
+        si.swap_map[offset].set(v & !SWAP_HAS_CACHE);
+        if v == SWAP_HAS_CACHE {
+            m.swap.data[offset].set(-1); // the slot is free: swap_entries_free
+        }
+    };
+    let unlock_new = || crate::mm::filemap::folio_unlock(mem, new_pfn);
+    let Some(map) = pte_offset_map_lock(m, mm) else {
+        unlock_new();
+        crate::mm::page_ref::folio_put(mem, new_pfn, 1);
+        clear_cache(m);
+        return Swapin::Retry;
+    };
+    let table = m.table(mm, map.table, "do_swap_page");
+    if crate::kernel::rule_on(crate::rules::Rule::SwapinPteSame) && table.ptes[idx].read() != orig {
+        trace!("do_swap_page", "pte[{idx}] changed: out_nomap");
+        m.observe("swapin-pte-changed");
+        drop(map);
+        unlock_new();
+        crate::mm::page_ref::folio_put(mem, new_pfn, 1);
+        clear_cache(m);
+        return Swapin::Retry;
+    }
+    crate::mm::swapfile::swap_free_nr(m, offset, 1);
+    // a new folio nobody else holds: exclusive, writable (dirty on a write fault)
+    let mut pflags = F_YOUNG | F_WRITE | (flags & F_SOFT_DIRTY);
+    if write {
+        pflags |= F_DIRTY;
+    }
+    // folio_add_new_anon_rmap(RMAP_EXCLUSIVE), folio_add_lru_vma
+    p._mapcount.set(0);
+    p.flags.set_bit(PG_ANON_EXCLUSIVE);
+    crate::mm::rmap::anon_exclusive_publish_wmb();
+    mem.mapping[new_pfn].set(crate::mm::ANON_VMA_ID);
+    table.ptes[idx].set(
+        Pte::Present {
+            pfn: new_pfn,
+            flags: pflags,
+        }
+        .encode(),
+    );
+    trace!(
+        "do_swap_page",
+        "pte[{idx}] = new page {new_pfn} read from slot {offset}"
+    );
+    m.observe("swapin-read-from-device");
+    unlock_new();
+    drop(map);
+    clear_cache(m);
+    Swapin::Mapped { nr: 1 }
+}
+
+/// A fault at virtual page `idx` of mm `mm_id` whose PTE holds a swap entry, as
+/// `handle_mm_fault` reaches `do_swap_page` (no kernel function of its own): under the mmap
+/// read lock, `pte_offset_map` (RCU, no lock) and a lockless read of the PTE
+/// (`vmf->orig_pte`); a swap entry goes to [`do_swap_page`]. None if the PTE held no swap entry
+/// (nothing to swap in: it was mapped again or zapped).
+pub fn handle_swap_fault(
+    m: &Machine,
+    mm_id: usize,
+    idx: usize,
+    write: bool,
+    new_pfn: usize,
+) -> Option<Swapin> {
+    use crate::mm::pgtable::Pte;
+    let mm = &m.mms[mm_id];
+    let _r = mm.mmap_lock.down_read();
+    let orig = {
+        let map = crate::mm::pgtable_generic::pte_offset_map(m, mm)?;
+        let v = m.table(mm, map.table, "handle_pte_fault").ptes[idx].read();
+        trace!("handle_pte_fault", "pte[{idx}] = {:?}", Pte::decode(v));
+        v
+    };
+    if !matches!(Pte::decode(orig), Pte::Swap { .. }) {
+        return None;
+    }
+    Some(do_swap_page(m, mm_id, idx, orig, write, new_pfn))
 }

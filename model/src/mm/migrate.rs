@@ -357,6 +357,11 @@ fn migrate_folio_unmap_batched(
     if !folio_trylock(mm, src) {
         return Err(MigrateError::Again);
     }
+    if mm.page(src).flags.test_bit(crate::mm::page::PG_SWAPCACHE) {
+        // the swap cache's references and slots moved to the new folio
+        // (__folio_migrate_mapping under the swap cluster lock)
+        crate::model_bug!("migration of folio {src} in the swap cache is not modelled");
+    }
     let dst = mm.alloc_large_folio(dst_slot);
     let locked = folio_trylock(mm, dst);
     vm_bug_on!(

@@ -24,7 +24,12 @@
 //! * [`mmap`] — fork's `dup_mmap` (mm/mmap.c).
 //! * [`mmap_lock`] — `lock_vma_under_rcu`, `vma_start_write` (mm/mmap_lock.c).
 //! * [`swap`] — the batched final put `folios_put_refs` (mm/swap.c).
-//! * [`vmscan`] — reclaim of a lazyfree THP: `shrink_folio_list`, LRU isolation (mm/vmscan.c).
+//! * [`swapfile`] — the swap device: slot counts, `folio_alloc_swap`, `swap_duplicate`,
+//!   `free_swap_and_cache_nr`, `folio_free_swap` (mm/swapfile.c).
+//! * [`swap_state`] — the swap cache: `swap_cache_get_folio`, `swap_cache_add_folio`,
+//!   `swap_cache_del_folio` (mm/swap_state.c).
+//! * [`vmscan`] — reclaim of an anonymous THP: `shrink_folio_list` (the lazyfree discard and
+//!   the swap-out), LRU isolation (mm/vmscan.c).
 //! * [`compaction`] — `isolate_migratepages_block` (mm/compaction.c).
 //! * [`memory_failure`] — `memory_failure` up to the split of a THP, `__get_hwpoison_page`
 //!   (mm/memory-failure.c).
@@ -60,6 +65,8 @@ pub mod pgtable;
 pub mod pgtable_generic;
 pub mod rmap;
 pub mod swap;
+pub mod swap_state;
+pub mod swapfile;
 pub mod tlb;
 pub mod util;
 pub mod vmscan;
@@ -157,6 +164,8 @@ pub struct Machine {
     pub anon_vma: AnonVma,
     /// `lruvec->lru_lock` of the one node/memcg.
     pub lru_lock: spinlock_t,
+    /// The one swap device ([`swapfile`]): one cluster of `nr` slots.
+    pub swap: swapfile::SwapInfo,
     /// Oracle instrumentation, not kernel state: named events a scenario must see happen (a
     /// branch taken), recorded by [`Machine::observe`], read after the run (write-only during
     /// it, so invisible to the engines).
@@ -246,6 +255,7 @@ impl Machine {
                 refcount: atomic_t::new(1),
             },
             lru_lock: spinlock_t::new(LRU_LOCK),
+            swap: swapfile::SwapInfo::new(nr),
             observed: crate::kernel::trace::Observed::new(),
         }
     }

@@ -23,6 +23,11 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
     // Per pfn: which mms map it writable (I21); per mm and folio head: its mappings (I31).
     let mut writable_by = vec![0u32; n];
     let mut per_mm = vec![vec![0i32; n]; m.mms.len()];
+    // Per swap slot: the swap PTEs that name it, and how many of them are exclusive.
+    let mut swap_refs = vec![0i32; m.swap.swap_map.len()];
+    let mut swap_excl = vec![0i32; m.swap.swap_map.len()];
+    // Per pfn: mapped by a dirty entry (its newest data is not yet in PG_dirty).
+    let mut dirty_mapped = vec![false; n];
     for (i, mm) in m.mms.iter().enumerate() {
         let deposited = mm.pmd_huge_pte.read();
         let mut linked = None;
@@ -30,6 +35,9 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
             Pmd::Huge { pfn, flags } => {
                 pmd_maps[pfn] += 1;
                 per_mm[i][pfn] += 1;
+                if flags & crate::mm::pgtable::F_DIRTY != 0 {
+                    dirty_mapped[pfn..pfn + m.nr].fill(true);
+                }
                 for p in pfn..pfn + m.nr {
                     by_mm[p] |= 1 << i;
                     via_pmd[p] = true;
@@ -71,6 +79,7 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                     match Pte::decode(pte.read()) {
                         Pte::Present { pfn, flags } => {
                             pte_maps[pfn] += 1;
+                            dirty_mapped[pfn] |= flags & crate::mm::pgtable::F_DIRTY != 0;
                             by_mm[pfn] |= 1 << i;
                             via_pte[pfn] = true;
                             if flags & crate::mm::pgtable::F_WRITE != 0 {
@@ -80,6 +89,15 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                         }
                         Pte::Migration { pfn, .. } => crate::vm_bug_on!(true, Inv::I11SplitEndsClean,
                             "mm{i}: migration entry for pfn {pfn} left in pte[{k}] at a quiescent point"),
+                        Pte::Swap { offset, flags } => {
+                            if offset >= swap_refs.len() {
+                                crate::model_bug!("mm{i}: pte[{k}] names swap slot {offset} beyond the device");
+                            }
+                            swap_refs[offset] += 1;
+                            if flags & crate::mm::pgtable::F_EXCLUSIVE != 0 {
+                                swap_excl[offset] += 1;
+                            }
+                        }
                         // the shared zero page: no struct page of the memmap, nothing counted
                         Pte::Zero { flags } => vm_bug_on!(
                             flags & (crate::mm::pgtable::F_WRITE | crate::mm::pgtable::F_DIRTY) != 0,
@@ -123,6 +141,7 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
         }
     }
     check_deferred_lists(m);
+    check_swap(m, &swap_refs, &swap_excl, &dirty_mapped);
     // I21: the AnonExclusive flag that governs a mapping (the page's own for a PTE, the
     // head's for a PMD) is never set on a page that two mms map.
     for pfn in 0..n {
@@ -198,10 +217,11 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                 .map(|(_, r)| r)
                 .sum();
             let rc = p._refcount.read();
+            let cache = swap_cache_refs(m, pfn, 1);
             vm_bug_on!(
-                rc != pte_maps[pfn] + held,
+                rc != pte_maps[pfn] + held + cache,
                 Inv::I3RefsCoverMappings,
-                "small folio {pfn}: refcount {rc}, expected {} mappings + {held} held",
+                "small folio {pfn}: refcount {rc}, expected {} mappings + {held} held + {cache} swap cache",
                 pte_maps[pfn]
             );
         }
@@ -269,13 +289,131 @@ pub fn check_quiescent(m: &Machine, extra: &[(usize, i32)]) {
                 "folio {folio}: _pincount {pins}, but only {held} references are held outside the page tables (each pin holds one)"
             );
             let rc = p._refcount.read();
+            let cache = swap_cache_refs(m, folio, nr as i32);
             vm_bug_on!(
-                rc != pmds + ptes + held,
+                rc != pmds + ptes + held + cache,
                 Inv::I3RefsCoverMappings,
-                "folio {folio}: refcount {rc}, expected {} mappings + {held} held",
+                "folio {folio}: refcount {rc}, expected {} mappings + {held} held + {cache} swap cache",
                 pmds + ptes
             );
         }
+    }
+}
+
+/// The references the swap cache holds on `folio` (`nr` pages): one per page while it is
+/// PG_swapcache.
+fn swap_cache_refs(m: &Machine, folio: usize, nr: i32) -> i32 {
+    if m.memmap.page(folio).flags.test_bit(page::PG_SWAPCACHE) {
+        nr
+    } else {
+        0
+    }
+}
+
+/// I32 at a quiescent point: each slot's swap count is the number of swap PTEs naming it
+/// (`refs`), its cache bit is set exactly when the swap table holds a folio there, that folio
+/// is allocated, PG_swapcache, not under writeback, and its `folio->swap` covers the slot; every
+/// PG_swapcache folio is in the table at each of its slots. A slot named by a swap PTE and
+/// held by no folio must have been written (I29). An exclusive swap entry is the slot's only
+/// name (I21). A swap-cache folio that is clean (no PG_dirty, no dirty entry mapping it, not
+/// under writeback) holds what its slots hold: reclaim may free it without writing (I29).
+fn check_swap(m: &Machine, refs: &[i32], excl: &[i32], dirty_mapped: &[bool]) {
+    use crate::invariants::Inv;
+    use crate::mm::swapfile::{swap_count, SWAP_HAS_CACHE};
+    use crate::vm_bug_on;
+    let si = &m.swap;
+    for (o, s) in si.swap_map.iter().enumerate() {
+        let v = s.read();
+        vm_bug_on!(
+            swap_count(v) != refs[o],
+            Inv::I32SwapAccounting,
+            "swap slot {o}: swap count {} but {} swap PTEs name it",
+            swap_count(v),
+            refs[o]
+        );
+        vm_bug_on!(
+            excl[o] > 0 && refs[o] > 1,
+            Inv::I21ExclusiveShared,
+            "swap slot {o} is named by {} swap PTEs, {} of them exclusive",
+            refs[o],
+            excl[o]
+        );
+        let t = si.table[o].read();
+        vm_bug_on!(
+            (t != 0) != (v & SWAP_HAS_CACHE != 0),
+            Inv::I32SwapAccounting,
+            "swap slot {o}: map {v:#x} but the swap table holds {}",
+            if t == 0 {
+                "no folio".to_string()
+            } else {
+                format!("folio {}", t - 1)
+            }
+        );
+        if t != 0 {
+            let f = t as usize - 1;
+            let first = m.memmap.swap[f].read();
+            let nr = if m.memmap.page(f).flags.test_bit(page::PG_HEAD) {
+                m.nr
+            } else {
+                1
+            };
+            vm_bug_on!(
+                !m.memmap.is_allocated(f)
+                    || !m.memmap.page(f).flags.test_bit(page::PG_SWAPCACHE)
+                    || first == 0
+                    || o < first as usize - 1
+                    || o >= first as usize - 1 + nr,
+                Inv::I32SwapAccounting,
+                "swap slot {o} points to folio {f}, which is not in the swap cache there (allocated {}, swap {first})",
+                m.memmap.is_allocated(f)
+            );
+            vm_bug_on!(
+                m.memmap.page(f).flags.test_bit(page::PG_WRITEBACK),
+                Inv::I11SplitEndsClean,
+                "folio {f} is under writeback at a quiescent point"
+            );
+        } else {
+            vm_bug_on!(
+                refs[o] > 0 && si.data[o].read() < 0,
+                Inv::I29DataLost,
+                "swap slot {o} is named by {} swap PTEs, but no folio holds its data and it was never written",
+                refs[o]
+            );
+        }
+    }
+    for f in 0..m.memmap.pages.len() {
+        if !m.memmap.is_allocated(f) || !m.memmap.page(f).flags.test_bit(page::PG_SWAPCACHE) {
+            continue;
+        }
+        let first = m.memmap.swap[f].read();
+        let nr = if m.memmap.page(f).flags.test_bit(page::PG_HEAD) {
+            m.nr
+        } else {
+            1
+        };
+        let flags = m.memmap.page(f).flags.read();
+        let clean = flags & ((1 << page::PG_DIRTY) | (1 << page::PG_WRITEBACK)) == 0
+            && !dirty_mapped[f..f + nr].iter().any(|d| *d);
+        if clean && first != 0 {
+            for k in 0..nr {
+                let o = first as usize - 1 + k;
+                let c = m.memmap.page(f + k).content.read() & !page::CONTENT_ORACLE_BITS;
+                vm_bug_on!(
+                    c != si.data[o].read(),
+                    Inv::I29DataLost,
+                    "swap-cache folio {f} is clean, but page {} holds {c:#x} and its slot {o} {:#x}: reclaim would free it without writing",
+                    f + k,
+                    si.data[o].read()
+                );
+            }
+        }
+        vm_bug_on!(
+            first == 0
+                || (first as usize - 1..first as usize - 1 + nr)
+                    .any(|o| si.table[o].read() != f as i64 + 1),
+            Inv::I32SwapAccounting,
+            "folio {f} is PG_swapcache (swap {first}) but the swap table does not point to it"
+        );
     }
 }
 
@@ -461,6 +599,16 @@ impl Carry {
         may_move: true,
         ..Carry::ALL
     };
+    /// Reclaim swaps pages out: a swap entry keeps soft-dirty and exclusivity but not the
+    /// write, young and dirty bits (the dirty bit went to the folio, which was written out;
+    /// the data is checked, I29), and a swap-in may map another page.
+    pub const SWAP: Carry = Carry {
+        may_clear: crate::mm::pgtable::F_WRITE
+            | crate::mm::pgtable::F_YOUNG
+            | crate::mm::pgtable::F_DIRTY,
+        may_move: true,
+        ..Carry::ALL
+    };
     /// Fork runs: the parent's mapping is write-protected and the folio shared.
     pub const FORK: Carry = Carry {
         may_clear: crate::mm::pgtable::F_WRITE,
@@ -555,6 +703,26 @@ impl MappingSnapshot {
                             zero_page: false,
                             content: content(pfn),
                         }),
+                        Pte::Swap { offset, flags } => {
+                            // What a read would see: the swap cache's folio, else the device.
+                            let t = m.swap.table[offset].read();
+                            let (pfn, data, dirty) = if t != 0 {
+                                let f = t as usize - 1;
+                                let first = m.memmap.swap[f].read() as usize;
+                                let p = f + offset.saturating_sub(first.saturating_sub(1));
+                                (p, content(p), folio_dirty(p))
+                            } else {
+                                (SWAPPED_OUT, m.swap.data[offset].read(), false)
+                            };
+                            Some(PageView {
+                                pfn,
+                                flags: flags & crate::mm::pgtable::F_SOFT_DIRTY,
+                                exclusive: flags & crate::mm::pgtable::F_EXCLUSIVE != 0,
+                                folio_dirty: dirty,
+                                zero_page: false,
+                                content: data,
+                            })
+                        }
                         Pte::Zero { flags } => Some(PageView {
                             pfn: usize::MAX,
                             flags: flags & CARRIED_BITS,
@@ -572,6 +740,9 @@ impl MappingSnapshot {
         MappingSnapshot { views }
     }
 }
+
+/// [`PageView::pfn`] of a swap entry whose data is only on the device.
+pub const SWAPPED_OUT: usize = usize::MAX - 1;
 
 /// The entry bits I27 follows.
 const CARRIED_BITS: i64 = crate::mm::pgtable::F_WRITE
@@ -708,18 +879,34 @@ pub fn check_store_visible(m: &Machine, mm_id: usize, idx: usize, value: i32) {
         Pmd::Huge { pfn, .. } => Some(pfn + idx),
         Pmd::Table(t) => match Pte::decode(mm.tables[t].ptes[idx].read()) {
             Pte::Present { pfn, .. } => Some(pfn),
+            // swapped out: what the swap-in would read (the swap cache's folio, else the slot)
+            Pte::Swap { offset, .. } => match m.swap.table[offset].read() {
+                0 => Some(crate::mm::oracle::SWAPPED_OUT - offset),
+                t => {
+                    let f = t as usize - 1;
+                    Some(f + offset + 1 - m.memmap.swap[f].read() as usize)
+                }
+            },
             _ => None,
         },
         _ => None,
     };
     let reads = pfn.map_or(page::ZERO_FILLED, |p| {
-        m.memmap.page(p).content.read() & !page::CONTENT_ORACLE_BITS
+        if p > m.memmap.pages.len() {
+            m.swap.data[crate::mm::oracle::SWAPPED_OUT - p].read()
+        } else {
+            m.memmap.page(p).content.read() & !page::CONTENT_ORACLE_BITS
+        }
     });
     vm_bug_on!(
         reads != value,
         Inv::I29DataLost,
         "the user stored {value:#x} into mm{mm_id} page {idx} and nothing stored there since, but at the end it reads {reads:#x} ({}): the store went through a translation the kernel had already given up",
         match pfn {
+            Some(p) if p > m.memmap.pages.len() => format!(
+                "swapped out to slot {}",
+                crate::mm::oracle::SWAPPED_OUT - p
+            ),
             Some(p) => format!("pfn {p}"),
             None => "unmapped: a fresh zero-filled page".to_string(),
         }

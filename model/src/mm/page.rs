@@ -37,8 +37,13 @@ pub const PG_SWAPBACKED: u32 = 7;
 /// `TestSetPageHWPoison` on the raw page (a tail included) before it holds any reference; kept
 /// across the page's alloc-free cycles (not in `PAGE_FLAGS_CHECK_AT_PREP`).
 pub const PG_HWPOISON: u32 = 8;
+/// PG_swapcache: the folio is in the swap cache (`folio->swap` names its first slot, and the
+/// swap table points to it), holding one reference per page for it.
+pub const PG_SWAPCACHE: u32 = 9;
+/// PG_writeback: the folio's contents are being written (to swap).
+pub const PG_WRITEBACK: u32 = 10;
 
-static_assertions::const_assert!(PG_HWPOISON < 63);
+static_assertions::const_assert!(PG_WRITEBACK < 63);
 
 /// `ENTIRELY_MAPPED` (mm/internal.h): added to `_nr_pages_mapped` while PMD-mapped.
 pub const ENTIRELY_MAPPED: i32 = 0x80_0000;
@@ -142,6 +147,9 @@ pub struct Memmap {
     pub lock_ids: Vec<usize>,
     /// `folio->mapping` of each head: anon_vma id + 1 (ANON) or 0 (model: one anon_vma).
     pub mapping: Vec<atomic_long_t>,
+    /// `folio->swap` of each head while PG_swapcache: first swap slot + 1, or 0. Written under
+    /// the swap cluster lock with the folio locked.
+    pub swap: Vec<atomic_long_t>,
     /// `ds_queue->split_queue_lock` (mm/huge_memory.c) of the one node/memcg.
     pub split_queue_lock: spinlock_t,
     /// `ds_queue->split_queue`: the queued folio heads, in order, under `split_queue_lock`.
@@ -235,6 +243,7 @@ impl Memmap {
                 .map(|_| crate::kernel::lockdep::new_instance_id())
                 .collect(),
             mapping: (0..n).map(|_| atomic_long_t::new(0)).collect(),
+            swap: (0..n).map(|_| atomic_long_t::new(0)).collect(),
             split_queue: LockedBy::new(&split_queue_lock, Vec::new()),
             split_queue_lock,
             deferred: (0..n).map(|_| atomic_t::new(0)).collect(),
@@ -365,6 +374,11 @@ impl Memmap {
             self.deferred[head].read() != 0,
             crate::invariants::Inv::I14DeferredList,
             "freeing folio {head} while it is still on the deferred split queue"
+        );
+        crate::vm_bug_on!(
+            self.pages[head].flags.test_bit(PG_SWAPCACHE),
+            crate::invariants::Inv::I8UseAfterFree,
+            "freeing folio {head} while the swap cache still points to it"
         );
         for i in 0..nr {
             let p = &self.pages[head + i];

@@ -35,6 +35,7 @@
 //! | 1 present | maps pfn `payload`, flags as above |
 //! | 2 migration | migration entry for pfn `payload`: writable if F_WRITE, else readable-exclusive if F_EXCLUSIVE, else readable; young/dirty/soft-dirty carried |
 //! | 3 zero | `pte_mkspecial` mapping of the shared zero page (`my_zero_pfn`): present, read-only, no struct page the mm holds (`vm_normal_page` is NULL), young and soft-dirty as set |
+//! | 4 swap | swap entry for slot `payload` of the one swap device (`swp_entry_to_pte`): not present; F_EXCLUSIVE is `pte_swp_exclusive`, F_SOFT_DIRTY `pte_swp_soft_dirty`; counted by the slot's swap count, not by any mapcount |
 
 pub const KIND_BITS: u32 = 3;
 pub const FLAG_BITS: u32 = 5;
@@ -295,6 +296,13 @@ pub enum Pte {
     Zero {
         flags: i64,
     },
+    /// A swap entry (`swp_entry_to_pte`) for slot `offset` of the swap device
+    /// ([`crate::mm::swapfile`]): written by reclaim's `try_to_unmap_one`, read by
+    /// `do_swap_page`, dropped by zap (`free_swap_and_cache_nr`), duplicated by fork.
+    Swap {
+        offset: usize,
+        flags: i64,
+    },
 }
 
 impl std::fmt::Debug for Pte {
@@ -313,6 +321,9 @@ impl std::fmt::Debug for Pte {
                     "zero-page({})",
                     flag_names(&["PRESENT", "SPECIAL"], flags)
                 )
+            }
+            Pte::Swap { offset, flags } => {
+                write!(f, "swap(offset {offset}, {})", flag_names(&[], flags))
             }
         }
     }
@@ -333,6 +344,10 @@ impl Pte {
                 flags,
             },
             3 => Pte::Zero { flags },
+            4 => Pte::Swap {
+                offset: payload,
+                flags,
+            },
             k => panic!("[model bug] PTE kind {k}"),
         }
     }
@@ -342,6 +357,7 @@ impl Pte {
             Pte::Present { pfn, flags } => (1, pfn, flags),
             Pte::Migration { pfn, flags } => (2, pfn, flags),
             Pte::Zero { flags } => (3, 0, flags),
+            Pte::Swap { offset, flags } => (4, offset, flags),
         };
         ((payload as i64) << PAYLOAD_SHIFT) | (flags & F_MASK) | kind
     }

@@ -667,28 +667,50 @@ pub fn folio_add_anon_rmap_pmd(mm: &Memmap, folio: usize, exclusive: bool, mm_id
     );
 }
 
+/// The batched-flush state a `try_to_unmap` leaves its caller (the task's `tlb_ubc`):
+/// `flush_required` when a PTE was cleared with its TLB flush deferred, `writable` when one of
+/// them was dirty (`try_to_unmap_flush_dirty` flushes only then).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlbUbc {
+    pub flush_required: bool,
+    pub writable: bool,
+}
+
 /// `try_to_unmap(folio, TTU_BATCH_FLUSH | TTU_SPLIT_HUGE_PMD | TTU_SYNC)` as reclaim calls it
-/// for a lazyfree large folio: walk every mm that may map it (`try_to_unmap_one`) until one
-/// returns false.
-pub fn try_to_unmap(m: &crate::mm::Machine, folio: usize) {
+/// for a large anonymous folio: walk every mm that may map it (`try_to_unmap_one`) until one
+/// returns false or the folio is no longer mapped (`folio_not_mapped`). Returns the deferred
+/// flushes it left owed.
+pub fn try_to_unmap(m: &crate::mm::Machine, folio: usize) -> TlbUbc {
     // rmap_walk → rmap_walk_anon: the anon_vma read lock across the walk.
     let _av = m.anon_vma.rwsem.down_read();
+    let mut ubc = TlbUbc::default();
     for mm_id in rmap_walk_order(m) {
-        if !try_to_unmap_one(m, mm_id, folio) {
+        if !try_to_unmap_one(m, mm_id, folio, &mut ubc) || folio_mapcount(&m.memmap, folio) == 0 {
             break;
         }
     }
+    ubc
 }
 
-/// `try_to_unmap_one` for the one VMA of `mm_id`, for an anonymous folio that is not
-/// swap-backed (lazyfree): `page_vma_mapped_walk(PVMW_SYNC)` finds a huge PMD mapping it
-/// (re-read under the PMD lock, `check_pmd` on its pfn), and `unmap_huge_pmd_locked` discards
-/// it or gives up (`walk_abort`: false). A PTE-mapped lazyfree folio is discarded PTE by PTE in
-/// the kernel; the model does not have that path and gives up too (the folio stays mapped, and
+/// `try_to_unmap_one` for the one VMA of `mm_id`, for a large anonymous folio:
+/// `page_vma_mapped_walk(PVMW_SYNC)` finds a huge PMD mapping it (re-read under the PMD lock,
+/// `check_pmd` on its pfn). A lazyfree folio (not swap-backed) is discarded whole or kept
+/// (`unmap_huge_pmd_locked`: `walk_done`, or `walk_abort`: false). A swap-backed one in the
+/// swap cache has its PMD split (TTU_SPLIT_HUGE_PMD: `split_huge_pmd_locked`, not frozen) and
+/// the walk restarts at PTE level, where each PTE becomes a swap entry
+/// ([`try_to_unmap_one_swap_ptes`]). A PTE-mapped lazyfree folio is discarded PTE by PTE in
+/// the kernel; the model does not have that path and gives up (the folio stays mapped, and
 /// reclaim activates it).
-pub fn try_to_unmap_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) -> bool {
+pub fn try_to_unmap_one(
+    m: &crate::mm::Machine,
+    mm_id: usize,
+    folio: usize,
+    ubc: &mut TlbUbc,
+) -> bool {
+    use crate::mm::page::PG_SWAPBACKED;
     use crate::mm::pgtable::Pmd;
     let mm = &m.mms[mm_id];
+    let swapbacked = m.memmap.page(folio).flags.test_bit(PG_SWAPBACKED);
     let pmd = Pmd::decode(pmdp_get_lockless(mm, "page_vma_mapped_walk"));
     if pmd.trans_huge() || pmd.migration() {
         let ptl = mm.pmd_lock.lock();
@@ -697,22 +719,108 @@ pub fn try_to_unmap_one(m: &crate::mm::Machine, mm_id: usize, folio: usize) -> b
             if rule_on(Rule::PvmwCheckPmdPfn) && v.huge_pfn() != Some(folio) {
                 return true; // check_pmd: not_found
             }
-            let done = crate::mm::huge_memory::unmap_huge_pmd_locked(m, mm, &ptl, folio);
+            if !swapbacked {
+                let done = crate::mm::huge_memory::unmap_huge_pmd_locked(m, mm, &ptl, folio);
+                drop(ptl);
+                return done; // walk_done, or walk_abort
+            }
+            // TTU_SPLIT_HUGE_PMD: split (not frozen), drop the PMD lock and restart the walk
+            // (page_vma_mapped_walk_restart), now at PTE level.
+            crate::mm::huge_memory::__split_huge_pmd_locked(m, mm, &ptl, false);
             drop(ptl);
-            return done; // walk_done, or walk_abort
-        }
-        drop(ptl);
-        if !v.present() {
-            return true; // none or a migration entry: not_found
+            m.observe("swapout-split-pmd");
+        } else {
+            drop(ptl);
+            if !v.present() {
+                return true; // none or a migration entry: not_found
+            }
         }
     } else if pmd.none() {
         crate::mm::page_vma_mapped::page_vma_mapped_walk_sync(m, mm, m.nr);
         return true;
     }
-    // A PTE table: the PTE-level discard is not modelled.
-    trace!(
-        "try_to_unmap_one",
-        "folio {folio} is mapped by PTEs in mm{mm_id}: not modelled, give up"
-    );
-    false
+    if !swapbacked {
+        // A PTE table: the PTE-level discard is not modelled.
+        trace!(
+            "try_to_unmap_one",
+            "folio {folio} is mapped by PTEs in mm{mm_id}: not modelled, give up"
+        );
+        return false;
+    }
+    try_to_unmap_one_swap_ptes(m, mm_id, folio, ubc)
+}
+
+/// The PTE level of `try_to_unmap_one` for a swap-backed folio in the swap cache, under the
+/// PTE lock (PVMW_SYNC: taken at the first PTE, held across the folio's PTEs): for each PTE
+/// that maps a page of the folio, clear it (flush deferred: TTU_BATCH_FLUSH), carry its dirty
+/// bit to the folio, `swap_duplicate` the page's slot, `folio_try_share_anon_rmap_pte` if the
+/// page was AnonExclusive (a pin refuses: the slot is put back, the PTE restored, the walk
+/// aborted), write the swap entry (exclusive and soft-dirty carried), remove the rmap and drop
+/// the mapping's reference.
+fn try_to_unmap_one_swap_ptes(
+    m: &crate::mm::Machine,
+    mm_id: usize,
+    folio: usize,
+    ubc: &mut TlbUbc,
+) -> bool {
+    use crate::mm::page::{PG_DIRTY, PG_SWAPCACHE};
+    use crate::mm::pgtable::{Pte, F_DIRTY, F_EXCLUSIVE, F_SOFT_DIRTY};
+    use crate::mm::pgtable_generic::pte_offset_map_lock;
+    let mm = &m.mms[mm_id];
+    let nr = m.nr;
+    let Some(map) = pte_offset_map_lock(m, mm) else {
+        return true;
+    };
+    let table = m.table(mm, map.table, "try_to_unmap_one");
+    for (i, slot) in table.ptes.iter().enumerate() {
+        let Pte::Present { pfn, .. } = Pte::decode(slot.read()) else {
+            continue;
+        };
+        if pfn < folio || pfn >= folio + nr {
+            continue;
+        }
+        let anon_exclusive = m.memmap.page(pfn).flags.test_bit(PG_ANON_EXCLUSIVE);
+        let old = Pte::decode(crate::mm::pgtable::ptep_get_and_clear(slot));
+        let Pte::Present { flags: oflags, .. } = old else {
+            crate::model_bug!("PTE changed under the PTE lock")
+        };
+        // should_defer_flush (TTU_BATCH_FLUSH): set_tlb_ubc_flush_pending
+        ubc.flush_required = true;
+        if oflags & F_DIRTY != 0 {
+            ubc.writable = true;
+        }
+        crate::mm::tlb::set_tlb_ubc_flush_pending(mm);
+        if oflags & F_DIRTY != 0 {
+            m.memmap.page(folio).flags.set_bit(PG_DIRTY); // folio_mark_dirty
+        }
+        if !m.memmap.page(folio).flags.test_bit(PG_SWAPCACHE) {
+            // swapbacked != swapcache: WARN, restore, walk_abort
+            slot.set(old.encode());
+            return false;
+        }
+        let offset = m.memmap.swap[folio].read() as usize - 1 + (pfn - folio);
+        crate::mm::swapfile::swap_duplicate(m, offset);
+        if anon_exclusive && !folio_try_share_anon_rmap(m, folio, pfn) {
+            crate::mm::swapfile::swap_free_nr(m, offset, 1);
+            slot.set(old.encode()); // set_pte_at(pteval): restore, walk_abort
+            trace!(
+                "try_to_unmap_one",
+                "pte[{i}] pfn {pfn} may be pinned: restored, stop"
+            );
+            m.observe("swapout-refused-pinned");
+            return false;
+        }
+        let mut sf = oflags & F_SOFT_DIRTY;
+        if anon_exclusive {
+            sf |= F_EXCLUSIVE; // pte_swp_mkexclusive
+        }
+        slot.set(Pte::Swap { offset, flags: sf }.encode());
+        trace!(
+            "try_to_unmap_one",
+            "pte[{i}] = swap entry for slot {offset}"
+        );
+        folio_remove_rmap_pte(m.memmap_ref(), folio, pfn, true, mm.mm_id);
+        crate::mm::page_ref::folio_put(&m.memmap, folio, nr); // folio_put_refs(folio, 1)
+    }
+    true
 }

@@ -38,6 +38,8 @@ pub struct Zapped {
     pub migration_pmd: bool,
     /// Zero-page PTEs cleared (no struct page: nothing else to undo).
     pub zero_ptes: usize,
+    /// Swap PTEs cleared (their slots' counts dropped: `free_swap_and_cache_nr`).
+    pub swap_entries: usize,
 }
 
 /// `zap_deposited_table` (mm/huge_memory.c): withdraw the deposited PTE table and free it at
@@ -163,13 +165,36 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
     // of this mm and not flushed yet; under the PTE lock, so that its clear is seen.
     crate::mm::tlb::flush_tlb_batched_pending(m, mm);
     let mut batch = Vec::new();
-    for (i, slot) in table.ptes.iter().enumerate() {
+    let mut i = 0;
+    while i < table.ptes.len() {
+        let slot = &table.ptes[i];
         if let ZapRange::Page(p) = range {
             if p != i {
+                i += 1;
                 continue;
             }
         }
         match Pte::decode(slot.read()) {
+            Pte::Swap { offset, flags } => {
+                // zap_nonpresent_ptes: swap_pte_batch (the following entries name the next
+                // slots with the same bits, within the range), free_swap_and_cache_nr, then
+                // clear_not_present_full_ptes; no flush is recorded for them.
+                let last = match range {
+                    ZapRange::Page(p) => p + 1,
+                    ZapRange::Full => table.ptes.len(),
+                };
+                let n = crate::mm::swapfile::swap_pte_batch(&table.ptes, i, last, offset, flags);
+                crate::mm::swapfile::zap_swap_ptes(m, &table.ptes, i, n, offset);
+                z.swap_entries += n;
+                trace!(
+                    "zap_nonpresent_ptes",
+                    "pte[{i}..{}] swap entries for slots {offset}..{} cleared",
+                    i + n,
+                    offset + n
+                );
+                i += n;
+                continue;
+            }
             Pte::None => {}
             Pte::Present { pfn, .. } => {
                 crate::mm::pgtable::ptep_get_and_clear(slot); // _full
@@ -197,6 +222,7 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
                 );
             }
         }
+        i += 1;
     }
     let t = map.table;
     // can_reclaim_pt: a full-range zap that skipped nothing leaves every entry none. (A
@@ -234,7 +260,7 @@ fn zap_pte_range(m: &Machine, mm_id: usize, range: ZapRange, z: &mut Zapped) -> 
     if flush_first {
         flush();
     }
-    crate::mm::swap::folios_put_refs(m, &batch); // free_pages_and_swap_cache
+    crate::mm::swap_state::free_pages_and_swap_cache(m, &batch);
     if !flush_first {
         flush();
     }
