@@ -37,18 +37,23 @@ pub struct AuditBudget {
     pub iterations: usize,
     /// shuttle DFS: stop after this many schedules (a DFS that finishes under it is complete).
     pub dfs_cap: usize,
+    /// The test suite's audit: skip the scenarios whose default loom search the suite does not
+    /// run (`Scenario::test_loom_bound`); `thpcheck audit` audits them.
+    pub tests_only: bool,
 }
 
 /// What `thpcheck audit` runs by default.
 pub const DEFAULT_BUDGET: AuditBudget = AuditBudget {
     iterations: 5_000,
     dfs_cap: 50_000,
+    tests_only: false,
 };
 
 /// What the test suite runs (CI).
 pub const CI_BUDGET: AuditBudget = AuditBudget {
     iterations: 1_000,
     dfs_cap: 5_000,
+    tests_only: true,
 };
 
 /// The seeds of the audit's shuttle runs (fixed: an audit is reproducible).
@@ -181,6 +186,23 @@ fn describe(s: &FinalState) -> String {
 /// Audit scenario `s` at loom's size (its `loom_nr`) with every rule on.
 pub fn audit_scenario(s: &'static Scenario, b: AuditBudget) -> StateAudit {
     let nr = s.loom_nr;
+    if let Some(tb) = s
+        .test_loom_bound
+        .filter(|_| b.tests_only && s.loom_bound.is_none())
+    {
+        return StateAudit {
+            scenario: s.name,
+            nr,
+            skipped: Some(format!(
+                "the test suite runs its loom search at preemption bound {tb} only (the \
+                 unbounded one is too long for the suite); `thpcheck audit` compares it"
+            )),
+            engines: Vec::new(),
+            missed: 0,
+            single_state: false,
+            example: None,
+        };
+    }
     if s.loom_bound.is_some() {
         return StateAudit {
             scenario: s.name,
@@ -391,5 +413,6 @@ pub fn budget(iterations: Option<usize>, dfs_cap: Option<usize>) -> AuditBudget 
     AuditBudget {
         iterations: iterations.unwrap_or(DEFAULT_BUDGET.iterations),
         dfs_cap: dfs_cap.unwrap_or(DEFAULT_BUDGET.dfs_cap),
+        tests_only: false,
     }
 }

@@ -532,15 +532,24 @@ The config column is the kernel configuration: `page-mapcount` (CONFIG_PAGE_MAPC
 folio has its own `_mapcount`, partial mapping is detected exactly) or `no-page-mapcount` (CONFIG_NO_PAGE_MAPCOUNT: \
 the large and entire mapcounts only, partial mapping detected by the average mapcount per page); every scenario \
 runs in both (`thpcheck check --config`). \
-The test suite (`cargo test`) re-runs every row of this file except the loom rows of `no-page-mapcount` for the \
-scenarios whose `page-mapcount` loom run explores more than {max} executions (a time budget); \
-`thpcheck docs`, which wrote this file, and `thpcheck check --all --config no-page-mapcount` run them all.\n\n\
+The test suite (`cargo test`) re-runs every row of this file except, to fit its time budget, the loom rows of `no-page-mapcount` for the \
+scenarios whose `page-mapcount` loom run explores more than {max} executions, and both loom rows of the scenarios it runs at a smaller \
+preemption bound instead ({tested}); \
+`thpcheck docs`, which wrote this file, `thpcheck check --all` and `thpcheck check --all --config no-page-mapcount` run them all.\n\n\
 \"The real protocol\" is Linux 6.18.2 with the Z06 fix (rule `migration-entry-decode-rmb` on). \
 Linux 6.18.2 as released lacks that `smp_rmb`; it is `--break migration-entry-decode-rmb`, \
 which loom shows breaks I10 (see locking-rules.md).\n\n"
             .replace(
                 "{max}",
                 &crate::scenarios::SECOND_CONFIG_TEST_LOOM_MAX.to_string(),
+            )
+            .replace(
+                "{tested}",
+                &SCENARIOS
+                    .iter()
+                    .filter_map(|s| s.test_loom_bound.map(|b| format!("{} at {b}", s.name)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ),
     );
     o.push_str("| scenario | CPUs | arch | config | engine | bound | sub-pages | executions | verdict |\n|---|---|---|---|---|---|---|---|---|\n");
@@ -552,8 +561,9 @@ which loom shows breaks I10 (see locking-rules.md).\n\n"
             let is_loom = matches!(e, EngineSpec::Loom { .. });
             if let Some(committed) = committed.filter(|_| {
                 is_loom
-                    && kconfig != KernelConfig::default()
-                    && !crate::scenarios::second_config_loom_in_tests(s)
+                    && (!crate::scenarios::default_loom_in_tests(s)
+                        || (kconfig != KernelConfig::default()
+                            && !crate::scenarios::second_config_loom_in_tests(s)))
             }) {
                 let prefix = bounds_row_prefix(s, kconfig, &e, s.loom_nr);
                 let row = committed
@@ -647,11 +657,7 @@ pub fn ci_audit_jobs(jobs: usize) -> &'static crate::audit::AuditReport {
 /// configuration and the audit, which [`GENERATED`] then reads from their once-per-process
 /// caches. `committed` (the current docs/bounds.md) gives each run's expected cost, so the
 /// longest start first.
-pub fn warm(jobs: usize, committed: &str) {
-    let items: Vec<(&'static crate::scenarios::Scenario, KernelConfig)> = SCENARIOS
-        .iter()
-        .flat_map(|s| KernelConfig::ALL.into_iter().map(move |k| (s, k)))
-        .collect();
+pub fn warm(jobs: usize, committed: &str, only_tested: bool) {
     let cost = |(s, k): &(&'static crate::scenarios::Scenario, KernelConfig)| -> u64 {
         let prefix = format!("| {} | ", s.name);
         committed
@@ -662,6 +668,19 @@ pub fn warm(jobs: usize, committed: &str) {
             .and_then(|c| c[7].parse().ok())
             .unwrap_or(u64::MAX)
     };
+    // With `only_tested`, the runs the test suite makes: not the default searches of the
+    // scenarios it runs smaller, nor the second configuration's above its limit.
+    let items: Vec<(&'static crate::scenarios::Scenario, KernelConfig)> = SCENARIOS
+        .iter()
+        .flat_map(|s| KernelConfig::ALL.into_iter().map(move |k| (s, k)))
+        .filter(|item| {
+            !only_tested
+                || (crate::scenarios::default_loom_in_tests(item.0)
+                    && (item.1 == KernelConfig::default()
+                        || cost(&(item.0, KernelConfig::default()))
+                            <= crate::scenarios::SECOND_CONFIG_TEST_LOOM_MAX))
+        })
+        .collect();
     let _ = crate::parallel::run_ordered_by_cost(
         &items,
         jobs,

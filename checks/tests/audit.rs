@@ -51,6 +51,7 @@ fn the_audit_finds_states_a_weaker_search_misses() {
         AuditBudget {
             iterations: 500,
             dfs_cap: 2_000,
+            tests_only: false,
         },
     );
     assert!(a.missed > 0, "{a:?}");
@@ -75,6 +76,7 @@ fn the_audit_finds_a_rule_off_counterexample_a_weaker_search_misses() {
         AuditBudget {
             iterations: 1_000,
             dfs_cap: 0,
+            tests_only: false,
         },
     );
     // The weakened loom ran to its end and found nothing; shuttle's catch is the rule's own
@@ -89,6 +91,7 @@ fn the_audit_finds_a_rule_off_counterexample_a_weaker_search_misses() {
         AuditBudget {
             iterations: 1_000,
             dfs_cap: 0,
+            tests_only: false,
         },
     );
     assert!(

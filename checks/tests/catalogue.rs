@@ -135,3 +135,34 @@ fn families_make_up_the_catalogue() {
     listed.dedup();
     assert_eq!(listed.len(), n, "a scenario is listed twice");
 }
+
+/// The test suite's smaller searches (`Scenario::test_loom_bound`) keep their promises: below
+/// the scenario's default bound, never on a scenario a finding cites (docs/findings.md quotes
+/// its default search), never inherited by a scenario built from another (`..X`) unless its
+/// own search is as large.
+#[test]
+fn test_loom_bounds_are_smaller_and_not_on_findings() {
+    use thp_checks::scenarios::SCENARIOS;
+    for s in SCENARIOS {
+        let Some(tb) = s.test_loom_bound else {
+            continue;
+        };
+        if let Some(b) = s.loom_bound {
+            assert!(
+                tb < b,
+                "{}: test_loom_bound {tb} is not below its default bound {b}",
+                s.name
+            );
+        }
+        for f in thp_checks::findings::FINDINGS {
+            assert!(
+                !thp_checks::scenarios::catching::catching(f.fix)
+                    .iter()
+                    .any(|c| c.name == s.name),
+                "{}: a finding ({}) cites it, so the suite must run its default search",
+                s.name,
+                f.id
+            );
+        }
+    }
+}

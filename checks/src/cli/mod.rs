@@ -118,6 +118,12 @@ pub enum Command {
         /// same files.
         #[arg(long, default_value_t = 1, value_parser = parse_positive)]
         jobs: usize,
+        /// Keep the loom rows of docs/bounds.md that the test suite does not re-run (its
+        /// largest searches) as committed instead of running them, as the suite's freshness
+        /// check does. Only for a change that cannot alter those scenarios' searches; the
+        /// default regenerates everything.
+        #[arg(long)]
+        reuse_untested: bool,
     },
     /// Re-run one recorded shuttle schedule (a token printed with a counterexample).
     Replay {
@@ -504,7 +510,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             html,
             minimize,
         } => defects::run(json, jobs, shard, html, minimize)?,
-        Command::Docs { write, jobs } => docs::run(write, jobs)?,
+        Command::Docs {
+            write,
+            jobs,
+            reuse_untested,
+        } => docs::run(write, jobs, reuse_untested)?,
         Command::Replay { token, html } => replay::run(token, html)?,
     };
     Ok(status.exit_code())

@@ -50,6 +50,7 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         ],
         Rule::TryShareAnonRmapMb => &[
             folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD_PORTABLE,
+            folio_split::FOLIO_SPLIT_VS_GUP_FAST_RO_PTE,
             ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN_PORTABLE,
         ],
         Rule::PteOffsetMapLockPmdSame => &[zap::PTE_FAULT_VS_DONTNEED_RECLAIM],
@@ -103,7 +104,10 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::SplitQueueUnlockBeforeLruLock => &[deferred_split::DEFERRED_SPLIT_SCAN_VS_ZAP_BATCH],
         Rule::MadviseFreeInvalidateNotClear => &[zap::MADVISE_FREE_VS_DONTNEED],
         Rule::MadviseFreeGetBeforeUnlock => &[zap::MADVISE_FREE_SPLIT_VS_ZAP],
-        Rule::GupFastWriteProtectSeq => &[fork::FORK_VS_GUP_FAST_PIN],
+        Rule::GupFastWriteProtectSeq => &[
+            fork::FORK_VS_GUP_FAST_PIN,
+            fork::FORK_VS_GUP_FAST_RO_PIN_PTE,
+        ],
         Rule::DiscardPmdMb => &[reclaim::LAZYFREE_DISCARD_VS_GUP_FAST_PORTABLE],
         Rule::DiscardPmdRefCheck => &[reclaim::LAZYFREE_DISCARD_VS_GUP_FAST],
         Rule::DiscardPmdDirtyRecheck => &[

@@ -35,6 +35,7 @@ pub const SCENARIOS: &[Scenario] = &[
     FOLIO_SPLIT_VS_MIGRATION_WAIT_NR4,
     FOLIO_SPLIT_VS_ZAP,
     FOLIO_SPLIT_VS_GUP_FAST_VS_SCANNER,
+    FOLIO_SPLIT_VS_GUP_FAST_RO_PTE,
 ];
 
 pub const BOTH_HELD_SPLIT_EAGAIN: &str = "both-held-split-eagain";
@@ -59,6 +60,7 @@ pub const WALKER_GOT_SPLIT_PAGE: &str = "walker-got-split-page";
 
 pub const FOLIO_SPLIT_VS_SCANNER: Scenario = Scenario {
     name: "folio-split-vs-scanner",
+    test_loom_bound: Some(5), // the suite's search (docs/performance.md)
     description: "split_huge_page of a PMD-mapped THP (caller holds ref + lock) vs a physical scanner (__get_hwpoison_page) on the last tail pfn",
     threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: __get_hwpoison_page(tail pfn); (main) folio_put"],
     must_reach: &[SPLIT_OK, SPLIT_EAGAIN, SCANNER_REF_ON_SPLIT_PAGE, SCANNER_REF_ON_LARGE_FOLIO],
@@ -118,6 +120,7 @@ pub(super) fn scanner_got(
 
 pub const FOLIO_SPLIT_VS_COMPACTION: Scenario = Scenario {
     name: "folio-split-vs-compaction",
+    test_loom_bound: Some(4), // the suite's search (docs/performance.md)
     description: "split_huge_page of a PMD-mapped THP vs compaction's isolate_migratepages_block on the last tail pfn (skip compound, folio_get_nontail_page, isolate, put back)",
     threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: isolate_migratepages_block(tail pfn); putback"],
     must_reach: &[SPLIT_OK, COMPACTION_SKIPPED_COMPOUND, COMPACTION_ISOLATED_SPLIT_PAGE],
@@ -287,6 +290,74 @@ fn folio_split_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
     check_carried_over(&m, &before, Carry::ALL);
 }
 
+pub const FOLIO_SPLIT_VS_GUP_FAST_RO_PTE: Scenario = Scenario {
+    name: "folio-split-vs-gup-fast-ro-pte",
+    description: "split_huge_page of a PTE-mapped THP whose PTEs are read-only and AnonExclusive (try_to_migrate: folio_try_share_anon_rmap_pte) vs a read-only GUP-fast FOLL_PIN on sub-page 1 (gup_must_unshare)",
+    threads: &[
+        "cpu1: folio_lock; split_huge_page; folio_unlock; folio_put",
+        "cpu2: gup_fast(FOLL_PIN) on a read-only PTE; (main) unpin_user_page",
+    ],
+    // 2: 6,896 executions; 3: 64,958; 4: 594,150 (143 s), the same counts with --arch
+    // portable (nothing here depends on what portable weakens).
+    loom_bound: Some(2),
+    fixes: &[Rule::AnonExclusivePublishWmb],
+    must_reach: &[SPLIT_OK, SPLIT_EAGAIN, GUP_PINNED_LARGE_FOLIO, GUP_PINNED_SPLIT_PAGE, GUP_FELL_BACK],
+    body: folio_split_vs_gup_fast_ro_pte,
+    ..DEFAULT
+};
+/// split_huge_page of a PTE-mapped THP whose PTEs are read-only but AnonExclusive ∥ a
+/// read-only GUP-fast FOLL_PIN of sub-page 1. The split's unmap must either see the pin (and
+/// restore the PTE, -EAGAIN) or clear AnonExclusive first, so that GUP-fast, rechecking the PTE
+/// and then AnonExclusive (`gup_must_unshare`), backs off: a pin on a page that is not
+/// AnonExclusive is I16, a pin that does not cover the page I15.
+fn folio_split_vs_gup_fast_ro_pte(nr: usize, outcomes: &Outcomes) {
+    let m = setup_ro_exclusive_pte_mapped(nr, 1, 1);
+    folio_get(&m.memmap, 0);
+    let before = MappingSnapshot::take(&m);
+    let m1 = m.clone();
+    let splitter = spawn(move || split_caller(&m1));
+    let m2 = m.clone();
+    let gup = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, false));
+    let split = splitter.join();
+    let got = gup.join();
+    record_split(outcomes, &split);
+    match got {
+        Some(fp) => {
+            check_getter_covers_page(&m, "gup_fast", fp.page, fp.folio, &split, Inv::I15GupFast);
+            let exclusive = m
+                .memmap
+                .page(fp.page)
+                .flags
+                .test_bit(thp_model::mm::page::PG_ANON_EXCLUSIVE);
+            assert!(
+                exclusive,
+                "[{}] GUP-fast pinned page {} through a read-only PTE, but after the split it is not AnonExclusive",
+                Inv::I16PinnedNotExclusive.tag(),
+                fp.page
+            );
+            let small = !m
+                .memmap
+                .page(fp.folio)
+                .flags
+                .test_bit(thp_model::mm::page::PG_HEAD);
+            record(
+                outcomes,
+                if small {
+                    GUP_PINNED_SPLIT_PAGE
+                } else {
+                    GUP_PINNED_LARGE_FOLIO
+                },
+            );
+            let held = if small { GUP_PIN_COUNTING_BIAS } else { 1 };
+            check_quiescent(&m, &[(fp.folio, held)]);
+            gup_put_folio(&m, fp.folio, 1, Foll::Pin);
+        }
+        None => record(outcomes, GUP_FELL_BACK),
+    }
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::ALL);
+}
+
 pub const FOLIO_SPLIT_VS_GUP_FAST_PMD: Scenario = Scenario {
     name: "folio-split-vs-gup-fast-pmd",
     description: "split_huge_page of a PMD-mapped THP vs GUP-fast (FOLL_PIN, read-only) on sub-page 1 through the huge PMD",
@@ -371,6 +442,7 @@ pub const FOLIO_SPLIT_VS_SCANNER_NR4: Scenario = Scenario {
     loom_nr: 4,
     min_subpages: 4,
     loom_bound: Some(6),
+    test_loom_bound: None,
     ..FOLIO_SPLIT_VS_SCANNER
 };
 pub const FOLIO_SPLIT_VS_PFN_WALKER_NR4: Scenario = Scenario {
@@ -452,6 +524,7 @@ fn folio_split_vs_migration_wait(nr: usize, outcomes: &Outcomes) {
 
 pub const FOLIO_SPLIT_VS_ZAP: Scenario = Scenario {
     name: "folio-split-vs-zap",
+    test_loom_bound: Some(3), // the suite's search (docs/performance.md)
     description: "split_huge_page of a PMD-mapped THP vs MADV_DONTNEED of sub-page 1 (zap of a present PTE or of a migration entry)",
     threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: mmap_read_lock; zap_pmd_range(sub-page 1)"],
     loom_bound: Some(4),
@@ -468,6 +541,7 @@ fn folio_split_vs_zap(nr: usize, outcomes: &Outcomes) {
 
 pub const FOLIO_SPLIT_VS_GUP_FAST_VS_SCANNER: Scenario = Scenario {
     name: "folio-split-vs-gup-fast-vs-scanner",
+    test_loom_bound: Some(1), // the suite's search (docs/performance.md)
     description: "three CPUs: split_huge_page of a PTE-mapped THP vs GUP-fast (FOLL_PIN|FOLL_WRITE) on sub-page 1 vs a physical scanner (__get_hwpoison_page) on the last tail pfn",
     threads: &["cpu1: folio_lock; split_huge_page; folio_unlock; folio_put", "cpu2: gup_fast(FOLL_PIN); (main) unpin_user_page", "cpu3: __get_hwpoison_page(tail pfn); (main) folio_put"],
     loom_bound: Some(2), // 2: 188,507 executions, 29 s; 3: > 1.2M executions in 200 s

@@ -10,7 +10,7 @@ use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
 use thp_model::mm::huge_memory::__split_huge_pmd;
 use thp_model::mm::huge_memory::{do_huge_pmd_wp_page, WpResult};
 use thp_model::mm::memory::{do_wp_page, PteWp};
-use thp_model::mm::mmap::dup_mmap;
+use thp_model::mm::mmap::{dup_mmap, dup_mmap_prealloc};
 use thp_model::mm::zap::{zap_pmd_range, ZapRange};
 use thp_model::mm::Pmd;
 use thp_model::mm::{check_carried_over, check_quiescent, Carry, Machine, MappingSnapshot};
@@ -29,15 +29,19 @@ pub const SCENARIOS: &[Scenario] = &[
     COW_REUSE_PTE_VS_FORK,
     FORK_VS_GUP_FAST_PIN,
     FORK_VS_GUP_FAST_PIN_PORTABLE,
+    FORK_VS_GUP_FAST_RO_PIN_PTE,
 ];
 
 pub const COW_PTE_COPIED: &str = "cow-pte-copied";
 pub const COW_PTE_RETRY: &str = "cow-pte-retry";
 pub const COW_PTE_REUSED: &str = "cow-pte-reused";
+pub const FORK_COPIED_PINNED_PAGE: &str = "fork-copied-pinned-page";
+pub const FORK_PREALLOC_UNUSED: &str = "fork-prealloc-unused";
 pub const FORK_REFUSED_PINNED: &str = "fork-refused-pinned";
 pub const FORK_SHARED: &str = "fork-shared";
 pub const GUP_FAST_FAILED: &str = "gup-fast-failed";
 pub const GUP_FAST_FORK_IN_PROGRESS: &str = "gup-fast-fork-in-progress";
+pub const GUP_FAST_MUST_UNSHARE: &str = "gup-fast-must-unshare";
 pub const GUP_FAST_RACED_FORK: &str = "gup-fast-raced-fork";
 pub const PINNED: &str = "pinned";
 pub const WP_FALLBACK: &str = "wp-fallback";
@@ -273,6 +277,7 @@ fn cow_pte_vs_folio_split(nr: usize, outcomes: &Outcomes) {
 
 pub const FORK_VS_GUP_FAST_PIN: Scenario = Scenario {
     name: "fork-vs-gup-fast-pin",
+    test_loom_bound: Some(4), // the suite's search (docs/performance.md)
     description: "on x86-64: fork (dup_mmap: write_protect_seq odd, copy_huge_pmd shares or refuses a pinned folio) vs GUP-fast FOLL_PIN|FOLL_WRITE on sub-page 1 of the parent's PMD-mapped THP (57efa1fe5957)",
     threads: &["cpu1: dup_mmap (copy_page_range: write_protect_seq, copy_huge_pmd)", "cpu2: gup_fast(FOLL_PIN|FOLL_WRITE); (main) unpin_user_page"],
     arch: Arch::X86,
@@ -345,6 +350,93 @@ fn fork_vs_gup_fast_pin(nr: usize, outcomes: &Outcomes) {
             gup_put_folio(&m, p.folio, 1, Foll::Pin);
         }
         None => record(outcomes, GUP_FAST_FAILED),
+    }
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::FORK);
+}
+
+pub const FORK_VS_GUP_FAST_RO_PIN_PTE: Scenario = Scenario {
+    name: "fork-vs-gup-fast-ro-pin-pte",
+    description: "on x86-64: fork of a PTE-mapped THP whose PTEs are read-only and AnonExclusive (dup_mmap: write_protect_seq odd, copy_pte_range: the batch is shared, or a maybe-pinned page makes it drop its locks, preallocate and give the child a copy with copy_present_page) vs a read-only GUP-fast FOLL_PIN on sub-page 1 (gup_must_unshare, write_protect_seq)",
+    threads: &["cpu1: dup_mmap (copy_page_range: write_protect_seq, copy_pte_range, copy_present_ptes / copy_present_page)", "cpu2: gup_fast(FOLL_PIN) on a read-only PTE; (main) unpin_user_page"],
+    arch: Arch::X86,
+    // 4: 7,662 executions; none: 299,748 (91 s on the slow day of docs/performance.md)
+    loom_bound: Some(4),
+    must_reach: &[FORK_COPIED_PINNED_PAGE, FORK_PREALLOC_UNUSED, PINNED, GUP_FAST_FAILED, GUP_FAST_FORK_IN_PROGRESS, GUP_FAST_RACED_FORK, GUP_FAST_MUST_UNSHARE],
+    body: fork_vs_gup_fast_ro_pin_pte,
+    ..DEFAULT
+};
+
+/// fork (`dup_mmap` → `copy_page_range` → `copy_pte_range`) ∥ a read-only GUP-fast FOLL_PIN of
+/// sub-page 1 of the parent's PTE-mapped THP, whose PTEs are read-only but AnonExclusive (as
+/// soft-dirty tracking's clear_refs leaves them). Fork does not touch a read-only parent PTE, so
+/// GUP-fast's PTE recheck cannot see it: only `write_protect_seq` and `gup_must_unshare` (the
+/// page no longer AnonExclusive) stand between a pin and a page the child shares. A returned
+/// pin must be on a page the parent maps AnonExclusive and the child does not map (I16); the
+/// child reads what the parent had (a copy or the shared page, I29); nothing leaks.
+fn fork_vs_gup_fast_ro_pin_pte(nr: usize, outcomes: &Outcomes) {
+    use thp_model::mm::page::PG_ANON_EXCLUSIVE;
+    use thp_model::mm::pgtable::Pte;
+    let m = setup_ro_exclusive_pte_mapped(nr, 2, 2);
+    let before = MappingSnapshot::take(&m);
+    let m1 = m.clone();
+    // Folio slot 1 is free: fork's preallocations come from it.
+    let forker = spawn(move || {
+        let pool: Vec<usize> = (nr..2 * nr).collect();
+        dup_mmap_prealloc(&m1, 0, 1, &pool)
+    });
+    let m2 = m.clone();
+    let pinner = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, false));
+    let forked = forker.join();
+    let pin = pinner.join();
+    assert!(forked, "[model bug] fork failed");
+    record_observed(
+        outcomes,
+        &m,
+        &[
+            FORK_COPIED_PINNED_PAGE,
+            FORK_PREALLOC_UNUSED,
+            GUP_FAST_FORK_IN_PROGRESS,
+            GUP_FAST_RACED_FORK,
+            GUP_FAST_MUST_UNSHARE,
+        ],
+    );
+    let Pmd::Table(ct) = Pmd::decode(m.mms[1].pmd.read()) else {
+        panic!("[model bug] the child has no PTE table after the fork");
+    };
+    let child_pfn = |k: usize| match Pte::decode(m.mms[1].tables[ct].ptes[k].read()) {
+        Pte::Present { pfn, .. } => Some(pfn),
+        _ => None,
+    };
+    if let Some(p) = pin {
+        record(outcomes, PINNED);
+        let exclusive = m.memmap.page(p.page).flags.test_bit(PG_ANON_EXCLUSIVE);
+        let child_maps = child_pfn(p.page) == Some(p.page);
+        assert!(
+            exclusive && !child_maps,
+            "[{}] GUP-fast pinned page {} for the parent, but it is {} after the fork",
+            Inv::I16PinnedNotExclusive.tag(),
+            p.page,
+            if child_maps {
+                "shared with the child"
+            } else {
+                "not AnonExclusive"
+            }
+        );
+        gup_put_folio(&m, p.folio, 1, Foll::Pin);
+    } else {
+        record(outcomes, GUP_FAST_FAILED);
+    }
+    // The child reads what the parent had, shared or copied.
+    let after = MappingSnapshot::take(&m);
+    for k in 0..nr {
+        let parent = before.views[0][k].as_ref().map(|v| v.content);
+        let child = after.views[1][k].as_ref().map(|v| v.content);
+        assert!(
+            child.is_some() && child == parent,
+            "[{}] the fork child's page {k} reads {child:?}, the parent's read {parent:?}",
+            Inv::I29DataLost.tag()
+        );
     }
     check_quiescent(&m, &[]);
     check_carried_over(&m, &before, Carry::FORK);

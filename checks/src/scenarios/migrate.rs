@@ -261,6 +261,7 @@ fn folio_split_vs_thp_migration_other_mm(nr: usize, outcomes: &Outcomes) {
 
 pub const THP_MIGRATION_VS_SPLIT_PMD: Scenario = Scenario {
     name: "thp-migration-vs-split-pmd",
+    test_loom_bound: Some(4), // the suite's search (docs/performance.md)
     description: "THP migration of a PMD-mapped THP vs split_huge_pmd (mmap_lock read) of the same PMD: the split meets the present PMD (the migration then unmaps PTEs), the PMD migration entry (the migration finishes at PTE level), or the new folio's PMD",
     threads: &["cpu1: folio_trylock; try_to_migrate; __folio_migrate_mapping; remove_migration_ptes; unlock; put", "cpu2: mmap_read_lock; __split_huge_pmd"],
     must_reach: &[MIGRATED, MIGRATION_UNMAPPED_PMD, MIGRATION_UNMAPPED_PTES, SPLIT_PMD_MIGRATION_ENTRY, SPLIT_NEW_FOLIO_PMD],
@@ -321,6 +322,7 @@ fn thp_migration_vs_split_pmd(nr: usize, outcomes: &Outcomes) {
 
 pub const FORK_VS_THP_MIGRATION: Scenario = Scenario {
     name: "fork-vs-thp-migration",
+    test_loom_bound: Some(4), // the suite's search (docs/performance.md)
     description: "THP migration of a PMD-mapped THP in mm0 vs fork of mm0 into mm1 (copy_huge_pmd copies the huge PMD, or the PMD migration entry, made readable): the migration's rmap walk must map the new folio in both",
     threads: &["cpu1: folio_trylock; try_to_migrate; __folio_migrate_mapping; remove_migration_ptes; unlock; put", "cpu2: dup_mmap: mmap_write_lock(mm0, mm1); vma_start_write; copy_huge_pmd(mm0 -> mm1)"],
     must_reach: &[MIGRATED, FORK_COPIED_HUGE_PMD, FORK_COPIED_MIGRATION_ENTRY],

@@ -96,6 +96,15 @@ pub struct Scenario {
     /// required to reach; shuttle's randomized schedulers record them when they happen, but a
     /// run that misses them is not vacuous. Empty for almost every scenario.
     pub shuttle_may_miss: &'static [&'static str],
+    /// The test suite's loom search, when it is not the default one (None: the default). A
+    /// scenario whose default search explores hundreds of thousands of executions or more is
+    /// run by `cargo test` at this preemption bound instead, to keep the suite within its time
+    /// budget. Its default search is `thpcheck docs`' (the rows of docs/bounds.md) and `thpcheck
+    /// check`'s; the comparison of an unbounded one with shuttle is `thpcheck audit`'s (the
+    /// suite's audit, and so docs/bounds.md's audit section, skips it). Never set on a scenario
+    /// a finding cites (docs/findings.md quotes its default search); below the default bound
+    /// (checks/tests/catalogue.rs).
+    pub test_loom_bound: Option<usize>,
     /// One execution.
     pub body: fn(nr: usize, outcomes: &Outcomes),
 }
@@ -116,6 +125,7 @@ pub const DEFAULT: Scenario = Scenario {
     must_reach: &[],
     must_reach_no_page_mapcount: None,
     shuttle_may_miss: &[],
+    test_loom_bound: None,
     body: no_body,
 };
 
@@ -183,10 +193,12 @@ catalogue! { $
     migrate::THP_MIGRATION_VS_ZAP => thp_migration_vs_zap,
     fork::FORK_VS_GUP_FAST_PIN => fork_vs_gup_fast_pin,
     fork::FORK_VS_GUP_FAST_PIN_PORTABLE => fork_vs_gup_fast_pin_portable,
+    fork::FORK_VS_GUP_FAST_RO_PIN_PTE => fork_vs_gup_fast_ro_pin_pte,
     migrate::THP_MIGRATION_RETRY_VS_SCANNER => thp_migration_retry_vs_scanner,
     migrate::THP_MIGRATION_VS_FAULT => thp_migration_vs_fault,
     migrate::FOLIO_SPLIT_VS_THP_MIGRATION_OTHER_MM => folio_split_vs_thp_migration_other_mm,
     folio_split::FOLIO_SPLIT_VS_GUP_FAST_VS_SCANNER => folio_split_vs_gup_fast_vs_scanner,
+    folio_split::FOLIO_SPLIT_VS_GUP_FAST_RO_PTE => folio_split_vs_gup_fast_ro_pte,
     split_pmd::SPLIT_PMD_VS_GUP_FAST => split_pmd_vs_gup_fast,
     split_pmd::SPLIT_PMD_MIGRATION_ENTRY_VS_GUP_FAST => split_pmd_migration_entry_vs_gup_fast,
     migrate::THP_MIGRATION_VS_SPLIT_PMD => thp_migration_vs_split_pmd,
@@ -331,7 +343,25 @@ pub const SECOND_CONFIG_TEST_LOOM_MAX: u64 = 100_000;
 /// Whether the test suite runs scenario `s`'s default loom search in the second configuration
 /// (see [`SECOND_CONFIG_TEST_LOOM_MAX`]).
 pub fn second_config_loom_in_tests(s: &'static Scenario) -> bool {
-    default_loom_run(s).0.run.executions <= SECOND_CONFIG_TEST_LOOM_MAX
+    default_loom_in_tests(s) && default_loom_run(s).0.run.executions <= SECOND_CONFIG_TEST_LOOM_MAX
+}
+
+/// Whether the test suite runs scenario `s`'s default loom search at all (in the default
+/// configuration), rather than the one at its [`Scenario::test_loom_bound`].
+pub fn default_loom_in_tests(s: &Scenario) -> bool {
+    s.test_loom_bound.is_none()
+}
+
+/// The loom search the test suite runs for scenario `s`: its default one, or the one at its
+/// [`Scenario::test_loom_bound`].
+pub fn test_loom(s: &Scenario) -> EngineSpec {
+    match s.test_loom_bound {
+        None => default_loom(s),
+        Some(b) => EngineSpec::Loom {
+            preemption_bound: Some(b),
+            max_branches: crate::engine::LOOM_MAX_BRANCHES,
+        },
+    }
 }
 
 /// [`default_loom_run`] with kernel configuration `kconfig`, run once per process.

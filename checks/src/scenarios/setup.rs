@@ -84,6 +84,35 @@ pub fn setup_forked_pte_mapped(nr: usize) -> Arc<Machine> {
     m
 }
 
+/// mm0 took a huge anonymous fault at folio slot 0 (of `folios`, on a machine of `mms` mms),
+/// had the PMD write-protected (`change_huge_pmd`, as soft-dirty tracking's clear_refs does) and
+/// split (`__split_huge_pmd`): `nr` read-only PTEs, every page still AnonExclusive. A
+/// read-only FOLL_PIN through these goes through `gup_must_unshare`.
+pub(super) fn setup_ro_exclusive_pte_mapped(nr: usize, folios: usize, mms: usize) -> Arc<Machine> {
+    use thp_model::mm::page::PG_ANON_EXCLUSIVE;
+    use thp_model::mm::pgtable::F_WRITE;
+    let m = setup_huge_pmd_mms(nr, folios, mms);
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        assert!(
+            thp_model::mm::huge_memory::change_huge_pmd(&m, 0),
+            "[model bug] the initial write-protect failed"
+        );
+        thp_model::mm::huge_memory::__split_huge_pmd(&m, 0, false);
+    }
+    let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) else {
+        panic!("[model bug] the initial PMD split failed");
+    };
+    for k in 0..nr {
+        let ro = matches!(Pte::decode(m.mms[0].tables[t].ptes[k].read()), Pte::Present { flags, .. } if flags & F_WRITE == 0);
+        assert!(
+            ro && m.memmap.page(k).flags.test_bit(PG_ANON_EXCLUSIVE),
+            "[model bug] pte[{k}] is not read-only and AnonExclusive"
+        );
+    }
+    m
+}
+
 pub(super) fn setup_huge_pmd(nr: usize) -> Arc<Machine> {
     setup_huge_pmd_slots(nr, 1)
 }

@@ -239,6 +239,7 @@ fn swapout_vs_store(nr: usize, outcomes: &Outcomes) {
 
 pub const SWAPOUT_VS_DONTNEED: Scenario = Scenario {
     name: "swapout-vs-dontneed",
+    test_loom_bound: Some(2), // the suite's search (docs/performance.md)
     description: "reclaim swapping out a PMD-mapped THP vs MADV_DONTNEED of the whole PMD (zap_pte_range dropping swap entries: free_swap_and_cache_nr, __try_to_reclaim_swap)",
     threads: &["cpu1: shrink_folio_list(isolated THP)", "cpu2: MADV_DONTNEED (zap_pmd_range)"],
     loom_bound: Some(3),

@@ -215,6 +215,7 @@ fn madvise_free_vs_dontneed(nr: usize, outcomes: &Outcomes) {
 
 pub const MADVISE_FREE_SPLIT_VS_ZAP: Scenario = Scenario {
     name: "madvise-free-split-vs-zap",
+    test_loom_bound: Some(3), // the suite's search (docs/performance.md)
     description: "MADV_FREE of sub-page 1 of a PMD-mapped THP (madvise_free_huge_pmd: folio_trylock and folio_get under the PMD lock, then split_folio) vs MADV_DONTNEED of the whole PMD",
     threads: &["cpu1: mmap_read_lock; madvise_free_pte_range(sub-page 1): split_folio", "cpu2: mmap_read_lock; zap_pmd_range(full); check unmapped"],
     loom_bound: Some(4), // 3: 28,934 executions, 4 s; none: > 900,000 in 120 s

@@ -200,6 +200,7 @@ fn split_zeropage_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
 
 pub const SPLIT_ZEROPAGE_VS_ZAP: Scenario = Scenario {
     name: "split-zeropage-vs-zap",
+    test_loom_bound: Some(3), // the suite's search (docs/performance.md)
     description: "split_huge_page of a PMD-mapped THP whose sub-pages 0 and 1 are zero-filled, sub-page 0 marked PG_hwpoison by an earlier memory_failure (never read: it stays mapped), vs MADV_DONTNEED of sub-page 1 (a present PTE, a migration entry or the zero-page PTE)",
     threads: &[
         "cpu1: folio_lock; split_huge_page; folio_unlock; folio_put",

@@ -398,6 +398,7 @@ fn gup_fast_pgd_range(
         return None;
     }
     if !gup_fast_anon_ok(m, pfn, flags, foll) {
+        m.observe("gup-fast-must-unshare");
         gup_put_folio(m, folio, 1, foll);
         return None;
     }

@@ -134,89 +134,130 @@ pub fn hw_write_huge_pmd(m: &Machine, mm_id: usize) -> Option<usize> {
 /// nested; then entry by entry: none is skipped; a migration entry is copied
 /// (`copy_nonpresent_pte`: a writable one becomes readable in both, no reference or
 /// mapcount); the zero page is copied as is; a present PTE of a large folio is copied with the
-/// rest of its batch (`copy_present_ptes`), a small folio's alone. Returns false if the copy
-/// stopped (-ENOMEM, or a maybe-pinned page: `copy_present_page` into a preallocated page is
-/// not modelled and stops the copy with a model bug).
-pub fn copy_pte_range(m: &Machine, src: usize, dst: usize) -> bool {
+/// rest of its batch (`copy_present_ptes`), a small folio's alone. A maybe-pinned AnonExclusive
+/// page cannot be shared: `copy_present_ptes` says -EAGAIN, the copy drops both PTE locks,
+/// takes a page from the allocator (`folio_prealloc`: the next of `prealloc_pool`), and starts
+/// again at that PTE (`goto again`), where `copy_present_page` gives the child a copy. A
+/// preallocated page left unused (the pin went away meanwhile) is put. Returns false if the
+/// copy stopped (-ENOMEM); an empty pool when a page is needed is a model bug (the teardown of
+/// the half-built child is not modelled).
+pub fn copy_pte_range(m: &Machine, src: usize, dst: usize, prealloc_pool: &[usize]) -> bool {
     use crate::mm::pgtable::{Pte, F_EXCLUSIVE, F_WRITE};
     let (smm, dmm) = (&m.mms[src], &m.mms[dst]);
     smm.mmap_lock.assert_held("copy_pte_range (src)");
     dmm.mmap_lock.assert_held("copy_pte_range (dst)");
-    if Pmd::decode(dmm.pmd.read()).none() && !__pte_alloc(m, dmm) {
-        return false; // -ENOMEM
-    }
-    let Some(dmap) = pte_offset_map_lock(m, dmm) else {
-        return false;
-    };
-    let Some(smap) = crate::mm::pgtable_generic::pte_offset_map(m, smm) else {
-        drop(dmap);
-        return true; // the parent's table went away: nothing to copy
-    };
-    let stable = m.table(smm, smap.table, "copy_pte_range (src)");
-    let src_ptl = stable.ptl.lock_nested(1);
-    let dtable = m.table(dmm, dmap.table, "copy_pte_range (dst)");
-    let mut i = 0;
-    while i < m.nr {
-        let v = Pte::decode(stable.ptes[i].read());
-        match v {
-            Pte::None => {}
-            Pte::Migration { pfn, flags } => {
-                let readable = Pte::Migration {
-                    pfn,
-                    flags: flags & !(F_WRITE | F_EXCLUSIVE),
-                };
-                if readable != v {
-                    stable.ptes[i].set(readable.encode());
-                }
-                dtable.ptes[i].set(readable.encode());
-            }
-            Pte::Swap { offset, flags } => {
-                // copy_nonpresent_pte: one more swap PTE names the slot; an exclusive entry
-                // becomes shared in the parent and the child (pte_swp_clear_exclusive).
-                crate::mm::swapfile::swap_duplicate(m, offset);
-                let shared = Pte::Swap {
-                    offset,
-                    flags: flags & !F_EXCLUSIVE,
-                };
-                if shared != v {
-                    stable.ptes[i].set(shared.encode());
-                }
-                dtable.ptes[i].set(shared.encode());
-            }
-            Pte::Zero { flags } => {
-                // __copy_present_ptes: never writable; made old in the child
-                let old = flags & !crate::mm::pgtable::F_YOUNG;
-                dtable.ptes[i].set(Pte::Zero { flags: old }.encode());
-            }
-            Pte::Present { .. } => {
-                let Some(nr) = copy_present_ptes(m, src, dst, stable, dtable, i) else {
-                    crate::model_bug!(
-                        "copy_pte_range: pte[{i}] maps a maybe-pinned AnonExclusive page: copy_present_page is not modelled"
-                    );
-                };
-                i += nr;
-                continue;
-            }
+    let mut pool = prealloc_pool.iter();
+    let mut prealloc: Option<usize> = None;
+    let mut start = 0;
+    loop {
+        // again:
+        if Pmd::decode(dmm.pmd.read()).none() && !__pte_alloc(m, dmm) {
+            return false; // -ENOMEM
         }
-        i += 1;
+        let Some(dmap) = pte_offset_map_lock(m, dmm) else {
+            return false;
+        };
+        let Some(smap) = crate::mm::pgtable_generic::pte_offset_map(m, smm) else {
+            drop(dmap);
+            return true; // the parent's table went away: nothing to copy
+        };
+        let stable = m.table(smm, smap.table, "copy_pte_range (src)");
+        let src_ptl = stable.ptl.lock_nested(1);
+        let dtable = m.table(dmm, dmap.table, "copy_pte_range (dst)");
+        let mut i = start;
+        let mut eagain = false;
+        while i < m.nr {
+            let v = Pte::decode(stable.ptes[i].read());
+            match v {
+                Pte::None => {}
+                Pte::Migration { pfn, flags } => {
+                    let readable = Pte::Migration {
+                        pfn,
+                        flags: flags & !(F_WRITE | F_EXCLUSIVE),
+                    };
+                    if readable != v {
+                        stable.ptes[i].set(readable.encode());
+                    }
+                    dtable.ptes[i].set(readable.encode());
+                }
+                Pte::Swap { offset, flags } => {
+                    // copy_nonpresent_pte: one more swap PTE names the slot; an exclusive entry
+                    // becomes shared in the parent and the child (pte_swp_clear_exclusive).
+                    crate::mm::swapfile::swap_duplicate(m, offset);
+                    let shared = Pte::Swap {
+                        offset,
+                        flags: flags & !F_EXCLUSIVE,
+                    };
+                    if shared != v {
+                        stable.ptes[i].set(shared.encode());
+                    }
+                    dtable.ptes[i].set(shared.encode());
+                }
+                Pte::Zero { flags } => {
+                    // __copy_present_ptes: never writable; made old in the child
+                    let old = flags & !crate::mm::pgtable::F_YOUNG;
+                    dtable.ptes[i].set(Pte::Zero { flags: old }.encode());
+                }
+                Pte::Present { .. } => {
+                    match copy_present_ptes(m, src, dst, stable, dtable, i, &mut prealloc) {
+                        Some(nr) => {
+                            if let Some(unused) = prealloc.take() {
+                                // the pinned PTE changed (the pin went away) meanwhile
+                                m.observe("fork-prealloc-unused");
+                                crate::mm::page_ref::folio_put(&m.memmap, unused, 1);
+                            }
+                            i += nr;
+                            continue;
+                        }
+                        None => {
+                            eagain = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            i += 1;
+        }
+        drop(src_ptl);
+        drop(smap);
+        drop(dmap);
+        if !eagain {
+            break;
+        }
+        // -EAGAIN: folio_prealloc outside the page table locks, then again from pte[i].
+        let Some(&pfn) = pool.next() else {
+            crate::model_bug!(
+                "copy_pte_range: pte[{i}] needs a page copy and the scenario gave fork no page (-ENOMEM teardown is not modelled)"
+            );
+        };
+        m.memmap.alloc_small_folio(pfn);
+        trace!(
+            "folio_prealloc",
+            "page {pfn} for the copy of mm{src}'s pte[{i}]"
+        );
+        prealloc = Some(pfn);
+        start = i;
+    }
+    if let Some(unused) = prealloc {
+        crate::mm::page_ref::folio_put(&m.memmap, unused, 1);
     }
     trace!("copy_pte_range", "mm{src} -> mm{dst}: table copied");
-    drop(src_ptl);
-    drop(smap);
-    drop(dmap);
     true
 }
 
 /// `copy_present_ptes` (mm/memory.c) from `pte[i]` of the parent's table, both PTE locks held.
-/// A large folio's batch (`folio_pte_batch_flags`: the following PTEs that map the next
-/// pages of the same folio with the same dirty bit, FPB_RESPECT_DIRTY, and the same
-/// soft-dirty bit — FPB_RESPECT_SOFT_DIRTY, as with soft-dirty tracking on; the write bit is
-/// merged) is copied at once: `folio_ref_add(nr)` BEFORE `folio_try_dup_anon_rmap_ptes` (the
-/// "reference before mapcount" order COW reuse relies on), then `__copy_present_ptes`: if the
-/// batch is writable, `wrprotect_ptes` clears the write bit of every parent PTE (an atomic
-/// clear per entry), then `set_ptes` installs the first entry, write-protected and old, for
-/// every page of the batch in the child. Returns the batch size, or None when the folio may be
-/// pinned (-EAGAIN / -EBUSY: the page must be copied).
+/// Without a preallocated page, a large folio's batch (`folio_pte_batch_flags`: the following
+/// PTEs that map the next pages of the same folio with the same dirty bit, FPB_RESPECT_DIRTY,
+/// and the same soft-dirty bit — FPB_RESPECT_SOFT_DIRTY, as with soft-dirty tracking on; the
+/// write bit is merged) is copied at once: `folio_ref_add(nr)` BEFORE
+/// `folio_try_dup_anon_rmap_ptes` (the "reference before mapcount" order COW reuse relies on);
+/// if that refuses (maybe pinned), -EAGAIN. Otherwise (a small folio, the last PTE, or a
+/// preallocated page in hand: "if we likely have to copy, don't bother batching") one PTE:
+/// `folio_get`, `folio_try_dup_anon_rmap_pte`, and on refusal `folio_put` and
+/// `copy_present_page`. A shared batch is installed by `__copy_present_ptes`: if writable,
+/// `wrprotect_ptes` clears the write bit of every parent PTE (an atomic clear per entry), then
+/// `set_ptes` installs the first entry, write-protected and old, for every page of the batch
+/// in the child. Returns the number of PTEs copied, or None for -EAGAIN.
 fn copy_present_ptes(
     m: &Machine,
     src: usize,
@@ -224,6 +265,7 @@ fn copy_present_ptes(
     stable: &crate::mm::PteTable,
     dtable: &crate::mm::PteTable,
     i: usize,
+    prealloc: &mut Option<usize>,
 ) -> Option<usize> {
     use crate::mm::pgtable::{Pte, F_DIRTY, F_SOFT_DIRTY, F_WRITE, F_YOUNG};
     let Pte::Present { pfn, flags } = Pte::decode(stable.ptes[i].read()) else {
@@ -231,9 +273,10 @@ fn copy_present_ptes(
     };
     let folio = m.memmap.page_folio(pfn);
     let large = crate::mm::gup::folio_test_large(m, folio);
+    let max_nr = m.nr - i;
     let mut nr = 1;
     let mut write = flags & F_WRITE;
-    if large {
+    if prealloc.is_none() && large && max_nr != 1 {
         let same = F_DIRTY | F_SOFT_DIRTY;
         while i + nr < m.nr {
             match Pte::decode(stable.ptes[i + nr].read()) {
@@ -248,11 +291,19 @@ fn copy_present_ptes(
                 _ => break,
             }
         }
-    }
-    crate::mm::page_ref::folio_ref_add(&m.memmap, folio, nr as i32);
-    if !crate::mm::rmap::folio_try_dup_anon_rmap_ptes(m, folio, pfn, nr, m.mms[dst].mm_id) {
-        crate::mm::page_ref::folio_ref_add(&m.memmap, folio, -(nr as i32)); // folio_ref_sub
-        return None;
+        crate::mm::page_ref::folio_ref_add(&m.memmap, folio, nr as i32);
+        if !crate::mm::rmap::folio_try_dup_anon_rmap_ptes(m, folio, pfn, nr, m.mms[dst].mm_id) {
+            crate::mm::page_ref::folio_ref_add(&m.memmap, folio, -(nr as i32)); // folio_ref_sub
+            return None; // -EAGAIN: one preallocated page needed
+        }
+    } else {
+        crate::mm::page_ref::folio_ref_add(&m.memmap, folio, 1); // folio_get
+        if !crate::mm::rmap::folio_try_dup_anon_rmap_ptes(m, folio, pfn, 1, m.mms[dst].mm_id) {
+            // Page may be pinned: copy it for the child now (folio_put first: the parent's
+            // mapping still holds the folio).
+            crate::mm::page_ref::folio_ref_add(&m.memmap, folio, -1);
+            return copy_present_page(m, dst, dtable, i, pfn, prealloc).then_some(1);
+        }
     }
     if write != 0 {
         for k in i..i + nr {
@@ -275,6 +326,52 @@ fn copy_present_ptes(
         i + nr
     );
     Some(nr)
+}
+
+/// `copy_present_page` (mm/memory.c): the parent's `page` may be pinned and is AnonExclusive,
+/// so the child gets its own copy in the preallocated page (none yet: false, -EAGAIN): copy
+/// the contents (`copy_mc_user_highpage`), `__folio_mark_uptodate`,
+/// `folio_add_new_anon_rmap(RMAP_EXCLUSIVE)`, `folio_add_lru_vma`, and install it in the
+/// child young, dirty and writable (`maybe_mkwrite(pte_mkdirty)` in the model's writable VMA),
+/// the parent's PTE untouched. The preallocated page's reference becomes the mapping's.
+fn copy_present_page(
+    m: &Machine,
+    dst: usize,
+    dtable: &crate::mm::PteTable,
+    i: usize,
+    page: usize,
+    prealloc: &mut Option<usize>,
+) -> bool {
+    use crate::mm::page::{PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPBACKED};
+    use crate::mm::pgtable::{Pte, F_DIRTY, F_WRITE, F_YOUNG};
+    let Some(new) = *prealloc else {
+        return false;
+    };
+    if !crate::mm::util::copy_mc_user_highpage(m, new, page) {
+        crate::model_bug!("copy_present_page of poisoned page {page}: -EHWPOISON is not modelled");
+    }
+    *prealloc = None;
+    crate::kernel::smp_wmb(); // __folio_mark_uptodate
+    let p = m.memmap.page(new);
+    p.flags.__set_bit(PG_SWAPBACKED);
+    m.memmap.mapping[new].set(crate::mm::ANON_VMA_ID);
+    p._mapcount.set(0);
+    p.flags.set_bit(PG_ANON_EXCLUSIVE);
+    crate::mm::rmap::anon_exclusive_publish_wmb();
+    p.flags.set_bit(PG_LRU);
+    dtable.ptes[i].set(
+        Pte::Present {
+            pfn: new,
+            flags: F_WRITE | F_YOUNG | F_DIRTY,
+        }
+        .encode(),
+    ); // set_pte_at
+    trace!(
+        "copy_present_page",
+        "mm{dst} pte[{i}] = new page {new} (copy of maybe-pinned page {page})"
+    );
+    m.observe("fork-copied-pinned-page");
+    true
 }
 
 /// What a write fault on a read-only PTE did.

@@ -11,12 +11,18 @@ use crate::trace;
 /// the parent, see `rmap_walk_order`), then `copy_page_range`. Returns `copy_huge_pmd`'s
 /// result (false: -EAGAIN, nothing huge copied).
 pub fn dup_mmap(m: &Machine, src: usize, dst: usize) -> bool {
+    dup_mmap_prealloc(m, src, dst, &[])
+}
+
+/// [`dup_mmap`] where the page allocator has the free pages `prealloc_pool` for
+/// `copy_pte_range`'s copies of maybe-pinned pages (`folio_prealloc`), in that order.
+pub fn dup_mmap_prealloc(m: &Machine, src: usize, dst: usize, prealloc_pool: &[usize]) -> bool {
     let (smm, dmm) = (&m.mms[src], &m.mms[dst]);
     let w_old = smm.mmap_lock.down_write();
     let w_new = dmm.mmap_lock.down_write_nested(1);
     let vw = crate::mm::mmap_lock::vma_start_write(smm);
     trace!("dup_mmap", "mm{src} -> mm{dst}");
-    let r = copy_page_range(m, src, dst);
+    let r = copy_page_range(m, src, dst, prealloc_pool);
     drop(vw); // vma_end_write_all at mmap_write_unlock
     drop(w_new);
     drop(w_old);
@@ -31,7 +37,7 @@ pub fn dup_mmap(m: &Machine, src: usize, dst: usize) -> bool {
 /// pin-count read there is no full barrier, only `smp_wmb` and the PMD locks' acquisition:
 /// enough on x86 (a LOCK-prefixed cmpxchg), a store-buffering window under the LKMM
 /// (docs/memory-model.md).
-pub fn copy_page_range(m: &Machine, src: usize, dst: usize) -> bool {
+pub fn copy_page_range(m: &Machine, src: usize, dst: usize, prealloc_pool: &[usize]) -> bool {
     use crate::kernel::smp_wmb;
     let seq = &m.mms[src].write_protect_seq;
     let v = seq.read();
@@ -49,13 +55,13 @@ pub fn copy_page_range(m: &Machine, src: usize, dst: usize) -> bool {
     );
     // copy_pmd_range: a huge PMD or a PMD migration entry is copy_huge_pmd's; a table is
     // copied entry by entry (after copy_huge_pmd's -EAGAIN the kernel copies the now split
-    // table too, where a pinned page needs copy_present_page: not modelled, so the model
-    // stops there).
+    // table too, where a pinned page gets copy_present_page: the model stops at the -EAGAIN,
+    // which is where the PMD-level scenarios check the pin).
     let r = if matches!(
         crate::mm::pgtable::Pmd::decode(m.mms[src].pmd.read()),
         crate::mm::pgtable::Pmd::Table(_)
     ) {
-        crate::mm::memory::copy_pte_range(m, src, dst)
+        crate::mm::memory::copy_pte_range(m, src, dst, prealloc_pool)
     } else {
         crate::mm::huge_memory::copy_huge_pmd(m, src, dst)
     };
