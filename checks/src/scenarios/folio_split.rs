@@ -297,10 +297,12 @@ pub const FOLIO_SPLIT_VS_GUP_FAST_RO_PTE: Scenario = Scenario {
         "cpu1: folio_lock; split_huge_page; folio_unlock; folio_put",
         "cpu2: gup_fast(FOLL_PIN) on a read-only PTE; (main) unpin_user_page",
     ],
-    // 2: 6,896 executions; 3: 64,958; 4: 594,150 (143 s), the same counts with --arch
-    // portable (nothing here depends on what portable weakens).
+    // 2: 7,828 executions; 3: 73,705 (both measured as 6.18.2 is; with finding F1's fix on,
+    // 6,896 and 64,958, and 4: 594,150 / 143 s). The same counts with --arch portable (nothing
+    // here depends on what portable weakens). No fix needed: a read-only entry sends GUP-fast
+    // through gup_must_unshare, which falls back on a stale AnonExclusive before
+    // sanity_check_pinned_pages could see it (F1 does not arise).
     loom_bound: Some(2),
-    fixes: &[Rule::AnonExclusivePublishWmb],
     must_reach: &[SPLIT_OK, SPLIT_EAGAIN, GUP_PINNED_LARGE_FOLIO, GUP_PINNED_SPLIT_PAGE, GUP_FELL_BACK],
     body: folio_split_vs_gup_fast_ro_pte,
     ..DEFAULT
