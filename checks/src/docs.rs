@@ -230,8 +230,7 @@ for the split paths that do need it.\n\
 - **`vma_start_write` in `dup_mmap`** (fb49c455323f, 6.4): kept. At PMD granularity a fault \
 in the parent under the VMA lock is serialized with `copy_huge_pmd` by the PMD lock, so the \
 model has no counterexample without it; the race it fixed is in the PTE-level copy \
-(`copy_pte_range`, modelled, but used only to build fork-shared states, not raced with a \
-fault).\n\
+(`copy_pte_range`, modelled and raced with GUP-fast and reclaim, but not with a fault).\n\
 - **COW reuse of a PTE-mapped THP: the re-test under the `_mm_ids` lock, and \"reference \
 before mapcount when mapping, after it when unmapping\"** (`__wp_can_reuse_large_anon_folio`; \
 `copy_present_ptes`, `remove_migration_pte`, the zap's batched put): kept, not switchable. \
@@ -264,12 +263,6 @@ reclaims whatever it isolated), the swap-out of a swap-backed folio (kept on the
 PTE-level discard of a PTE-mapped lazyfree folio (`try_to_unmap_one` gives up, so reclaim \
 activates the folio). The PMD discard itself, `__discard_anon_folio_pmd_locked`, is modelled \
 step by step, with its three checks as switches.\n\
-- **Fork: the PTE-level copy after a refused huge-PMD copy**: not modelled. When \
-`copy_huge_pmd` refuses a maybe-pinned folio it splits the parent's PMD and the kernel's \
-`copy_pmd_range` goes on with `copy_pte_range` (still inside `write_protect_seq`), which \
-re-reads the pin count per PTE and copies pinned pages for the child; the model's child then \
-maps nothing. GUP-fast against that PTE-level copy (57efa1fe5957's original shape) is not \
-explored; the PMD-level copy is (`fork-vs-gup-fast-pin`).\n\
 - **The anon_vma write lock across `__folio_split`** (from the unmap walk to the remap walk): \
 kept, its need not shown. With it removed, the split scenarios with an rmap walker all hold \
 (`thp-migration-vs-split-pmd` loom unbounded, `deferred-split-scan-vs-folio-split` loom bound 4, \

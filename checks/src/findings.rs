@@ -81,7 +81,7 @@ pub const FINDINGS: &[Finding] = &[
             "the model reads the pin count without first testing MMF_HAS_PINNED: in a process that has pinned before, the flag is set and the kernel reads the pin count too; if it was not, GUP-fast's mm_set_has_pinned_flag before its walk is one more store in the same store-buffering shape",
             "GUP-fast side: the acquire read of the count, IRQs off, the lockless PMD read, the grab (fully ordered), the pin-count add and smp_mb__after_atomic, the PMD re-read, IRQs on, smp_rmb and the re-read of the count, as mm/gup.c does",
             "the checked property is the one 57efa1fe5957 established, checked at the end with every CPU joined: a page GUP-fast returned pinned is AnonExclusive in the parent and not mapped by the child (I16)",
-            "on x86-64 the same scenario (fork-vs-gup-fast-pin) holds under loom with no preemption bound, so the counterexample needs the weaker lock",
+            "on x86-64 the same scenario (fork-vs-gup-fast-pin) holds under loom at preemption bound 5 (and with no bound while the model stopped fork at copy_huge_pmd's refusal), so the counterexample needs the weaker lock",
         ],
         history: "57efa1fe5957 (\"mm/gup: prevent gup_fast from racing with COW during fork\") added write_protect_seq; its write side, raw_write_seqcount_begin, orders only stores (smp_wmb), while the pairing needs the count's store ordered before fork's later pin-count loads. In 6.18.2 the write side is still the increment and smp_wmb. No fix up to 6.18.2 adds a full barrier there, and none of the historical races re-created here (docs/race-history.md) is this one",
         candidate: "An smp_mb() after raw_write_seqcount_begin(&src_mm->write_protect_seq) in copy_page_range (one full barrier per COW VMA copied, nothing next to the copy), or smp_mb__after_spinlock() after copy_huge_pmd / copy_pte_range take the source page-table lock",
@@ -287,7 +287,7 @@ not that it has been seen on hardware.\n\n",
         }
         let _ = writeln!(
             o,
-            "**Scenarios that run with this fix** (each fails in 6.18.2 as released, with `--break {}`): {}.\n",
+            "**Scenarios that run with this fix** (each fails in 6.18.2 as released, with `--break {}`, in at least one of the two kernel configurations): {}.\n",
             i.id,
             carriers(f.fix)
                 .iter()

@@ -76,7 +76,8 @@ fn z12_is_caught_by_pmdp_invalidates_precondition_on_both_architectures() {
 
 /// `write_protect_seq` (57efa1fe5957) orders fork's seqcount store before its pin-count read
 /// with `smp_wmb` and the PMD locks' acquisition only. On x86-64 the lock is a LOCK cmpxchg
-/// (a full barrier): `fork-vs-gup-fast-pin` holds under loom, unbounded (the catalogue run).
+/// (a full barrier): `fork-vs-gup-fast-pin` holds under loom at preemption bound 5 (the
+/// catalogue run).
 /// Under the LKMM's weaker ordering (the model's arm64: the lock an ACQUIRE only) loom finds
 /// the store-buffering execution: fork reads no pin, GUP-fast reads the old seqcount, and the
 /// pin lands on a page the child shares (I16) — the shape of `litmus-sb-wmb-lock`, which the
@@ -101,8 +102,8 @@ fn write_protect_seq_store_buffering_needs_a_full_barrier_on_the_fork_side() {
         r.run.verdict
     );
     // That it is a weak-memory execution, not a schedule, is proved by the catalogue's x86
-    // run (loom, no preemption bound): the model's x86 only adds barriers, so every
-    // sequentially consistent interleaving is among those it explores. shuttle (sequentially
+    // run (loom, preemption bound 5): the model's x86 only adds barriers, so every
+    // sequentially consistent interleaving within that bound is among those it explores. shuttle (sequentially
     // consistent) on arm64 agrees, as a quick extra check.
     let pct = thp_checks::bounds::PCT;
     let r = run_scenario(arm64, &config(pct, RuleSet::all_on()), None);

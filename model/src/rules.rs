@@ -429,10 +429,10 @@ impl Rule {
             ),
             Rule::SplitPmdInvalidateNotClear => (
                 "split-pmd-invalidate-not-clear",
-                "__split_huge_pmd_locked makes the huge PMD invalid (present and huge to a lockless reader on x86) and never none, until pmd_populate publishes the table",
-                "mm/huge_memory.c __split_huge_pmd_locked (long comment: the PMD must stay \"trans huge\" until the split completes); mm/pgtable-generic.c pmdp_invalidate",
+                "__split_huge_pmd_locked makes the huge PMD invalid (present and huge to a lockless reader on x86) and never none, until pmd_populate publishes the table: a zap that reads it none skips the range (I12), and so does fork's copy_pmd_range, whose child then lacks the range (I29, swapout-vs-fork: reclaim's TTU_SPLIT_HUGE_PMD)",
+                "mm/huge_memory.c __split_huge_pmd_locked (long comment: the PMD must stay \"trans huge\" until the split completes); mm/pgtable-generic.c pmdp_invalidate; mm/memory.c copy_pmd_range (pmd_none_or_clear_bad)",
                 "mm::huge_memory::__split_huge_pmd_locked",
-                Any, &[Inv::I12PmdTransientlyNone],
+                Any, &[Inv::I12PmdTransientlyNone, Inv::I29DataLost],
             ),
             Rule::ChangeHugePmdInvalidateNotClear => (
                 "change-huge-pmd-invalidate-not-clear",
@@ -457,7 +457,7 @@ impl Rule {
             ),
             Rule::TryShareAnonRmapMb => (
                 "try-share-anon-rmap-mb",
-                "Before it reads the pin count and clears PageAnonExclusive, folio_try_share_anon_rmap_* issues smp_mb, so the clear or invalidation of the entry that precedes it is visible before the read (A1 before A2): a GUP-fast pinner then either sees the changed entry and backs off, or its pin is seen and the share refused. Needed wherever the clear is not itself a full barrier and no full barrier follows it: generic code (shown on --arch portable at PMD level, and at PTE level by KSM's write_protect_page, whose read-only pin then lands on a page the merge replaces: I15). x86's xchg and arm64's immediate flush_pmd_tlb_range (ending in dsb(ish)) order it by themselves; arm64's PTE clear with a deferred flush (xchg_relaxed, then arch_tlbbatch_add_pending's dsb(ishst)) is modelled without a barrier, so a folio split's unmap of read-only PTEs against a read-only pin (folio-split-vs-gup-fast-ro-pte) shows it there too: a generic-code result, since that dsb may order the clear on real arm64",
+                "Before it reads the pin count and clears PageAnonExclusive, folio_try_share_anon_rmap_* issues smp_mb, so the clear or invalidation of the entry that precedes it is visible before the read (A1 before A2): a GUP-fast pinner then either sees the changed entry and backs off, or its pin is seen and the share refused. Needed wherever the clear is not itself a full barrier and no full barrier follows it: generic code (shown on --arch portable at PMD level, and at PTE level by KSM's write_protect_page, whose read-only pin then lands on a page the merge replaces: I15). x86's xchg and arm64's immediate flush_pmd_tlb_range (ending in dsb(ish)) order it by themselves; arm64's PTE clear with a deferred flush (xchg_relaxed, then arch_tlbbatch_add_pending's dsb(ishst)) is modelled without a barrier, so a folio split's unmap of read-only PTEs against a read-only pin (folio-split-vs-gup-fast-ro-pte) and a THP migration's unmap of writable PTEs against a write pin (thp-migration-pte-vs-gup-fast) show it there too: a generic-code result, since that dsb may order the clear on real arm64",
                 "include/linux/rmap.h __folio_try_share_anon_rmap (comment A1-A4 / B1-B5, \"we assume that there might not be a memory barrier after clearing/invalidating the PTE\"); arch/arm64/include/asm/pgtable.h pmdp_establish (xchg_relaxed)",
                 "mm::rmap::folio_try_share_anon_rmap",
                 Loom, &[Inv::I16PinnedNotExclusive, Inv::I15GupFast],

@@ -929,12 +929,75 @@ mod fork {
             {
                 let _w0 = m.mms[0].mmap_lock.down_write();
                 let _w1 = m.mms[1].mmap_lock.down_write_nested(1);
-                assert!(!copy_huge_pmd(&m, 0, 1), "-EAGAIN: maybe pinned");
+                assert_eq!(
+                    copy_huge_pmd(&m, 0, 1),
+                    thp_model::mm::huge_memory::CopyHuge::Again,
+                    "-EAGAIN: maybe pinned"
+                );
             }
             assert!(matches!(Pmd::decode(m.mms[0].pmd.read()), Pmd::Table(_)));
             assert_eq!(Pmd::decode(m.mms[1].pmd.read()), Pmd::None);
             assert_eq!(m.mms[1].nr_ptes.read(), 0, "the child's table was freed");
             assert!(m.memmap.page(0).flags.test_bit(PG_ANON_EXCLUSIVE));
+            check_quiescent(&m, &[(0, 1)]);
+            gup_put_folio(&m, pin.folio, 1, Foll::Pin);
+            check_quiescent(&m, &[]);
+        }
+    }
+
+    /// The whole fork of a pinned PMD-mapped THP (`copy_pmd_range`): `copy_huge_pmd` refuses and
+    /// splits the parent's PMD, and the fall-through `copy_pte_range` gives the child its own
+    /// copy of every page (each needs a preallocated page: one -EAGAIN round per page), young,
+    /// dirty, writable and AnonExclusive; the parent keeps the pinned folio, its PTEs writable.
+    #[test]
+    fn fork_of_a_pinned_thp_copies_every_page_for_the_child() {
+        use thp_model::mm::gup::{gup_fast, gup_put_folio, Foll};
+        use thp_model::mm::mmap::dup_mmap_prealloc;
+        use thp_model::mm::page::PG_ANON_EXCLUSIVE;
+        use thp_model::mm::pgtable::{F_DIRTY, F_WRITE, F_YOUNG};
+        for nr in [2usize, 4] {
+            let m = Machine::new(nr, 2, 2, 1);
+            {
+                let _r = m.mms[0].mmap_lock.down_read();
+                assert_eq!(do_huge_pmd_anonymous_page(&m, 0, 0), FaultResult::Done);
+            }
+            let pin = gup_fast(&m, 0, 1, Foll::Pin, true).expect("pinned via the PMD");
+            let pool: Vec<usize> = (nr..2 * nr).collect();
+            assert!(dup_mmap_prealloc(&m, 0, 1, &pool));
+            assert!(m.observed("fork-copied-pinned-page"));
+            assert!(!m.observed("fork-prealloc-unused"));
+            let pte = |mm: usize, k: usize| {
+                let Pmd::Table(t) = Pmd::decode(m.mms[mm].pmd.read()) else {
+                    panic!("mm{mm} has no PTE table");
+                };
+                Pte::decode(m.mms[mm].tables[t].ptes[k].read())
+            };
+            for k in 0..nr {
+                match pte(0, k) {
+                    Pte::Present { pfn, flags } => {
+                        assert_eq!(pfn, k, "parent pte[{k}]");
+                        assert_ne!(flags & F_WRITE, 0, "parent pte[{k}] stays writable");
+                    }
+                    other => panic!("parent pte[{k}] is {other:?}"),
+                }
+                assert!(m.memmap.page(k).flags.test_bit(PG_ANON_EXCLUSIVE));
+                match pte(1, k) {
+                    Pte::Present { pfn, flags } => {
+                        assert_eq!(pfn, nr + k, "child pte[{k}]: the k-th preallocated page");
+                        assert_eq!(
+                            flags & (F_WRITE | F_DIRTY | F_YOUNG),
+                            F_WRITE | F_DIRTY | F_YOUNG
+                        );
+                        assert!(m.memmap.page(pfn).flags.test_bit(PG_ANON_EXCLUSIVE));
+                        assert_eq!(
+                            m.memmap.page(pfn).content.read(),
+                            m.memmap.page(k).content.read(),
+                            "child page {pfn} is a copy of {k}"
+                        );
+                    }
+                    other => panic!("child pte[{k}] is {other:?}"),
+                }
+            }
             check_quiescent(&m, &[(0, 1)]);
             gup_put_folio(&m, pin.folio, 1, Foll::Pin);
             check_quiescent(&m, &[]);
@@ -1088,7 +1151,10 @@ mod thp_migration {
             {
                 let _w0 = m.mms[0].mmap_lock.down_write();
                 let _w1 = m.mms[1].mmap_lock.down_write_nested(1);
-                assert!(thp_model::mm::huge_memory::copy_huge_pmd(&m, 0, 1));
+                assert_eq!(
+                    thp_model::mm::huge_memory::copy_huge_pmd(&m, 0, 1),
+                    thp_model::mm::huge_memory::CopyHuge::Copied
+                );
             }
             folio_get(&m.memmap, 0);
             assert_eq!(migrate_huge_page(&m, 0, 1), Ok(nr));
@@ -1333,7 +1399,10 @@ mod thp_migration {
             {
                 let _w0 = m.mms[0].mmap_lock.down_write();
                 let _w1 = m.mms[1].mmap_lock.down_write_nested(1);
-                assert!(copy_huge_pmd(&m, 0, 1));
+                assert_eq!(
+                    copy_huge_pmd(&m, 0, 1),
+                    thp_model::mm::huge_memory::CopyHuge::Copied
+                );
             }
             for mm in 0..2 {
                 assert!(matches!(

@@ -38,7 +38,7 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::HugeFaultPmdNoneRecheck => &[fault::HUGE_FAULT_VS_PTE_FAULT],
         Rule::PmdInstallPmdNoneRecheck => &[fault::HUGE_FAULT_VS_PTE_FAULT],
         Rule::PmdInstallWmb => &[fault::PTE_FAULT_VS_WALKER],
-        Rule::SplitPmdInvalidateNotClear => &[zap::SPLIT_PMD_VS_DONTNEED],
+        Rule::SplitPmdInvalidateNotClear => &[zap::SPLIT_PMD_VS_DONTNEED, swap::SWAPOUT_VS_FORK],
         Rule::ChangeHugePmdInvalidateNotClear => &[zap::DONTNEED_VS_CHANGE_HUGE_PMD],
         Rule::GupFastPmdPteRecheck => &[
             folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD,
@@ -47,10 +47,12 @@ pub fn catching(rule: Rule) -> &'static [Scenario] {
         Rule::GupFastPinMb => &[
             folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD,
             migrate::THP_MIGRATION_VS_GUP_FAST,
+            migrate::THP_MIGRATION_PTE_VS_GUP_FAST,
         ],
         Rule::TryShareAnonRmapMb => &[
             folio_split::FOLIO_SPLIT_VS_GUP_FAST_PMD_PORTABLE,
             folio_split::FOLIO_SPLIT_VS_GUP_FAST_RO_PTE,
+            migrate::THP_MIGRATION_PTE_VS_GUP_FAST,
             ksm::KSM_MERGE_VS_GUP_FAST_RO_PIN_PORTABLE,
         ],
         Rule::PteOffsetMapLockPmdSame => &[zap::PTE_FAULT_VS_DONTNEED_RECLAIM],

@@ -277,11 +277,14 @@ fn cow_pte_vs_folio_split(nr: usize, outcomes: &Outcomes) {
 
 pub const FORK_VS_GUP_FAST_PIN: Scenario = Scenario {
     name: "fork-vs-gup-fast-pin",
-    test_loom_bound: Some(4), // the suite's search (docs/performance.md)
-    description: "on x86-64: fork (dup_mmap: write_protect_seq odd, copy_huge_pmd shares or refuses a pinned folio) vs GUP-fast FOLL_PIN|FOLL_WRITE on sub-page 1 of the parent's PMD-mapped THP (57efa1fe5957)",
-    threads: &["cpu1: dup_mmap (copy_page_range: write_protect_seq, copy_huge_pmd)", "cpu2: gup_fast(FOLL_PIN|FOLL_WRITE); (main) unpin_user_page"],
+    // Unbounded it was 2,026,506 executions while fork stopped at copy_huge_pmd's refusal; with
+    // the PTE-level copy that follows it (copy_pte_range, two preallocation rounds) the unbounded
+    // search did not end in 25 minutes. 4: 66,526; 5: see docs/bounds.md.
+    loom_bound: Some(5),
+    description: "on x86-64: fork (dup_mmap: write_protect_seq odd, copy_huge_pmd shares the folio, or refuses a maybe-pinned one: splits the parent's PMD, then copy_pte_range copies the pinned pages for the child) vs GUP-fast FOLL_PIN|FOLL_WRITE on sub-page 1 of the parent's PMD-mapped THP (57efa1fe5957)",
+    threads: &["cpu1: dup_mmap (copy_page_range: write_protect_seq, copy_huge_pmd, copy_pte_range after -EAGAIN)", "cpu2: gup_fast(FOLL_PIN|FOLL_WRITE); (main) unpin_user_page"],
     arch: Arch::X86,
-    must_reach: &[FORK_SHARED, FORK_REFUSED_PINNED, PINNED, GUP_FAST_FAILED, GUP_FAST_FORK_IN_PROGRESS, GUP_FAST_RACED_FORK],
+    must_reach: &[FORK_SHARED, FORK_REFUSED_PINNED, FORK_COPIED_PINNED_PAGE, PINNED, GUP_FAST_FAILED, GUP_FAST_FORK_IN_PROGRESS, GUP_FAST_RACED_FORK],
     body: fork_vs_gup_fast_pin,
     ..DEFAULT
 };
@@ -291,32 +294,45 @@ pub const FORK_VS_GUP_FAST_PIN: Scenario = Scenario {
 pub const FORK_VS_GUP_FAST_PIN_PORTABLE: Scenario = Scenario {
     name: "fork-vs-gup-fast-pin-portable",
     description: "fork-vs-gup-fast-pin with only the ordering generic code may assume (spin_lock an ACQUIRE only), with the candidate fix of finding F2 (smp_mb after fork's write_protect_seq increment); without it the LKMM lets fork and GUP-fast each miss the other (store buffering)",
-    threads: &["cpu1: dup_mmap (copy_page_range: write_protect_seq, copy_huge_pmd)", "cpu2: gup_fast(FOLL_PIN|FOLL_WRITE); (main) unpin_user_page"],
+    threads: &["cpu1: dup_mmap (copy_page_range: write_protect_seq, copy_huge_pmd, copy_pte_range after -EAGAIN)", "cpu2: gup_fast(FOLL_PIN|FOLL_WRITE); (main) unpin_user_page"],
     arch: Arch::Portable,
+    // Unbounded: 754,572 executions before the PTE-level copy after copy_huge_pmd's refusal was
+    // modelled; with it 4: 139,155 (19 s), 5: 634,917 (92 s). Without F2's fix the
+    // counterexample is found at 2 (679 executions).
+    loom_bound: Some(4),
     fixes: &[thp_model::rules::Rule::ForkWriteProtectSeqMb],
-    must_reach: &[FORK_SHARED, FORK_REFUSED_PINNED, PINNED, GUP_FAST_FAILED, GUP_FAST_FORK_IN_PROGRESS, GUP_FAST_RACED_FORK],
+    must_reach: &[FORK_SHARED, FORK_REFUSED_PINNED, FORK_COPIED_PINNED_PAGE, PINNED, GUP_FAST_FAILED, GUP_FAST_FORK_IN_PROGRESS, GUP_FAST_RACED_FORK],
     body: fork_vs_gup_fast_pin,
     ..DEFAULT
 };
 
-/// fork (`dup_mmap` → `copy_page_range` → `copy_huge_pmd`) ∥ GUP-fast FOLL_PIN|FOLL_WRITE on
-/// sub-page 1 of the parent's PMD-mapped THP, on x86-64. A pin that GUP-fast returns must be on
-/// a page the parent maps exclusively (AnonExclusive) and the child does not share: either the
-/// fork saw the pin and did not share the folio, or GUP-fast saw the fork (`write_protect_seq`)
-/// and backed off.
+/// fork (`dup_mmap` → `copy_page_range` → `copy_pmd_range`) ∥ GUP-fast FOLL_PIN|FOLL_WRITE
+/// on sub-page 1 of the parent's PMD-mapped THP, on x86-64. A pin that GUP-fast returns must be
+/// on a page the parent maps exclusively (AnonExclusive) and the child does not share: either
+/// the fork saw the pin and did not share the folio (`copy_huge_pmd` splits the parent's PMD and
+/// says -EAGAIN; `copy_pte_range` then gives the child a copy of every page that may still be
+/// pinned, `copy_present_page`, and shares the others), or GUP-fast saw the fork
+/// (`write_protect_seq`) and backed off. The child reads what the parent had (I29).
 fn fork_vs_gup_fast_pin(nr: usize, outcomes: &Outcomes) {
     use thp_model::mm::page::PG_ANON_EXCLUSIVE;
-    let m = setup_huge_pmd_mms(nr, 1, 2);
+    use thp_model::mm::pgtable::Pte;
+    let m = setup_huge_pmd_mms(nr, 2, 2);
     let before = MappingSnapshot::take(&m);
     let m1 = m.clone();
-    let forker = spawn(move || dup_mmap(&m1, 0, 1));
+    // Folio slot 1 is free: the PTE-level copy's preallocations come from it.
+    let forker = spawn(move || {
+        let pool: Vec<usize> = (nr..2 * nr).collect();
+        dup_mmap_prealloc(&m1, 0, 1, &pool)
+    });
     let m2 = m.clone();
     let pinner = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
-    let shared = forker.join();
+    let forked = forker.join();
     let pin = pinner.join();
+    assert!(forked, "[model bug] fork failed");
+    let child_pmd = Pmd::decode(m.mms[1].pmd.read());
     record(
         outcomes,
-        if shared {
+        if matches!(child_pmd, Pmd::Huge { .. }) {
             FORK_SHARED
         } else {
             FORK_REFUSED_PINNED
@@ -325,23 +341,50 @@ fn fork_vs_gup_fast_pin(nr: usize, outcomes: &Outcomes) {
     record_observed(
         outcomes,
         &m,
-        &[GUP_FAST_FORK_IN_PROGRESS, GUP_FAST_RACED_FORK],
+        &[
+            FORK_COPIED_PINNED_PAGE,
+            GUP_FAST_FORK_IN_PROGRESS,
+            GUP_FAST_RACED_FORK,
+        ],
     );
+    let child_maps = |page: usize| {
+        match child_pmd {
+        Pmd::Huge { pfn, .. } => (pfn..pfn + nr).contains(&page),
+        Pmd::Table(t) => (0..nr).any(|k| {
+            matches!(Pte::decode(m.mms[1].tables[t].ptes[k].read()), Pte::Present { pfn, .. } if pfn == page)
+        }),
+        _ => false,
+    }
+    };
+    let parent_maps = |page: usize| {
+        match Pmd::decode(m.mms[0].pmd.read()) {
+        Pmd::Huge { pfn, .. } => (pfn..pfn + nr).contains(&page),
+        Pmd::Table(t) => (0..nr).any(|k| {
+            matches!(Pte::decode(m.mms[0].tables[t].ptes[k].read()), Pte::Present { pfn, .. } if pfn == page)
+        }),
+        _ => false,
+    }
+    };
     match pin {
         Some(p) => {
             record(outcomes, PINNED);
-            let child_maps =
-                matches!(Pmd::decode(m.mms[1].pmd.read()), Pmd::Huge { pfn, .. } if pfn == p.folio);
+            assert!(
+                parent_maps(p.page),
+                "[{}] GUP-fast pinned page {} for the parent, which no longer maps it after the fork",
+                Inv::I15GupFast.tag(),
+                p.page
+            );
+            let shared = child_maps(p.page);
             let exclusive = match Pmd::decode(m.mms[0].pmd.read()) {
                 Pmd::Huge { .. } => m.memmap.page(p.folio).flags.test_bit(PG_ANON_EXCLUSIVE),
                 _ => m.memmap.page(p.page).flags.test_bit(PG_ANON_EXCLUSIVE),
             };
             assert!(
-                exclusive && !child_maps,
+                exclusive && !shared,
                 "[{}] GUP-fast pinned page {} for the parent, but it is {} after the fork",
                 Inv::I16PinnedNotExclusive.tag(),
                 p.page,
-                if child_maps {
+                if shared {
                     "shared with the child"
                 } else {
                     "not AnonExclusive"
@@ -350,6 +393,18 @@ fn fork_vs_gup_fast_pin(nr: usize, outcomes: &Outcomes) {
             gup_put_folio(&m, p.folio, 1, Foll::Pin);
         }
         None => record(outcomes, GUP_FAST_FAILED),
+    }
+    // The child reads what the parent had, shared or copied (this fails when the child lacks a
+    // page or maps another: a copy itself cannot change the data).
+    let after = MappingSnapshot::take(&m);
+    for k in 0..nr {
+        let parent = before.views[0][k].as_ref().map(|v| v.content);
+        let child = after.views[1][k].as_ref().map(|v| v.content);
+        assert!(
+            child.is_some() && child == parent,
+            "[{}] the fork child's page {k} reads {child:?}, the parent's read {parent:?}",
+            Inv::I29DataLost.tag()
+        );
     }
     check_quiescent(&m, &[]);
     check_carried_over(&m, &before, Carry::FORK);

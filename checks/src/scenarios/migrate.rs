@@ -28,6 +28,7 @@ pub const SCENARIOS: &[Scenario] = &[
     THP_MIGRATION_VS_SPLIT_PMD,
     FORK_VS_THP_MIGRATION,
     THP_MIGRATION_VS_GUP_FAST,
+    THP_MIGRATION_PTE_VS_GUP_FAST,
 ];
 
 pub const FAULT_FOUND_NOTHING: &str = "fault-found-nothing";
@@ -432,6 +433,81 @@ fn thp_migration_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
                 mapped == Some(fp.folio)
                     && m.memmap.page(fp.folio).flags.test_bit(PG_ANON_EXCLUSIVE),
                 "[{}] GUP-fast pinned page {} of folio {}, but after the migration mm0 maps {mapped:?} (the pin no longer sees the process's page) or the folio is not AnonExclusive",
+                Inv::I16PinnedNotExclusive.tag(),
+                fp.page,
+                fp.folio
+            );
+            gup_put_folio(&m, fp.folio, 1, Foll::Pin);
+        }
+        None => record(outcomes, GUP_FAST_BACKED_OFF),
+    }
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::MOVE);
+}
+
+pub const THP_MIGRATION_PTE_VS_GUP_FAST: Scenario = Scenario {
+    name: "thp-migration-pte-vs-gup-fast",
+    description: "THP migration of a PTE-mapped THP (try_to_migrate_one per PTE: ptep_get_and_clear with the TLB flush deferred (TTU_BATCH_FLUSH), folio_try_share_anon_rmap_pte, set_pte_at restore on a pin; freeze; remove_migration_pte to the new folio) vs GUP-fast FOLL_PIN|FOLL_WRITE on sub-page 1 through its PTE",
+    threads: &["cpu1: folio_trylock; try_to_migrate; __folio_migrate_mapping; remove_migration_ptes; unlock; put", "cpu2: gup_fast(FOLL_PIN|FOLL_WRITE) on a PTE; (main) unpin_user_page"],
+    // Finding F1 (remove_migration_pte sets AnonExclusive, then set_pte_at, nothing between):
+    // without its fix loom finds I16 at bound 4 with CONFIG_NO_PAGE_MAPCOUNT (1,924 executions),
+    // not with CONFIG_PAGE_MAPCOUNT up to bound 5 (4: 106,679; 5: 468,052), where the extra
+    // per-page mapcount atomics push the window past the bound.
+    loom_bound: Some(4),
+    fixes: &[thp_model::rules::Rule::AnonExclusivePublishWmb],
+    must_reach: &[MIGRATED, MIGRATION_EAGAIN, GUP_PINNED_OLD_FOLIO, GUP_PINNED_NEW_FOLIO, GUP_FAST_BACKED_OFF],
+    body: thp_migration_pte_vs_gup_fast,
+    ..DEFAULT
+};
+/// THP migration of a PTE-mapped THP ∥ GUP-fast FOLL_PIN|FOLL_WRITE of sub-page 1 through its
+/// PTE: the PTE path of `try_to_migrate_one` (clear and flush, share or restore on a pin) and of
+/// `remove_migration_pte` (an exclusive migration entry becomes an AnonExclusive page of the
+/// new folio). A pin GUP-fast returns must be of the page mm0's pte[1] maps at the end, and
+/// that page AnonExclusive (I16); otherwise the pin no longer sees the process's page.
+fn thp_migration_pte_vs_gup_fast(nr: usize, outcomes: &Outcomes) {
+    use thp_model::mm::page::PG_ANON_EXCLUSIVE;
+    let m = setup_huge_pmd_slots(nr, 2);
+    {
+        let _r = m.mms[0].mmap_lock.down_read();
+        __split_huge_pmd(&m, 0, false);
+    }
+    let Pmd::Table(t) = Pmd::decode(m.mms[0].pmd.read()) else {
+        panic!("[model bug] the initial PMD split failed");
+    };
+    folio_get(&m.memmap, 0); // the migration caller's isolation reference
+    let before = MappingSnapshot::take(&m);
+    let m1 = m.clone();
+    let migrator = spawn(move || migrate_huge_page(&m1, 0, 1));
+    let m2 = m.clone();
+    let pinner = spawn(move || gup_fast(&m2, 0, 1, Foll::Pin, true));
+    let r = migrator.join();
+    let got = pinner.join();
+    record(
+        outcomes,
+        if r.is_ok() {
+            MIGRATED
+        } else {
+            MIGRATION_EAGAIN
+        },
+    );
+    if r.is_err() {
+        folio_put(&m.memmap, 0, nr); // putback_movable_pages
+    }
+    match got {
+        Some(fp) => {
+            record(
+                outcomes,
+                if fp.folio == 0 {
+                    GUP_PINNED_OLD_FOLIO
+                } else {
+                    GUP_PINNED_NEW_FOLIO
+                },
+            );
+            let pte = Pte::decode(m.mms[0].tables[t].ptes[1].read());
+            assert!(
+                matches!(pte, Pte::Present { pfn, .. } if pfn == fp.page)
+                    && m.memmap.page(fp.page).flags.test_bit(PG_ANON_EXCLUSIVE),
+                "[{}] GUP-fast pinned page {} of folio {}, but after the migration mm0's pte[1] is {pte:?} (the pin no longer sees the process's page) or the page is not AnonExclusive",
                 Inv::I16PinnedNotExclusive.tag(),
                 fp.page,
                 fp.folio

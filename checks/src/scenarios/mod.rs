@@ -204,6 +204,7 @@ catalogue! { $
     migrate::THP_MIGRATION_VS_SPLIT_PMD => thp_migration_vs_split_pmd,
     migrate::FORK_VS_THP_MIGRATION => fork_vs_thp_migration,
     migrate::THP_MIGRATION_VS_GUP_FAST => thp_migration_vs_gup_fast,
+    migrate::THP_MIGRATION_PTE_VS_GUP_FAST => thp_migration_pte_vs_gup_fast,
     khugepaged::COLLAPSE_VS_PTE_FAULT => collapse_vs_pte_fault,
     reclaim::LAZYFREE_DISCARD_VS_GUP_FAST => lazyfree_discard_vs_gup_fast,
     reclaim::LAZYFREE_DISCARD_VS_GUP_FAST_PORTABLE => lazyfree_discard_vs_gup_fast_portable,
@@ -235,6 +236,7 @@ catalogue! { $
     swap::SWAPOUT_VS_GUP_FAST => swapout_vs_gup_fast,
     swap::SWAPOUT_VS_STORE => swapout_vs_store,
     swap::SWAPOUT_VS_DONTNEED => swapout_vs_dontneed,
+    swap::SWAPOUT_VS_FORK => swapout_vs_fork,
     swap::SWAPIN_VS_DONTNEED => swapin_vs_dontneed,
     swap::SWAPIN_CACHED_VS_DONTNEED => swapin_cached_vs_dontneed,
 }

@@ -35,6 +35,7 @@ pub const SCENARIOS: &[Scenario] = &[
     SWAPOUT_VS_GUP_FAST,
     SWAPOUT_VS_STORE,
     SWAPOUT_VS_DONTNEED,
+    SWAPOUT_VS_FORK,
     SWAPIN_VS_DONTNEED,
     SWAPIN_CACHED_VS_DONTNEED,
 ];
@@ -272,6 +273,68 @@ fn swapout_vs_dontneed(nr: usize, outcomes: &Outcomes) {
             ..Carry::SWAP
         },
     );
+}
+
+pub const FORK_COPIED_HUGE_PMD: &str = "fork-copied-huge-pmd";
+pub const FORK_COPIED_PRESENT_PTES: &str = "fork-copied-present-ptes";
+pub const FORK_COPIED_SWAP_ENTRY: &str = "fork-copied-swap-entry";
+
+pub const SWAPOUT_VS_FORK: Scenario = Scenario {
+    name: "swapout-vs-fork",
+    description: "reclaim swapping out a PMD-mapped THP vs fork of its mm (dup_mmap: copy_huge_pmd of the huge PMD, or copy_pte_range of the split table: present PTEs shared, swap entries duplicated with swap_duplicate)",
+    threads: &["cpu1: shrink_folio_list(isolated THP)", "cpu2: dup_mmap: mmap_write_lock(mm0, mm1); vma_start_write; copy_huge_pmd / copy_pte_range(mm0 -> mm1)"],
+    loom_bound: Some(3),
+    must_reach: &[SWAPPED_OUT, FORK_COPIED_HUGE_PMD, FORK_COPIED_PRESENT_PTES, FORK_COPIED_SWAP_ENTRY],
+    body: swapout_vs_fork,
+    ..DEFAULT
+};
+/// Reclaim swapping the THP out ∥ fork of mm0 into mm1. Reclaim holds no mmap_lock, so fork
+/// may copy the huge PMD (the unmap walk then unmaps both mms), the present PTEs of the table
+/// the walk's TTU_SPLIT_HUGE_PMD left for a moment, or the swap entries the walk wrote (each
+/// copy one more count on its slot). Whatever the order: both mms read what mm0 held, through
+/// the same page or the same swap slot (I29), every slot's count is the swap PTEs naming it, and
+/// the folio is freed once (I32, I3, I4, I8).
+fn swapout_vs_fork(nr: usize, outcomes: &Outcomes) {
+    let m = setup_huge_pmd_mms(nr, 1, 2);
+    assert!(
+        folio_isolate_lru(&m, 0),
+        "[model bug] the new THP is not on the LRU"
+    );
+    let before = MappingSnapshot::take(&m);
+    let m1 = m.clone();
+    let reclaim = spawn(move || shrink_folio_list(&m1, 0));
+    let m2 = m.clone();
+    let fork = spawn(move || thp_model::mm::mmap::dup_mmap(&m2, 0, 1));
+    let r = reclaim.join();
+    let copied = fork.join();
+    assert!(copied, "[model bug] fork of an unpinned THP failed");
+    record_reclaim(outcomes, r);
+    record_observed(
+        outcomes,
+        &m,
+        &[
+            FORK_COPIED_HUGE_PMD,
+            FORK_COPIED_PRESENT_PTES,
+            FORK_COPIED_SWAP_ENTRY,
+        ],
+    );
+    check_quiescent(&m, &[]);
+    check_carried_over(&m, &before, Carry::FORK.and(Carry::SWAP));
+    // Both mms read what mm0 held: the same page, or the same data through a swap entry (the
+    // swap cache's folio, else the device). A child that maps the folio while the parent has a
+    // swap entry for it is legal (reclaim then keeps the folio in the swap cache).
+    let after = MappingSnapshot::take(&m);
+    for k in 0..nr {
+        let was = before.views[0][k].as_ref().map(|v| v.content);
+        let view = |mm: usize| after.views[mm][k].as_ref().map(|v| (v.pfn, v.content));
+        assert!(
+            view(0) == view(1) && view(0).map(|v| v.1) == was,
+            "[{}] after fork, virtual page {k} reads {:?} in mm0 and {:?} in mm1 (pfn or swapped out, content); it held {was:?}",
+            Inv::I29DataLost.tag(),
+            view(0),
+            view(1)
+        );
+    }
 }
 
 /// A THP swapped out before the CPUs start: PMD-mapped in mm0 at slot 0, its PTEs now swap

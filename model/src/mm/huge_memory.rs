@@ -1013,13 +1013,15 @@ pub fn deferred_split_scan(m: &Machine, nr_to_scan: usize) -> DeferredScan {
 /// same, write-protected and old, in the child. A PMD migration entry is copied as such (no
 /// reference or mapcount: migration entries hold neither), both made readable so that the
 /// migration's `remove_migration_pmd` maps the new folio shared and read-only in both.
-/// Returns false on -EAGAIN (or no table).
-pub fn copy_huge_pmd(m: &Machine, src: usize, dst: usize) -> bool {
+/// -EAGAIN when the PMD under the lock is no longer huge (a split got there first) or the folio
+/// may be pinned; the caller then copies the parent's PTE table (`copy_pmd_range`'s fall
+/// through).
+pub fn copy_huge_pmd(m: &Machine, src: usize, dst: usize) -> CopyHuge {
     let (smm, dmm) = (&m.mms[src], &m.mms[dst]);
     smm.mmap_lock.assert_held("copy_huge_pmd (src)");
     dmm.mmap_lock.assert_held("copy_huge_pmd (dst)");
     let Some(t) = pte_alloc_one(dmm) else {
-        return false;
+        return CopyHuge::NoMem;
     };
     let dst_ptl = dmm.pmd_lock.lock();
     let src_ptl = smm.pmd_lock.lock_nested(1);
@@ -1045,13 +1047,17 @@ pub fn copy_huge_pmd(m: &Machine, src: usize, dst: usize) -> bool {
         );
         drop(src_ptl);
         drop(dst_ptl);
-        return true;
+        return CopyHuge::Copied;
     }
     let Pmd::Huge { pfn: folio, flags } = pmd else {
         drop(src_ptl);
         drop(dst_ptl);
         pte_free(dmm, t);
-        return false;
+        trace!(
+            "copy_huge_pmd",
+            "mm{src}'s PMD is {pmd:?} under its lock: -EAGAIN"
+        );
+        return CopyHuge::Again;
     };
     crate::mm::page_ref::folio_get(&m.memmap, folio);
     if !crate::mm::rmap::folio_try_dup_anon_rmap_pmd(m, folio, dmm.mm_id) {
@@ -1060,7 +1066,11 @@ pub fn copy_huge_pmd(m: &Machine, src: usize, dst: usize) -> bool {
         drop(src_ptl);
         drop(dst_ptl);
         __split_huge_pmd(m, src, false);
-        return false;
+        trace!(
+            "copy_huge_pmd",
+            "folio {folio} maybe pinned: PMD split, -EAGAIN"
+        );
+        return CopyHuge::Again;
     }
     dmm.nr_ptes.inc();
     pgtable_trans_huge_deposit(dmm, &dst_ptl, t);
@@ -1085,7 +1095,19 @@ pub fn copy_huge_pmd(m: &Machine, src: usize, dst: usize) -> bool {
     );
     drop(src_ptl);
     drop(dst_ptl);
-    true
+    CopyHuge::Copied
+}
+
+/// What [`copy_huge_pmd`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyHuge {
+    /// 0: the huge PMD (or the PMD migration entry) was copied.
+    Copied,
+    /// -EAGAIN: the PMD is a table now (split by someone else, or by `copy_huge_pmd` itself for a
+    /// maybe-pinned folio): copy it at PTE level.
+    Again,
+    /// -ENOMEM: no table for the child's deposit.
+    NoMem,
 }
 
 /// What a huge-PMD write fault did.

@@ -74,13 +74,8 @@ pub fn do_anonymous_page(m: &Machine, mm_id: usize, idx: usize, pfn: usize) -> P
         crate::mm::page_ref::folio_put(&m.memmap, pfn, 1);
         return PteFault::Refault;
     }
-    // folio_add_new_anon_rmap (order 0): _mapcount 0, AnonExclusive, mapping.
-    let p = m.memmap.page(pfn);
-    p._mapcount.set(0);
-    p.flags.set_bit(crate::mm::page::PG_ANON_EXCLUSIVE);
-    crate::mm::rmap::anon_exclusive_publish_wmb();
-    m.memmap.mapping[pfn].set(crate::mm::ANON_VMA_ID);
-    p.flags.set_bit(crate::mm::page::PG_LRU); // folio_add_lru_vma
+    crate::mm::rmap::folio_add_new_anon_rmap_pte(&m.memmap, pfn);
+    m.memmap.page(pfn).flags.set_bit(crate::mm::page::PG_LRU); // folio_add_lru_vma
     table.ptes[idx].set(
         Pte::Present {
             pfn,
@@ -184,6 +179,7 @@ pub fn copy_pte_range(m: &Machine, src: usize, dst: usize, prealloc_pool: &[usiz
                     // copy_nonpresent_pte: one more swap PTE names the slot; an exclusive entry
                     // becomes shared in the parent and the child (pte_swp_clear_exclusive).
                     crate::mm::swapfile::swap_duplicate(m, offset);
+                    m.observe("fork-copied-swap-entry");
                     let shared = Pte::Swap {
                         offset,
                         flags: flags & !F_EXCLUSIVE,
@@ -325,6 +321,7 @@ fn copy_present_ptes(
         "pte[{i}..{}] (folio {folio}) shared: mm{src} and mm{dst} map it read-only",
         i + nr
     );
+    m.observe("fork-copied-present-ptes");
     Some(nr)
 }
 
@@ -342,7 +339,7 @@ fn copy_present_page(
     page: usize,
     prealloc: &mut Option<usize>,
 ) -> bool {
-    use crate::mm::page::{PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPBACKED};
+    use crate::mm::page::PG_LRU;
     use crate::mm::pgtable::{Pte, F_DIRTY, F_WRITE, F_YOUNG};
     let Some(new) = *prealloc else {
         return false;
@@ -352,13 +349,8 @@ fn copy_present_page(
     }
     *prealloc = None;
     crate::kernel::smp_wmb(); // __folio_mark_uptodate
-    let p = m.memmap.page(new);
-    p.flags.__set_bit(PG_SWAPBACKED);
-    m.memmap.mapping[new].set(crate::mm::ANON_VMA_ID);
-    p._mapcount.set(0);
-    p.flags.set_bit(PG_ANON_EXCLUSIVE);
-    crate::mm::rmap::anon_exclusive_publish_wmb();
-    p.flags.set_bit(PG_LRU);
+    crate::mm::rmap::folio_add_new_anon_rmap_pte(&m.memmap, new);
+    m.memmap.page(new).flags.set_bit(PG_LRU); // folio_add_lru_vma
     dtable.ptes[i].set(
         Pte::Present {
             pfn: new,
@@ -541,7 +533,6 @@ fn wp_page_copy(
     old_page: usize,
     new_pfn: usize,
 ) -> PteWp {
-    use crate::mm::page::{PG_ANON_EXCLUSIVE, PG_LRU};
     use crate::mm::page_ref::{folio_put, folio_put_small_or_large};
     use crate::mm::pgtable::{Pte, F_DIRTY, F_WRITE, F_YOUNG};
     let mm = &m.mms[mm_id];
@@ -567,14 +558,11 @@ fn wp_page_copy(
     }
     crate::mm::pgtable::ptep_get_and_clear(&table.ptes[idx]); // ptep_clear_flush
     crate::mm::pgtable_generic::flush_tlb_page(m, mm, idx);
-    // folio_add_new_anon_rmap(new, RMAP_EXCLUSIVE) of a small folio, folio_add_lru_vma
-    let p = m.memmap.page(new_pfn);
-    p.flags.__set_bit(crate::mm::page::PG_SWAPBACKED);
-    m.memmap.mapping[new_pfn].set(crate::mm::ANON_VMA_ID);
-    p._mapcount.set(0);
-    p.flags.set_bit(PG_ANON_EXCLUSIVE);
-    crate::mm::rmap::anon_exclusive_publish_wmb();
-    p.flags.set_bit(PG_LRU);
+    crate::mm::rmap::folio_add_new_anon_rmap_pte(&m.memmap, new_pfn);
+    m.memmap
+        .page(new_pfn)
+        .flags
+        .set_bit(crate::mm::page::PG_LRU); // folio_add_lru_vma
     table.ptes[idx].set(
         Pte::Present {
             pfn: new_pfn,

@@ -8,8 +8,8 @@ use crate::trace;
 /// `mmap_write_lock_nested(mm)`, `vma_start_write` on the parent's VMA (so no fault runs in it
 /// under the per-VMA lock while its page tables are copied: the 6.4 fix fb49c455323f),
 /// `anon_vma_fork` (the model's mms already share the one anon_vma; the child is linked after
-/// the parent, see `rmap_walk_order`), then `copy_page_range`. Returns `copy_huge_pmd`'s
-/// result (false: -EAGAIN, nothing huge copied).
+/// the parent, see `rmap_walk_order`), then `copy_page_range`. False only on -ENOMEM (no
+/// table for the child).
 pub fn dup_mmap(m: &Machine, src: usize, dst: usize) -> bool {
     dup_mmap_prealloc(m, src, dst, &[])
 }
@@ -31,10 +31,11 @@ pub fn dup_mmap_prealloc(m: &Machine, src: usize, dst: usize, prealloc_pool: &[u
 
 /// `copy_page_range` (mm/memory.c) of a COW mapping, the parent's VMA write-locked: make the
 /// parent's `write_protect_seq` odd (`raw_write_seqcount_begin`: an increment, then
-/// `smp_wmb`), copy (`copy_huge_pmd` for the one PMD), make it even again (`smp_wmb`, then an
-/// increment). GUP-fast FOLL_PIN backs off across the window (rule
-/// `gup-fast-write-protect-seq`). Between the increment and `folio_try_dup_anon_rmap_pmd`'s
-/// pin-count read there is no full barrier, only `smp_wmb` and the PMD locks' acquisition:
+/// `smp_wmb`), copy ([`copy_pmd_range`] for the one PMD), make it even again (`smp_wmb`, then
+/// an increment). GUP-fast FOLL_PIN backs off across the window (rule
+/// `gup-fast-write-protect-seq`). Between the increment and the pin-count read
+/// (`folio_try_dup_anon_rmap_pmd` under the PMD locks, or `folio_try_dup_anon_rmap_ptes` under
+/// the two PTE locks) there is no full barrier, only `smp_wmb` and the locks' acquisition:
 /// enough on x86 (a LOCK-prefixed cmpxchg), a store-buffering window under the LKMM
 /// (docs/memory-model.md).
 pub fn copy_page_range(m: &Machine, src: usize, dst: usize, prealloc_pool: &[usize]) -> bool {
@@ -53,18 +54,7 @@ pub fn copy_page_range(m: &Machine, src: usize, dst: usize, prealloc_pool: &[usi
         "mm{src} write_protect_seq {}",
         v + 1
     );
-    // copy_pmd_range: a huge PMD or a PMD migration entry is copy_huge_pmd's; a table is
-    // copied entry by entry (after copy_huge_pmd's -EAGAIN the kernel copies the now split
-    // table too, where a pinned page gets copy_present_page: the model stops at the -EAGAIN,
-    // which is where the PMD-level scenarios check the pin).
-    let r = if matches!(
-        crate::mm::pgtable::Pmd::decode(m.mms[src].pmd.read()),
-        crate::mm::pgtable::Pmd::Table(_)
-    ) {
-        crate::mm::memory::copy_pte_range(m, src, dst, prealloc_pool)
-    } else {
-        crate::mm::huge_memory::copy_huge_pmd(m, src, dst)
-    };
+    let r = copy_pmd_range(m, src, dst, prealloc_pool);
     smp_wmb(); // raw_write_seqcount_end
     seq.set(v + 2);
     trace!(
@@ -73,4 +63,35 @@ pub fn copy_page_range(m: &Machine, src: usize, dst: usize, prealloc_pool: &[usi
         v + 2
     );
     r
+}
+
+/// `copy_pmd_range` (mm/memory.c) for the one PMD: a huge PMD or a PMD migration entry, as a
+/// lockless read of the parent's PMD shows it, is `copy_huge_pmd`'s; its -EAGAIN (the PMD is a
+/// table now: a split got there first, or the folio may be pinned and `copy_huge_pmd` split it)
+/// falls through to the PTE-level copy; a none PMD (`pmd_none_or_clear_bad`, read again) has
+/// nothing to copy; a table is copied entry by entry (`copy_pte_range`). False on -ENOMEM.
+pub fn copy_pmd_range(m: &Machine, src: usize, dst: usize, prealloc_pool: &[usize]) -> bool {
+    use crate::mm::huge_memory::{copy_huge_pmd, CopyHuge};
+    use crate::mm::pgtable::Pmd;
+    // is_swap_pmd || pmd_trans_huge, on one lockless read (the kernel dereferences src_pmd for
+    // each test; the model assumes the compiler reads it once): an invalidated huge PMD (a
+    // split in progress) counts as huge, and copy_huge_pmd's lock then waits for the split.
+    let pmd = Pmd::decode(m.mms[src].pmd.read());
+    if (!pmd.none() && !pmd.present()) || pmd.trans_huge() {
+        match copy_huge_pmd(m, src, dst) {
+            CopyHuge::Copied => return true,
+            CopyHuge::NoMem => return false,
+            CopyHuge::Again => {}
+        }
+    }
+    match Pmd::decode(m.mms[src].pmd.read()) {
+        Pmd::None => return true, // pmd_none_or_clear_bad: nothing to copy
+        Pmd::Table(_) => {}
+        // pmd_bad: the kernel clears it and skips the range. Under fork's mmap_lock nothing
+        // makes a table huge again, and copy_huge_pmd's -EAGAIN left a table.
+        other => {
+            crate::model_bug!("copy_pmd_range: mm{src}'s PMD is {other:?} after copy_huge_pmd")
+        }
+    }
+    crate::mm::memory::copy_pte_range(m, src, dst, prealloc_pool)
 }

@@ -172,6 +172,19 @@ pub fn folio_sub_return_large_mapcount(mm: &Memmap, folio: usize, diff: i32, mm_
     new + 1
 }
 
+/// `folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE)` for a new order-0 folio
+/// (mm/rmap.c): PG_swapbacked (a fresh folio never has it, so the kernel's test of it always
+/// sets it), `__folio_set_anon` (one store of `folio->mapping`), `_mapcount` from -1 to 0, then
+/// PageAnonExclusive. The caller publishes the PTE afterwards.
+pub fn folio_add_new_anon_rmap_pte(mm: &Memmap, pfn: usize) {
+    let p = mm.page(pfn);
+    p.flags.__set_bit(crate::mm::page::PG_SWAPBACKED);
+    mm.mapping[pfn].set(crate::mm::ANON_VMA_ID);
+    p._mapcount.set(0);
+    p.flags.set_bit(PG_ANON_EXCLUSIVE);
+    anon_exclusive_publish_wmb();
+}
+
 /// `folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE)` for a PMD-mapped new folio.
 pub fn folio_add_new_anon_rmap_pmd(mm: &Memmap, folio: usize, mm_id: u32) {
     mm.page(folio)
@@ -538,6 +551,8 @@ pub fn try_to_migrate_one(
         if oflags & F_DIRTY != 0 {
             m.memmap.page(folio).flags.set_bit(PG_DIRTY); // folio_mark_dirty
         }
+        // The kernel reads PageAnonExclusive before the clear; only the PTE lock holder
+        // changes it here, so the value is the same.
         let anon_exclusive = m.memmap.page(pfn).flags.test_bit(PG_ANON_EXCLUSIVE);
         if anon_exclusive && !folio_try_share_anon_rmap(m, folio, pfn) {
             slot.set(old.encode()); // set_pte_at(pteval): restore, ret = false
